@@ -1,0 +1,5 @@
+import sys
+
+from hft_console.cli import main
+
+sys.exit(main())

@@ -1,0 +1,145 @@
+"""Command line: the seed's flags plus the session flags. Bad input exits 2 with one line."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any, NoReturn
+
+from hft_console import __version__
+from hft_console.settings import CLOCKS, LOG_LEVELS, MODES, SettingsError, load_settings
+
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    pass
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return value
+
+
+def build_parser() -> Parser:
+    from hft_console.routing.registry import ROUTER_NAMES
+
+    p = Parser(
+        prog="hft-console",
+        description="Operator console and headless engine for a simulated multi-venue HFT desk.",
+        epilog="Settings precedence: config/default.toml < mode or --config file < .env < environment < flags.",
+    )
+    p.add_argument("--mode", choices=MODES, help="trading mode; picks config/<mode>.toml (default: production)")
+    p.add_argument("--duration", type=_positive_seconds, metavar="S", help="session length in seconds (default: 600)")
+    p.add_argument("--symbols", metavar="LIST", help="comma-separated symbols (default: AAPL,MSFT,GOOGL)")
+    p.add_argument("--log-level", choices=LOG_LEVELS, help="output verbosity (default: normal)")
+    p.add_argument("--skip-backtest", action="store_true", default=None, help="skip the backtest phase")
+    p.add_argument("--config", metavar="PATH", help="config file (default: config/<mode>.toml, i.e. config/production.toml)")
+    p.add_argument("--no-ui", action="store_true", help="run headless: trade tape and summary on stdout")
+    p.add_argument("--seed", type=_seed, metavar="N", help="random seed of the session (default: 42)")
+    p.add_argument("--router", choices=ROUTER_NAMES, metavar="NAME", help=f"routing policy: {', '.join(ROUTER_NAMES)}")
+    p.add_argument("--run-dir", metavar="DIR", help="where the journal and summary go (default: runs/<UTC timestamp>)")
+    p.add_argument("--clock", choices=CLOCKS, help="wall: real time; sim: simulated market time, as fast as possible")
+    p.add_argument("--version", action="version", version=f"hft-console {__version__}")
+    return p
+
+
+def flags_from(args: argparse.Namespace) -> dict[str, Any]:
+    flags: dict[str, Any] = {
+        "session.mode": args.mode,
+        "session.duration_s": args.duration,
+        "session.symbols": args.symbols,
+        "session.log_level": args.log_level,
+        "session.skip_backtest": args.skip_backtest,
+        "session.seed": args.seed,
+        "session.router": args.router,
+        "session.clock": args.clock,
+        "session.run_dir": args.run_dir,
+    }
+    if args.config:
+        flags["config"] = args.config
+    return {k: v for k, v in flags.items() if v is not None}
+
+
+def resolve_run_dir(configured: str) -> Path:
+    if configured:
+        path = Path(configured)
+    else:
+        path = Path("runs") / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        suffix = 1
+        while path.exists():
+            suffix += 1
+            path = path.with_name(f"{path.name.split('-')[0]}-{suffix}")
+    if (path / "journal.sqlite").exists():
+        raise UsageError(f"--run-dir: {str(path)!r} already holds a journal; expected a new or empty directory")
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"--run-dir: {str(path)!r} is a file; expected a directory")
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    from hft_console.routing.registry import ROUTER_NAMES
+
+    try:
+        args = build_parser().parse_args(argv)
+        settings = load_settings(flags_from(args), router_names=ROUTER_NAMES)
+        if not args.no_ui:
+            raise UsageError("the full-screen console is not built yet; run headless with --no-ui")
+        run_dir = resolve_run_dir(settings.session.run_dir)
+    except (UsageError, SettingsError) as exc:
+        print(f"hft-console: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return run_headless(settings, run_dir)
+
+
+def run_headless(settings: Any, run_dir: Path) -> int:
+    from hft_console.engine import Engine
+    from hft_console.headless import HeadlessPrinter
+
+    try:
+        engine = Engine(settings, run_dir)
+    except OSError as exc:
+        print(f"hft-console: error: --run-dir: cannot create {str(run_dir)!r}: {exc.strerror}", file=sys.stderr)
+        return EXIT_USAGE
+    printer = HeadlessPrinter(engine, settings.session.log_level)
+    interrupted = {"count": 0}
+
+    def on_sigint(signum: int, frame: object) -> None:
+        interrupted["count"] += 1
+        if interrupted["count"] > 1:
+            raise KeyboardInterrupt
+        engine.stop_requested = True
+        engine.wake.set()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        printer.banner()
+        engine.run()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert engine.summary is not None
+    printer.final(engine.summary)
+    return 130 if interrupted["count"] else 0

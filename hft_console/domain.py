@@ -1,0 +1,106 @@
+"""Value types shared by every layer. Knows nobody else in the package."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class Side(int, Enum):
+    BUY = 1
+    SELL = -1
+
+    @property
+    def label(self) -> str:
+        return "BUY" if self is Side.BUY else "SELL"
+
+
+class EngineState(str, Enum):
+    ACTIVE = "ACTIVE"
+    REDUCING = "REDUCING"
+    HALTED = "HALTED"
+
+
+@dataclass(frozen=True, slots=True)
+class LatencySpec:
+    """Order-entry latency of one venue, one way, in microseconds.
+
+    The body is lognormal around ``median_us``; ``jitter_us`` adds uniform noise; a spike multiplies
+    one order's latency; the congested regime multiplies every order's latency while it lasts;
+    outages make the venue refuse orders after ``outage_timeout_us``.
+    """
+
+    median_us: float
+    sigma: float
+    jitter_us: float
+    spike_prob: float
+    spike_mult_min: float
+    spike_mult_max: float
+    congested_mult: float
+    congested_spike_prob: float
+    calm_to_congested_per_s: float
+    congested_to_calm_per_s: float
+    outage_per_hour: float
+    outage_mean_s: float
+    outage_timeout_us: float
+    speed_bump_us: float
+
+
+@dataclass(frozen=True, slots=True)
+class VenueSpec:
+    name: str
+    taker_fee: float  # $ per share paid when taking liquidity
+    maker_rebate: float  # $ per share received when adding liquidity
+    share: float  # relative share of quote updates
+    spread_ticks: int  # typical quoted spread
+    depth_shares: int  # typical displayed size at the touch
+    depth_levels: int  # price levels behind the touch a marketable order may walk
+    staleness_us: float  # mean lag of the venue's quote behind the fundamental price
+    reject_prob: float  # chance the venue rejects an order for its own reasons
+    latency: LatencySpec
+
+
+@dataclass(slots=True)
+class Order:
+    """A child order handed to one venue: an immediate-or-cancel marketable limit."""
+
+    order_id: int
+    parent_id: int
+    symbol: str
+    side: Side
+    qty: int
+    limit: float
+    venue: str
+    router: str
+    ts_ns: int  # engine time the order left us
+    decision_mid: float  # consolidated mid when it was decided, for cost accounting
+    arrive_ns: int = 0
+    filled: int = 0
+    status: str = "SENT"
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    seq: int
+    order_id: int
+    ts_ns: int  # engine time we learn of the fill (venue response received)
+    venue_ts_ns: int  # engine time the venue matched it
+    symbol: str
+    side: Side
+    qty: int
+    price: float
+    fee: float
+    venue: str
+    router: str
+    trade_pnl: float = 0.0
+    total_pnl: float = 0.0
+    realized: float = 0.0
+
+
+@dataclass(slots=True)
+class Command:
+    """An operator command; the engine applies it between events and journals it."""
+
+    kind: str  # halt | flatten | resume | reduce | set_limit | set_router | pause | unpause | stop
+    args: dict[str, object] = field(default_factory=dict)
+    source: str = "operator"

@@ -1,0 +1,311 @@
+"""The pipeline: market source -> normaliser -> book -> strategy -> router -> risk -> venues ->
+portfolio, on either clock. One thread drives it; operator commands arrive through a thread-safe
+queue and are applied between events; observers (printer, console) read published snapshots."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from hft_console import __version__
+from hft_console.clock import SimClock, WallClock
+from hft_console.domain import Command, EngineState
+from hft_console.execution.order_flow import OrderFlow
+from hft_console.execution.portfolio import Portfolio
+from hft_console.execution.risk import RiskManager
+from hft_console.journal import Journal
+from hft_console.market.normalizer import Normalizer
+from hft_console.market.synthetic import SyntheticMarket, TickBatch
+from hft_console.rng import rng_for
+from hft_console.rng_buffer import Draws
+from hft_console.routing.policy import PolicySpec
+from hft_console.routing.registry import ROUTER_NAMES
+from hft_console.routing.runner import RouterRunner
+from hft_console.settings import Settings
+from hft_console.snapshot import Snapshot, build_snapshot
+from hft_console.strategies.imbalance import ImbalanceStrategy
+from hft_console.venues.latency import LatencyModel
+from hft_console.venues.monitor import LatencyMonitor
+from hft_console.venues.simulator import SimVenue
+
+Observer = Callable[["Engine"], None]
+WIND_DOWN_NS = 2_000_000_000  # longest we keep the market running after the session for orders in flight
+
+
+class Engine:
+    def __init__(self, settings: Settings, run_dir: Path) -> None:
+        self.settings = s = settings
+        self.run_dir = run_dir
+        self.symbols = list(s.session.symbols)
+        self.symbol_index = {sym: i for i, sym in enumerate(self.symbols)}
+        specs = s.venue_specs()
+        self.n_ven = len(specs)
+        self.sym_of_stream = [k // self.n_ven for k in range(len(self.symbols) * self.n_ven)]
+        self.tick = s.market.tick_size
+        seed = s.session.seed
+        self.clock: SimClock = WallClock() if s.session.clock == "wall" else SimClock()
+        self.market = SyntheticMarket(self.symbols, specs, s.market, seed)
+        self.normalizer = Normalizer(len(self.symbols), self.n_ven, s.normalizer)
+        self.venues = [
+            SimVenue(
+                spec,
+                LatencyModel(spec.latency, Draws(rng_for(seed, f"venue.{spec.name}.latency"))),
+                Draws(rng_for(seed, f"venue.{spec.name}.fills")),
+                self.tick,
+                s.market.fade_tau_us,
+                s.market.snipe_per_tick,
+            )
+            for spec in specs
+        ]
+        self._draws = [d for v in self.venues for d in (v.draws, v.latency.draws)]
+        self.venue_index = {v.name: i for i, v in enumerate(self.venues)}
+        self.venue_by_name = {v.name: v for v in self.venues}
+        priors = [2 * v.latency.expected_one_way_us() for v in self.venues]
+        e = s.engine
+        self.monitor = LatencyMonitor(
+            [v.name for v in self.venues], e.latency_window, e.latency_bucket_s, e.latency_buckets, priors
+        )
+        self.portfolio = Portfolio(self.symbols)
+        self.risk = RiskManager(s.risk, s.risk_caps)
+        self.strategy = ImbalanceStrategy(len(self.symbols), s.strategy)
+        spec = PolicySpec(
+            tuple(v.name for v in self.venues),
+            np.array([v.spec.taker_fee for v in self.venues]),
+            np.array(priors),
+        )
+        self.router = RouterRunner(s.session.router, spec, Draws(rng_for(seed, "router")), seed)
+        self._draws.append(self.router.draws)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self.journal = Journal(run_dir / "journal.sqlite")
+        self.flow = OrderFlow(self)
+        self.duration_ns = int(s.session.duration_s * 1e9)
+        grid_ns = s.market.grid_us * 1000
+        self.batch_ns = max(grid_ns, int(s.market.batch_ms * 1e6) // grid_ns * grid_ns)
+        self.accepting = True
+        self.stop_requested = False
+        self.finished = False
+        self.ticks = 0
+        self.now_ns = 0
+        self.wall_started = 0.0
+        self.wall_elapsed = 0.0
+        self.commands: queue.SimpleQueue[Command] = queue.SimpleQueue()
+        self._cmd_pending = False
+        self.wake = threading.Event()
+        self.notes: deque[tuple[int, int, str]] = deque(maxlen=200)
+        self.note_seq = 0
+        self.pnl_history: deque[float] = deque(maxlen=600)
+        self.snapshot: Snapshot | None = None
+        self.summary: dict[str, object] | None = None
+        self.on_batch: list[Observer] = []
+        self.on_status: list[Observer] = []
+        self._next_status_ns = int(e.status_interval_s * 1e9)
+        self._snapshot_every = 1.0 / e.snapshot_hz
+        self._last_snapshot_wall = 0.0
+
+    # -- operator commands (any thread) -------------------------------------------------------
+    def submit(self, command: Command) -> None:
+        self.commands.put(command)
+        self._cmd_pending = True
+        self.wake.set()
+
+    def note(self, ts_ns: int, text: str) -> None:
+        self.note_seq += 1
+        self.notes.append((self.note_seq, ts_ns, text))
+
+    def _apply_commands(self, t_ns: int) -> None:
+        self._cmd_pending = False
+        while True:
+            try:
+                cmd = self.commands.get_nowait()
+            except queue.Empty:
+                break
+            error = self._apply(cmd, t_ns)
+            self.journal.event(
+                t_ns, "COMMAND", "refused" if error else "accepted",
+                detail={"command": cmd.kind, "args": cmd.args, "source": cmd.source, "error": error},
+            )  # fmt: skip
+            self.note(t_ns, f"{cmd.kind} {cmd.args or ''} refused: {error}" if error else f"{cmd.kind} {cmd.args or ''}")
+        self.journal.commit()
+
+    def _set_state(self, t_ns: int, state: EngineState, why: str) -> None:
+        if self.risk.state is not state:
+            self.journal.event(t_ns, "STATE", state.value, detail={"from": self.risk.state.value, "why": why})
+            self.risk.state = state
+
+    def _apply(self, cmd: Command, t_ns: int) -> str | None:
+        kind, args = cmd.kind, cmd.args
+        if kind == "halt":
+            self._set_state(t_ns, EngineState.HALTED, "operator halt")
+            self.strategy.flatten = False
+            self.flow.cancel_in_flight(t_ns)
+        elif kind == "flatten":
+            self._set_state(t_ns, EngineState.REDUCING, "operator flatten")
+            self.strategy.flatten = True
+        elif kind == "reduce":
+            self._set_state(t_ns, EngineState.REDUCING, "operator reduce")
+        elif kind == "resume":
+            if self.portfolio.total < -self.risk.limits.max_loss:
+                return f"total P&L {self.portfolio.total:,.2f} is beyond max_loss; raise the limit first"
+            self.strategy.flatten = False
+            self._set_state(t_ns, EngineState.ACTIVE, "operator resume")
+        elif kind == "set_limit":
+            return self.risk.set_limit(str(args.get("name")), args.get("value"))
+        elif kind == "set_router":
+            name = str(args.get("name"))
+            if name not in ROUTER_NAMES:
+                return f"unknown router {name!r}: expected one of {', '.join(ROUTER_NAMES)}"
+            self.router.switch(name)
+        elif kind in ("pause", "unpause"):
+            self.strategy.paused = kind == "pause"
+        elif kind == "stop":
+            self.stop_requested = True
+        else:
+            return f"unknown command {kind!r}"
+        return None
+
+    def on_breaker(self, t_ns: int) -> None:
+        self.strategy.flatten = False
+        self.journal.event(
+            t_ns, "CIRCUIT_BREAKER", "MAX_LOSS",
+            detail={"pnl_total": round(self.portfolio.total, 2), "max_loss": self.risk.limits.max_loss},
+        )  # fmt: skip
+        self.journal.event(t_ns, "STATE", EngineState.HALTED.value, detail={"why": "circuit breaker"})
+        self.flow.cancel_in_flight(t_ns)
+        self.note(t_ns, f"CIRCUIT BREAKER: P&L {self.portfolio.total:,.2f} below -{self.risk.limits.max_loss:,.0f}")
+
+    # -- the loop --------------------------------------------------------------------------------
+    def run(self) -> None:
+        self._start()
+        t = 0
+        try:
+            while t < self.duration_ns and not self.stop_requested:
+                t = self._step(t, min(t + self.batch_ns, self.duration_ns))
+            self.accepting = False
+            limit = t + WIND_DOWN_NS
+            while self.flow.in_flight and t < limit:
+                t = self._step(t, t + self.batch_ns)
+        finally:
+            self._finish()
+
+    def _step(self, t0: int, t1: int) -> int:
+        clock = self.clock
+        while not clock.wait_until(t1, self.wake):
+            self.wake.clear()
+            self._apply_commands(self.now_ns)
+            if self.stop_requested:
+                return t1
+        self.wake.clear()
+        batch = self.market.next_batch(t1)
+        self._process(batch)
+        self.flow.drain(t1 - 1)
+        self.now_ns = t1
+        clock.advance_to(t1)
+        self._end_of_batch(t1)
+        return t1
+
+    def _process(self, batch: TickBatch) -> None:
+        ts_l, st_l, bid_l, ask_l = batch.ts, batch.stream, batch.bid, batch.ask
+        bs_l, as_l = batch.bid_size, batch.ask_size
+        check = self.normalizer.check
+        quotes = self.normalizer.last_tick
+        flow = self.flow
+        sym_of = self.sym_of_stream
+        n_ven = self.n_ven
+        marks = self.portfolio.mark
+        position = self.portfolio.position
+        working_buy, working_sell = flow.working_buy, flow.working_sell
+        on_book = self.strategy.on_book
+        perf = time.perf_counter_ns
+        inf = float("inf")
+        self.ticks += len(ts_l)
+        for i in range(len(ts_l)):
+            t = ts_l[i]
+            if t >= flow.next_event_ns:
+                flow.drain(t)
+            if self._cmd_pending:
+                self._apply_commands(t)
+            wall0 = perf()
+            k = st_l[i]
+            if check(t, k, bid_l[i], ask_l[i], bs_l[i], as_l[i]) >= 0:
+                continue
+            s = sym_of[k]
+            bb, bbs, ba, bas = 0.0, 0, inf, 0
+            for q in quotes[s * n_ven : s * n_ven + n_ven]:
+                if q is None:
+                    continue
+                x = q[1]
+                if x > bb:
+                    bb, bbs = x, q[3]
+                elif x == bb:
+                    bbs += q[3]
+                x = q[2]
+                if x < ba:
+                    ba, bas = x, q[4]
+                elif x == ba:
+                    bas += q[4]
+            if bbs == 0 or bas == 0:
+                continue
+            marks[s] = (bb + ba) * 0.5
+            delta = on_book(s, t, bb, bbs, ba, bas, position[s] + working_buy[s] - working_sell[s])
+            if delta and self.accepting:
+                flow.route(s, t, delta, wall0)
+                self.now_ns = t
+
+    def _end_of_batch(self, t_ns: int) -> None:
+        for draws in self._draws:
+            draws.top_up()
+        if self.risk.breaker_hit(self.portfolio.total):
+            self.on_breaker(t_ns)
+        if self.strategy.flatten and not self.flow.in_flight and not any(self.portfolio.position):
+            self.strategy.flatten = False
+            self._set_state(t_ns, EngineState.HALTED, "flattened")
+            self.note(t_ns, "flat: trading halted")
+        self.journal.commit()
+        wall = time.perf_counter()
+        self.wall_elapsed = wall - self.wall_started
+        if wall - self._last_snapshot_wall >= self._snapshot_every:
+            self.publish()
+        for observer in self.on_batch:
+            observer(self)
+        if t_ns >= self._next_status_ns:
+            self._next_status_ns += int(self.settings.engine.status_interval_s * 1e9)
+            for observer in self.on_status:
+                observer(self)
+
+    def publish(self) -> None:
+        self._last_snapshot_wall = time.perf_counter()
+        self.pnl_history.append(self.portfolio.total)
+        self.snapshot = build_snapshot(self)
+
+    def _start(self) -> None:
+        s = self.settings
+        self.journal.meta(
+            {
+                "version": __version__,
+                "seed": s.session.seed,
+                "session": asdict(s.session),
+                "venues": [v.name for v in self.venues],
+                "started_wall": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            }
+        )
+        self.journal.event(0, "SESSION", "start", detail={"router": self.router.name, "clock": s.session.clock})
+        self.wall_started = time.perf_counter()
+
+    def _finish(self) -> None:
+        if self.finished:
+            return
+        self.finished = True
+        self.wall_elapsed = time.perf_counter() - self.wall_started
+        self.journal.event(self.now_ns, "SESSION", "end", detail={"in_flight": len(self.flow.in_flight)})
+        self.publish()
+        from hft_console.summary import write_summary
+
+        write_summary(self)
+        self.journal.close()

@@ -1,0 +1,124 @@
+"""Pre-trade risk on every child order, and the engine's trading state.
+
+Checks run in a fixed order and the first failure denies the order with a reason code: order size,
+price against the consolidated mid, position per symbol (orders in flight included), gross portfolio
+notional, order rate (a rolling one-second window that denies, never queues, so a kill switch cannot
+be outrun by a backlog), and the trading state last. Orders that reduce exposure pass the position
+and notional checks even above a limit, so a desk over its limit can always get back under it.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import fields, replace
+
+from hft_console.domain import EngineState
+from hft_console.settings import RiskSettings
+
+DENY_REASONS = (
+    "MAX_ORDER_QTY", "PRICE_DEVIATION", "POSITION_LIMIT", "NOTIONAL_LIMIT", "ORDER_RATE", "HALTED", "REDUCING",
+)  # fmt: skip
+LIMIT_NAMES = tuple(f.name for f in fields(RiskSettings))
+
+
+class RiskManager:
+    def __init__(self, limits: RiskSettings, caps: RiskSettings) -> None:
+        self.limits, self.caps = limits, caps
+        self.state = EngineState.ACTIVE
+        self.denied = dict.fromkeys(DENY_REASONS, 0)
+        self.breaker_trips = 0
+        self.sent: deque[int] = deque()
+
+    @property
+    def breaches(self) -> int:
+        return sum(self.denied.values()) + self.breaker_trips
+
+    def orders_last_second(self, now_ns: int) -> int:
+        sent = self.sent
+        while sent and sent[0] <= now_ns - 1_000_000_000:
+            sent.popleft()
+        return len(sent)
+
+    def check(
+        self,
+        now_ns: int,
+        side: int,
+        qty: int,
+        limit_price: float,
+        position: int,
+        working_buy: int,
+        working_sell: int,
+        mid: float,
+        gross_notional: float,
+    ) -> str | None:
+        """None when the order may go, else the reason it is denied (and counted).
+
+        ``working_*`` are shares in flight in the symbol; ``mid`` its consolidated mid;
+        ``gross_notional`` the whole portfolio's, at the consolidated mids.
+        """
+        reason = self._first_failure(now_ns, side, qty, limit_price, position, working_buy, working_sell, mid, gross_notional)
+        if reason is None:
+            self.sent.append(now_ns)
+        else:
+            self.denied[reason] += 1
+        return reason
+
+    def _first_failure(
+        self,
+        now_ns: int,
+        side: int,
+        qty: int,
+        limit_price: float,
+        pos: int,
+        working_buy: int,
+        working_sell: int,
+        mid: float,
+        gross_notional: float,
+    ) -> str | None:
+        lim = self.limits
+        if qty > lim.max_order_qty:
+            return "MAX_ORDER_QTY"
+        if mid <= 0 or abs(limit_price - mid) / mid * 1e4 > lim.max_price_deviation_bps:
+            return "PRICE_DEVIATION"
+        before = pos + working_buy if side > 0 else pos - working_sell
+        worst = before + side * qty
+        increases = abs(worst) > abs(before)
+        if increases and abs(worst) > lim.max_position:
+            return "POSITION_LIMIT"
+        if increases and gross_notional + qty * mid > lim.max_notional:
+            return "NOTIONAL_LIMIT"
+        if self.orders_last_second(now_ns) >= lim.max_orders_per_s:
+            return "ORDER_RATE"
+        if self.state is EngineState.HALTED:
+            return "HALTED"
+        effective = pos + working_buy - working_sell
+        if self.state is EngineState.REDUCING and not (side * effective < 0 and qty <= abs(effective)):
+            return "REDUCING"
+        return None
+
+    def breaker_hit(self, total_pnl: float) -> bool:
+        """True once when total P&L falls below -max_loss while trading is not already halted."""
+        if total_pnl < -self.limits.max_loss and self.state is not EngineState.HALTED:
+            self.state = EngineState.HALTED
+            self.breaker_trips += 1
+            return True
+        return False
+
+    def set_limit(self, name: str, raw: object) -> str | None:
+        """Apply an operator's limit edit; None when accepted, else why it was refused (nothing changes)."""
+        if name not in LIMIT_NAMES:
+            return f"unknown limit {name!r}: expected one of {', '.join(LIMIT_NAMES)}"
+        as_int = name in ("max_position", "max_order_qty", "max_orders_per_s")
+        try:
+            value = float(str(raw).replace(",", "").replace("_", "")) if isinstance(raw, str) else float(raw)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return f"{name}: {raw!r} is not a number"
+        if value != value or value <= 0:
+            return f"{name}: {raw!r} must be greater than 0"
+        if as_int and not value.is_integer():
+            return f"{name}: {raw!r} must be a whole number"
+        cap = getattr(self.caps, name)
+        if value > cap:
+            return f"{name}: {raw!r} is above the hard cap {cap:g}"
+        self.limits = replace(self.limits, **{name: int(value) if as_int else value})
+        return None

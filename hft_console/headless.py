@@ -1,0 +1,161 @@
+"""--no-ui output: the seed's banner and trade tape, a periodic status line and a final summary.
+
+Colour (green/red P&L backgrounds) only when the terminal has colour; plain text for CI logs.
+``quiet`` prints only the summary; ``verbose`` adds risk events and operator commands as they
+happen; ``debug`` adds every venue reject and denial note too.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import TYPE_CHECKING, Any, TextIO
+
+from rich.console import Console
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from hft_console.domain import Fill
+    from hft_console.engine import Engine
+
+RULE = "═" * 96
+THIN = "─" * 96
+GREEN_BG, RED_BG, BOLD, RESET = "\x1b[42;30m", "\x1b[41;97m", "\x1b[1m", "\x1b[0m"
+
+
+def wants_colour(stream: TextIO) -> bool:
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    return stream.isatty() and os.environ.get("TERM") != "dumb"
+
+
+def money(value: float, width: int = 12) -> str:
+    sign = "-" if value < 0 else "+"
+    return f"{sign}${abs(value):>{width},.2f}"
+
+
+class HeadlessPrinter:
+    def __init__(self, engine: Engine, level: str, stream: TextIO | None = None) -> None:
+        self.engine, self.level = engine, level
+        self.out = stream or sys.stdout
+        self.colour = wants_colour(self.out)
+        self.trade_cursor = 0
+        self.note_cursor = 0
+        self.epoch: float | None = getattr(engine.clock, "epoch_s", None)
+        if level != "quiet":
+            engine.on_batch.append(self.on_batch)
+            engine.on_status.append(self.on_status)
+
+    def banner(self) -> None:
+        if self.level == "quiet":
+            return
+        s = self.engine.settings.session
+        clock = "simulated clock" if s.clock == "sim" else "wall clock"
+        lines = [
+            RULE,
+            "  HFT CONSOLE - SIMULATED MULTI-VENUE TRADING (headless)",
+            RULE,
+            f"  Mode: {s.mode.upper()}  |  Duration: {s.duration_s:g}s ({clock})  |  Symbols: {len(s.symbols)}"
+            f" ({', '.join(s.symbols)})  |  Router: {s.router}  |  Seed: {s.seed}",
+            f"  Venues: {', '.join(v.name for v in self.engine.venues)}  |  Data: synthetic  |  Run: {self.engine.run_dir}",
+            RULE,
+            "",
+            THIN,
+            f"{'Time':<14}{'Symbol':<8}{'Side':<6}{'Qty':>6}  {'Price':>12}  {'Trade P&L':>15}  {'Total P&L':>15}  Venue",
+            THIN,
+        ]
+        self.out.write("\n".join(lines) + "\n")
+        self.out.flush()
+
+    def tape_line(self, f: Fill) -> str:
+        stamp = self._stamp(f.ts_ns)
+        trade = money(f.trade_pnl)
+        if self.colour and f.trade_pnl != 0:
+            trade = f"{GREEN_BG if f.trade_pnl > 0 else RED_BG}{trade}{RESET}"
+        return (
+            f"{stamp:<14}{f.symbol:<8}{f.side.label:<6}{f.qty:>6}  ${f.price:>11,.2f}  {trade:>15}  "
+            f"{money(f.total_pnl, 12):>15}  {f.venue}"
+        )
+
+    def _stamp(self, ts_ns: int) -> str:
+        """Local time of day on the wall clock; session time since start on the simulated clock."""
+        if self.epoch is not None:
+            at = self.epoch + ts_ns / 1e9
+            return time.strftime("%H:%M:%S", time.localtime(at)) + f".{int(at * 1000) % 1000:03d}"
+        ms = ts_ns // 1_000_000
+        h, rem = divmod(ms, 3_600_000)
+        m, rem = divmod(rem, 60_000)
+        sec, ms = divmod(rem, 1000)
+        return f"{h:02d}:{m:02d}:{sec:02d}.{ms:03d}"
+
+    def on_batch(self, engine: Engine) -> None:
+        flow = engine.flow
+        new = flow.trade_seq - self.trade_cursor
+        if new:
+            trades = list(flow.trades)[-min(new, len(flow.trades)) :]
+            if new > len(trades):
+                self.out.write(f"   ... {new - len(trades)} trades not shown (all are in the journal)\n")
+            self.out.write("".join(self.tape_line(f) + "\n" for f in trades))
+            self.trade_cursor = flow.trade_seq
+        if self.level in ("verbose", "debug"):
+            for seq, ts, text in list(engine.notes):
+                if seq > self.note_cursor and (self.level == "debug" or "denied" not in text):
+                    self.out.write(f"{self._stamp(ts):<14}** {text}\n")
+            self.note_cursor = engine.note_seq
+        if new:
+            self.out.flush()
+
+    def on_status(self, engine: Engine) -> None:
+        p, flow = engine.portfolio, engine.flow
+        rate = engine.ticks / engine.wall_elapsed if engine.wall_elapsed > 0 else 0.0
+        line = (
+            f"[{engine.now_ns / 1e9:7.1f}s/{engine.settings.session.duration_s:g}s] {engine.risk.state.value:<8} "
+            f"ticks {engine.ticks:,} ({rate:,.0f}/s, {engine.normalizer.rejected_total} rejected)  "
+            f"orders {flow.orders:,}  fills {flow.fills:,}  P&L {money(p.total, 0)}  "
+            f"win {p.win_rate:.0%}  router {engine.router.name}"
+        )
+        self.out.write((f"{BOLD}{line}{RESET}" if self.colour else line) + "\n")
+        self.out.flush()
+
+    def final(self, summary: dict[str, Any]) -> None:
+        console = Console(file=self.out, force_terminal=self.colour, no_color=not self.colour, width=100)
+        table = Table(title="Session summary", show_header=False, box=None, pad_edge=False)
+        table.add_column(style="bold")
+        table.add_column(justify="right")
+        dl, inf = summary["decision_latency_us"], summary["inference_us"]
+        rows = [
+            ("Session time", f"{summary['duration_s']:,.1f} s ({summary['clock']} clock, {summary['wall_s']:,.1f} s wall)"),
+            ("Ticks", f"{summary['ticks']:,} ({summary['ticks_rejected']:,} rejected, {summary['ticks_per_s']:,.0f}/s)"),
+            ("Orders / fills", f"{summary['orders']:,} / {summary['fills']:,}"),
+            ("Venue rejects / risk denials", f"{summary['rejects']:,} / {summary['risk_denials']:,}"),
+            ("P&L total", money(summary["pnl_total"], 0)),
+            ("  realised / unrealised", f"{money(summary['pnl_realized'], 0)} / {money(summary['pnl_unrealized'], 0)}"),
+            ("  fees", f"${summary['fees']:,.2f}"),
+            ("Win rate", f"{summary['win_rate']:.1%} ({summary['wins']} won, {summary['losses']} lost)"),
+            ("Decision latency p50/p95/p99", _triple(dl)),
+            ("Router inference p50/p95/p99", _triple(inf)),
+            ("Risk state / breaches", f"{summary['risk']['state']} / {summary['risk']['breaches']}"),
+        ]
+        for k, v in rows:
+            table.add_row(k, v)
+        venues = Table(title="Venues", box=None)
+        for col in ("Venue", "Orders", "Fills", "Rejects", "RT p50 µs", "RT p95 µs", "RT p99 µs"):
+            venues.add_column(col, justify="right" if col != "Venue" else "left")
+        for name, v in summary["venues"].items():
+            lat = v["latency_us"]
+            venues.add_row(name, str(v["orders"]), str(v["fills"]), str(v["rejects"]), *(_num(lat[q]) for q in ("p50", "p95", "p99")))
+        console.print()
+        console.print(table)
+        console.print(venues)
+        console.print(f"Journal and summary.json in {self.engine.run_dir}")
+
+
+def _num(x: float | None) -> str:
+    return "-" if x is None else f"{x:,.1f}"
+
+
+def _triple(d: dict[str, Any]) -> str:
+    return f"{_num(d['p50'])} / {_num(d['p95'])} / {_num(d['p99'])} µs"

@@ -1,0 +1,126 @@
+"""The SQLite journal: every order, fill, reject, risk event and operator command of a session.
+
+Rows are buffered and committed by the engine at the end of every batch and before anything is
+shown to anyone, so what the operator has seen is on disk. WAL mode with synchronous=NORMAL means a
+committed transaction survives a crash of the process. Every table carries ``ts_ns`` on the
+engine's clock; ``wall_ns`` columns are wall-clock stamps for people, not for replay.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+from hft_console.domain import Fill, Order
+
+SCHEMA = """
+create table if not exists meta (key text primary key, value text not null);
+create table if not exists orders (
+    order_id integer primary key, parent_id integer not null, ts_ns integer not null,
+    symbol text not null, side text not null, qty integer not null, limit_price real not null,
+    venue text not null, router text not null, arrive_ns integer, status text not null,
+    filled integer not null default 0, done_ns integer, reason text, wall_ns integer not null
+);
+create table if not exists fills (
+    id integer primary key, ts_ns integer not null, venue_ts_ns integer not null,
+    order_id integer not null, symbol text not null, side text not null, qty integer not null,
+    price real not null, fee real not null, venue text not null, router text not null,
+    trade_pnl real not null, total_pnl real not null, wall_ns integer not null
+);
+create table if not exists events (
+    id integer primary key, ts_ns integer not null, kind text not null, symbol text, venue text,
+    order_id integer, reason text, detail text, wall_ns integer not null
+);
+create index if not exists fills_ts on fills(ts_ns);
+create index if not exists events_ts on events(ts_ns);
+"""
+
+
+class Journal:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.db.execute("pragma journal_mode=wal")
+        self.db.execute("pragma synchronous=normal")
+        self.db.executescript(SCHEMA)
+        self._orders: list[tuple[Any, ...]] = []
+        self._done: list[tuple[Any, ...]] = []
+        self._fills: list[tuple[Any, ...]] = []
+        self._events: list[tuple[Any, ...]] = []
+        self.counts = {"orders": 0, "fills": 0, "events": 0}
+
+    def meta(self, values: dict[str, object]) -> None:
+        self.db.executemany(
+            "insert or replace into meta values (?, ?)", [(k, json.dumps(v)) for k, v in values.items()]
+        )
+
+    def order(self, o: Order) -> None:
+        self._orders.append(
+            (o.order_id, o.parent_id, o.ts_ns, o.symbol, o.side.label, o.qty, o.limit, o.venue, o.router,
+             o.arrive_ns or None, o.status, time.time_ns())
+        )  # fmt: skip
+
+    def order_done(self, o: Order, done_ns: int, reason: str) -> None:
+        self._done.append((o.status, o.filled, done_ns, reason or None, o.order_id))
+
+    def fill(self, f: Fill) -> None:
+        self._fills.append(
+            (f.ts_ns, f.venue_ts_ns, f.order_id, f.symbol, f.side.label, f.qty, f.price, f.fee, f.venue, f.router,
+             f.trade_pnl, f.total_pnl, time.time_ns())
+        )  # fmt: skip
+
+    def event(
+        self,
+        ts_ns: int,
+        kind: str,
+        reason: str = "",
+        *,
+        symbol: str | None = None,
+        venue: str | None = None,
+        order_id: int | None = None,
+        detail: dict[str, object] | None = None,
+    ) -> None:
+        payload = json.dumps(detail, sort_keys=True) if detail else None
+        self._events.append((ts_ns, kind, symbol, venue, order_id, reason or None, payload, time.time_ns()))
+
+    def commit(self) -> None:
+        if not (self._orders or self._done or self._fills or self._events):
+            return
+        db = self.db
+        db.execute("begin")
+        try:
+            db.executemany(
+                "insert into orders (order_id, parent_id, ts_ns, symbol, side, qty, limit_price, venue, router,"
+                " arrive_ns, status, wall_ns) values (?,?,?,?,?,?,?,?,?,?,?,?)",
+                self._orders,
+            )
+            db.executemany("update orders set status=?, filled=?, done_ns=?, reason=? where order_id=?", self._done)
+            db.executemany(
+                "insert into fills (ts_ns, venue_ts_ns, order_id, symbol, side, qty, price, fee, venue, router,"
+                " trade_pnl, total_pnl, wall_ns) values (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                self._fills,
+            )
+            db.executemany(
+                "insert into events (ts_ns, kind, symbol, venue, order_id, reason, detail, wall_ns)"
+                " values (?,?,?,?,?,?,?,?)",
+                self._events,
+            )
+            db.execute("commit")
+        except BaseException:
+            db.execute("rollback")
+            raise
+        self.counts["orders"] += len(self._orders)
+        self.counts["fills"] += len(self._fills)
+        self.counts["events"] += len(self._events)
+        self._orders.clear()
+        self._done.clear()
+        self._fills.clear()
+        self._events.clear()
+
+    def close(self) -> None:
+        self.commit()
+        self.db.execute("pragma wal_checkpoint(truncate)")
+        self.db.close()

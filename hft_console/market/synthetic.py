@@ -1,0 +1,180 @@
+"""The embedded synthetic multi-venue market, generated in vectorised batches with numpy.
+
+Per symbol there is one fundamental price: a log price driven by Student-t returns (fat tails) whose
+volatility follows a mean-reverting log-volatility process (clustering), plus a drift from a hidden
+order-flow pressure. Each venue quotes around the fundamental *as it was a little while ago* (its own
+staleness), with its own spread and displayed size. Order-flow pressure tilts the quoted sizes, so the
+consolidated book imbalance carries real, noisy information about the next moves.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from hft_console.domain import VenueSpec
+from hft_console.rng import rng_for
+from hft_console.settings import MarketSettings
+
+START_PRICES = {
+    "AAPL": 175.0, "MSFT": 380.0, "GOOGL": 140.0, "AMZN": 180.0, "NVDA": 120.0, "TSLA": 240.0,
+    "META": 480.0, "SPY": 520.0, "QQQ": 440.0, "JPM": 190.0, "NFLX": 620.0, "AMD": 160.0,
+}  # fmt: skip
+SECONDS_PER_YEAR = 252 * 6.5 * 3600
+BAD_KINDS = ("nan", "nonpositive", "crossed", "absurd", "duplicate", "out_of_order")
+
+
+def start_price(symbol: str) -> float:
+    """Known tickers start near a familiar level; any other symbol gets a stable made-up one."""
+    return START_PRICES.get(symbol, 20.0 + zlib.crc32(symbol.encode()) % 480)
+
+
+@dataclass(slots=True)
+class TickBatch:
+    """Quotes in feed order. ``stream`` = symbol_index * n_venues + venue_index."""
+
+    ts: list[int]
+    stream: list[int]
+    bid: list[float]
+    ask: list[float]
+    bid_size: list[int]
+    ask_size: list[int]
+    injected_bad: dict[str, int]
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+
+def ar1(x0: np.ndarray, phi: float, eps: np.ndarray) -> np.ndarray:
+    """x[k] = phi * x[k-1] + eps[k] along the last axis, vectorised (blocks keep phi^-k bounded)."""
+    n = eps.shape[-1]
+    out = np.empty_like(eps)
+    block = max(1, min(n, int(20 / max(-math.log(phi), 1e-12)) if phi < 1 else n))
+    start, prev = 0, x0
+    while start < n:
+        stop = min(n, start + block)
+        k = np.arange(1, stop - start + 1)
+        powers = phi**k
+        acc = np.cumsum(eps[..., start:stop] / powers, axis=-1)
+        out[..., start:stop] = powers * (prev[..., None] + acc)
+        prev = out[..., stop - 1]
+        start = stop
+    return out
+
+
+class SyntheticMarket:
+    def __init__(self, symbols: list[str], venues: list[VenueSpec], cfg: MarketSettings, seed: int) -> None:
+        self.symbols, self.venues, self.cfg = symbols, venues, cfg
+        self.rng = rng_for(seed, "market.synthetic")
+        self.n_sym, self.n_ven = len(symbols), len(venues)
+        self.grid_ns = cfg.grid_us * 1000
+        dt = cfg.grid_us / 1e6
+        self.sigma_step = cfg.annual_vol / math.sqrt(SECONDS_PER_YEAR) * math.sqrt(dt)
+        self.phi_vol = math.exp(-math.log(2) * dt / cfg.vol_half_life_s)
+        self.phi_flow = math.exp(-math.log(2) * dt * 1000 / cfg.flow_half_life_ms)
+        self.drift_step = cfg.flow_drift_bps_per_s * 1e-4 * dt
+        self.t_scale = math.sqrt((cfg.tail_df - 2) / cfg.tail_df)
+        self.log_price = np.log([start_price(s) for s in symbols])
+        self.log_vol = np.zeros(self.n_sym)
+        self.flow = np.zeros(self.n_sym)
+        max_stale_us = max((v.staleness_us for v in venues), default=0.0)
+        self.lookback = max(1, int(math.ceil(8 * max_stale_us / cfg.grid_us)) + 1)
+        self.hist_price = np.repeat(np.exp(self.log_price)[:, None], self.lookback, axis=1)
+        self.hist_flow = np.zeros((self.n_sym, self.lookback))
+        share = np.array([v.share for v in venues], dtype=float)
+        self.stream_p = np.tile(share / share.sum(), self.n_sym) / self.n_sym
+        self.stale_ns = np.array([v.staleness_us * 1000 for v in venues])
+        self.spread = np.array([v.spread_ticks for v in venues])
+        self.depth = np.array([v.depth_shares for v in venues], dtype=float)
+        self.lot = np.where(self.depth >= 100, 100, 1)
+        inv = 1 / cfg.tick_size
+        self.inv_tick = round(inv) if abs(inv - round(inv)) < 1e-9 else None
+        self.t_ns = 0
+
+    def fundamental(self) -> np.ndarray:
+        """The latest fundamental price per symbol (what quotes chase); for diagnostics and oracles."""
+        return self.hist_price[:, -1].copy()
+
+    def _advance_grid(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        rng, cfg = self.rng, self.cfg
+        vol_eps = rng.standard_normal((self.n_sym, n)) * cfg.vol_of_vol * math.sqrt(1 - self.phi_vol**2)
+        log_vol = ar1(self.log_vol, self.phi_vol, vol_eps)
+        flow_eps = rng.standard_normal((self.n_sym, n)) * math.sqrt(1 - self.phi_flow**2)
+        flow = ar1(self.flow, self.phi_flow, flow_eps)
+        shocks = rng.standard_t(cfg.tail_df, (self.n_sym, n)) * self.t_scale
+        scale = self.sigma_step * np.exp(log_vol - 0.5 * cfg.vol_of_vol**2)
+        steps = scale * shocks + self.drift_step * flow
+        log_price = self.log_price[:, None] + np.cumsum(steps, axis=1)
+        self.log_vol, self.flow, self.log_price = log_vol[:, -1], flow[:, -1], log_price[:, -1]
+        return np.exp(log_price), flow
+
+    def next_batch(self, t1_ns: int) -> TickBatch:
+        """Every quote update with a timestamp in [t_ns, t1_ns), then move on to t1_ns."""
+        t0 = self.t_ns
+        n_grid = max(1, -(-(t1_ns - t0) // self.grid_ns))
+        price, flow = self._advance_grid(n_grid)
+        prices = np.concatenate([self.hist_price, price], axis=1)
+        flows = np.concatenate([self.hist_flow, flow], axis=1)
+        self.hist_price, self.hist_flow = prices[:, -self.lookback :], flows[:, -self.lookback :]
+        self.t_ns = t1_ns
+
+        rng = self.rng
+        rate = self.cfg.ticks_per_s_per_symbol * self.n_sym
+        n = int(rng.poisson(rate * (t1_ns - t0) / 1e9))
+        ts = np.sort(rng.integers(t0, t1_ns, n))
+        stream = rng.choice(self.stream_p.size, n, p=self.stream_p)
+        sym, ven = np.divmod(stream, self.n_ven)
+        seen_ns = ts - rng.exponential(1.0, n) * self.stale_ns[ven]
+        g = np.clip(((seen_ns - t0) // self.grid_ns).astype(np.int64) + self.lookback, 0, prices.shape[1] - 1)
+        mid, pressure = prices[sym, g], flows[sym, g]
+        spread = self.spread[ven] + (rng.random(n) < 0.08)
+        bid_t = np.floor(mid / self.cfg.tick_size - spread / 2 + 0.5)
+        ask_t = bid_t + spread
+        lots = self.depth[ven] / self.lot[ven]
+        noise = rng.lognormal(0.0, 0.5, (2, n))
+        tilt = np.exp(self.cfg.flow_size_skew * pressure)
+        bid_sz = (np.maximum(1, np.rint(lots * noise[0] * tilt)) * self.lot[ven]).astype(np.int64)
+        ask_sz = (np.maximum(1, np.rint(lots * noise[1] / tilt)) * self.lot[ven]).astype(np.int64)
+        if self.inv_tick:
+            bid, ask = bid_t / self.inv_tick, ask_t / self.inv_tick
+        else:
+            bid, ask = bid_t * self.cfg.tick_size, ask_t * self.cfg.tick_size
+        cols = [ts, stream, bid, ask, bid_sz, ask_sz]
+        injected = self._corrupt(cols, t0) if self.cfg.bad_tick_rate > 0 and n else {}
+        ts, stream, bid, ask, bid_sz, ask_sz = cols
+        return TickBatch(
+            ts.tolist(), stream.tolist(), bid.tolist(), ask.tolist(), bid_sz.tolist(), ask_sz.tolist(), injected
+        )
+
+    def _corrupt(self, cols: list[np.ndarray], t0: int) -> dict[str, int]:
+        """Damage a few ticks the way real feeds do, so the normaliser has something to reject."""
+        ts, stream, bid, ask, bid_sz, ask_sz = cols
+        n = ts.size
+        k = int(self.rng.binomial(n, self.cfg.bad_tick_rate))
+        if k == 0:
+            return {}
+        idx = np.sort(self.rng.choice(n, size=min(k, n), replace=False))
+        kinds = self.rng.integers(0, len(BAD_KINDS), idx.size)
+        counts = {name: int((kinds == i).sum()) for i, name in enumerate(BAD_KINDS)}
+        bid[idx[kinds == 0]] = np.nan
+        sel = idx[kinds == 1]
+        bid[sel] = -np.abs(bid[sel])
+        sel = idx[kinds == 2]
+        bid[sel], ask[sel] = ask[sel] + self.cfg.tick_size, bid[sel].copy()
+        sel = idx[kinds == 3]
+        bid[sel], ask[sel] = bid[sel] * 10, ask[sel] * 10
+        sel = idx[kinds == 5]
+        ts[sel] -= 1_000_000_000  # a second late: older than anything the feed has delivered
+        dup = idx[kinds == 4] + 1
+        for j, col in enumerate(cols):
+            cols[j] = np.insert(col, dup, col[dup - 1])
+        return counts
+
+    def fundamental_at(self, sym: int, t_ns: int) -> float:
+        """Fundamental price of ``sym`` at ``t_ns`` within the kept history (clamped at its ends)."""
+        back = (self.t_ns - t_ns) // self.grid_ns
+        idx = self.lookback - 1 - int(back)
+        return float(self.hist_price[sym, min(max(idx, 0), self.lookback - 1)])

@@ -1,0 +1,61 @@
+"""The one policy interface every router implements, baselines and learners alike.
+
+``init(key, spec) -> state``, ``act(state, obs, key) -> venue``, ``update(state, transition) -> state``
+are pure functions over explicit state, so the same code can run per decision in the engine and, for
+the learners, under jit/vmap in a vectorised environment. ``key`` is host-side randomness: a uniform
+draw in [0, 1) for the numpy policies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, NamedTuple, Protocol
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class PolicySpec:
+    venues: tuple[str, ...]
+    taker_fee: np.ndarray  # $ per share
+    prior_latency_us: np.ndarray  # expected round trip before any is measured
+
+
+class Observation(NamedTuple):
+    """Per-venue fields are tuples in venue order: cheap to build per decision; array policies
+    convert them with ``np.asarray``."""
+
+    side: int  # +1 buy, -1 sell
+    qty: int  # shares still to route for this parent
+    price: tuple[float, ...]  # displayed price on the side we take, per venue
+    size: tuple[int, ...]  # displayed size there
+    latency_us: tuple[float, ...]  # expected round trip (measured EWMA)
+    fee: tuple[float, ...]  # taker fee, $ per share
+    mask: tuple[bool, ...]  # venues this child may go to
+    mid: float  # consolidated mid at decision
+    decision: int  # how many decisions this router has made before this one
+
+
+class Transition(NamedTuple):
+    venue: int
+    qty: int
+    filled: int
+    cost_bps: float  # shortfall against the decision mid, fees and missed shares included
+    latency_us: float  # round trip
+    reward: float  # -cost_bps
+
+
+class Policy(Protocol):
+    name: str
+
+    def init(self, key: int, spec: PolicySpec) -> Any: ...
+
+    def act(self, state: Any, obs: Observation, key: float) -> int: ...
+
+    def update(self, state: Any, transition: Transition) -> Any: ...
+
+    def arm_stats(self, state: Any) -> dict[str, list[float]] | None: ...
+
+
+def eligible(obs: Observation) -> list[int]:
+    return [v for v, ok in enumerate(obs.mask) if ok]

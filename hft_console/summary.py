@@ -1,0 +1,82 @@
+"""summary.json: the figures of a finished session, in the keys scripts rely on."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import TYPE_CHECKING, Any
+
+from hft_console.stats import percentiles
+
+if TYPE_CHECKING:
+    from hft_console.engine import Engine
+
+
+def build_summary(e: Engine) -> dict[str, Any]:
+    p, flow, risk, mon = e.portfolio, e.flow, e.risk, e.monitor
+    venues: dict[str, Any] = {}
+    for i, v in enumerate(e.venues):
+        venues[v.name] = {
+            "orders": v.orders,
+            "fills": v.fills,
+            "rejects": v.rejects,
+            "timeouts": mon.timeouts[i],
+            "latency_us": percentiles(mon.samples[i]),
+            "regime_changes": v.latency.regime_changes,
+            "taker_fee": v.spec.taker_fee,
+        }
+    routers = {
+        name: {"decisions": st.decisions, "pulls": dict(zip([v.name for v in e.venues], st.pulls, strict=True))}
+        for name, st in e.router.stats.items()
+    }
+    return {
+        "version": 1,
+        "seed": e.settings.session.seed,
+        "mode": e.settings.session.mode,
+        "clock": e.settings.session.clock,
+        "symbols": e.symbols,
+        "router": e.router.name,
+        "duration_s": round(e.now_ns / 1e9, 6),
+        "wall_s": round(e.wall_elapsed, 3),
+        "ticks": e.ticks,
+        "ticks_rejected": e.normalizer.rejected_total,
+        "ticks_rejected_by_reason": e.normalizer.rejected_by_reason(),
+        "ticks_per_s": round(e.ticks / e.wall_elapsed, 1) if e.wall_elapsed > 0 else 0.0,
+        "orders": flow.orders,
+        "fills": flow.fills,
+        "rejects": flow.rejects,
+        "cancels": flow.cancels,
+        "risk_denials": flow.denials,
+        "pnl_total": round(p.total, 4),
+        "pnl_realized": round(p.realized, 4),
+        "pnl_unrealized": round(p.unrealized, 4),
+        "fees": round(p.fees, 4),
+        "wins": p.wins,
+        "losses": p.losses,
+        "win_rate": round(p.win_rate, 4),
+        "shares_traded": p.traded_shares,
+        "positions": {sym: p.position[i] for i, sym in enumerate(e.symbols)},
+        "decision_latency_us": percentiles(flow.decision_ns, 1e-3),
+        "inference_us": percentiles(e.router.inference_ns, 1e-3),
+        "inference_backend": "numpy",
+        "venues": venues,
+        "routers": routers,
+        "risk": {
+            "breaches": risk.breaches,
+            "denied": {k: v for k, v in risk.denied.items() if v},
+            "circuit_breaker_trips": risk.breaker_trips,
+            "state": risk.state.value,
+            "limits": {k: getattr(risk.limits, k) for k in risk.limits.__dataclass_fields__},
+        },
+        "journal": {"path": "journal.sqlite", **e.journal.counts},
+    }
+
+
+def write_summary(e: Engine) -> dict[str, Any]:
+    summary = build_summary(e)
+    path = e.run_dir / "summary.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(summary, indent=2) + "\n")
+    os.replace(tmp, path)
+    e.summary = summary
+    return summary

@@ -1,0 +1,106 @@
+"""A simulated venue: immediate-or-cancel marketable orders fill against the venue's quote as it
+stands when the order *arrives*, after the network latency, never as it was when we decided.
+
+While our order travels, other participants take liquidity at the touch (``fade_tau_us``); a quote
+that is stale-cheap against the current fundamental is sniped by faster traders
+(``snipe_per_tick`` per tick it is through fair value). The order may walk ``depth_levels`` price
+levels within its limit; what it cannot fill is cancelled. Our own earlier fills against an
+unchanged quote use up its displayed size.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from hft_console.domain import Order, VenueSpec
+from hft_console.rng_buffer import Draws
+from hft_console.venues.latency import LatencyModel
+
+
+@dataclass(slots=True)
+class Execution:
+    order: Order
+    venue_ns: int  # when the venue handled it (engine time)
+    report_ns: int  # when we learn the outcome
+    status: str  # FILLED | PARTIAL | CANCELLED (nothing available in limit) | REJECTED
+    reason: str = ""
+    fills: list[tuple[int, float]] = field(default_factory=list)
+    fee: float = 0.0
+
+
+class SimVenue:
+    def __init__(
+        self, spec: VenueSpec, latency: LatencyModel, draws: Draws, tick: float, fade_tau_us: float, snipe_per_tick: float
+    ) -> None:
+        self.spec, self.latency, self.draws = spec, latency, draws
+        self.name = spec.name
+        self.tick = tick
+        inv = 1 / tick
+        self.inv_tick = float(round(inv)) if abs(inv - round(inv)) < 1e-9 else inv
+        self.fade_tau_us = fade_tau_us
+        self.snipe_per_tick = snipe_per_tick
+        self._consumed: dict[tuple[int, int], tuple[int, int]] = {}
+        self.orders = self.fills = self.rejects = 0
+
+    def send(self, order: Order, t_ns: int) -> int | None:
+        """Put the order on the wire; its arrival time, or None when the venue is down (no answer)."""
+        self.orders += 1
+        if self.latency.is_down(t_ns):
+            return None
+        return t_ns + self.latency.one_way_ns(t_ns)
+
+    def timeout(self, order: Order, t_ns: int) -> Execution:
+        self.rejects += 1
+        timeout_ns = t_ns + int(self.latency.spec.outage_timeout_us * 1000)
+        return Execution(order, timeout_ns, timeout_ns, "REJECTED", "VENUE_DOWN")
+
+    def execute(
+        self, order: Order, t_ns: int, sym: int, quote: tuple[int, float, float, int, int], fair_mid: float
+    ) -> Execution:
+        """Match at arrival time ``t_ns`` against ``quote`` = (quote_ts, bid, ask, bid_size, ask_size)."""
+        report_ns = t_ns + self.latency.one_way_ns(t_ns)
+        draws = self.draws
+        if draws.uniform() < self.spec.reject_prob:
+            self.rejects += 1
+            return Execution(order, t_ns, report_ns, "REJECTED", "VENUE_REJECT")
+        quote_ts, bid, ask, bid_size, ask_size = quote
+        sign = int(order.side)
+        touch, size = (ask, ask_size) if sign > 0 else (bid, bid_size)
+        key = (sym, sign)
+        used_ts, used = self._consumed.get(key, (-1, 0))
+        available = size - used if used_ts == quote_ts else size
+        keep = math.exp(-(t_ns - order.ts_ns) / 1000 / self.fade_tau_us)
+        through_ticks = sign * (fair_mid - touch) / self.tick
+        if through_ticks > 0:
+            keep *= max(0.0, 1.0 - self.snipe_per_tick * through_ticks)
+        if draws.uniform() > keep:
+            available = 0
+        remaining = order.qty
+        fills: list[tuple[int, float]] = []
+        taken_at_touch = 0
+        for level in range(self.spec.depth_levels):
+            price = round((touch + sign * level * self.tick) * self.inv_tick) / self.inv_tick
+            if sign * (price - order.limit) > 1e-9 or remaining == 0:
+                break
+            depth = max(available, 0) if level == 0 else self.spec.depth_shares
+            take = min(remaining, depth)
+            if take > 0:
+                fills.append((take, price))
+                remaining -= take
+                if level == 0:
+                    taken_at_touch = take
+        if taken_at_touch:
+            self._consumed[key] = (quote_ts, (used if used_ts == quote_ts else 0) + taken_at_touch)
+        filled = order.qty - remaining
+        if filled == 0:
+            return Execution(order, t_ns, report_ns, "CANCELLED", "NO_LIQUIDITY")
+        self.fills += len(fills)
+        return Execution(
+            order,
+            t_ns,
+            report_ns,
+            "FILLED" if remaining == 0 else "PARTIAL",
+            fills=fills,
+            fee=self.spec.taker_fee * filled,
+        )
