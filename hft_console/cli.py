@@ -57,7 +57,9 @@ def build_parser() -> Parser:
     p.add_argument("--symbols", metavar="LIST", help="comma-separated symbols (default: AAPL,MSFT,GOOGL)")
     p.add_argument("--log-level", choices=LOG_LEVELS, help="output verbosity (default: normal)")
     p.add_argument("--skip-backtest", action="store_true", default=None, help="skip the backtest phase")
-    p.add_argument("--config", metavar="PATH", help="config file (default: config/<mode>.toml, i.e. config/production.toml)")
+    p.add_argument(
+        "--config", metavar="PATH", help="config file (default: config/<mode>.toml, i.e. config/production.toml)"
+    )
     p.add_argument("--no-ui", action="store_true", help="run headless: trade tape and summary on stdout")
     p.add_argument("--seed", type=_seed, metavar="N", help="random seed of the session (default: 42)")
     p.add_argument("--router", choices=ROUTER_NAMES, metavar="NAME", help=f"routing policy: {', '.join(ROUTER_NAMES)}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import Enum, StrEnum
 
 
 class Side(int, Enum):
@@ -15,7 +15,7 @@ class Side(int, Enum):
         return "BUY" if self is Side.BUY else "SELL"
 
 
-class EngineState(str, Enum):
+class EngineState(StrEnum):
     ACTIVE = "ACTIVE"
     REDUCING = "REDUCING"
     HALTED = "HALTED"

@@ -11,6 +11,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -102,7 +103,7 @@ class Engine:
         self.note_seq = 0
         self.pnl_history: deque[float] = deque(maxlen=600)
         self.snapshot: Snapshot | None = None
-        self.summary: dict[str, object] | None = None
+        self.summary: dict[str, Any] | None = None
         self.on_batch: list[Observer] = []
         self.on_status: list[Observer] = []
         self._next_status_ns = int(e.status_interval_s * 1e9)
@@ -131,7 +132,9 @@ class Engine:
                 t_ns, "COMMAND", "refused" if error else "accepted",
                 detail={"command": cmd.kind, "args": cmd.args, "source": cmd.source, "error": error},
             )  # fmt: skip
-            self.note(t_ns, f"{cmd.kind} {cmd.args or ''} refused: {error}" if error else f"{cmd.kind} {cmd.args or ''}")
+            self.note(
+                t_ns, f"{cmd.kind} {cmd.args or ''} refused: {error}" if error else f"{cmd.kind} {cmd.args or ''}"
+            )
         self.journal.commit()
 
     def _set_state(self, t_ns: int, state: EngineState, why: str) -> None:

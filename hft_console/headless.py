@@ -58,13 +58,14 @@ class HeadlessPrinter:
             RULE,
             "  HFT CONSOLE - SIMULATED MULTI-VENUE TRADING (headless)",
             RULE,
-            f"  Mode: {s.mode.upper()}  |  Duration: {s.duration_s:g}s ({clock})  |  Symbols: {len(s.symbols)}"
-            f" ({', '.join(s.symbols)})  |  Router: {s.router}  |  Seed: {s.seed}",
-            f"  Venues: {', '.join(v.name for v in self.engine.venues)}  |  Data: synthetic  |  Run: {self.engine.run_dir}",
+            f"  Mode: {s.mode.upper()}  |  Duration: {s.duration_s:g}s ({clock})  |  Symbols: {len(s.symbols)}",
+            f"  {', '.join(s.symbols)}  |  Router: {s.router}  |  Seed: {s.seed}  |  Data: synthetic",
+            f"  Venues: {', '.join(v.name for v in self.engine.venues)}  |  Run: {self.engine.run_dir}",
             RULE,
             "",
             THIN,
-            f"{'Time':<14}{'Symbol':<8}{'Side':<6}{'Qty':>6}  {'Price':>12}  {'Trade P&L':>15}  {'Total P&L':>15}  Venue",
+            f"{'Time':<14}{'Symbol':<8}{'Side':<6}{'Qty':>6}  {'Price':>12}  {'Trade P&L':>15}  "
+            f"{'Total P&L':>15}  Venue",
             THIN,
         ]
         self.out.write("\n".join(lines) + "\n")
@@ -127,8 +128,14 @@ class HeadlessPrinter:
         table.add_column(justify="right")
         dl, inf = summary["decision_latency_us"], summary["inference_us"]
         rows = [
-            ("Session time", f"{summary['duration_s']:,.1f} s ({summary['clock']} clock, {summary['wall_s']:,.1f} s wall)"),
-            ("Ticks", f"{summary['ticks']:,} ({summary['ticks_rejected']:,} rejected, {summary['ticks_per_s']:,.0f}/s)"),
+            (
+                "Session time",
+                f"{summary['duration_s']:,.1f} s ({summary['clock']} clock, {summary['wall_s']:,.1f} s wall)",
+            ),
+            (
+                "Ticks",
+                f"{summary['ticks']:,} ({summary['ticks_rejected']:,} rejected, {summary['ticks_per_s']:,.0f}/s)",
+            ),
             ("Orders / fills", f"{summary['orders']:,} / {summary['fills']:,}"),
             ("Venue rejects / risk denials", f"{summary['rejects']:,} / {summary['risk_denials']:,}"),
             ("P&L total", money(summary["pnl_total"], 0)),
@@ -146,7 +153,13 @@ class HeadlessPrinter:
             venues.add_column(col, justify="right" if col != "Venue" else "left")
         for name, v in summary["venues"].items():
             lat = v["latency_us"]
-            venues.add_row(name, str(v["orders"]), str(v["fills"]), str(v["rejects"]), *(_num(lat[q]) for q in ("p50", "p95", "p99")))
+            venues.add_row(
+                name,
+                str(v["orders"]),
+                str(v["fills"]),
+                str(v["rejects"]),
+                *(_num(lat[q]) for q in ("p50", "p95", "p99")),
+            )
         console.print()
         console.print(table)
         console.print(venues)

@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_type_hints
 
 from hft_console.domain import LatencySpec, VenueSpec
 
-if sys.version_info >= (3, 11):
+try:
     import tomllib
-else:  # pragma: no cover - the card allows tomli where tomllib is missing
-    import tomli as tomllib
+except ModuleNotFoundError:  # pragma: no cover - tomli only where tomllib is missing
+    import tomli as tomllib  # type: ignore[import-not-found, no-redef]
 
 MODES = ("fast", "balanced", "production")
 LOG_LEVELS = ("quiet", "normal", "verbose", "debug")
@@ -399,11 +398,15 @@ def load_settings(
         raise SettingsError(layers.sources.get("venues", "config"), "venues", [], "at least one venue")
     session: SessionSettings = built["session"]
     if router_names and session.router not in router_names:
-        raise SettingsError(layers.sources["session.router"], "session.router", session.router, "one of " + ", ".join(router_names))
+        raise SettingsError(
+            layers.sources["session.router"], "session.router", session.router, "one of " + ", ".join(router_names)
+        )
     _check_caps(built["risk"], built["risk_caps"], layers.sources)
     norm: NormalizerSettings = built["normalizer"]
     if norm.min_price >= norm.max_price:
-        raise SettingsError(layers.sources["normalizer.max_price"], "normalizer.max_price", norm.max_price, "> normalizer.min_price")
+        raise SettingsError(
+            layers.sources["normalizer.max_price"], "normalizer.max_price", norm.max_price, "> normalizer.min_price"
+        )
     return Settings(**built, venues=venues, finnhub_api_key=key, sources=layers.sources)
 
 
@@ -412,4 +415,6 @@ def _check_caps(risk: RiskSettings, caps: RiskSettings, sources: dict[str, str])
         value, cap = getattr(risk, f.name), getattr(caps, f.name)
         if value > cap:
             dotted = f"risk.{f.name}"
-            raise SettingsError(sources.get(dotted, "config"), dotted, value, f"<= the hard cap risk_caps.{f.name} = {cap:g}")
+            raise SettingsError(
+                sources.get(dotted, "config"), dotted, value, f"<= the hard cap risk_caps.{f.name} = {cap:g}"
+            )

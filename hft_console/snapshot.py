@@ -107,21 +107,25 @@ class Snapshot:
 
 def build_snapshot(e: Engine) -> Snapshot:
     p, flow, risk, now = e.portfolio, e.flow, e.risk, e.now_ns
-    venues = tuple(
-        VenueView(
-            v.name,
-            "down" if v.latency.is_down(now) else "up",
-            REGIME_NAMES[v.latency.regime],
-            *(e.monitor.window_percentiles(i)[q] for q in ("p50", "p95", "p99")),  # type: ignore[arg-type]
-            e.monitor.ewma_us[i],
-            v.orders,
-            v.fills,
-            v.rejects,
-            e.monitor.timeouts[i],
-            v.spec.taker_fee,
+    venues = []
+    for i, v in enumerate(e.venues):
+        pct = e.monitor.window_percentiles(i)
+        venues.append(
+            VenueView(
+                v.name,
+                "down" if v.latency.is_down(now) else "up",
+                REGIME_NAMES[v.latency.regime],
+                pct["p50"],
+                pct["p95"],
+                pct["p99"],
+                e.monitor.ewma_us[i],
+                v.orders,
+                v.fills,
+                v.rejects,
+                e.monitor.timeouts[i],
+                v.spec.taker_fee,
+            )
         )
-        for i, v in enumerate(e.venues)
-    )
     starts, rows = e.monitor.heatmap(now)
     stats = e.router.stats[e.router.name]
     shares = stats.recent_share(e.n_ven)
@@ -168,7 +172,7 @@ def build_snapshot(e: Engine) -> Snapshot:
         positions=positions,
         trades=tuple(flow.trades),
         trade_seq=flow.trade_seq,
-        venues=venues,
+        venues=tuple(venues),
         heatmap_start_ns=tuple(starts),
         heatmap=tuple(tuple(r) for r in rows),
         router=e.router.name,

@@ -189,7 +189,9 @@ class OrderFlow:
         e.journal.order_done(order, ex.report_ns, ex.reason)
         if ex.status == "REJECTED":
             self.rejects += 1
-            e.journal.event(ex.report_ns, "VENUE_REJECT", ex.reason, symbol=order.symbol, venue=order.venue, order_id=order.order_id)
+            e.journal.event(
+                ex.report_ns, "VENUE_REJECT", ex.reason, symbol=order.symbol, venue=order.venue, order_id=order.order_id
+            )
             e.note(ex.report_ns, f"{order.venue} rejected order {order.order_id}: {ex.reason}")
         elif ex.status == "CANCELLED":
             self.cancels += 1
@@ -200,4 +202,3 @@ class OrderFlow:
         e.router.learn(order.router, Transition(v, order.qty, filled, cost_bps, rt_us, -cost_bps))
         if filled and e.risk.breaker_hit(portfolio.total):
             e.on_breaker(ex.report_ns)
-

@@ -56,7 +56,9 @@ class RiskManager:
         ``working_*`` are shares in flight in the symbol; ``mid`` its consolidated mid;
         ``gross_notional`` the whole portfolio's, at the consolidated mids.
         """
-        reason = self._first_failure(now_ns, side, qty, limit_price, position, working_buy, working_sell, mid, gross_notional)
+        reason = self._first_failure(
+            now_ns, side, qty, limit_price, position, working_buy, working_sell, mid, gross_notional
+        )
         if reason is None:
             self.sent.append(now_ns)
         else:
@@ -120,5 +122,6 @@ class RiskManager:
         cap = getattr(self.caps, name)
         if value > cap:
             return f"{name}: {raw!r} is above the hard cap {cap:g}"
-        self.limits = replace(self.limits, **{name: int(value) if as_int else value})
+        new_value: float = int(value) if as_int else value
+        self.limits = replace(self.limits, **{name: new_value})  # type: ignore[arg-type]
         return None

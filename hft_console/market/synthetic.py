@@ -81,7 +81,7 @@ class SyntheticMarket:
         self.log_vol = np.zeros(self.n_sym)
         self.flow = np.zeros(self.n_sym)
         max_stale_us = max((v.staleness_us for v in venues), default=0.0)
-        self.lookback = max(1, int(math.ceil(8 * max_stale_us / cfg.grid_us)) + 1)
+        self.lookback = max(1, math.ceil(8 * max_stale_us / cfg.grid_us) + 1)
         self.hist_price = np.repeat(np.exp(self.log_price)[:, None], self.lookback, axis=1)
         self.hist_flow = np.zeros((self.n_sym, self.lookback))
         share = np.array([v.share for v in venues], dtype=float)
@@ -151,7 +151,7 @@ class SyntheticMarket:
 
     def _corrupt(self, cols: list[np.ndarray], t0: int) -> dict[str, int]:
         """Damage a few ticks the way real feeds do, so the normaliser has something to reject."""
-        ts, stream, bid, ask, bid_sz, ask_sz = cols
+        ts, bid, ask = cols[0], cols[2], cols[3]
         n = ts.size
         k = int(self.rng.binomial(n, self.cfg.bad_tick_rate))
         if k == 0:

@@ -5,9 +5,7 @@ from __future__ import annotations
 from hft_console.routing.baselines import BestPrice, LowestFee, LowestLatency, RoundRobin, UniformRandom
 from hft_console.routing.policy import Policy
 
-_POLICIES: dict[str, type] = {
-    cls.name: cls for cls in (BestPrice, LowestLatency, LowestFee, RoundRobin, UniformRandom)
-}
+_POLICIES: dict[str, type] = {cls.name: cls for cls in (BestPrice, LowestLatency, LowestFee, RoundRobin, UniformRandom)}
 ROUTER_NAMES: tuple[str, ...] = tuple(_POLICIES)
 
 

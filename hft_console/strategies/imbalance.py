@@ -30,9 +30,7 @@ class ImbalanceStrategy:
         self.paused = False
         self.flatten = False
 
-    def on_book(
-        self, sym: int, t_ns: int, bid: float, bid_size: int, ask: float, ask_size: int, exposure: int
-    ) -> int:
+    def on_book(self, sym: int, t_ns: int, bid: float, bid_size: int, ask: float, ask_size: int, exposure: int) -> int:
         """Signed shares wanted now (0 for nothing). ``exposure`` = position + orders in flight."""
         cfg = self.cfg
         imbalance = (bid_size - ask_size) / (bid_size + ask_size)

@@ -31,7 +31,13 @@ class Execution:
 
 class SimVenue:
     def __init__(
-        self, spec: VenueSpec, latency: LatencyModel, draws: Draws, tick: float, fade_tau_us: float, snipe_per_tick: float
+        self,
+        spec: VenueSpec,
+        latency: LatencyModel,
+        draws: Draws,
+        tick: float,
+        fade_tau_us: float,
+        snipe_per_tick: float,
     ) -> None:
         self.spec, self.latency, self.draws = spec, latency, draws
         self.name = spec.name

@@ -1,0 +1,70 @@
+"""Pipeline benchmark: ticks per second through normaliser -> strategy -> router -> risk -> venues ->
+portfolio -> journal on the simulated clock, and decision latency (tick arrival to the order handed
+to the venue, wall clock) per router.
+
+    python benchmarks/pipeline.py [--duration 60] [--symbols AAPL,MSFT,GOOGL] [--mode production]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from hft_console.engine import Engine
+from hft_console.routing.registry import ROUTER_NAMES
+from hft_console.settings import load_settings
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    ap.add_argument("--duration", type=float, default=60.0, help="simulated seconds per run")
+    ap.add_argument("--symbols", default="AAPL,MSFT,GOOGL")
+    ap.add_argument("--mode", default="production")
+    ap.add_argument("--seed", type=int, default=3)
+    ap.add_argument("--routers", default=",".join(ROUTER_NAMES))
+    args = ap.parse_args()
+    print(f"machine: {machine()}")
+    print(f"mode {args.mode}, {args.duration:g} s simulated, symbols {args.symbols}, seed {args.seed}")
+    header = (
+        f"{'router':<16}{'ticks':>10}{'ticks/s':>12}{'orders':>8}{'dec p50 µs':>12}{'p95':>8}{'p99':>8}{'inf p99':>9}"
+    )
+    print(header)
+    with tempfile.TemporaryDirectory() as tmp:
+        for router in args.routers.split(","):
+            flags = {
+                "session.mode": args.mode,
+                "session.clock": "sim",
+                "session.duration_s": args.duration,
+                "session.symbols": args.symbols,
+                "session.seed": args.seed,
+                "session.router": router,
+            }
+            settings = load_settings(flags, environ={}, dotenv_path=None, router_names=ROUTER_NAMES)
+            engine = Engine(settings, Path(tmp) / router)
+            engine.run()
+            s: dict[str, Any] = engine.summary or {}
+            d, inf = s["decision_latency_us"], s["inference_us"]
+            print(
+                f"{router:<16}{s['ticks']:>10,}{s['ticks_per_s']:>12,.0f}{s['orders']:>8,}"
+                f"{d['p50']:>12.1f}{d['p95']:>8.1f}{d['p99']:>8.1f}{inf['p99']:>9.1f}"
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hft_console.engine import Engine
+from hft_console.routing.registry import ROUTER_NAMES
+from hft_console.settings import Settings, load_settings
+
+
+def make_settings(environ: dict[str, str] | None = None, **flags: Any) -> Settings:
+    """Settings as the command line would build them, isolated from this machine's environment."""
+    base: dict[str, Any] = {
+        "session.mode": "fast",
+        "session.clock": "sim",
+        "session.duration_s": 5,
+        "session.symbols": "AAPL,MSFT",
+        "session.seed": 7,
+    }
+    base.update({k.replace("__", "."): v for k, v in flags.items()})
+    return load_settings(base, environ=environ or {}, dotenv_path=None, router_names=ROUTER_NAMES)
+
+
+@pytest.fixture
+def settings_factory() -> Any:
+    return make_settings
+
+
+@pytest.fixture
+def run_engine(tmp_path: Path) -> Any:
+    counter = {"n": 0}
+
+    def run(settings: Settings, setup: Any = None) -> Engine:
+        counter["n"] += 1
+        engine = Engine(settings, tmp_path / f"run{counter['n']}")
+        if setup is not None:
+            setup(engine)
+        engine.run()
+        return engine
+
+    return run

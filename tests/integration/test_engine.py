@@ -1,0 +1,196 @@
+"""The engine end to end on the simulated clock: journal truth, determinism, kill switch, commands."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hft_console.domain import Command, EngineState
+from hft_console.engine import Engine
+from hft_console.execution.portfolio import Portfolio
+from tests.conftest import make_settings
+
+SEC = 1_000_000_000
+
+
+def at(t_s: float, *commands: Command) -> Callable[[Engine], None]:
+    """A setup that submits commands once engine time passes ``t_s``, as an operator would."""
+
+    def setup(engine: Engine) -> None:
+        sent = {"done": False}
+
+        def observer(e: Engine) -> None:
+            if not sent["done"] and e.now_ns >= t_s * SEC:
+                sent["done"] = True
+                for cmd in commands:
+                    e.submit(cmd)
+
+        engine.on_batch.append(observer)
+
+    return setup
+
+
+def chain(*setups: Callable[[Engine], None]) -> Callable[[Engine], None]:
+    def setup(engine: Engine) -> None:
+        for s in setups:
+            s(engine)
+
+    return setup
+
+
+def rows(engine: Engine, sql: str) -> list[Any]:
+    db = sqlite3.connect(engine.run_dir / "journal.sqlite")
+    try:
+        return db.execute(sql).fetchall()
+    finally:
+        db.close()
+
+
+def test_every_fill_is_journaled_and_positions_and_pnl_reconcile(run_engine: Any) -> None:
+    e = run_engine(make_settings(session__duration_s=10))
+    s = e.summary
+    assert s["fills"] > 20 and s["orders"] >= s["fills"] // 3
+    assert rows(e, "select count(*) from orders")[0][0] == s["orders"]
+    fills = rows(e, "select symbol, side, qty, price, fee, order_id from fills order by id")
+    assert len(fills) == s["fills"]
+    replay = Portfolio(e.symbols)
+    for symbol, side, qty, price, fee, _ in fills:
+        replay.apply_fill(e.symbols.index(symbol), 1 if side == "BUY" else -1, qty, price, fee)
+    assert replay.position == e.portfolio.position
+    assert replay.realized == pytest.approx(s["pnl_realized"], abs=1e-3)
+    assert replay.fees == pytest.approx(s["fees"], abs=1e-3)
+    assert s["pnl_total"] == pytest.approx(s["pnl_realized"] + s["pnl_unrealized"] - s["fees"], abs=1e-3)
+    per_order = dict(rows(e, "select order_id, sum(qty) from fills group by order_id"))
+    for order_id, qty, filled, status in rows(e, "select order_id, qty, filled, status from orders"):
+        assert filled == per_order.get(order_id, 0) <= qty
+        assert status in ("FILLED", "PARTIAL", "CANCELLED", "REJECTED")  # nothing left in flight
+    assert s["ticks_rejected"] > 0 and s["ticks_rejected"] == sum(s["ticks_rejected_by_reason"].values())
+
+
+def test_same_seed_same_orders_and_fills_other_seed_other_fills(run_engine: Any) -> None:
+    sql_fills = "select ts_ns, venue_ts_ns, order_id, symbol, side, qty, price, fee, venue from fills order by id"
+    sql_orders = "select order_id, ts_ns, symbol, side, qty, limit_price, venue, arrive_ns, status from orders"
+    a, b = run_engine(make_settings()), run_engine(make_settings())
+    c = run_engine(make_settings(session__seed=8))
+    assert rows(a, sql_fills) == rows(b, sql_fills) and len(rows(a, sql_fills)) > 0
+    assert rows(a, sql_orders) == rows(b, sql_orders)
+    assert rows(a, sql_fills) != rows(c, sql_fills)
+
+
+def test_kill_switch_halts_cancels_and_no_order_follows(run_engine: Any) -> None:
+    e = run_engine(make_settings(session__duration_s=8), at(3, Command("halt")))
+    (halt_ts,) = rows(e, "select ts_ns from events where kind='STATE' and reason='HALTED'")[0]
+    assert 3 * SEC <= halt_ts < 3.1 * SEC
+    assert rows(e, f"select count(*) from orders where ts_ns > {halt_ts}")[0][0] == 0
+    assert rows(e, "select count(*) from orders where ts_ns <= 3000000000")[0][0] > 0
+    assert e.risk.state is EngineState.HALTED and e.summary["risk"]["state"] == "HALTED"
+    assert e.risk.denied["HALTED"] > 0  # the strategy kept asking and was refused
+    assert rows(e, "select reason from events where kind='COMMAND'")[0][0] == "accepted"
+
+
+def test_flatten_reduces_to_flat_then_halts(run_engine: Any) -> None:
+    # a big target makes sure there is something to flatten
+    s = make_settings(session__duration_s=8, strategy__order_qty=300)
+    e = run_engine(s, at(4, Command("flatten")))
+    assert e.risk.state is EngineState.HALTED
+    assert e.portfolio.position == [0, 0]
+    states = [r[0] for r in rows(e, "select reason from events where kind='STATE' order by id")]
+    assert states == ["REDUCING", "HALTED"]
+    (flat_ts,) = rows(e, "select ts_ns from events where kind='STATE' and reason='HALTED'")[0]
+    assert rows(e, f"select count(*) from orders where ts_ns > {flat_ts}")[0][0] == 0
+
+
+def test_resume_after_halt_trades_again(run_engine: Any) -> None:
+    e = run_engine(make_settings(session__duration_s=8), chain(at(2, Command("halt")), at(4, Command("resume"))))
+    assert e.risk.state is EngineState.ACTIVE
+    assert rows(e, "select count(*) from orders where ts_ns > 4100000000")[0][0] > 0
+    assert rows(e, "select count(*) from orders where ts_ns > 2100000000 and ts_ns < 4000000000")[0][0] == 0
+
+
+def test_limit_edit_takes_effect_and_a_bad_one_is_refused_and_journaled(run_engine: Any) -> None:
+    edits = at(
+        3,
+        Command("set_limit", {"name": "max_order_qty", "value": 50}),
+        Command("set_limit", {"name": "max_order_qty", "value": -1}),
+    )
+    e = run_engine(make_settings(session__duration_s=6), edits)
+    assert e.risk.limits.max_order_qty == 50
+    outcomes = rows(e, "select reason, detail from events where kind='COMMAND' order by id")
+    assert [o[0] for o in outcomes] == ["accepted", "refused"]
+    assert "must be greater than 0" in outcomes[1][1]
+    late = rows(e, "select count(*) from orders where ts_ns > 3100000000")[0][0]
+    denied = rows(e, "select count(*) from events where kind='RISK_DENIED' and reason='MAX_ORDER_QTY'")[0][0]
+    assert late == 0 and denied > 0
+
+
+def test_router_switch_and_strategy_pause(run_engine: Any) -> None:
+    e = run_engine(
+        make_settings(session__duration_s=8),
+        chain(at(2, Command("set_router", {"name": "lowest-fee"})), at(5, Command("pause"))),
+    )
+    routers = dict(rows(e, "select router, count(*) from orders group by router"))
+    assert routers.get("best-price", 0) > 0 and routers.get("lowest-fee", 0) > 0
+    assert rows(e, "select count(*) from orders where router='best-price' and ts_ns > 2100000000")[0][0] == 0
+    assert rows(e, "select count(*) from orders where ts_ns > 5100000000")[0][0] == 0
+    assert set(e.summary["routers"]) == {"best-price", "lowest-fee"}
+
+
+def test_unknown_router_command_is_refused(run_engine: Any) -> None:
+    e = run_engine(make_settings(session__duration_s=3), at(1, Command("set_router", {"name": "nosuch"})))
+    assert e.router.name == "best-price"
+    assert rows(e, "select reason from events where kind='COMMAND'")[0][0] == "refused"
+
+
+def test_circuit_breaker_halts_and_resume_is_refused_while_the_loss_stands(run_engine: Any) -> None:
+    e = run_engine(make_settings(session__duration_s=10, risk__max_loss=2.0))
+    trips = rows(e, "select ts_ns from events where kind='CIRCUIT_BREAKER'")
+    assert len(trips) == 1
+    assert rows(e, f"select count(*) from orders where ts_ns > {trips[0][0]}")[0][0] == 0
+    assert e.risk.state is EngineState.HALTED and e.summary["risk"]["circuit_breaker_trips"] == 1
+    e.portfolio.realized -= 100.0
+    error = e._apply(Command("resume"), e.now_ns)
+    assert error is not None and "beyond max_loss" in error
+    assert e.risk.state is EngineState.HALTED
+
+
+def test_rate_limit_denials_are_journaled_with_their_reason(run_engine: Any) -> None:
+    e = run_engine(make_settings(session__duration_s=5, risk__max_orders_per_s=2))
+    denied = rows(e, "select count(*) from events where kind='RISK_DENIED' and reason='ORDER_RATE'")[0][0]
+    assert denied > 0 and denied == e.risk.denied["ORDER_RATE"]
+    sends = sorted(r[0] for r in rows(e, "select ts_ns from orders"))
+    assert all(sends[i + 2] - sends[i] > SEC for i in range(len(sends) - 2))
+
+
+def test_snapshot_carries_what_the_console_shows(run_engine: Any) -> None:
+    e = run_engine(make_settings(session__duration_s=5))
+    snap = e.snapshot
+    assert snap is not None and snap.engine_ns == e.now_ns
+    assert snap.fills == e.summary["fills"] and snap.trade_seq == snap.fills
+    assert len(snap.venues) == 6 and {v.status for v in snap.venues} <= {"up", "down"}
+    assert any(cell is not None for row in snap.heatmap for cell in row)
+    assert {lim.name for lim in snap.limits} >= {"position AAPL", "notional", "order rate", "loss"}
+    assert sum(a.pulls for a in snap.arms) == snap.router_decisions > 0
+    assert snap.pnl_total == pytest.approx(e.portfolio.total)
+
+
+def test_commands_from_another_thread_on_the_wall_clock(tmp_path: Path) -> None:
+    e = Engine(make_settings(session__clock="wall", session__duration_s=1.5), tmp_path / "wall")
+    runner = threading.Thread(target=e.run)
+    runner.start()
+    time.sleep(0.5)
+    sent = time.perf_counter()
+    e.submit(Command("halt"))
+    while e.risk.state is not EngineState.HALTED and time.perf_counter() - sent < 1:
+        time.sleep(0.001)
+    reaction = time.perf_counter() - sent
+    runner.join(timeout=10)
+    assert not runner.is_alive()
+    assert e.risk.state is EngineState.HALTED
+    assert reaction < 0.05
+    assert 1.4 < e.wall_elapsed < 3.0  # paced by the wall clock, not as fast as possible

@@ -1,0 +1,143 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hft_console.settings import SettingsError, load_settings
+from tests.conftest import make_settings
+
+
+def write(tmp_path: Path, text: str, name: str = "custom.toml") -> str:
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def test_defaults_follow_the_seed_table() -> None:
+    s = load_settings({}, environ={}, dotenv_path=None)
+    assert s.session.mode == "production"
+    assert s.session.duration_s == 600
+    assert s.session.symbols == ["AAPL", "MSFT", "GOOGL"]
+    assert s.session.log_level == "normal"
+    assert s.session.skip_backtest is False
+    assert s.sources["session.duration_s"] == "config/production.toml"
+    assert len(s.venues) >= 5
+
+
+def test_mode_picks_its_own_file() -> None:
+    s = load_settings({"session.mode": "fast"}, environ={}, dotenv_path=None)
+    assert s.session.duration_s == 120
+    assert s.market.ticks_per_s_per_symbol == 1000
+    assert s.sources["market.ticks_per_s_per_symbol"] == "config/fast.toml"
+
+
+def test_precedence_file_then_dotenv_then_environment_then_flags(tmp_path: Path) -> None:
+    cfg = write(tmp_path, '[session]\nsymbols = ["IBM"]\nlog_level = "verbose"\n[risk]\nmax_position = 500\n')
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("MAX_POSITION_SIZE=600\nLOG_LEVEL=debug\nTRADING_SYMBOLS='TSLA, NVDA'\n")
+    s = load_settings({"config": cfg}, environ={}, dotenv_path=dotenv)
+    assert s.risk.max_position == 600 and s.session.log_level == "debug"
+    assert s.session.symbols == ["TSLA", "NVDA"]
+    s = load_settings({"config": cfg}, environ={"MAX_POSITION_SIZE": "700"}, dotenv_path=dotenv)
+    assert s.risk.max_position == 700 and s.sources["risk.max_position"] == "environment MAX_POSITION_SIZE"
+    s = load_settings(
+        {"config": cfg, "session.log_level": "quiet", "session.symbols": "amd"},
+        environ={"LOG_LEVEL": "normal"},
+        dotenv_path=dotenv,
+    )
+    assert s.session.log_level == "quiet" and s.session.symbols == ["AMD"]
+
+
+def test_trading_mode_from_environment_picks_the_mode_file() -> None:
+    s = load_settings({}, environ={"TRADING_MODE": "balanced"}, dotenv_path=None)
+    assert s.session.mode == "balanced" and s.session.duration_s == 300
+
+
+def test_finnhub_key_is_read_but_never_shown(tmp_path: Path) -> None:
+    s = load_settings({}, environ={"FINNHUB_API_KEY": "sekret-123"}, dotenv_path=None)
+    assert s.finnhub_api_key == "sekret-123"
+    assert "sekret" not in repr(s)
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "expected"),
+    [
+        ("[session]\nnope = 1\n", "session.nope", "a known key of [session]"),
+        ("[sesion]\nmode = 'fast'\n", "sesion", "a known section"),
+        ("[risk]\nmax_position = 'lots'\n", "risk.max_position", "an integer"),
+        ("[risk]\nmax_position = -5\n", "risk.max_position", ">= 1"),
+        ("[risk]\nmax_position = 2.5\n", "risk.max_position", "an integer"),
+        ("[risk]\nmax_loss = 0\n", "risk.max_loss", "> 0"),
+        ("[risk]\nmax_position = 200000\n", "risk.max_position", "hard cap"),
+        ("[session]\nclock = 'lunar'\n", "session.clock", "one of wall, sim"),
+        ("[session]\nsymbols = []\n", "session.symbols", "ticker symbols"),
+        ("[session]\nsymbols = ['AAPL', 'AAPL']\n", "session.symbols", "distinct"),
+        ("[session]\nskip_backtest = 'maybe'\n", "session.skip_backtest", "true or false"),
+        ("[market]\nbad_tick_rate = 0.9\n", "market.bad_tick_rate", "<= 0.5"),
+        ("[normalizer]\nmin_price = 10.0\nmax_price = 5.0\n", "normalizer.max_price", "> normalizer.min_price"),
+        ("venues = []\n", "venues", "non-empty array"),
+        ("[[venues]]\nname = 'X'\n", "venues[0].latency", "[venues.latency] table"),
+    ],
+)
+def test_bad_settings_name_file_key_value_and_expectation(tmp_path: Path, text: str, key: str, expected: str) -> None:
+    cfg = write(tmp_path, text)
+    with pytest.raises(SettingsError) as err:
+        load_settings({"config": cfg}, environ={}, dotenv_path=None)
+    assert err.value.key == key
+    assert err.value.source == cfg
+    assert expected in str(err.value)
+
+
+def test_bad_venue_values_are_refused(tmp_path: Path) -> None:
+    venue = (
+        "[[venues]]\nname='X'\ntaker_fee=0.003\nmaker_rebate=0.002\nshare=0.5\nspread_ticks=1\ndepth_shares=100\n"
+        "depth_levels=2\nstaleness_us=100\nreject_prob=0.0\n[venues.latency]\nmedian_us=-1.0\nsigma=0.3\n"
+        "jitter_us=1.0\nspike_prob=0.0\nspike_mult_min=1.0\nspike_mult_max=2.0\ncongested_mult=2.0\n"
+        "congested_spike_prob=0.0\ncalm_to_congested_per_s=0.0\ncongested_to_calm_per_s=0.0\n"
+        "outage_per_hour=0.0\noutage_mean_s=1.0\noutage_timeout_us=100.0\nspeed_bump_us=0.0\n"
+    )
+    with pytest.raises(SettingsError) as err:
+        load_settings({"config": write(tmp_path, venue)}, environ={}, dotenv_path=None)
+    assert err.value.key == "venues[0].latency.median_us" and err.value.value == -1.0
+
+
+def test_user_defined_venue_set_replaces_the_default(tmp_path: Path) -> None:
+    venue = (
+        "[[venues]]\nname='SOLO'\ntaker_fee=0.003\nmaker_rebate=0.002\nshare=1.0\nspread_ticks=1\n"
+        "depth_shares=100\ndepth_levels=2\nstaleness_us=100\nreject_prob=0.0\n[venues.latency]\nmedian_us=50.0\n"
+        "sigma=0.3\njitter_us=1.0\nspike_prob=0.0\nspike_mult_min=1.0\nspike_mult_max=2.0\ncongested_mult=2.0\n"
+        "congested_spike_prob=0.0\ncalm_to_congested_per_s=0.0\ncongested_to_calm_per_s=0.0\n"
+        "outage_per_hour=0.0\noutage_mean_s=1.0\noutage_timeout_us=100.0\nspeed_bump_us=0.0\n"
+    )
+    s = load_settings({"config": write(tmp_path, venue)}, environ={}, dotenv_path=None)
+    assert [v.name for v in s.venues] == ["SOLO"]
+
+
+def test_missing_and_broken_files_are_reported(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="an existing TOML file"):
+        load_settings({"config": str(tmp_path / "absent.toml")}, environ={}, dotenv_path=None)
+    with pytest.raises(SettingsError, match="valid TOML"):
+        load_settings({"config": write(tmp_path, "[session\n")}, environ={}, dotenv_path=None)
+
+
+@pytest.mark.parametrize(
+    ("environ", "key"),
+    [
+        ({"MAX_POSITION_SIZE": "ten"}, "risk.max_position"),
+        ({"MAX_POSITION_SIZE": "0"}, "risk.max_position"),
+        ({"LOG_LEVEL": "loud"}, "session.log_level"),
+        ({"TRADING_SYMBOLS": "AAPL,,MSFT"}, "session.symbols"),
+        ({"TRADING_MODE": "turbo"}, "session.mode"),
+    ],
+)
+def test_bad_environment_values_name_the_variable(environ: dict[str, str], key: str) -> None:
+    with pytest.raises(SettingsError) as err:
+        load_settings({}, environ=environ, dotenv_path=None)
+    assert err.value.key == key
+    assert next(iter(environ)) in err.value.source
+
+
+def test_unknown_router_is_refused() -> None:
+    with pytest.raises(SettingsError, match="one of best-price"):
+        make_settings(session__router="nosuch")

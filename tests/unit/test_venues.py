@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from hft_console.domain import LatencySpec, Order, Side, VenueSpec
+from hft_console.rng import rng_for
+from hft_console.rng_buffer import Draws
+from hft_console.venues.latency import CONGESTED, LatencyModel
+from hft_console.venues.monitor import LatencyMonitor
+from hft_console.venues.simulator import SimVenue
+
+CALM = LatencySpec(
+    median_us=100.0, sigma=0.3, jitter_us=5.0, spike_prob=0.0, spike_mult_min=5.0, spike_mult_max=10.0,
+    congested_mult=3.0, congested_spike_prob=0.0, calm_to_congested_per_s=0.0, congested_to_calm_per_s=0.0,
+    outage_per_hour=0.0, outage_mean_s=10.0, outage_timeout_us=5000.0, speed_bump_us=0.0,
+)  # fmt: skip
+
+
+def model(spec: LatencySpec = CALM, seed: int = 1) -> LatencyModel:
+    return LatencyModel(spec, Draws(rng_for(seed, "test")))
+
+
+def samples(m: LatencyModel, n: int = 4000, step_ns: int = 1_000_000) -> np.ndarray:
+    return np.array([m.one_way_ns(i * step_ns) for i in range(n)]) / 1000
+
+
+def test_calm_latency_is_lognormal_around_the_median() -> None:
+    us = samples(model())
+    assert 95 < np.median(us) < 105
+    assert us.min() >= 25.0
+    assert np.percentile(us, 99) < 250
+
+
+def test_spikes_make_a_heavy_tail() -> None:
+    us = samples(model(dataclasses.replace(CALM, spike_prob=0.02)))
+    assert np.percentile(us, 99.5) > 4 * np.median(us)
+
+
+def test_congested_regime_multiplies_latency() -> None:
+    spec = dataclasses.replace(CALM, calm_to_congested_per_s=1.0, congested_to_calm_per_s=1.0)
+    m = model(spec)
+    by_regime: dict[int, list[float]] = {0: [], 1: []}
+    for i in range(20_000):
+        lat = m.one_way_ns(i * 1_000_000) / 1000
+        by_regime[m.regime].append(lat)
+    ratio = np.median(by_regime[CONGESTED]) / np.median(by_regime[0])
+    assert 2.5 < ratio < 3.5
+    assert m.regime_changes > 5
+
+
+def test_outages_come_and_go() -> None:
+    m = model(dataclasses.replace(CALM, outage_per_hour=360.0, outage_mean_s=2.0))
+    down = [m.is_down(i * 100_000_000) for i in range(6000)]
+    share = sum(down) / len(down)
+    assert 0.1 < share < 0.5
+    assert m.outages > 10
+
+
+def test_speed_bump_is_added_to_every_message() -> None:
+    bumped = samples(model(dataclasses.replace(CALM, speed_bump_us=350.0), seed=2))
+    plain = samples(model(seed=2))
+    assert np.allclose(bumped - plain, 350.0)
+
+
+VENUE = VenueSpec(
+    name="V", taker_fee=0.003, maker_rebate=0.002, share=1.0, spread_ticks=1, depth_shares=300, depth_levels=2,
+    staleness_us=0.0, reject_prob=0.0, latency=CALM,
+)  # fmt: skip
+
+
+def venue(fade_tau_us: float = 1e12, snipe: float = 0.0, spec: VenueSpec = VENUE) -> SimVenue:
+    return SimVenue(spec, model(), Draws(rng_for(1, "fills")), 0.01, fade_tau_us, snipe)
+
+
+def buy(qty: int, limit: float, ts: int = 0) -> Order:
+    return Order(1, 1, "X", Side.BUY, qty, limit, "V", "best-price", ts, 100.0)
+
+
+def test_fills_against_the_quote_at_arrival_and_walks_depth_within_the_limit() -> None:
+    v = venue()
+    ex = v.execute(buy(500, 100.02), 1000, 0, (900, 99.99, 100.01, 200, 200), fair_mid=100.0)
+    assert ex.status == "FILLED"
+    assert ex.fills == [(200, 100.01), (300, 100.02)]
+    assert ex.fee == pytest.approx(500 * 0.003)
+
+
+def test_partial_fill_when_the_touch_is_too_small_and_the_limit_stops_the_walk() -> None:
+    ex = venue().execute(buy(500, 100.01), 1000, 0, (900, 99.99, 100.01, 200, 200), fair_mid=100.0)
+    assert ex.status == "PARTIAL" and ex.fills == [(200, 100.01)]
+
+
+def test_a_quote_that_moved_away_while_we_travelled_gives_no_fill() -> None:
+    ex = venue().execute(buy(100, 100.01), 1000, 0, (900, 100.01, 100.02, 200, 200), fair_mid=100.0)
+    assert ex.status == "CANCELLED" and ex.fills == []
+
+
+def test_our_own_fill_uses_up_displayed_size_until_the_quote_changes() -> None:
+    v = venue(spec=dataclasses.replace(VENUE, depth_levels=1))
+    quote = (900, 99.99, 100.01, 200, 200)
+    assert v.execute(buy(150, 100.01), 1000, 0, quote, 100.0).fills == [(150, 100.01)]
+    assert v.execute(buy(150, 100.01), 2000, 0, quote, 100.0).fills == [(50, 100.01)]
+    assert v.execute(buy(150, 100.01), 3000, 0, (2500, 99.99, 100.01, 200, 200), 100.0).fills == [(150, 100.01)]
+
+
+def test_stale_cheap_quotes_are_sniped_and_liquidity_fades_with_flight_time() -> None:
+    sniped = venue(snipe=1.0)
+    outcomes = [sniped.execute(buy(100, 100.01), 0, 0, (0, 99.99, 100.01, 500, 500), 100.04).status for _ in range(50)]
+    assert outcomes.count("CANCELLED") == 50  # three ticks through fair value: always gone
+    slow = venue(fade_tau_us=100.0, spec=dataclasses.replace(VENUE, depth_levels=1))
+    late = [slow.execute(buy(100, 100.01, ts=0), 500_000, 0, (0, 99.99, 100.01, 500, 500), 100.0) for _ in range(400)]
+    share = sum(e.status == "CANCELLED" for e in late) / 400
+    assert share > 0.95  # 500 us of flight against a 100 us fade: almost always gone
+
+
+def test_venue_rejects_and_outage_timeouts() -> None:
+    always = venue(spec=dataclasses.replace(VENUE, reject_prob=1.0))
+    ex = always.execute(buy(100, 100.01), 0, 0, (0, 99.99, 100.01, 500, 500), 100.0)
+    assert ex.status == "REJECTED" and ex.reason == "VENUE_REJECT"
+    timeout = venue().timeout(buy(100, 100.01), 1_000)
+    assert timeout.report_ns == 1_000 + 5_000_000 and timeout.reason == "VENUE_DOWN"
+
+
+def test_monitor_percentiles_and_heatmap_buckets() -> None:
+    mon = LatencyMonitor(["A", "B"], window=4, bucket_s=1.0, buckets=3, priors_us=[100.0, 200.0])
+    for i, rt in enumerate([100, 200, 300, 400, 500]):
+        mon.record(0, i * 1_000_000_000, i * 1_000_000_000 + rt * 1000)
+    assert list(mon.window[0]) == [200, 300, 400, 500]
+    assert mon.window_percentiles(0)["p50"] == pytest.approx(350.0)
+    starts, rows = mon.heatmap(4_500_000_000)
+    assert starts == [2_000_000_000, 3_000_000_000, 4_000_000_000]
+    assert [cell[0] if cell else None for cell in rows[0]] == [300, 400, 500]
+    assert rows[1] == [None, None, None]
