@@ -140,8 +140,10 @@ def run_headless(settings: Any, run_dir: Path) -> int:
     try:
         printer.banner()
         engine.run()
+    except KeyboardInterrupt:
+        print("hft-console: interrupted twice: stopped at once; journal and summary.json are written", file=sys.stderr)
     finally:
         signal.signal(signal.SIGINT, previous)
-    assert engine.summary is not None
-    printer.final(engine.summary)
+    if engine.summary is not None:
+        printer.final(engine.summary)
     return 130 if interrupted["count"] else 0

@@ -94,6 +94,7 @@ class Engine:
         self.finished = False
         self.ticks = 0
         self.now_ns = 0
+        self.session_end_ns = 0
         self.wall_started = 0.0
         self.wall_elapsed = 0.0
         self.commands: queue.SimpleQueue[Command] = queue.SimpleQueue()
@@ -181,7 +182,7 @@ class Engine:
         )  # fmt: skip
         self.journal.event(t_ns, "STATE", EngineState.HALTED.value, detail={"why": "circuit breaker"})
         self.flow.cancel_in_flight(t_ns)
-        self.note(t_ns, f"CIRCUIT BREAKER: P&L {self.portfolio.total:,.2f} below -{self.risk.limits.max_loss:,.0f}")
+        self.note(t_ns, f"CIRCUIT BREAKER: P&L {self.portfolio.total:,.2f} below -{self.risk.limits.max_loss:,.2f}")
 
     # -- the loop --------------------------------------------------------------------------------
     def run(self) -> None:
@@ -190,6 +191,7 @@ class Engine:
         try:
             while t < self.duration_ns and not self.stop_requested:
                 t = self._step(t, min(t + self.batch_ns, self.duration_ns))
+            self.session_end_ns = t
             self.accepting = False
             limit = t + WIND_DOWN_NS
             while self.flow.in_flight and t < limit:
@@ -305,6 +307,7 @@ class Engine:
         if self.finished:
             return
         self.finished = True
+        self.session_end_ns = self.session_end_ns or self.now_ns
         self.wall_elapsed = time.perf_counter() - self.wall_started
         self.journal.event(self.now_ns, "SESSION", "end", detail={"in_flight": len(self.flow.in_flight)})
         self.publish()

@@ -49,6 +49,23 @@ class HeadlessPrinter:
             engine.on_batch.append(self.on_batch)
             engine.on_status.append(self.on_status)
 
+    def _write(self, text: str) -> None:
+        """A closed pipe (``| head``) silences the printer; the session itself carries on."""
+        try:
+            self.out.write(text)
+        except BrokenPipeError:
+            self._silence()
+
+    def _flush(self) -> None:
+        try:
+            self.out.flush()
+        except BrokenPipeError:
+            self._silence()
+
+    def _silence(self) -> None:
+        self.out = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the printer
+        self.colour = False
+
     def banner(self) -> None:
         if self.level == "quiet":
             return
@@ -68,8 +85,8 @@ class HeadlessPrinter:
             f"{'Total P&L':>15}  Venue",
             THIN,
         ]
-        self.out.write("\n".join(lines) + "\n")
-        self.out.flush()
+        self._write("\n".join(lines) + "\n")
+        self._flush()
 
     def tape_line(self, f: Fill) -> str:
         stamp = self._stamp(f.ts_ns)
@@ -98,16 +115,16 @@ class HeadlessPrinter:
         if new:
             trades = list(flow.trades)[-min(new, len(flow.trades)) :]
             if new > len(trades):
-                self.out.write(f"   ... {new - len(trades)} trades not shown (all are in the journal)\n")
-            self.out.write("".join(self.tape_line(f) + "\n" for f in trades))
+                self._write(f"   ... {new - len(trades)} trades not shown (all are in the journal)\n")
+            self._write("".join(self.tape_line(f) + "\n" for f in trades))
             self.trade_cursor = flow.trade_seq
         if self.level in ("verbose", "debug"):
             for seq, ts, text in list(engine.notes):
                 if seq > self.note_cursor and (self.level == "debug" or "denied" not in text):
-                    self.out.write(f"{self._stamp(ts):<14}** {text}\n")
+                    self._write(f"{self._stamp(ts):<14}** {text}\n")
             self.note_cursor = engine.note_seq
         if new:
-            self.out.flush()
+            self._flush()
 
     def on_status(self, engine: Engine) -> None:
         p, flow = engine.portfolio, engine.flow
@@ -118,8 +135,8 @@ class HeadlessPrinter:
             f"orders {flow.orders:,}  fills {flow.fills:,}  P&L {money(p.total, 0)}  "
             f"win {p.win_rate:.0%}  router {engine.router.name}"
         )
-        self.out.write((f"{BOLD}{line}{RESET}" if self.colour else line) + "\n")
-        self.out.flush()
+        self._write((f"{BOLD}{line}{RESET}" if self.colour else line) + "\n")
+        self._flush()
 
     def final(self, summary: dict[str, Any]) -> None:
         console = Console(file=self.out, force_terminal=self.colour, no_color=not self.colour, width=100)
@@ -160,10 +177,14 @@ class HeadlessPrinter:
                 str(v["rejects"]),
                 *(_num(lat[q]) for q in ("p50", "p95", "p99")),
             )
-        console.print()
-        console.print(table)
-        console.print(venues)
-        console.print(f"Journal and summary.json in {self.engine.run_dir}")
+        try:
+            console.print()
+            console.print(table)
+            console.print(venues)
+            console.print(f"Journal and summary.json in {self.engine.run_dir}")
+            self.out.flush()
+        except BrokenPipeError:
+            self._silence()
 
 
 def _num(x: float | None) -> str:

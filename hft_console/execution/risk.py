@@ -15,9 +15,8 @@ from dataclasses import fields, replace
 from hft_console.domain import EngineState
 from hft_console.settings import RiskSettings
 
-DENY_REASONS = (
-    "MAX_ORDER_QTY", "PRICE_DEVIATION", "POSITION_LIMIT", "NOTIONAL_LIMIT", "ORDER_RATE", "HALTED", "REDUCING",
-)  # fmt: skip
+LIMIT_REASONS = ("MAX_ORDER_QTY", "PRICE_DEVIATION", "POSITION_LIMIT", "NOTIONAL_LIMIT", "ORDER_RATE")
+DENY_REASONS = (*LIMIT_REASONS, "HALTED", "REDUCING")
 LIMIT_NAMES = tuple(f.name for f in fields(RiskSettings))
 
 
@@ -31,7 +30,9 @@ class RiskManager:
 
     @property
     def breaches(self) -> int:
-        return sum(self.denied.values()) + self.breaker_trips
+        """Limits hit: denials by a limit check plus circuit-breaker trips. Orders refused only
+        because trading is halted or reducing are denials, not breaches."""
+        return sum(self.denied[r] for r in LIMIT_REASONS) + self.breaker_trips
 
     def orders_last_second(self, now_ns: int) -> int:
         sent = self.sent

@@ -127,6 +127,21 @@ def test_ctrl_c_ends_cleanly_with_summary_and_journal(tmp_path: Path) -> None:
     assert db.execute("select count(*) from orders").fetchone()[0] == summary["orders"]
 
 
+def test_a_closed_pipe_silences_the_tape_but_the_session_completes(tmp_path: Path) -> None:
+    clean = {k: v for k, v in os.environ.items() if k not in ENV_KEYS}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hft_console", *BASE, "--duration", "20", "--run-dir", str(tmp_path / "r")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean,
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.readline()
+    proc.stdout.close()
+    assert proc.wait(timeout=60) == 0
+    assert "Traceback" not in proc.stderr.read()
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert summary["duration_s"] == 20
+
+
 def test_the_headless_path_never_imports_textual_or_pandas() -> None:
     code = (
         "import sys, hft_console.cli, hft_console.engine, hft_console.headless;"

@@ -67,6 +67,8 @@ def test_halted_refuses_everything_reducing_only_what_reduces(risk: RiskManager)
     assert check(risk, side=-1, position=100, qty=150) == "REDUCING"  # would flip short
     assert check(risk, side=-1, position=100, working_sell=100, qty=100) == "REDUCING"
     assert check(risk, side=1, position=-200, qty=100) is None
+    assert risk.breaches == 0  # refused by the trading state, not by a limit
+    assert risk.denied["HALTED"] == 1 and risk.denied["REDUCING"] == 3
 
 
 def test_circuit_breaker_trips_once(risk: RiskManager) -> None:
