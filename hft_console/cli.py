@@ -53,7 +53,12 @@ def build_parser() -> Parser:
         epilog="Settings precedence: config/default.toml < mode or --config file < .env < environment < flags.",
     )
     p.add_argument("--mode", choices=MODES, help="trading mode; picks config/<mode>.toml (default: production)")
-    p.add_argument("--duration", type=_positive_seconds, metavar="S", help="session length in seconds (default: 600)")
+    p.add_argument(
+        "--duration",
+        type=_positive_seconds,
+        metavar="S",
+        help="session length in seconds (default: the mode's; 600 in production)",
+    )
     p.add_argument("--symbols", metavar="LIST", help="comma-separated symbols (default: AAPL,MSFT,GOOGL)")
     p.add_argument("--log-level", choices=LOG_LEVELS, help="output verbosity (default: normal)")
     p.add_argument("--skip-backtest", action="store_true", default=None, help="skip the backtest phase")

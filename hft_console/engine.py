@@ -37,7 +37,7 @@ from hft_console.venues.monitor import LatencyMonitor
 from hft_console.venues.simulator import SimVenue
 
 Observer = Callable[["Engine"], None]
-WIND_DOWN_NS = 2_000_000_000  # longest we keep the market running after the session for orders in flight
+WIND_DOWN_MIN_NS = 2_000_000_000  # the market keeps running after the session while orders are in flight
 
 
 class Engine:
@@ -193,19 +193,33 @@ class Engine:
                 t = self._step(t, min(t + self.batch_ns, self.duration_ns))
             self.session_end_ns = t
             self.accepting = False
-            limit = t + WIND_DOWN_NS
+            limit = t + self._wind_down_ns()
             while self.flow.in_flight and t < limit:
                 t = self._step(t, t + self.batch_ns)
+            if self.flow.in_flight:
+                self.flow.expire_all(t)
         finally:
             self._finish()
+
+    def _wind_down_ns(self) -> int:
+        """Long enough for the slowest answer the venue models can give: a timeout or a worst spike."""
+        worst = max(
+            max(
+                v.spec.latency.outage_timeout_us,
+                2 * (v.spec.latency.median_us * 20 * v.spec.latency.spike_mult_max * v.spec.latency.congested_mult
+                     + v.spec.latency.speed_bump_us),
+            )
+            for v in self.venues
+        )  # fmt: skip
+        return max(WIND_DOWN_MIN_NS, int(worst * 1000))
 
     def _step(self, t0: int, t1: int) -> int:
         clock = self.clock
         while not clock.wait_until(t1, self.wake):
             self.wake.clear()
             self._apply_commands(self.now_ns)
-            if self.stop_requested:
-                return t1
+            if self.stop_requested and self.accepting:
+                return t0
         self.wake.clear()
         batch = self.market.next_batch(t1)
         self._process(batch)

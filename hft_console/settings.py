@@ -68,14 +68,14 @@ class MarketSettings:
     bad_tick_rate: float = rule(0, 0.5)
     annual_vol: float = rule(0, 5, lo_open=True)
     vol_of_vol: float = rule(0, 5)
-    vol_half_life_s: float = rule(0, 86400, lo_open=True)
+    vol_half_life_s: float = rule(0.01, 86400)
     tail_df: float = rule(2.1, 1000)
-    flow_half_life_ms: float = rule(0, 60_000, lo_open=True)
+    flow_half_life_ms: float = rule(1, 60_000)
     flow_drift_bps_per_s: float = rule(0, 1000)
     flow_size_skew: float = rule(0, 5)
     tick_size: float = rule(0.0001, 1)
     grid_us: int = rule(10, 100_000)
-    fade_tau_us: float = rule(0, 1e9, lo_open=True)
+    fade_tau_us: float = rule(0.001, 1e9)
     snipe_per_tick: float = rule(0, 100)
     miss_penalty_ticks: float = rule(0, 100)
 
@@ -94,7 +94,7 @@ class StrategySettings:
     order_qty: int = rule(1, 1_000_000)
     entry_threshold: float = rule(0, 1, lo_open=True)
     exit_threshold: float = rule(-1, 1)
-    ema_half_life_ms: float = rule(0, 3_600_000, lo_open=True)
+    ema_half_life_ms: float = rule(0.001, 3_600_000)
     cooldown_ms: float = rule(0, 3_600_000)
     limit_slippage_ticks: int = rule(0, 100)
 
@@ -112,9 +112,9 @@ class RiskSettings:
 @dataclass(frozen=True)
 class EngineSettings:
     snapshot_hz: float = rule(1, 60)
-    status_interval_s: float = rule(0, 3600, lo_open=True)
+    status_interval_s: float = rule(0.1, 3600)
     trades_kept: int = rule(10, 100_000)
-    latency_bucket_s: float = rule(0, 3600, lo_open=True)
+    latency_bucket_s: float = rule(0.01, 3600)
     latency_buckets: int = rule(1, 1000)
     latency_window: int = rule(8, 100_000)
 
@@ -209,6 +209,10 @@ def read_toml(path: Path, source: str) -> dict[str, Any]:
         raise SettingsError(source, "--config", str(path), "a TOML file, not a directory") from None
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(source, "(file)", str(path), f"valid TOML ({exc})") from None
+    except UnicodeDecodeError:
+        raise SettingsError(source, "(file)", str(path), "a UTF-8 TOML text file") from None
+    except OSError as exc:
+        raise SettingsError(source, "--config", str(path), f"a readable file ({exc.strerror})") from None
 
 
 def read_dotenv(path: Path) -> dict[str, str]:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from hft_console.domain import Fill
 from hft_console.stats import percentiles
 from hft_console.venues.latency import REGIME_NAMES
+from hft_console.venues.monitor import Cell
 
 if TYPE_CHECKING:
     from hft_console.engine import Engine
@@ -91,7 +92,7 @@ class Snapshot:
     trade_seq: int
     venues: tuple[VenueView, ...]
     heatmap_start_ns: tuple[int, ...]
-    heatmap: tuple[tuple[tuple[float, float, int] | None, ...], ...]
+    heatmap: tuple[tuple[Cell | None, ...], ...]  # (p50 µs, p95 µs, round trips, timeouts)
     router: str
     router_decisions: int
     arms: tuple[ArmView, ...]
@@ -132,11 +133,18 @@ def build_snapshot(e: Engine) -> Snapshot:
     means = stats.mean_reward()
     arms = tuple(ArmView(v.name, stats.pulls[i], means[i], shares[i]) for i, v in enumerate(e.venues))
     lim = risk.limits
+    # the gauges measure what the risk check measures: the worst case with orders in flight
     limits = [
-        LimitView(f"position {sym}", abs(p.position[i]), lim.max_position, "sh") for i, sym in enumerate(e.symbols)
+        LimitView(
+            f"position {sym}",
+            max(abs(p.position[i] + flow.working_buy[i]), abs(p.position[i] - flow.working_sell[i])),
+            lim.max_position,
+            "sh",
+        )
+        for i, sym in enumerate(e.symbols)
     ]
     limits += [
-        LimitView("notional", p.gross_notional, lim.max_notional, "$"),
+        LimitView("notional", p.gross_notional + flow.working_notional(), lim.max_notional, "$"),
         LimitView("order rate", risk.orders_last_second(now), lim.max_orders_per_s, "/s"),
         LimitView("loss", max(0.0, -p.total), lim.max_loss, "$"),
     ]

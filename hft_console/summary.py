@@ -47,6 +47,7 @@ def build_summary(e: Engine) -> dict[str, Any]:
         "fills": flow.fills,
         "rejects": flow.rejects,
         "cancels": flow.cancels,
+        "orders_by_status": dict(sorted(flow.done_by_status.items())),
         "risk_denials": flow.denials,
         "pnl_total": round(p.total, 4),
         "pnl_realized": round(p.realized, 4),

@@ -35,6 +35,7 @@ class OrderFlow:
         self.next_order_id = 1
         self.next_parent_id = 1
         self.orders = self.fills = self.rejects = self.cancels = self.denials = 0
+        self.done_by_status: dict[str, int] = {}
         self.trades: deque[Fill] = deque(maxlen=engine.settings.engine.trades_kept)
         self.trade_seq = 0
         self.decision_ns: list[int] = []
@@ -57,6 +58,10 @@ class OrderFlow:
             else:
                 self._report(payload)  # type: ignore[arg-type]
         self.next_event_ns = heap[0][0] if heap else float("inf")
+
+    def working_notional(self) -> float:
+        mark = self.e.portfolio.mark
+        return sum((b + s) * m for b, s, m in zip(self.working_buy, self.working_sell, mark, strict=True))
 
     def exposure(self, sym: int) -> int:
         return self.e.portfolio.position[sym] + self.working_buy[sym] - self.working_sell[sym]
@@ -91,7 +96,7 @@ class OrderFlow:
             if not mask[v]:
                 raise RuntimeError(f"router {e.router.name} chose venue {v}, which was not eligible")
             mask[v] = False
-            qty = min(remaining, size[v])
+            qty = min(remaining, size[v], e.risk.limits.max_order_qty)
             if not self._send(sym, t_ns, Side(side), qty, limit, v, parent, mid, tick_wall_ns):
                 break
             remaining -= qty
@@ -103,7 +108,7 @@ class OrderFlow:
         p = e.portfolio
         reason = e.risk.check(
             t_ns, int(side), qty, limit, p.position[sym], self.working_buy[sym], self.working_sell[sym], mid,
-            p.gross_notional,
+            p.gross_notional + self.working_notional(),
         )  # fmt: skip
         symbol = e.symbols[sym]
         if reason is not None:
@@ -137,11 +142,33 @@ class OrderFlow:
         """Send a cancel for every order still on its way; it wins only if it arrives first."""
         cancelled = 0
         for order in self.in_flight.values():
-            if order.arrive_ns and order.order_id not in self.cancel_at:
+            if order.arrive_ns > t_ns and order.order_id not in self.cancel_at:
                 venue = self.e.venue_by_name[order.venue]
                 self.cancel_at[order.order_id] = t_ns + venue.latency.one_way_ns(t_ns)
                 cancelled += 1
         return cancelled
+
+    def expire_all(self, t_ns: int) -> int:
+        """Close what is still in flight when the session must end: status EXPIRED, journaled.
+        Only reached when a venue answers slower than the wind-down allows."""
+        expired = list(self.in_flight.values())
+        for order in expired:
+            sym = self.e.symbol_index[order.symbol]
+            if order.side > 0:
+                self.working_buy[sym] -= order.qty
+            else:
+                self.working_sell[sym] -= order.qty
+            order.status = "EXPIRED"
+            self.e.journal.order_done(order, t_ns, "SESSION_END")
+            self.e.journal.event(
+                t_ns, "ORDER_EXPIRED", "SESSION_END", symbol=order.symbol, venue=order.venue, order_id=order.order_id
+            )
+            self.done_by_status["EXPIRED"] = self.done_by_status.get("EXPIRED", 0) + 1
+        self.in_flight.clear()
+        self.cancel_at.clear()
+        self.heap.clear()
+        self.next_event_ns = INF
+        return len(expired)
 
     def _arrive(self, order: Order, t_ns: int) -> None:
         e = self.e
@@ -152,6 +179,8 @@ class OrderFlow:
         quote: Quote | None = e.normalizer.last_tick[sym * len(e.venues) + v]
         if cancel_ns is not None and cancel_ns <= t_ns:
             execution = Execution(order, t_ns, t_ns + venue.latency.one_way_ns(t_ns), "CANCELLED", "HALT_CANCEL")
+        elif venue.latency.is_down(t_ns):
+            execution = venue.timeout(order, t_ns)  # went down while the order was on its way
         elif quote is None:
             execution = Execution(order, t_ns, t_ns + venue.latency.one_way_ns(t_ns), "CANCELLED", "NO_QUOTE")
         else:
@@ -164,12 +193,14 @@ class OrderFlow:
         sym = e.symbol_index[order.symbol]
         v = e.venue_index[order.venue]
         self.in_flight.pop(order.order_id, None)
+        self.cancel_at.pop(order.order_id, None)
         if order.side > 0:
             self.working_buy[sym] -= order.qty
         else:
             self.working_sell[sym] -= order.qty
         order.status = ex.status
         e.monitor.record(v, order.ts_ns, ex.report_ns, timed_out=ex.reason == "VENUE_DOWN")
+        self.done_by_status[ex.status] = self.done_by_status.get(ex.status, 0) + 1
         filled = sum(q for q, _ in ex.fills)
         order.filled = filled
         cost = 0.0

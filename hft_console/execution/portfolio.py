@@ -2,8 +2,9 @@
 
 Conventions: realised P&L is gross of fees; ``fees`` is what was paid (rebates negative);
 ``total = realised + unrealised - fees``. A fill's *trade P&L* is the P&L it realised (the part that
-closed a position) minus its own fee; a fill that closes something counts as a win when that is
-positive and a loss otherwise. Every partial fill is booked on its own.
+closed a position) minus its own fee; a fill that closes something counts as a win when the P&L it
+realised beats the share of its fee for the closed shares, and a loss otherwise. Every partial fill
+is booked on its own.
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ class Portfolio:
         self.traded_notional += qty * price
         trade_pnl = realized - fee
         if closed:
-            if trade_pnl > 0:
+            # a fill that flips the position pays part of its fee for the new position, not this trade
+            if realized - fee * closed / qty > 0:
                 self.wins += 1
             else:
                 self.losses += 1

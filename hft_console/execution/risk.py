@@ -3,8 +3,9 @@
 Checks run in a fixed order and the first failure denies the order with a reason code: order size,
 price against the consolidated mid, position per symbol (orders in flight included), gross portfolio
 notional, order rate (a rolling one-second window that denies, never queues, so a kill switch cannot
-be outrun by a backlog), and the trading state last. Orders that reduce exposure pass the position
-and notional checks even above a limit, so a desk over its limit can always get back under it.
+be outrun by a backlog), and the trading state last. Orders that reduce exposure (toward zero, never
+through it) pass the position and notional checks even above a limit, so a desk over its limit can
+always get back under it.
 """
 
 from __future__ import annotations
@@ -55,7 +56,9 @@ class RiskManager:
         """None when the order may go, else the reason it is denied (and counted).
 
         ``working_*`` are shares in flight in the symbol; ``mid`` its consolidated mid;
-        ``gross_notional`` the whole portfolio's, at the consolidated mids.
+        ``gross_notional`` the whole portfolio's at the consolidated mids, orders in flight included.
+        An order that moves the position toward zero without crossing it passes the position and
+        notional checks even above a limit.
         """
         reason = self._first_failure(
             now_ns, side, qty, limit_price, position, working_buy, working_sell, mid, gross_notional
@@ -85,18 +88,20 @@ class RiskManager:
             return "PRICE_DEVIATION"
         before = pos + working_buy if side > 0 else pos - working_sell
         worst = before + side * qty
-        increases = abs(worst) > abs(before)
-        if increases and abs(worst) > lim.max_position:
+        reduces = (before > 0 and 0 <= worst < before) or (before < 0 and before < worst <= 0)
+        if not reduces and abs(worst) > lim.max_position:
             return "POSITION_LIMIT"
-        if increases and gross_notional + qty * mid > lim.max_notional:
+        if not reduces and gross_notional + qty * mid > lim.max_notional:
             return "NOTIONAL_LIMIT"
         if self.orders_last_second(now_ns) >= lim.max_orders_per_s:
             return "ORDER_RATE"
         if self.state is EngineState.HALTED:
             return "HALTED"
-        effective = pos + working_buy - working_sell
-        if self.state is EngineState.REDUCING and not (side * effective < 0 and qty <= abs(effective)):
-            return "REDUCING"
+        if self.state is EngineState.REDUCING:
+            # worst case: orders in flight that reduce may all fill, those that add may all miss
+            reducible = pos - working_sell if side < 0 else -pos - working_buy
+            if qty > reducible:
+                return "REDUCING"
         return None
 
     def breaker_hit(self, total_pnl: float) -> bool:

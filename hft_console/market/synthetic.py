@@ -51,6 +51,8 @@ class TickBatch:
 def ar1(x0: np.ndarray, phi: float, eps: np.ndarray) -> np.ndarray:
     """x[k] = phi * x[k-1] + eps[k] along the last axis, vectorised (blocks keep phi^-k bounded)."""
     n = eps.shape[-1]
+    if phi <= 1e-12:
+        return eps.copy()
     out = np.empty_like(eps)
     block = max(1, min(n, int(20 / max(-math.log(phi), 1e-12)) if phi < 1 else n))
     start, prev = 0, x0
@@ -81,7 +83,9 @@ class SyntheticMarket:
         self.log_vol = np.zeros(self.n_sym)
         self.flow = np.zeros(self.n_sym)
         max_stale_us = max((v.staleness_us for v in venues), default=0.0)
-        self.lookback = max(1, math.ceil(8 * max_stale_us / cfg.grid_us) + 1)
+        # history must cover a whole batch (orders arriving anywhere in it ask for the fair price)
+        # plus the stalest quote's lag
+        self.lookback = math.ceil(cfg.batch_ms * 1000 / cfg.grid_us) + math.ceil(8 * max_stale_us / cfg.grid_us) + 2
         self.hist_price = np.repeat(np.exp(self.log_price)[:, None], self.lookback, axis=1)
         self.hist_flow = np.zeros((self.n_sym, self.lookback))
         share = np.array([v.share for v in venues], dtype=float)
@@ -128,7 +132,8 @@ class SyntheticMarket:
         stream = rng.choice(self.stream_p.size, n, p=self.stream_p)
         sym, ven = np.divmod(stream, self.n_ven)
         seen_ns = ts - rng.exponential(1.0, n) * self.stale_ns[ven]
-        g = np.clip(((seen_ns - t0) // self.grid_ns).astype(np.int64) + self.lookback, 0, prices.shape[1] - 1)
+        # the latest grid price at or before the time the venue last looked: never one from the future
+        g = np.clip(((seen_ns - t0) // self.grid_ns).astype(np.int64) + self.lookback - 1, 0, prices.shape[1] - 1)
         mid, pressure = prices[sym, g], flows[sym, g]
         spread = self.spread[ven] + (rng.random(n) < 0.08)
         bid_t = np.floor(mid / self.cfg.tick_size - spread / 2 + 0.5)
@@ -175,6 +180,6 @@ class SyntheticMarket:
 
     def fundamental_at(self, sym: int, t_ns: int) -> float:
         """Fundamental price of ``sym`` at ``t_ns`` within the kept history (clamped at its ends)."""
-        back = (self.t_ns - t_ns) // self.grid_ns
+        back = -(-(self.t_ns - t_ns) // self.grid_ns)  # ceil: the grid price at or before t_ns
         idx = self.lookback - 1 - int(back)
         return float(self.hist_price[sym, min(max(idx, 0), self.lookback - 1)])

@@ -57,9 +57,10 @@ class SimVenue:
         return t_ns + self.latency.one_way_ns(t_ns)
 
     def timeout(self, order: Order, t_ns: int) -> Execution:
+        """No answer from a venue that is down: we give up ``outage_timeout_us`` after sending."""
         self.rejects += 1
-        timeout_ns = t_ns + int(self.latency.spec.outage_timeout_us * 1000)
-        return Execution(order, timeout_ns, timeout_ns, "REJECTED", "VENUE_DOWN")
+        timeout_ns = max(t_ns, order.ts_ns + int(self.latency.spec.outage_timeout_us * 1000))
+        return Execution(order, t_ns, timeout_ns, "REJECTED", "VENUE_DOWN")
 
     def execute(
         self, order: Order, t_ns: int, sym: int, quote: tuple[int, float, float, int, int], fair_mid: float

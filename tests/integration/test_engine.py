@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 import threading
 import time
@@ -124,9 +125,9 @@ def test_limit_edit_takes_effect_and_a_bad_one_is_refused_and_journaled(run_engi
     outcomes = rows(e, "select reason, detail from events where kind='COMMAND' order by id")
     assert [o[0] for o in outcomes] == ["accepted", "refused"]
     assert "must be greater than 0" in outcomes[1][1]
-    late = rows(e, "select count(*) from orders where ts_ns > 3100000000")[0][0]
-    denied = rows(e, "select count(*) from events where kind='RISK_DENIED' and reason='MAX_ORDER_QTY'")[0][0]
-    assert late == 0 and denied > 0
+    before = rows(e, "select max(qty) from orders where ts_ns < 3000000000")[0][0]
+    after = rows(e, "select max(qty), count(*) from orders where ts_ns > 3100000000")[0]
+    assert before == 100 and after[0] == 50 and after[1] > 0  # parents are now sliced into children of 50
 
 
 def test_router_switch_and_strategy_pause(run_engine: Any) -> None:
@@ -165,6 +166,44 @@ def test_rate_limit_denials_are_journaled_with_their_reason(run_engine: Any) -> 
     assert denied > 0 and denied == e.risk.denied["ORDER_RATE"]
     sends = sorted(r[0] for r in rows(e, "select ts_ns from orders"))
     assert all(sends[i + 2] - sends[i] > SEC for i in range(len(sends) - 2))
+
+
+def test_orders_to_venues_that_never_answer_time_out_and_none_stay_in_flight(run_engine: Any) -> None:
+    s = make_settings(session__duration_s=6)
+    venues = [
+        dataclasses.replace(
+            v,
+            latency=dataclasses.replace(v.latency, outage_per_hour=3600.0, outage_mean_s=1000.0, outage_timeout_us=3e6),
+        )
+        for v in s.venues
+    ]
+    e = run_engine(dataclasses.replace(s, venues=venues))
+    statuses = dict(rows(e, "select status, count(*) from orders group by status"))
+    assert "SENT" not in statuses and sum(statuses.values()) == e.summary["orders"]
+    assert statuses == e.summary["orders_by_status"] and statuses.get("REJECTED", 0) > 0
+    assert e.flow.working_buy == [0, 0] and e.flow.working_sell == [0, 0]
+    assert sum(v["timeouts"] for v in e.summary["venues"].values()) > 0
+
+
+def test_orders_still_in_flight_when_the_session_must_end_are_expired_and_journaled(run_engine: Any) -> None:
+    expired: list[int] = []
+
+    def setup(engine: Engine) -> None:
+        def observer(e: Engine) -> None:
+            if not expired and e.flow.in_flight and e.now_ns > 2 * SEC:
+                expired.extend(e.flow.in_flight)
+                e.flow.expire_all(e.now_ns)
+
+        engine.on_batch.append(observer)
+
+    s = make_settings(session__duration_s=4)
+    slow = [dataclasses.replace(v, latency=dataclasses.replace(v.latency, median_us=30_000.0)) for v in s.venues]
+    e = run_engine(dataclasses.replace(s, venues=slow), setup)
+    assert expired
+    got = rows(e, f"select order_id, status, reason from orders where order_id in ({','.join(map(str, expired))})")
+    assert {(r[1], r[2]) for r in got} == {("EXPIRED", "SESSION_END")} and len(got) == len(expired)
+    assert e.summary["orders_by_status"]["EXPIRED"] == len(expired)
+    assert sum(e.summary["orders_by_status"].values()) == e.summary["orders"]
 
 
 def test_snapshot_carries_what_the_console_shows(run_engine: Any) -> None:

@@ -47,6 +47,14 @@ def test_position_limit_counts_orders_in_flight(risk: RiskManager) -> None:
     assert check(risk, side=-1, position=600, qty=100) is None
 
 
+def test_an_order_that_flips_through_zero_beyond_the_limit_is_not_reducing() -> None:
+    s = make_settings(risk__max_position=100, risk__max_order_qty=1000)
+    risk = RiskManager(s.risk, s.risk_caps)
+    assert check(risk, qty=700, position=-500) == "POSITION_LIMIT"  # would end long 200
+    assert check(risk, qty=500, position=-500) is None  # back to flat
+    assert check(risk, qty=550, position=-500) is None  # long 50: within the limit
+
+
 def test_notional_cap(risk: RiskManager) -> None:
     assert check(risk, gross_notional=99_000.0, qty=100) == "NOTIONAL_LIMIT"
     assert check(risk, side=-1, position=100, gross_notional=150_000.0, qty=100) is None
@@ -66,9 +74,10 @@ def test_halted_refuses_everything_reducing_only_what_reduces(risk: RiskManager)
     assert check(risk, side=-1, position=100, qty=100) is None
     assert check(risk, side=-1, position=100, qty=150) == "REDUCING"  # would flip short
     assert check(risk, side=-1, position=100, working_sell=100, qty=100) == "REDUCING"
+    assert check(risk, side=-1, position=100, working_buy=100, qty=200) == "REDUCING"  # the buy may miss
     assert check(risk, side=1, position=-200, qty=100) is None
     assert risk.breaches == 0  # refused by the trading state, not by a limit
-    assert risk.denied["HALTED"] == 1 and risk.denied["REDUCING"] == 3
+    assert risk.denied["HALTED"] == 1 and risk.denied["REDUCING"] == 4
 
 
 def test_circuit_breaker_trips_once(risk: RiskManager) -> None:

@@ -141,3 +141,26 @@ def test_bad_environment_values_name_the_variable(environ: dict[str, str], key: 
 def test_unknown_router_is_refused() -> None:
     with pytest.raises(SettingsError, match="one of best-price"):
         make_settings(session__router="nosuch")
+
+
+def test_unreadable_config_files_are_refused_without_a_traceback(tmp_path: Path) -> None:
+    binary = tmp_path / "binary.toml"
+    binary.write_bytes(b"\xff\xfe\x00\x81garbage")
+    with pytest.raises(SettingsError, match="UTF-8"):
+        load_settings({"config": str(binary)}, environ={}, dotenv_path=None)
+    with pytest.raises(SettingsError, match="not a directory"):
+        load_settings({"config": str(tmp_path)}, environ={}, dotenv_path=None)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[engine]\nlatency_bucket_s = 1e-10\n",
+        "[market]\nflow_half_life_ms = 1e-6\n",
+        "[market]\nvol_half_life_s = 1e-9\n",
+        "[engine]\nstatus_interval_s = 1e-12\n",
+    ],
+)
+def test_degenerate_timescales_are_refused(tmp_path: Path, text: str) -> None:
+    with pytest.raises(SettingsError):
+        load_settings({"config": write(tmp_path, text)}, environ={}, dotenv_path=None)

@@ -119,7 +119,7 @@ def test_venue_rejects_and_outage_timeouts() -> None:
     always = venue(spec=dataclasses.replace(VENUE, reject_prob=1.0))
     ex = always.execute(buy(100, 100.01), 0, 0, (0, 99.99, 100.01, 500, 500), 100.0)
     assert ex.status == "REJECTED" and ex.reason == "VENUE_REJECT"
-    timeout = venue().timeout(buy(100, 100.01), 1_000)
+    timeout = venue().timeout(buy(100, 100.01, ts=1_000), 1_000)
     assert timeout.report_ns == 1_000 + 5_000_000 and timeout.reason == "VENUE_DOWN"
 
 
@@ -132,4 +132,7 @@ def test_monitor_percentiles_and_heatmap_buckets() -> None:
     starts, rows = mon.heatmap(4_500_000_000)
     assert starts == [2_000_000_000, 3_000_000_000, 4_000_000_000]
     assert [cell[0] if cell else None for cell in rows[0]] == [300, 400, 500]
+    mon.record(1, 4_000_000_000, 4_005_000_000, timed_out=True)
+    assert mon.heatmap(4_500_000_000)[1][1][-1] == (None, None, 0, 1)
+    assert mon.samples[1] == [] and mon.timeouts[1] == 1 and mon.ewma_us[1] > 200.0
     assert rows[1] == [None, None, None]
