@@ -63,9 +63,6 @@ class OrderFlow:
         mark = self.e.portfolio.mark
         return sum((b + s) * m for b, s, m in zip(self.working_buy, self.working_sell, mark, strict=True))
 
-    def exposure(self, sym: int) -> int:
-        return self.e.portfolio.position[sym] + self.working_buy[sym] - self.working_sell[sym]
-
     def route(self, sym: int, t_ns: int, delta: int, tick_wall_ns: int) -> None:
         """Split a parent order into child orders, one venue at a time, as the router chooses."""
         e = self.e
