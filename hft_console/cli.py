@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from hft_console import __version__
+from hft_console.domain import Command
 from hft_console.settings import CLOCKS, LOG_LEVELS, MODES, SettingsError, load_settings
 
 EXIT_USAGE = 2
@@ -113,13 +114,37 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         settings = load_settings(flags_from(args), router_names=ROUTER_NAMES)
-        if not args.no_ui:
-            raise UsageError("the full-screen console is not built yet; run headless with --no-ui")
         run_dir = resolve_run_dir(settings.session.run_dir)
     except (UsageError, SettingsError) as exc:
         print(f"hft-console: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    return run_headless(settings, run_dir)
+    if args.no_ui:
+        return run_headless(settings, run_dir)
+    return run_console(settings, run_dir)
+
+
+def run_console(settings: Any, run_dir: Path) -> int:
+    from hft_console.engine import Engine
+    from hft_console.headless import HeadlessPrinter
+    from hft_console.ui.app import ConsoleApp
+
+    if not sys.stdout.isatty():
+        print("hft-console: error: the console needs a terminal; use --no-ui for headless runs", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        engine = Engine(settings, run_dir)
+    except OSError as exc:
+        print(f"hft-console: error: --run-dir: cannot create {str(run_dir)!r}: {exc.strerror}", file=sys.stderr)
+        return EXIT_USAGE
+    app = ConsoleApp(engine)
+    app.run()
+    if app.engine_running:  # the app ended some other way: let the engine close its journal
+        engine.submit(Command("stop"))
+        assert app.engine_thread is not None
+        app.engine_thread.join(timeout=30)
+    if engine.summary is not None:
+        HeadlessPrinter(engine, "quiet").final(engine.summary)
+    return 0
 
 
 def run_headless(settings: Any, run_dir: Path) -> int:

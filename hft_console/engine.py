@@ -108,6 +108,7 @@ class Engine:
         self.on_batch: list[Observer] = []
         self.on_status: list[Observer] = []
         self._next_status_ns = int(e.status_interval_s * 1e9)
+        self._next_pnl_sample_ns = 0
         self._snapshot_every = 1.0 / e.snapshot_hz
         self._last_snapshot_wall = 0.0
 
@@ -133,9 +134,8 @@ class Engine:
                 t_ns, "COMMAND", "refused" if error else "accepted",
                 detail={"command": cmd.kind, "args": cmd.args, "source": cmd.source, "error": error},
             )  # fmt: skip
-            self.note(
-                t_ns, f"{cmd.kind} {cmd.args or ''} refused: {error}" if error else f"{cmd.kind} {cmd.args or ''}"
-            )
+            what = " ".join([cmd.kind, *(f"{k}={v}" for k, v in cmd.args.items())])
+            self.note(t_ns, f"{what} refused: {error}" if error else what)
         self.journal.commit()
 
     def _set_state(self, t_ns: int, state: EngineState, why: str) -> None:
@@ -287,6 +287,9 @@ class Engine:
             self._set_state(t_ns, EngineState.HALTED, "flattened")
             self.note(t_ns, "flat: trading halted")
         self.journal.commit()
+        if t_ns >= self._next_pnl_sample_ns:  # the sparkline samples on engine time: same picture on any clock
+            self._next_pnl_sample_ns += self.monitor.bucket_ns
+            self.pnl_history.append(self.portfolio.total)
         wall = time.perf_counter()
         self.wall_elapsed = wall - self.wall_started
         if wall - self._last_snapshot_wall >= self._snapshot_every:
@@ -300,7 +303,6 @@ class Engine:
 
     def publish(self) -> None:
         self._last_snapshot_wall = time.perf_counter()
-        self.pnl_history.append(self.portfolio.total)
         self.snapshot = build_snapshot(self)
 
     def _start(self) -> None:

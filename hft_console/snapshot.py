@@ -24,7 +24,8 @@ class VenueView:
     p50_us: float | None
     p95_us: float | None
     p99_us: float | None
-    expected_us: float
+    expected_us: float  # what routers expect to wait now (EWMA, timeouts included)
+    calm_rt_us: float  # the latency model's calm round trip: the heatmap's yardstick
     orders: int
     fills: int
     rejects: int
@@ -100,6 +101,8 @@ class Snapshot:
     limits: tuple[LimitView, ...]
     pnl_history: tuple[float, ...]
     notes: tuple[tuple[int, int, str], ...]
+    finished: bool
+    bucket_s: float
 
     @property
     def elapsed_s(self) -> float:
@@ -120,6 +123,7 @@ def build_snapshot(e: Engine) -> Snapshot:
                 pct["p95"],
                 pct["p99"],
                 e.monitor.ewma_us[i],
+                2 * v.latency.expected_one_way_us(),
                 v.orders,
                 v.fills,
                 v.rejects,
@@ -190,4 +194,6 @@ def build_snapshot(e: Engine) -> Snapshot:
         limits=tuple(limits),
         pnl_history=tuple(e.pnl_history),
         notes=tuple(e.notes),
+        finished=e.finished,
+        bucket_s=e.settings.engine.latency_bucket_s,
     )

@@ -114,20 +114,35 @@ class RiskManager:
 
     def set_limit(self, name: str, raw: object) -> str | None:
         """Apply an operator's limit edit; None when accepted, else why it was refused (nothing changes)."""
-        if name not in LIMIT_NAMES:
-            return f"unknown limit {name!r}: expected one of {', '.join(LIMIT_NAMES)}"
-        as_int = name in ("max_position", "max_order_qty", "max_orders_per_s")
-        try:
-            value = float(str(raw).replace(",", "").replace("_", "")) if isinstance(raw, str) else float(raw)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            return f"{name}: {raw!r} is not a number"
-        if value != value or value <= 0:
-            return f"{name}: {raw!r} must be greater than 0"
-        if as_int and not value.is_integer():
-            return f"{name}: {raw!r} must be a whole number"
-        cap = getattr(self.caps, name)
-        if value > cap:
-            return f"{name}: {raw!r} is above the hard cap {cap:g}"
-        new_value: float = int(value) if as_int else value
-        self.limits = replace(self.limits, **{name: new_value})  # type: ignore[arg-type]
+        value, error = validate_limit(name, raw, self.caps)
+        if error is not None or value is None:
+            return error
+        self.limits = replace(self.limits, **{name: value})  # type: ignore[arg-type]
         return None
+
+
+INTEGER_LIMITS = ("max_position", "max_order_qty", "max_orders_per_s")
+
+
+def validate_limit(name: str, raw: object, caps: RiskSettings) -> tuple[float | None, str | None]:
+    """Parse an operator's value for limit ``name``: (value, None) or (None, why it is refused).
+
+    Accepts numbers or text with thousands separators; refuses non-numbers, zero or less, fractions
+    where shares or counts are meant, and anything above the hard cap in ``[risk_caps]``.
+    """
+    if name not in LIMIT_NAMES:
+        return None, f"unknown limit {name!r}: expected one of {', '.join(LIMIT_NAMES)}"
+    if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
+        return None, f"{name}: {raw!r} is not a number"
+    try:
+        value = float(raw.replace(",", "").replace("_", "").strip()) if isinstance(raw, str) else float(raw)
+    except ValueError:
+        return None, f"{name}: {raw!r} is not a number"
+    if value != value or value <= 0:
+        return None, f"{name}: {raw!r} must be greater than 0"
+    if name in INTEGER_LIMITS and not value.is_integer():
+        return None, f"{name}: {raw!r} must be a whole number"
+    cap = getattr(caps, name)
+    if value > cap:
+        return None, f"{name}: {raw!r} is above the hard cap {cap:,g}"
+    return (int(value) if name in INTEGER_LIMITS else value), None

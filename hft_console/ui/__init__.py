@@ -1,0 +1,1 @@
+"""The full-screen Textual operator console. Only this package imports Textual."""

@@ -1,0 +1,206 @@
+"""The operator console: panes over the live engine, keyboard control, kill switch.
+
+The engine runs on its own thread (``Engine.run``); the console never touches engine state directly.
+It reads the engine's latest published snapshot on a fixed timer and sends every operator action
+through the engine's command queue, where it is applied between events and journaled.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.events import Resize
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from hft_console.domain import Command
+from hft_console.engine import Engine
+from hft_console.routing.registry import ROUTER_NAMES
+from hft_console.snapshot import Snapshot
+from hft_console.ui.panes import HeatmapPane, Pane, PnlPane, RiskPane, RouterPane, StatusBar, TapePane
+from hft_console.ui.screens import ConfirmScreen, HelpScreen, LimitEditor
+from hft_console.ui.startup import StartupScreen
+
+KEYS = [
+    ("k", "kill switch: halt (cancel orders in flight, refuse new ones); y to confirm"),
+    ("K", "flatten every position, then halt; y to confirm"),
+    ("r", "resume trading (ACTIVE); y to confirm"),
+    ("l", "edit a risk limit"),
+    ("m", "switch to the next routing policy"),
+    ("p", "pause / resume the strategy (orders in flight still complete)"),
+    ("?", "this help"),
+    ("q", "quit (asks when positions are open)"),
+    ("ctrl+p", "command palette"),
+]
+
+
+class ConsoleApp(App[None]):
+    CSS_PATH = Path(__file__).with_name("console.tcss")
+    TITLE = "hft-console"
+    BINDINGS = [
+        Binding("k", "halt", "Kill switch"),
+        Binding("K", "flatten", "Flatten+halt"),
+        Binding("r", "resume", "Resume"),
+        Binding("l", "limits", "Limits"),
+        Binding("m", "cycle_router", "Router"),
+        Binding("p", "pause", "Pause"),
+        Binding("question_mark", "help", "Help"),
+        Binding("q", "quit_console", "Quit"),
+    ]
+
+    def __init__(
+        self, engine: Engine, *, startup: bool = True, deterministic: bool = False, refresh_hz: float = 10.0
+    ) -> None:
+        super().__init__()
+        self.engine = engine
+        self.startup = startup
+        self.deterministic = deterministic
+        self.refresh_hz = refresh_hz
+        self.engine_thread: threading.Thread | None = None
+        self.engine_error: BaseException | None = None
+        self.quitting = False
+        self._shown: Snapshot | None = None
+        self._finished_noted = False
+
+    def compose(self) -> ComposeResult:
+        yield StatusBar(id="status")
+        with Horizontal(id="body"):
+            with Vertical(id="left"):
+                yield TapePane(id="tape", classes="pane")
+                yield HeatmapPane(id="heatmap", classes="pane")
+            with Vertical(id="right"):
+                yield RiskPane(id="risk", classes="pane")
+                yield RouterPane(id="router", classes="pane")
+                yield PnlPane(id="pnl", classes="pane")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.set_interval(1 / self.refresh_hz, self.refresh_panes)
+        if self.engine.finished:
+            self.refresh_panes()
+        elif self.startup:
+            self.push_screen(StartupScreen(self.engine), lambda _: self.start_engine())
+        else:
+            self.start_engine()
+
+    def on_resize(self, event: Resize) -> None:
+        self.screen.set_class(event.size.width < 100 or event.size.height < 30, "compact")
+
+    def start_engine(self) -> None:
+        if self.engine_thread is None and not self.engine.finished:
+            self.engine_thread = threading.Thread(target=self._run_engine, name="engine", daemon=True)
+            self.engine_thread.start()
+
+    def _run_engine(self) -> None:
+        try:
+            self.engine.run()
+        except BaseException as exc:  # shown to the operator; the journal has what was committed
+            self.engine_error = exc
+
+    @property
+    def engine_running(self) -> bool:
+        return self.engine_thread is not None and self.engine_thread.is_alive()
+
+    def refresh_panes(self) -> None:
+        if self.quitting and not self.engine_running:
+            self.exit()
+            return
+        if self.engine_error is not None:
+            self.query_one(StatusBar).extra = f"ENGINE STOPPED: {self.engine_error!r}"
+            self.notify(f"The engine stopped: {self.engine_error!r}. The journal holds what was committed.",
+                        severity="error", timeout=30)  # fmt: skip
+            self.engine_error = None
+        snap = self.engine.snapshot
+        if snap is None or snap is self._shown:
+            return
+        self._shown = snap
+        with self.batch_update():
+            for pane in self.query(Pane):
+                if pane.display:
+                    pane.show(snap, self.deterministic)
+        if snap.finished and not self._finished_noted and not self.quitting and not self.deterministic:
+            self._finished_noted = True
+            self.notify("Session finished. The journal and summary.json are written; q quits.", timeout=15)
+
+    def send(self, kind: str, **args: object) -> None:
+        self.engine.submit(Command(kind, dict(args), source="console"))
+
+    def _confirm(self, title: str, message: str, kind: str, note: str) -> None:
+        def go() -> None:
+            self.send(kind)
+            self.query_one(StatusBar).extra = note
+            self.notify(note, severity="warning" if kind != "resume" else "information")
+
+        self.push_screen(ConfirmScreen(title, message, go, danger=kind != "resume"))
+
+    def action_halt(self) -> None:
+        self._confirm(
+            "KILL SWITCH", "Halt all trading now? Orders in flight are cancelled, new orders are refused.\n"
+            "Positions stay as they are.", "halt", "halt sent",
+        )  # fmt: skip
+
+    def action_flatten(self) -> None:
+        self._confirm(
+            "FLATTEN, THEN HALT", "Close every position (only reducing orders allowed), then halt?",
+            "flatten", "flattening: REDUCING until flat, then HALTED",
+        )  # fmt: skip
+
+    def action_resume(self) -> None:
+        self._confirm("RESUME", "Resume trading (state ACTIVE)?", "resume", "resume sent")
+
+    def action_limits(self) -> None:
+        def apply(name: str, value: float) -> None:
+            self.send("set_limit", name=name, value=value)
+            self.notify(f"{name} set to {value:,g}")
+
+        self.push_screen(LimitEditor(self.engine.risk.limits, self.engine.risk.caps, apply))
+
+    def action_cycle_router(self) -> None:
+        current = self.engine.router.name
+        nxt = ROUTER_NAMES[(ROUTER_NAMES.index(current) + 1) % len(ROUTER_NAMES)]
+        self.send("set_router", name=nxt)
+        self.query_one(StatusBar).extra = f"router → {nxt}"
+        self.notify(f"routing policy: {current} → {nxt}")
+
+    def action_pause(self) -> None:
+        paused = not self.query_one(StatusBar).paused
+        self.query_one(StatusBar).paused = paused
+        self.send("pause" if paused else "unpause")
+        self.notify("strategy paused: no new orders" if paused else "strategy resumed")
+        if self._shown is not None:
+            self.query_one(StatusBar).show(self._shown, self.deterministic)
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(KEYS))
+
+    def action_quit_console(self) -> None:
+        positions = self.engine.portfolio.position
+        if self.engine_running and any(positions):
+            open_ = ", ".join(f"{s} {p:+,}" for s, p in zip(self.engine.symbols, positions, strict=True) if p)
+            self.push_screen(
+                ConfirmScreen("QUIT", f"Positions are open ({open_}). End the session and quit anyway?", self._stop)
+            )
+        else:
+            self._stop()
+
+    def _stop(self) -> None:
+        self.quitting = True
+        if self.engine_running:
+            self.send("stop")
+        else:
+            self.exit()
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Kill switch: halt", "Cancel orders in flight and refuse new ones", self.action_halt)
+        yield SystemCommand("Flatten then halt", "Close every position, then halt", self.action_flatten)
+        yield SystemCommand("Resume trading", "Back to ACTIVE", self.action_resume)
+        yield SystemCommand("Edit a risk limit", "Open the limit editor", self.action_limits)
+        yield SystemCommand("Pause / resume the strategy", "Stop or restart new orders", self.action_pause)
+        for name in ROUTER_NAMES:
+            yield SystemCommand(f"Router: {name}", f"Route with {name}", lambda n=name: self.send("set_router", name=n))

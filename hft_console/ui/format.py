@@ -1,0 +1,96 @@
+"""Rich renderables for the panes: pure functions of snapshot values, so they are easy to test."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.text import Text
+
+SPARK = "▁▂▃▄▅▆▇█"
+STATE_STYLE = {"ACTIVE": "bold black on green", "REDUCING": "bold black on yellow", "HALTED": "bold white on red"}
+
+
+def money(value: float, width: int = 0) -> Text:
+    sign = "-" if value < 0 else "+"
+    text = f"{sign}${abs(value):,.2f}"
+    style = "green" if value > 0 else "red" if value < 0 else ""
+    return Text(text.rjust(width), style=style)
+
+
+def pnl_cell(value: float, width: int = 11) -> Text:
+    """Trade P&L with a green or red background, as on the seed's tape."""
+    sign = "-" if value < 0 else "+"
+    style = "black on green" if value > 0 else "white on red" if value < 0 else ""
+    return Text(f"{sign}${abs(value):,.2f}".rjust(width), style=style)
+
+
+def gauge(fraction: float, width: int) -> Text:
+    """A usage bar: green below 70%, yellow below 90%, red from there (and beyond 100%)."""
+    width = max(width, 1)
+    filled = min(width, round(max(fraction, 0.0) * width))
+    style = "green" if fraction < 0.7 else "yellow" if fraction < 0.9 else "bold red"
+    return Text("█" * filled, style=style) + Text("░" * (width - filled), style="grey37")
+
+
+def sparkline(values: Sequence[float], width: int) -> Text:
+    """Block-character sparkline of the last ``width`` values, green when the last is >= 0."""
+    data = list(values)[-width:]
+    if not data:
+        return Text("")
+    lo, hi = min(data), max(data)
+    span = hi - lo or 1.0
+    chars = "".join(SPARK[min(7, int((v - lo) / span * 7.999))] for v in data)
+    return Text(chars, style="green" if data[-1] >= 0 else "red")
+
+
+def latency_style(p95_us: float | None, calm_rt_us: float, timeouts: int) -> tuple[str, str]:
+    """Heatmap cell (character, style): p95 against the venue's calm round trip; X for timeouts."""
+    if timeouts and p95_us is None:
+        return "X", "bold white on magenta"
+    if p95_us is None:
+        return "·", "grey30"
+    ratio = p95_us / calm_rt_us if calm_rt_us > 0 else 1.0
+    style = (
+        "on green4" if ratio <= 1.5 else "on yellow3" if ratio <= 3 else "on dark_orange" if ratio <= 6 else "on red3"
+    )
+    return ("x" if timeouts else " "), style
+
+
+def heat_row(cells: Sequence[tuple[float | None, float | None, int, int] | None], calm_rt_us: float) -> Text:
+    row = Text()
+    for cell in cells:
+        if cell is None:
+            row.append("·", style="grey30")
+            continue
+        char, style = latency_style(cell[1], calm_rt_us, cell[3])
+        row.append(char, style=style)
+    return row
+
+
+def compact(value: float, money: bool = False) -> str:
+    """12,345 -> 12.3k; 5,000,000 -> 5.0M: gauges fit narrow panes."""
+    sign = "-" if value < 0 else ""
+    value = abs(value)
+    prefix = "$" if money else ""
+    for div, unit in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if value >= div:
+            return f"{sign}{prefix}{value / div:.1f}{unit}"
+    return f"{sign}{prefix}{value:,.0f}"
+
+
+def micros(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value / 1000:,.1f}ms" if value >= 10_000 else f"{value:,.0f}µs"
+
+
+def clock(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    h, rem = divmod(int(seconds), 3600)
+    m, s = divmod(rem, 60)
+    return f"{h:02d}:{m:02d}:{s:02d}"
+
+
+def session_time(ts_ns: int) -> str:
+    ms = ts_ns // 1_000_000
+    return f"{clock(ms // 1000)}.{ms % 1000:03d}"

@@ -1,0 +1,141 @@
+"""Modal screens: confirmations, the limit editor and the key help."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from rich.table import Table
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Select, Static
+
+from hft_console.execution.risk import LIMIT_NAMES, validate_limit
+from hft_console.settings import RiskSettings
+
+MODAL_CSS = """
+ConfirmScreen, LimitEditor, HelpScreen { align: center middle; }
+#dialog { width: 72; height: auto; max-width: 95%; border: thick $accent; background: $surface; padding: 1 2; }
+#dialog.danger { border: thick $error; }
+#title { text-style: bold; width: 100%; content-align: center middle; }
+#buttons { height: auto; margin-top: 1; align-horizontal: right; }
+#buttons Button { margin-left: 2; }
+#error { color: $error; height: auto; }
+#current { color: $text-muted; }
+"""
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """y confirms and runs ``on_yes`` at once (before the screen goes away); n or Escape cancels."""
+
+    DEFAULT_CSS = MODAL_CSS
+    BINDINGS = [Binding("y", "yes", "Confirm"), Binding("n,escape", "no", "Cancel")]
+
+    def __init__(self, title: str, message: str, on_yes: Callable[[], None], danger: bool = True) -> None:
+        super().__init__()
+        self.title_text, self.message, self.on_yes, self.danger = title, message, on_yes, danger
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="danger" if self.danger else ""):
+            yield Label(self.title_text, id="title")
+            yield Static(self.message)
+            with Horizontal(id="buttons"):
+                yield Button("Yes (y)", variant="error" if self.danger else "primary", id="yes")
+                yield Button("No (n)", id="no")
+
+    def action_yes(self) -> None:
+        self.on_yes()
+        self.dismiss(True)
+
+    def action_no(self) -> None:
+        self.dismiss(False)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "yes":
+            self.action_yes()
+        else:
+            self.action_no()
+
+
+class LimitEditor(ModalScreen[tuple[str, float] | None]):
+    """Pick a limit, type a value, Enter to apply. A refused value shows why and changes nothing."""
+
+    DEFAULT_CSS = MODAL_CSS
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, limits: RiskSettings, caps: RiskSettings, apply: Callable[[str, float], None]) -> None:
+        super().__init__()
+        self.limits, self.caps, self.apply = limits, caps, apply
+
+    def compose(self) -> ComposeResult:
+        options = [(f"{name}  (now {getattr(self.limits, name):,g})", name) for name in LIMIT_NAMES]
+        with Vertical(id="dialog"):
+            yield Label("Edit a risk limit", id="title")
+            yield Select(options, value=LIMIT_NAMES[0], allow_blank=False, id="limit")
+            yield Label("", id="current")
+            yield Input(placeholder="new value, e.g. 5,000", id="value")
+            yield Label("", id="error")
+            with Horizontal(id="buttons"):
+                yield Button("Apply (Enter)", variant="primary", id="apply")
+                yield Button("Cancel (Esc)", id="cancel")
+
+    def on_mount(self) -> None:
+        self._show_current()
+        self.query_one("#value", Input).focus()
+
+    def _show_current(self) -> None:
+        name = str(self.query_one("#limit", Select).value)
+        self.query_one("#current", Label).update(
+            f"current {getattr(self.limits, name):,g} · hard cap {getattr(self.caps, name):,g}"
+        )
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        self._show_current()
+        self.query_one("#error", Label).update("")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.action_apply()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "apply":
+            self.action_apply()
+        else:
+            self.action_cancel()
+
+    def action_apply(self) -> None:
+        name = str(self.query_one("#limit", Select).value)
+        raw = self.query_one("#value", Input).value
+        value, error = validate_limit(name, raw, self.caps)
+        if error is not None or value is None:
+            self.query_one("#error", Label).update(error or "refused")
+            return
+        self.apply(name, value)
+        self.dismiss((name, value))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class HelpScreen(ModalScreen[None]):
+    """Every key the console answers to. Any key closes it."""
+
+    DEFAULT_CSS = MODAL_CSS
+
+    def __init__(self, keys: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self.keys = keys
+
+    def compose(self) -> ComposeResult:
+        table = Table(box=None, show_header=False, pad_edge=False)
+        table.add_column(style="bold cyan", no_wrap=True)
+        table.add_column()
+        for key, text in self.keys:
+            table.add_row(key, text)
+        with Vertical(id="dialog"):
+            yield Label("Keys", id="title")
+            yield Static(table)
+            yield Label("Ctrl+P opens the command palette. Any key closes this help.", id="current")
+
+    def on_key(self) -> None:
+        self.dismiss(None)

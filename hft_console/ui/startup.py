@@ -1,0 +1,121 @@
+"""Start-up: the seed's three phases, each with a progress bar.
+
+Infrastructure probes every venue's order-entry path (round trips drawn from the venue's own latency
+model with a generator of their own, so the session's random streams are untouched); intelligence
+readies the routing policy and says what happens to the backtest phase; execution starts the engine.
+A venue that does not answer is reported with what it means for the session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import Label, ProgressBar, Static
+
+from hft_console.engine import Engine
+from hft_console.rng import rng_for
+from hft_console.rng_buffer import Draws
+from hft_console.stats import percentiles
+from hft_console.venues.latency import LatencyModel
+
+PROBES = 8
+STEP_S = 0.02
+
+
+class StartupScreen(Screen[None]):
+    DEFAULT_CSS = """
+    StartupScreen { align: center middle; }
+    #phases { width: 90; height: auto; border: round $accent; padding: 1 2; }
+    .phase { text-style: bold; margin-top: 1; }
+    .detail { color: $text-muted; height: auto; }
+    .failed { color: $error; }
+    """
+    BINDINGS = [Binding("enter,space", "finish", "Skip ahead")]
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__()
+        self.engine = engine
+        self.steps: list[Callable[[], None]] = []
+        self.probe_rt: dict[str, list[float]] = {}
+        self.down: list[str] = []
+
+    def compose(self) -> ComposeResult:
+        n_probes = len(self.engine.venues) * PROBES
+        with Vertical(id="phases"):
+            yield Label("HFT CONSOLE - starting the session", id="title")
+            yield Label("1  Infrastructure: venues and first latency measurements", classes="phase")
+            yield ProgressBar(total=n_probes, show_eta=False, id="p1")
+            yield Static("", classes="detail", id="d1")
+            yield Label("2  Intelligence: routing policy and backtest", classes="phase")
+            yield ProgressBar(total=2, show_eta=False, id="p2")
+            yield Static("", classes="detail", id="d2")
+            yield Label("3  Execution: engine, risk and journal", classes="phase")
+            yield ProgressBar(total=1, show_eta=False, id="p3")
+            yield Static("", classes="detail", id="d3")
+
+    def on_mount(self) -> None:
+        e = self.engine
+        for venue in e.venues:
+            model = LatencyModel(venue.spec.latency, Draws(rng_for(e.settings.session.seed, f"probe.{venue.name}")))
+            for i in range(PROBES):
+                self.steps.append(partial(self._probe, venue.name, model, i))
+        self.steps.append(self._policy)
+        self.steps.append(self._backtest)
+        self.steps.append(self._execution)
+        self._timer = self.set_interval(STEP_S, self._next)
+
+    def _next(self) -> None:
+        if self.steps:
+            self.steps.pop(0)()
+        else:
+            self._timer.stop()
+            self.dismiss(None)
+
+    def action_finish(self) -> None:
+        while self.steps:
+            self.steps.pop(0)()
+
+    def _probe(self, venue: str, model: LatencyModel, i: int) -> None:
+        t_ns = i * 1_000_000
+        if model.is_down(t_ns):
+            if venue not in self.down:
+                self.down.append(venue)
+        else:
+            self.probe_rt.setdefault(venue, []).append((model.one_way_ns(t_ns) + model.one_way_ns(t_ns)) / 1000)
+        self.query_one("#p1", ProgressBar).advance(1)
+        parts = []
+        for name, rts in self.probe_rt.items():
+            parts.append(f"{name} {percentiles(rts)['p50']:,.0f}µs")
+        text = "connected: " + "  ".join(parts)
+        if self.down:
+            text += f"\nno answer from {', '.join(self.down)}: orders there will time out and routers will see it"
+        detail = self.query_one("#d1", Static)
+        detail.update(text)
+        detail.set_class(bool(self.down), "failed")
+
+    def _policy(self) -> None:
+        self.query_one("#p2", ProgressBar).advance(1)
+        self.query_one("#d2", Static).update(f"router {self.engine.router.name}: a baseline policy, nothing to load")
+
+    def _backtest(self) -> None:
+        self.query_one("#p2", ProgressBar).advance(1)
+        why = (
+            "skipped (--skip-backtest)"
+            if self.engine.settings.session.skip_backtest
+            else "not available in this version (the backtester is not built yet): skipped"
+        )
+        detail = self.query_one("#d2", Static)
+        detail.update(f"router {self.engine.router.name}: a baseline policy, nothing to load\nbacktest: {why}")
+
+    def _execution(self) -> None:
+        s = self.engine.settings.session
+        self.query_one("#p3", ProgressBar).advance(1)
+        self.query_one("#d3", Static).update(
+            f"{', '.join(s.symbols)} on {len(self.engine.venues)} venues, {s.clock} clock, {s.duration_s:g} s; "
+            f"journal in {self.engine.run_dir}"
+        )
