@@ -121,8 +121,7 @@ class ConsoleApp(App[None]):
         self._shown = snap
         with self.batch_update():
             for pane in self.query(Pane):
-                if pane.display:
-                    pane.show(snap, self.deterministic)
+                pane.render_snapshot(snap, self.deterministic)
         if snap.finished and not self._finished_noted and not self.quitting and not self.deterministic:
             self._finished_noted = True
             self.notify("Session finished. The journal and summary.json are written; q quits.", timeout=15)

@@ -25,6 +25,18 @@ from hft_console.ui.format import (
 
 
 class Pane(Static):
+    """Panes size their content to the space they have, so a resize redraws the last snapshot."""
+
+    last: tuple[Snapshot, bool] | None = None
+
+    def render_snapshot(self, snap: Snapshot, deterministic: bool) -> None:
+        self.last = (snap, deterministic)
+        self.show(snap, deterministic)
+
+    def on_resize(self) -> None:
+        if self.last is not None:
+            self.show(*self.last)
+
     def show(self, snap: Snapshot, deterministic: bool) -> None:
         raise NotImplementedError
 
@@ -44,10 +56,13 @@ class StatusBar(Pane):
         left.append(f" {snap.state} ", style=STATE_STYLE.get(snap.state, "bold"))
         if snap.paused or self.paused:
             left.append(" PAUSED ", style="bold black on cyan")
-        left.append(f" {snap.mode.upper()} · {snap.data_source} · {snap.clock} ")
+        wide = width >= 100
+        left.append(f" {snap.mode.upper()} · {snap.data_source} · {snap.clock} " if wide else f" {snap.mode.upper()} ")
         right = Text(f" {clock(elapsed)}/{clock(total)} ")
-        rate = "—" if deterministic else f"{snap.ticks_per_s:,.0f}"
-        right.append(f"· {rate} ticks/s · {snap.router} · P&L ")
+        if wide:
+            rate = "—" if deterministic else f"{snap.ticks_per_s:,.0f}"
+            right.append(f"· {rate} ticks/s · {snap.router} ")
+        right.append("· P&L ")
         right.append(money(snap.pnl_total))
         if self.extra:
             right.append(f" · {self.extra}", style="bold yellow")
