@@ -2,9 +2,9 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-ARGS ?= --no-ui --mode fast
+ARGS ?= --mode fast
 
-.PHONY: venv run test lint format bench clean
+.PHONY: venv run test lint format bench screenshots clean
 
 venv: $(VENV)/.installed
 
@@ -31,6 +31,10 @@ test: lint
 
 bench: venv
 	$(BIN)/python benchmarks/pipeline.py
+	$(BIN)/python benchmarks/console.py
+
+screenshots: venv
+	$(BIN)/python scripts/screenshots.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 
@@ -104,3 +105,4 @@ class Command:
     kind: str  # halt | flatten | resume | reduce | set_limit | set_router | pause | unpause | stop
     args: dict[str, object] = field(default_factory=dict)
     source: str = "operator"
+    submitted_ns: int = field(default_factory=time.perf_counter_ns)  # wall clock, to measure reaction

@@ -99,6 +99,7 @@ class Engine:
         self.wall_elapsed = 0.0
         self.commands: queue.SimpleQueue[Command] = queue.SimpleQueue()
         self._cmd_pending = False
+        self.command_apply_ns: list[int] = []
         self.wake = threading.Event()
         self.notes: deque[tuple[int, int, str]] = deque(maxlen=200)
         self.note_seq = 0
@@ -130,6 +131,7 @@ class Engine:
             except queue.Empty:
                 break
             error = self._apply(cmd, t_ns)
+            self.command_apply_ns.append(time.perf_counter_ns() - cmd.submitted_ns)
             self.journal.event(
                 t_ns, "COMMAND", "refused" if error else "accepted",
                 detail={"command": cmd.kind, "args": cmd.args, "source": cmd.source, "error": error},

@@ -60,6 +60,7 @@ def build_summary(e: Engine) -> dict[str, Any]:
         "positions": {sym: p.position[i] for i, sym in enumerate(e.symbols)},
         "decision_latency_us": percentiles(flow.decision_ns, 1e-3),
         "inference_us": percentiles(e.router.inference_ns, 1e-3),
+        "command_apply_us": percentiles(e.command_apply_ns, 1e-3),
         "inference_backend": "numpy",
         "venues": venues,
         "routers": routers,

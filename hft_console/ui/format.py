@@ -94,3 +94,28 @@ def clock(seconds: float) -> str:
 def session_time(ts_ns: int) -> str:
     ms = ts_ns // 1_000_000
     return f"{clock(ms // 1000)}.{ms % 1000:03d}"
+
+
+Cell = tuple["str | Text", int, str]  # value, width, "<" or ">"
+
+
+def columns(cells: Sequence[Cell]) -> Text:
+    """One fixed-width row: far cheaper to render at 10 Hz than a rich Table."""
+    out = Text(no_wrap=True, overflow="ellipsis")
+    for i, (value, width, align) in enumerate(cells):
+        text = value.copy() if isinstance(value, Text) else Text(value)
+        text.truncate(width, overflow="ellipsis")
+        pad = " " * (width - text.cell_len)
+        if align == ">":
+            out.append(pad)
+            out.append_text(text)
+        else:
+            out.append_text(text)
+            out.append(pad)
+        if i < len(cells) - 1:
+            out.append(" ")
+    return out
+
+
+def lines(rows: Sequence[Text]) -> Text:
+    return Text("\n", no_wrap=True).join(rows)

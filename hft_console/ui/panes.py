@@ -1,11 +1,10 @@
 """The console's panes. Each is a Static that redraws itself from one engine snapshot; none of them
-does engine work. ``deterministic`` hides the few figures measured on the wall clock, so a screen
-captured at a fixed seed is the same on every machine."""
+does engine work. Rows are built as fixed-width text (a rich Table costs far more to render at
+10 Hz). ``deterministic`` hides the few figures measured on the wall clock, so a screen captured at
+a fixed seed is the same on every machine."""
 
 from __future__ import annotations
 
-from rich.console import Group
-from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
@@ -13,9 +12,11 @@ from hft_console.snapshot import Snapshot
 from hft_console.ui.format import (
     STATE_STYLE,
     clock,
+    columns,
     compact,
     gauge,
     heat_row,
+    lines,
     micros,
     money,
     pnl_cell,
@@ -23,11 +24,20 @@ from hft_console.ui.format import (
     sparkline,
 )
 
+HEAD = "bold"
+
+
+def header(*cells: tuple[str, int, str]) -> Text:
+    row = columns(cells)
+    row.stylize(HEAD)
+    return row
+
 
 class Pane(Static):
     """Panes size their content to the space they have, so a resize redraws the last snapshot."""
 
     last: tuple[Snapshot, bool] | None = None
+    _height = -1
 
     def render_snapshot(self, snap: Snapshot, deterministic: bool) -> None:
         self.last = (snap, deterministic)
@@ -36,6 +46,17 @@ class Pane(Static):
     def on_resize(self) -> None:
         if self.last is not None:
             self.show(*self.last)
+
+    def put(self, content: Text) -> None:
+        """Update without a layout pass unless the number of lines changed."""
+        height = content.plain.count("\n") + 1
+        self.update(content, layout=height != self._height)
+        self._height = height
+
+    @property
+    def inner_width(self) -> int:
+        """Columns available for content (``size`` excludes border and padding)."""
+        return max(20, self.size.width)
 
     def show(self, snap: Snapshot, deterministic: bool) -> None:
         raise NotImplementedError
@@ -67,51 +88,61 @@ class StatusBar(Pane):
         if self.extra:
             right.append(f" · {self.extra}", style="bold yellow")
         bar = max(4, width - len(left) - len(right) - 1)
-        self.update(left + gauge(min(1.0, elapsed / total if total else 1.0), bar) + right)
+        self.update(left + gauge(min(1.0, elapsed / total if total else 1.0), bar) + right, layout=False)
 
 
 class TapePane(Pane):
     """Newest trade on top, the seed's columns, green/red trade P&L."""
 
     def show(self, snap: Snapshot, deterministic: bool) -> None:
-        rows = max(1, self.size.height - 3)
+        n_rows = max(1, self.size.height - 3)
         closed = snap.wins + snap.losses
         self.border_title = f"Trades  {snap.fills:,} fills"
         self.border_subtitle = (
             f"won {snap.wins} lost {snap.losses}  win rate {snap.wins / closed:.0%}" if closed else ""
         )
-        table = Table(box=None, pad_edge=False, expand=True, show_edge=False, collapse_padding=True)
-        for name in ("Time", "Sym", "Side", "Qty", "Price", "Trade P&L", "Total P&L", "Venue"):
-            right = name in ("Qty", "Price", "Trade P&L", "Total P&L")
-            table.add_column(name, justify="right" if right else "left", no_wrap=True)
-        for f in reversed(snap.trades[-rows:]):
-            table.add_row(
-                session_time(f.ts_ns),
-                f.symbol,
-                Text(f.side.label, style="green" if f.side > 0 else "red"),
-                f"{f.qty:,}",
-                f"{f.price:,.2f}",
-                pnl_cell(f.trade_pnl, 9),
-                money(f.total_pnl),
-                f.venue,
+        venue_w = max(4, self.inner_width - 12 - 5 - 4 - 5 - 8 - 9 - 10 - 7)
+        rows = [
+            header(
+                ("Time", 12, "<"),
+                ("Sym", 5, "<"),
+                ("Side", 4, "<"),
+                ("Qty", 5, ">"),
+                ("Price", 8, ">"),
+                ("Trade P&L", 9, ">"),
+                ("Total P&L", 10, ">"),
+                ("Venue", venue_w, "<"),
             )
-        self.update(table)
+        ]
+        for f in reversed(snap.trades[-n_rows:]):
+            side = Text(f.side.label, style="green" if f.side > 0 else "red")
+            rows.append(
+                columns(
+                    [
+                        (session_time(f.ts_ns), 12, "<"),
+                        (f.symbol, 5, "<"),
+                        (side, 4, "<"),
+                        (f"{f.qty:,}", 5, ">"),
+                        (f"{f.price:,.2f}", 8, ">"),
+                        (pnl_cell(f.trade_pnl, 9), 9, ">"),
+                        (money(f.total_pnl), 10, ">"),
+                        (f.venue, venue_w, "<"),
+                    ]
+                )
+            )
+        self.put(lines(rows))
 
 
 class HeatmapPane(Pane):
     """Venues x time buckets of round-trip p95, against each venue's calm round trip."""
 
     def show(self, snap: Snapshot, deterministic: bool) -> None:
-        stats_width = 44
-        cells = max(5, self.size.width - stats_width - 4)
-        self.border_title = f"Venue latency  last {min(cells, len(snap.heatmap_start_ns))} × {snap.bucket_s:g}s"
+        cells = max(5, min(len(snap.heatmap_start_ns), self.inner_width - 6 - 7 - 4 * 8 - 3))
+        self.border_title = f"Venue latency  last {cells} × {snap.bucket_s:g}s"
         self.border_subtitle = "p95 vs calm RT: ≤1.5× green ≤3× yellow ≤6× orange >6× red · X timeout"
-        table = Table(box=None, pad_edge=False, show_edge=False, expand=True)
-        table.add_column("Venue", no_wrap=True)
-        table.add_column("Status", no_wrap=True)
-        table.add_column("History", no_wrap=True, ratio=1)
-        for name in ("p50", "p95", "p99", "expect"):
-            table.add_column(name, justify="right", no_wrap=True)
+        widths = ((6, "<"), (7, "<"), (cells, "<"), (7, ">"), (7, ">"), (7, ">"), (7, ">"))
+        names = ("Venue", "Status", "History", "p50", "p95", "p99", "expect")
+        rows = [header(*((n, w, a) for n, (w, a) in zip(names, widths, strict=True)))]
         for venue, row in zip(snap.venues, snap.heatmap, strict=True):
             if venue.status == "down":
                 status = Text(" DOWN ", style="bold white on red")
@@ -119,11 +150,17 @@ class HeatmapPane(Pane):
                 status = Text("congest", style="bold yellow")
             else:
                 status = Text("up", style="green")
-            table.add_row(
-                venue.name, status, heat_row(row[-cells:], venue.calm_rt_us),
-                micros(venue.p50_us), micros(venue.p95_us), micros(venue.p99_us), micros(venue.expected_us),
-            )  # fmt: skip
-        self.update(table)
+            values: tuple[str | Text, ...] = (
+                venue.name,
+                status,
+                heat_row(row[-cells:], venue.calm_rt_us),
+                micros(venue.p50_us),
+                micros(venue.p95_us),
+                micros(venue.p99_us),
+                micros(venue.expected_us),
+            )
+            rows.append(columns([(v, w, a) for v, (w, a) in zip(values, widths, strict=True)]))
+        self.put(lines(rows))
 
 
 class RouterPane(Pane):
@@ -134,38 +171,39 @@ class RouterPane(Pane):
         speed = "" if deterministic else f"  inference p50 {micros(inf['p50'])} p99 {micros(inf['p99'])}"
         self.border_title = f"Router {snap.router}  {snap.router_decisions:,} decisions"
         self.border_subtitle = f"reward = -cost bps{speed}"
-        table = Table(box=None, pad_edge=False, show_edge=False, expand=True)
-        for name in ("Venue", "Pulls", "Reward", "Recent share"):
-            table.add_column(name, justify="right" if name in ("Pulls", "Reward") else "left", no_wrap=True)
-        bar = max(4, self.size.width - 34)
+        bar = max(4, self.inner_width - 6 - 7 - 7 - 5 - 3)
+        rows = [header(("Venue", 6, "<"), ("Pulls", 7, ">"), ("Reward", 7, ">"), ("Recent share", bar + 5, "<"))]
         for arm in snap.arms:
             reward = "—" if arm.mean_reward is None else f"{arm.mean_reward:+.2f}"
             share = gauge(arm.recent_share, bar)
             share.stylize("cyan")
-            table.add_row(arm.venue, f"{arm.pulls:,}", reward, share + Text(f" {arm.recent_share:.0%}"))
-        self.update(table)
+            share.append(f" {arm.recent_share:>3.0%}")
+            rows.append(
+                columns([(arm.venue, 6, "<"), (f"{arm.pulls:,}", 7, ">"), (reward, 7, ">"), (share, bar + 5, "<")])
+            )
+        self.put(lines(rows))
 
 
 class RiskPane(Pane):
     """The engine state as a banner, and every limit with its usage as a gauge."""
 
     def show(self, snap: Snapshot, deterministic: bool) -> None:
+        width = self.inner_width
         self.border_title = f"Risk  {snap.breaches} breaches  {snap.risk_denials} denied"
-        banner = Text(f" {snap.state} ".center(max(10, self.size.width - 4)), style=STATE_STYLE.get(snap.state, "bold"))
-        table = Table(box=None, pad_edge=False, show_edge=False, expand=True, collapse_padding=True)
-        table.add_column("Limit", no_wrap=True)
-        table.add_column("Usage", no_wrap=True)
-        table.add_column("Used/limit", justify="right", no_wrap=True)
+        rows = [Text(f" {snap.state} ".center(width), style=STATE_STYLE.get(snap.state, "bold"))]
         names = max(len(lim.name) for lim in snap.limits)
-        bar = max(4, self.size.width - 4 - names - 16)
+        bar = max(4, width - names - 15 - 2)
+        rows.append(header(("Limit", names, "<"), ("Usage", bar, "<"), ("Used/limit", 15, ">")))
         for lim in snap.limits:
             money_like = lim.unit == "$"
             unit = "/s" if lim.unit == "/s" else ""
             used = f"{compact(lim.used, money_like)}/{compact(lim.limit, money_like)}{unit}"
-            table.add_row(lim.name, gauge(lim.usage, bar), used)
+            rows.append(columns([(lim.name, names, "<"), (gauge(lim.usage, bar), bar, "<"), (used, 15, ">")]))
         notes = [n for n in snap.notes if "denied" not in n[2]][-2:]
-        lines = Text("\n".join(f"{session_time(ts)} {text}" for _, ts, text in notes), style="yellow")
-        self.update(Group(banner, table, lines))
+        for _, ts, text in notes:
+            rows.append(Text(f"{session_time(ts)} {text}"[:width], style="yellow"))
+        rows.extend(Text("") for _ in range(2 - len(notes)))
+        self.put(lines(rows))
 
 
 class PnlPane(Pane):
@@ -173,15 +211,21 @@ class PnlPane(Pane):
 
     def show(self, snap: Snapshot, deterministic: bool) -> None:
         self.border_title = "P&L and positions"
-        head = Text("Total ", style="bold") + money(snap.pnl_total) + Text(f"   fees ${snap.fees:,.2f}")
-        head += Text("\nrealised ") + money(snap.pnl_realized) + Text("  unrealised ") + money(snap.pnl_unrealized)
-        spark = sparkline(snap.pnl_history, max(10, self.size.width - 4))
-        table = Table(box=None, pad_edge=False, show_edge=False, expand=True, collapse_padding=True)
-        for name in ("Sym", "Pos", "Avg", "Mark", "Unreal", "Real"):
-            table.add_column(name, justify="left" if name == "Sym" else "right", no_wrap=True)
+        rows = [
+            Text("Total ", style="bold") + money(snap.pnl_total) + Text(f"   fees ${snap.fees:,.2f}"),
+            Text("realised ") + money(snap.pnl_realized) + Text("  unrealised ") + money(snap.pnl_unrealized),
+            sparkline(snap.pnl_history, self.inner_width),
+        ]
+        widths = ((5, "<"), (6, ">"), (8, ">"), (10, ">"), (10, ">"))
+        names = ("Sym", "Pos", "Avg", "Unreal", "Real")
+        rows.append(header(*((n, w, a) for n, (w, a) in zip(names, widths, strict=True))))
         for p in snap.positions:
-            table.add_row(
-                p.symbol, f"{p.position:+,}", f"{p.avg_cost:,.2f}" if p.position else "—", f"{p.mark:,.2f}",
-                money(p.unrealized), money(p.realized),
-            )  # fmt: skip
-        self.update(Group(head, spark, table))
+            values: tuple[str | Text, ...] = (
+                p.symbol,
+                f"{p.position:+,}",
+                f"{p.avg_cost:,.2f}" if p.position else "—",
+                money(p.unrealized),
+                money(p.realized),
+            )
+            rows.append(columns([(v, w, a) for v, (w, a) in zip(values, widths, strict=True)]))
+        self.put(lines(rows))

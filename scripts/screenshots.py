@@ -1,0 +1,46 @@
+"""Regenerate the console screenshots in docs/ (SVG) from a seeded session on the simulated clock.
+
+python scripts/screenshots.py      (or: make screenshots)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from pathlib import Path
+
+from hft_console.engine import Engine
+from hft_console.routing.registry import ROUTER_NAMES
+from hft_console.settings import load_settings
+from hft_console.ui.app import ConsoleApp
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+def engine(run_dir: Path) -> Engine:
+    flags = {"session.mode": "fast", "session.clock": "sim", "session.duration_s": 30, "session.seed": 7}
+    e = Engine(load_settings(flags, environ={}, dotenv_path=None, router_names=ROUTER_NAMES), run_dir)
+    e.run()
+    return e
+
+
+async def shoot(app: ConsoleApp, name: str, keys: tuple[str, ...] = ()) -> None:
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.3)
+        if keys:
+            await pilot.press(*keys)
+            await pilot.pause(0.3)
+        app.save_screenshot(name, str(DOCS))
+    print(f"wrote {DOCS / name}")
+
+
+def main() -> None:
+    DOCS.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        asyncio.run(shoot(ConsoleApp(engine(Path(tmp) / "a"), startup=False, deterministic=True), "console.svg"))
+        live = ConsoleApp(engine(Path(tmp) / "b"), startup=False, deterministic=True)
+        asyncio.run(shoot(live, "console-kill-switch.svg", ("k",)))
+
+
+if __name__ == "__main__":
+    main()
