@@ -7,6 +7,8 @@ through the engine's command queue, where it is applied between events and journ
 
 from __future__ import annotations
 
+import gc
+import sys
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -80,7 +82,17 @@ class ConsoleApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        # A full collection of everything Textual and the engine built at start-up would stall both
+        # threads (the collector holds the GIL); freeze it so collections walk only what is new.
+        gc.freeze()
+        # The engine thread and this one share the GIL; trading it every millisecond (not every 5)
+        # gets an operator's command to the engine within about a millisecond of the key's action.
+        sys.setswitchinterval(0.001)
         self.set_interval(1 / self.refresh_hz, self.refresh_panes)
+        if not self.deterministic:
+            self.notify(
+                "Keys: k kill switch · K flatten · r resume · l limits · m router · p pause · ? help", timeout=6
+            )
         if self.engine.finished:
             self.refresh_panes()
         elif self.startup:
@@ -118,6 +130,8 @@ class ConsoleApp(App[None]):
         snap = self.engine.snapshot
         if snap is None or snap is self._shown:
             return
+        if len(self.screen_stack) > 1 and self._shown is not None:
+            return  # a dialog has the operator's attention: keep its keys quick, catch up after
         self._shown = snap
         with self.batch_update():
             for pane in self.query(Pane):

@@ -5,7 +5,7 @@ a fixed seed is the same on every machine."""
 
 from __future__ import annotations
 
-from rich.text import Text
+from rich.text import Span, Text
 from textual.widgets import Static
 
 from hft_console.snapshot import Snapshot
@@ -38,6 +38,7 @@ class Pane(Static):
 
     last: tuple[Snapshot, bool] | None = None
     _height = -1
+    _shown_key: tuple[str, list[Span]] | None = None
 
     def render_snapshot(self, snap: Snapshot, deterministic: bool) -> None:
         self.last = (snap, deterministic)
@@ -48,7 +49,11 @@ class Pane(Static):
             self.show(*self.last)
 
     def put(self, content: Text) -> None:
-        """Update without a layout pass unless the number of lines changed."""
+        """Repaint only when the text or its styles changed, and lay out only when its height did."""
+        key = (content.plain, content.spans)
+        if key == self._shown_key:
+            return
+        self._shown_key = key
         height = content.plain.count("\n") + 1
         self.update(content, layout=height != self._height)
         self._height = height
