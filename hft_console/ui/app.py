@@ -64,6 +64,7 @@ class ConsoleApp(App[None]):
         self.deterministic = deterministic
         self.refresh_hz = refresh_hz
         self.engine_thread: threading.Thread | None = None
+        self._initial_pause = engine.strategy.paused
         self.engine_error: BaseException | None = None
         self.quitting = False
         self._shown: Snapshot | None = None
@@ -84,6 +85,7 @@ class ConsoleApp(App[None]):
     def on_mount(self) -> None:
         # A full collection of everything Textual and the engine built at start-up would stall both
         # threads (the collector holds the GIL); freeze it so collections walk only what is new.
+        self.query_one(StatusBar).paused = self._initial_pause
         gc.freeze()
         # The engine thread and this one share the GIL; trading it every millisecond (not every 5)
         # gets an operator's command to the engine within about a millisecond of the key's action.
@@ -184,7 +186,6 @@ class ConsoleApp(App[None]):
         paused = not self.query_one(StatusBar).paused
         self.query_one(StatusBar).paused = paused
         self.send("pause" if paused else "unpause")
-        self.notify("strategy paused: no new orders" if paused else "strategy resumed")
         if self._shown is not None:
             self.query_one(StatusBar).show(self._shown, self.deterministic)
 

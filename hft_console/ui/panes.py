@@ -70,7 +70,7 @@ class Pane(Static):
 class StatusBar(Pane):
     """Engine state, mode, session progress, data source, throughput, router and P&L on one line."""
 
-    paused = False
+    paused = False  # set by the console's pause key, so the effect shows before the next snapshot
     extra = ""
 
     def show(self, snap: Snapshot, deterministic: bool) -> None:
@@ -80,7 +80,7 @@ class StatusBar(Pane):
         if snap.finished:
             left.append(" FINISHED ", style="bold reverse")
         left.append(f" {snap.state} ", style=STATE_STYLE.get(snap.state, "bold"))
-        if snap.paused or self.paused:
+        if self.paused:  # what the operator asked for; the engine's snapshot follows within 100 ms
             left.append(" PAUSED ", style="bold black on cyan")
         wide = width >= 100
         left.append(f" {snap.mode.upper()} · {snap.data_source} · {snap.clock} " if wide else f" {snap.mode.upper()} ")
