@@ -28,7 +28,7 @@ from hft_console.ui.panes import HeatmapPane, Pane, PnlPane, RiskPane, RouterPan
 from hft_console.ui.screens import ConfirmScreen, HelpScreen, LimitEditor
 from hft_console.ui.startup import StartupScreen
 
-FREEZE_EVERY_S = 5.0
+FULL_GC_EVERY_S = 30.0
 KEYS = [
     ("k", "kill switch: halt (cancel orders in flight, refuse new ones); y to confirm"),
     ("K", "flatten every position, then halt; y to confirm"),
@@ -84,15 +84,20 @@ class ConsoleApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        # A full collection of everything Textual and the engine built at start-up would stall both
-        # threads (the collector holds the GIL); freeze it so collections walk only what is new.
         self.query_one(StatusBar).paused = self._initial_pause
+        # The garbage collector holds the GIL: a full collection over Textual's render caches stalls
+        # the engine thread too (up to ~100 ms measured). The console collects on its own schedule
+        # instead: young generations every second, everything only while no dialog is open, so a
+        # kill-switch confirmation never waits behind a full collection.
+        gc.collect()
         gc.freeze()
+        gc.disable()
         # The engine thread and this one share the GIL; trading it every millisecond (not every 5)
         # gets an operator's command to the engine within about a millisecond of the key's action.
         sys.setswitchinterval(0.001)
         self.set_interval(1 / self.refresh_hz, self.refresh_panes)
-        self.set_interval(FREEZE_EVERY_S, self._freeze_survivors)
+        self.set_interval(1.0, self._collect_young)
+        self.set_interval(FULL_GC_EVERY_S, self._collect_all)
         if not self.deterministic:
             self.notify(
                 "Keys: k kill switch · K flatten · r resume · l limits · m router · p pause · ? help", timeout=6
@@ -107,13 +112,16 @@ class ConsoleApp(App[None]):
     def on_resize(self, event: Resize) -> None:
         self.screen.set_class(event.size.width < 100 or event.size.height < 30, "compact")
 
-    def _freeze_survivors(self) -> None:
-        """Textual's render caches grow to tens of thousands of objects as dialogs come and go, and a
-        full collection that scans them stalls both threads for up to ~100 ms (measured). Collect the
-        young generations (cheap) and freeze what survives, so full collections stay short."""
+    def _collect_young(self) -> None:
+        gc.collect(1)
+
+    def _collect_all(self) -> None:
         if len(self.screen_stack) == 1:
-            gc.collect(1)
+            gc.collect()
             gc.freeze()
+
+    def on_unmount(self) -> None:
+        gc.enable()
 
     def start_engine(self) -> None:
         if self.engine_thread is None and not self.engine.finished:
