@@ -190,3 +190,17 @@ async def test_startup_shows_three_phases_then_starts_the_engine(tmp_path: Any) 
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.engine_running)
         await quit_app(app, pilot)
+
+
+async def test_command_palette_offers_every_action(live_app: Callable[..., ConsoleApp]) -> None:
+    from textual.command import CommandPalette
+
+    app = live_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        titles = {c.title for c in app.get_system_commands(app.screen)}
+        assert {"Kill switch: halt", "Flatten then halt", "Resume trading", "Edit a risk limit"} <= titles
+        assert {f"Router: {name}" for name in ("best-price", "random")} <= titles
+        await pilot.press("ctrl+p")
+        assert isinstance(app.screen, CommandPalette)
+        await pilot.press("escape")
+        await quit_app(app, pilot)
