@@ -204,3 +204,17 @@ async def test_command_palette_offers_every_action(live_app: Callable[..., Conso
         assert isinstance(app.screen, CommandPalette)
         await pilot.press("escape")
         await quit_app(app, pilot)
+
+
+async def test_an_engine_that_dies_is_shown_to_the_operator(live_app: Callable[..., ConsoleApp]) -> None:
+    app = live_app()
+
+    def broken() -> None:
+        raise RuntimeError("venue gateway exploded")
+
+    app.engine.run = broken  # type: ignore[method-assign]
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: "ENGINE STOPPED" in app.query_one(StatusBar).extra)
+        assert "venue gateway exploded" in app.query_one(StatusBar).extra
+        await pilot.press("q")
+        await wait_for(pilot, lambda: not app.is_running)
