@@ -138,13 +138,18 @@ def run_console(settings: Any, run_dir: Path) -> int:
         return EXIT_USAGE
     app = ConsoleApp(engine)
     app.run()
+    if app.engine_error is not None:
+        print(
+            f"hft-console: the engine stopped: {app.engine_error!r}; the journal holds what was committed",
+            file=sys.stderr,
+        )
     if app.engine_running:  # the app ended some other way: let the engine close its journal
         engine.submit(Command("stop"))
         assert app.engine_thread is not None
         app.engine_thread.join(timeout=30)
     if engine.summary is not None:
         HeadlessPrinter(engine, "quiet").final(engine.summary)
-    return 0
+    return 1 if app.engine_error is not None else 0
 
 
 def run_headless(settings: Any, run_dir: Path) -> int:

@@ -24,11 +24,11 @@ def engine(run_dir: Path) -> Engine:
     return e
 
 
-async def shoot(app: ConsoleApp, name: str, keys: tuple[str, ...] = ()) -> None:
+async def shoot(app: ConsoleApp, name: str, kill_switch: bool = False) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause(0.3)
-        if keys:
-            await pilot.press(*keys)
+        if kill_switch:
+            app.action_halt()
             await pilot.pause(0.3)
         app.save_screenshot(name, str(DOCS))
     print(f"wrote {DOCS / name}")
@@ -39,7 +39,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         asyncio.run(shoot(ConsoleApp(engine(Path(tmp) / "a"), startup=False, deterministic=True), "console.svg"))
         live = ConsoleApp(engine(Path(tmp) / "b"), startup=False, deterministic=True)
-        asyncio.run(shoot(live, "console-kill-switch.svg", ("k",)))
+        asyncio.run(shoot(live, "console-kill-switch.svg", kill_switch=True))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path
 
+from rich.text import Text
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -38,6 +39,7 @@ KEYS = [
     ("p", "pause / resume the strategy (orders in flight still complete)"),
     ("?", "this help"),
     ("q", "quit (asks when positions are open)"),
+    ("ctrl+q", "quit, the same way"),
     ("ctrl+p", "command palette"),
 ]
 
@@ -46,15 +48,17 @@ class ConsoleApp(App[None]):
     CSS_PATH = Path(__file__).with_name("console.tcss")
     TITLE = "hft-console"
     BINDINGS = [
-        Binding("k", "halt", "Kill switch"),
-        Binding("K", "flatten", "Flatten+halt"),
+        Binding("k", "halt", "Kill"),
+        Binding("K", "flatten", "Flatten"),
         Binding("r", "resume", "Resume"),
         Binding("l", "limits", "Limits"),
         Binding("m", "cycle_router", "Router"),
         Binding("p", "pause", "Pause"),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit_console", "Quit"),
+        Binding("ctrl+q", "quit_console", "Quit", show=False, priority=True),
     ]
+    TRADING_ACTIONS = frozenset({"halt", "flatten", "resume", "limits", "cycle_router", "pause"})
 
     def __init__(
         self, engine: Engine, *, startup: bool = True, deterministic: bool = False, refresh_hz: float = 10.0
@@ -68,6 +72,7 @@ class ConsoleApp(App[None]):
         self._initial_pause = engine.strategy.paused
         self.engine_error: BaseException | None = None
         self.quitting = False
+        self.router_pending: str | None = None
         self._shown: Snapshot | None = None
         self._finished_noted = False
 
@@ -110,7 +115,13 @@ class ConsoleApp(App[None]):
             self.start_engine()
 
     def on_resize(self, event: Resize) -> None:
-        self.screen.set_class(event.size.width < 100 or event.size.height < 30, "compact")
+        self.screen_stack[0].set_class(event.size.width < 100 or event.size.height < 30, "compact")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Trading keys work only while the engine runs; shown disabled before and after."""
+        if action in self.TRADING_ACTIONS and not self.engine_running:
+            return None
+        return True
 
     def _collect_young(self) -> None:
         gc.collect(1)
@@ -127,6 +138,7 @@ class ConsoleApp(App[None]):
         if self.engine_thread is None and not self.engine.finished:
             self.engine_thread = threading.Thread(target=self._run_engine, name="engine", daemon=True)
             self.engine_thread.start()
+            self.refresh_bindings()
 
     def _run_engine(self) -> None:
         try:
@@ -142,11 +154,12 @@ class ConsoleApp(App[None]):
         if self.quitting and not self.engine_running:
             self.exit()
             return
-        if self.engine_error is not None:
-            self.query_one(StatusBar).extra = f"ENGINE STOPPED: {self.engine_error!r}"
-            self.notify(f"The engine stopped: {self.engine_error!r}. The journal holds what was committed.",
-                        severity="error", timeout=30)  # fmt: skip
-            self.engine_error = None
+        if self.engine_error is not None and not self.query_one(StatusBar).dead:
+            bar = self.query_one(StatusBar)
+            bar.dead = f"ENGINE STOPPED: {self.engine_error!r}"
+            bar.update(Text(f" {bar.dead} — the journal holds what was committed; q quits ", style="bold white on red"))
+            self.notify(f"The engine stopped: {self.engine_error!r}.", severity="error", timeout=30)
+            self.refresh_bindings()
         snap = self.engine.snapshot
         if snap is None or snap is self._shown:
             return
@@ -155,17 +168,26 @@ class ConsoleApp(App[None]):
         self._shown = snap
         with self.batch_update():
             for pane in self.query(Pane):
-                pane.render_snapshot(snap, self.deterministic)
-        if snap.finished and not self._finished_noted and not self.quitting and not self.deterministic:
+                if not (isinstance(pane, StatusBar) and pane.dead):
+                    pane.render_snapshot(snap, self.deterministic)
+        if snap.finished and not self._finished_noted:
             self._finished_noted = True
-            self.notify("Session finished. The journal and summary.json are written; q quits.", timeout=15)
+            self.refresh_bindings()
+            if not self.quitting and not self.deterministic and self.engine_error is None:
+                self.notify("Session finished. The journal and summary.json are written; q quits.", timeout=15)
 
-    def send(self, kind: str, **args: object) -> None:
+    def send(self, kind: str, **args: object) -> bool:
+        """Queue a command for the engine; refused (and said so) when no engine is running."""
+        if kind != "stop" and not self.engine_running:
+            self.notify("No session is running: nothing was sent.", severity="warning")
+            return False
         self.engine.submit(Command(kind, dict(args), source="console"))
+        return True
 
     def _confirm(self, title: str, message: str, kind: str, note: str) -> None:
         def go() -> None:
-            self.send(kind)
+            if not self.send(kind):
+                return
             self.query_one(StatusBar).extra = note
             self.notify(note, severity="warning" if kind != "resume" else "information")
 
@@ -188,22 +210,31 @@ class ConsoleApp(App[None]):
 
     def action_limits(self) -> None:
         def apply(name: str, value: float) -> None:
-            self.send("set_limit", name=name, value=value)
-            self.notify(f"{name} set to {value:,g}")
+            if self.send("set_limit", name=name, value=value):
+                self.notify(f"{name} set to {value:,g}")
 
         self.push_screen(LimitEditor(self.engine.risk.limits, self.engine.risk.caps, apply))
 
     def action_cycle_router(self) -> None:
-        current = self.engine.router.name
+        # cycle from what this console last asked for, so quick presses step through the list
+        current = self.router_pending or (self._shown.router if self._shown else self.engine.settings.session.router)
         nxt = ROUTER_NAMES[(ROUTER_NAMES.index(current) + 1) % len(ROUTER_NAMES)]
-        self.send("set_router", name=nxt)
+        if not self._switch_router(nxt):
+            return
         self.query_one(StatusBar).extra = f"router → {nxt}"
         self.notify(f"routing policy: {current} → {nxt}")
 
+    def _switch_router(self, name: str) -> bool:
+        if not self.send("set_router", name=name):
+            return False
+        self.router_pending = name
+        return True
+
     def action_pause(self) -> None:
         paused = not self.query_one(StatusBar).paused
+        if not self.send("pause" if paused else "unpause"):
+            return
         self.query_one(StatusBar).paused = paused
-        self.send("pause" if paused else "unpause")
         if self._shown is not None:
             self.query_one(StatusBar).show(self._shown, self.deterministic)
 
@@ -211,9 +242,9 @@ class ConsoleApp(App[None]):
         self.push_screen(HelpScreen(KEYS))
 
     def action_quit_console(self) -> None:
-        positions = self.engine.portfolio.position
-        if self.engine_running and any(positions):
-            open_ = ", ".join(f"{s} {p:+,}" for s, p in zip(self.engine.symbols, positions, strict=True) if p)
+        positions = self._shown.positions if self._shown else ()
+        if self.engine_running and any(p.position for p in positions):
+            open_ = ", ".join(f"{p.symbol} {p.position:+,}" for p in positions if p.position)
             self.push_screen(
                 ConfirmScreen("QUIT", f"Positions are open ({open_}). End the session and quit anyway?", self._stop)
             )
@@ -235,4 +266,4 @@ class ConsoleApp(App[None]):
         yield SystemCommand("Edit a risk limit", "Open the limit editor", self.action_limits)
         yield SystemCommand("Pause / resume the strategy", "Stop or restart new orders", self.action_pause)
         for name in ROUTER_NAMES:
-            yield SystemCommand(f"Router: {name}", f"Route with {name}", lambda n=name: self.send("set_router", name=n))
+            yield SystemCommand(f"Router: {name}", f"Route with {name}", lambda n=name: self._switch_router(n))

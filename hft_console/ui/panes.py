@@ -72,6 +72,7 @@ class StatusBar(Pane):
 
     paused = False  # set by the console's pause key, so the effect shows before the next snapshot
     extra = ""
+    dead = ""  # set when the engine thread died; the status line then shows only that
 
     def show(self, snap: Snapshot, deterministic: bool) -> None:
         width = max(40, self.size.width)

@@ -8,6 +8,7 @@ from rich.table import Table
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.events import Key
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
@@ -137,5 +138,7 @@ class HelpScreen(ModalScreen[None]):
             yield Static(table)
             yield Label("Ctrl+P opens the command palette. Any key closes this help.", id="current")
 
-    def on_key(self) -> None:
+    def on_key(self, event: Key) -> None:
+        event.stop()  # the key closes the help and does nothing else
+        event.prevent_default()
         self.dismiss(None)

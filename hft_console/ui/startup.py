@@ -72,7 +72,7 @@ class StartupScreen(Screen[None]):
     def _next(self) -> None:
         if self.steps:
             self.steps.pop(0)()
-        else:
+        elif self.app.screen is self:  # never pop a dialog the operator opened on top
             self._timer.stop()
             self.dismiss(None)
 

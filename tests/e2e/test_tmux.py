@@ -40,7 +40,7 @@ def test_kill_switch_in_a_real_terminal(tmp_path: Path) -> None:
     tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "40", command)
     screen = lambda: tmux("capture-pane", "-p", "-t", session)  # noqa: E731
     try:
-        wait(lambda: "Kill switch" in screen() and "Trades" in screen())
+        wait(lambda: "Kill" in screen() and "Trades" in screen())
         db = run_dir / "journal.sqlite"
         wait(lambda: sqlite3.connect(db).execute("select count(*) from orders").fetchone()[0] > 3)
         tmux("send-keys", "-t", session, "k")

@@ -150,7 +150,7 @@ async def test_help_lists_every_binding_and_any_key_closes_it(live_app: Callable
 async def test_quit_asks_when_positions_are_open(live_app: Callable[..., ConsoleApp]) -> None:
     app = live_app()
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_for(pilot, lambda: any(app.engine.portfolio.position))
+        await wait_for(pilot, lambda: app._shown is not None and any(p.position for p in app._shown.positions))
         await pilot.press("q")
         assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("n")
@@ -214,7 +214,48 @@ async def test_an_engine_that_dies_is_shown_to_the_operator(live_app: Callable[.
 
     app.engine.run = broken  # type: ignore[method-assign]
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_for(pilot, lambda: "ENGINE STOPPED" in app.query_one(StatusBar).extra)
-        assert "venue gateway exploded" in app.query_one(StatusBar).extra
+        await wait_for(pilot, lambda: "ENGINE STOPPED" in app.query_one(StatusBar).dead)
+        assert "venue gateway exploded" in app.query_one(StatusBar).dead
+        await pilot.press("k")  # trading keys are disabled without a running engine
+        assert not isinstance(app.screen, ConfirmScreen)
         await pilot.press("q")
         await wait_for(pilot, lambda: not app.is_running)
+
+
+async def test_keys_pressed_during_start_up_never_strand_the_operator(tmp_path: Any) -> None:
+    from tests.conftest import make_settings
+
+    app = ConsoleApp(Engine(make_settings(session__duration_s=3000, session__clock="wall"), tmp_path / "s"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert isinstance(app.screen, StartupScreen)
+        app.simulate_key("k")  # trading keys are disabled during start-up
+        await pilot.pause(0.05)
+        app.action_help()  # help opens on top of start-up, which waits for it to close
+        await pilot.pause(2.0)
+        assert isinstance(app.screen, HelpScreen) and StartupScreen in {type(s) for s in app.screen_stack}
+        assert not app.engine_running and not any(isinstance(s, ConfirmScreen) for s in app.screen_stack)
+        await pilot.press("x")
+        await wait_for(pilot, lambda: app.engine_running and not isinstance(app.screen, StartupScreen))
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("p")  # closes the help and does nothing else
+        assert not isinstance(app.screen, HelpScreen) and not app.query_one(StatusBar).paused
+        await quit_app(app, pilot)
+
+
+async def test_after_the_session_trading_keys_do_nothing_and_ctrl_q_still_asks(
+    finished_engine: Engine, live_app: Callable[..., ConsoleApp]
+) -> None:
+    done = ConsoleApp(finished_engine, startup=False)
+    async with done.run_test(size=(120, 40)) as pilot:
+        await pilot.press("k", "p", "m", "l")
+        assert not isinstance(done.screen, (ConfirmScreen, LimitEditor))
+        assert not done.query_one(StatusBar).paused
+    app = live_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: any(app.engine.portfolio.position) and app._shown is not None)
+        await wait_for(pilot, lambda: any(p.position for p in app._shown.positions))  # type: ignore[union-attr]
+        await pilot.press("ctrl+q")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await wait_for(pilot, lambda: not app.engine_running)

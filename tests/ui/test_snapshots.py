@@ -27,4 +27,9 @@ def test_halted_screen_with_the_kill_switch_dialog(snap_compare: Any, tmp_path: 
     engine.on_batch.append(lambda e: e.submit(Command("halt")) if e.now_ns == 10_000_000_000 else None)
     engine.run()
     app = ConsoleApp(engine, startup=False, deterministic=True)
-    assert snap_compare(app, terminal_size=(120, 40), press=["k"])
+
+    async def open_kill_switch(pilot: Any) -> None:
+        app.action_halt()  # the key is disabled on a finished session; the dialog is what is pictured
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(120, 40), run_before=open_kill_switch)
