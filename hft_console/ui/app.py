@@ -75,6 +75,7 @@ class ConsoleApp(App[None]):
         self.router_pending: str | None = None
         self._shown: Snapshot | None = None
         self._finished_noted = False
+        self._switch_interval = sys.getswitchinterval()
 
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status")
@@ -99,6 +100,7 @@ class ConsoleApp(App[None]):
         gc.disable()
         # The engine thread and this one share the GIL; trading it every millisecond (not every 5)
         # gets an operator's command to the engine within about a millisecond of the key's action.
+        self._switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(0.001)
         self.set_interval(1 / self.refresh_hz, self.refresh_panes)
         self.set_interval(1.0, self._collect_young)
@@ -132,7 +134,10 @@ class ConsoleApp(App[None]):
             gc.freeze()
 
     def on_unmount(self) -> None:
+        """Hand the process back as it was: the collector's and the interpreter's defaults."""
+        gc.unfreeze()
         gc.enable()
+        sys.setswitchinterval(self._switch_interval)
 
     def start_engine(self) -> None:
         if self.engine_thread is None and not self.engine.finished:
