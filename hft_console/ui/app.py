@@ -10,7 +10,7 @@ from __future__ import annotations
 import gc
 import sys
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from rich.text import Text
@@ -76,6 +76,8 @@ class ConsoleApp(App[None]):
         self._shown: Snapshot | None = None
         self._finished_noted = False
         self._switch_interval = sys.getswitchinterval()
+        self.confirm = ConfirmScreen()
+        self.limit_editor: LimitEditor | None = None
 
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status")
@@ -90,6 +92,7 @@ class ConsoleApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        self.install_screen(self.confirm, "confirm")
         self.query_one(StatusBar).paused = self._initial_pause
         # The garbage collector holds the GIL: a full collection over Textual's render caches stalls
         # the engine thread too (up to ~100 ms measured). The console collects on its own schedule
@@ -181,6 +184,13 @@ class ConsoleApp(App[None]):
             if not self.quitting and not self.deterministic and self.engine_error is None:
                 self.notify("Session finished. The journal and summary.json are written; q quits.", timeout=15)
 
+    def ask(self, title: str, message: str, on_yes: Callable[[], None], danger: bool = True) -> None:
+        """Show the one confirmation dialog, reconfigured for this question."""
+        if self.confirm.is_active:
+            return
+        self.confirm.configure(title, message, on_yes, danger)
+        self.push_screen("confirm")
+
     def send(self, kind: str, **args: object) -> bool:
         """Queue a command for the engine; refused (and said so) when no engine is running."""
         if kind != "stop" and not self.engine_running:
@@ -196,7 +206,7 @@ class ConsoleApp(App[None]):
             self.query_one(StatusBar).extra = note
             self.notify(note, severity="warning" if kind != "resume" else "information")
 
-        self.push_screen(ConfirmScreen(title, message, go, danger=kind != "resume"))
+        self.ask(title, message, go, danger=kind != "resume")
 
     def action_halt(self) -> None:
         self._confirm(
@@ -218,7 +228,11 @@ class ConsoleApp(App[None]):
             if self.send("set_limit", name=name, value=value):
                 self.notify(f"{name} set to {value:,g}")
 
-        self.push_screen(LimitEditor(self.engine.risk.limits, self.engine.risk.caps, apply))
+        if self.limit_editor is None:
+            self.limit_editor = LimitEditor(self.engine.risk.limits, self.engine.risk.caps, apply)
+            self.install_screen(self.limit_editor, "limits")
+        self.limit_editor.configure(self.engine.risk.limits, self.engine.risk.caps)
+        self.push_screen("limits")
 
     def action_cycle_router(self) -> None:
         # cycle from what this console last asked for, so quick presses step through the list
@@ -244,15 +258,15 @@ class ConsoleApp(App[None]):
             self.query_one(StatusBar).show(self._shown, self.deterministic)
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen(KEYS))
+        if not self.is_screen_installed("help"):
+            self.install_screen(HelpScreen(KEYS), "help")
+        self.push_screen("help")
 
     def action_quit_console(self) -> None:
         positions = self._shown.positions if self._shown else ()
         if self.engine_running and any(p.position for p in positions):
             open_ = ", ".join(f"{p.symbol} {p.position:+,}" for p in positions if p.position)
-            self.push_screen(
-                ConfirmScreen("QUIT", f"Positions are open ({open_}). End the session and quit anyway?", self._stop)
-            )
+            self.ask("QUIT", f"Positions are open ({open_}). End the session and quit anyway?", self._stop)
         else:
             self._stop()
 

@@ -28,22 +28,43 @@ ConfirmScreen, LimitEditor, HelpScreen { align: center middle; }
 
 
 class ConfirmScreen(ModalScreen[bool]):
-    """y confirms and runs ``on_yes`` at once (before the screen goes away); n or Escape cancels."""
+    """y confirms and runs ``on_yes`` at once (before the screen goes away); n or Escape cancels.
+
+    The console installs one instance and reconfigures it for each question: Textual keeps a little
+    of every screen it has shown and removed (measured: about a thousand objects per push), so
+    dialogs are reused rather than rebuilt.
+    """
 
     DEFAULT_CSS = MODAL_CSS
     BINDINGS = [Binding("y", "yes", "Confirm"), Binding("n,escape", "no", "Cancel")]
 
-    def __init__(self, title: str, message: str, on_yes: Callable[[], None], danger: bool = True) -> None:
+    def __init__(self, title: str = "", message: str = "", on_yes: Callable[[], None] | None = None,
+                 danger: bool = True) -> None:  # fmt: skip
         super().__init__()
+        self.title_text, self.message, self.danger = title, message, danger
+        self.on_yes: Callable[[], None] = on_yes or (lambda: None)
+
+    def configure(self, title: str, message: str, on_yes: Callable[[], None], danger: bool = True) -> None:
         self.title_text, self.message, self.on_yes, self.danger = title, message, on_yes, danger
+        if self.is_mounted:
+            self._show()
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="dialog", classes="danger" if self.danger else ""):
-            yield Label(self.title_text, id="title")
-            yield Static(self.message)
+        with Vertical(id="dialog"):
+            yield Label("", id="title")
+            yield Static("", id="message")
             with Horizontal(id="buttons"):
-                yield Button("Yes (y)", variant="error" if self.danger else "primary", id="yes")
+                yield Button("Yes (y)", id="yes")
                 yield Button("No (n)", id="no")
+
+    def on_mount(self) -> None:
+        self._show()
+
+    def _show(self) -> None:
+        self.query_one("#title", Label).update(self.title_text)
+        self.query_one("#message", Static).update(self.message)
+        self.query_one("#dialog").set_class(self.danger, "danger")
+        self.query_one("#yes", Button).variant = "error" if self.danger else "primary"
 
     def action_yes(self) -> None:
         self.on_yes()
@@ -69,8 +90,24 @@ class LimitEditor(ModalScreen[tuple[str, float] | None]):
         super().__init__()
         self.limits, self.caps, self.apply = limits, caps, apply
 
+    def configure(self, limits: RiskSettings, caps: RiskSettings) -> None:
+        """Fresh values for a reused editor: the current limits, an empty field, no error."""
+        self.limits, self.caps = limits, caps
+        if self.is_mounted:
+            select = self.query_one("#limit", Select)
+            chosen = select.value
+            select.set_options(self._options())
+            select.value = chosen if chosen in LIMIT_NAMES else LIMIT_NAMES[0]
+            self.query_one("#value", Input).value = ""
+            self.query_one("#error", Label).update("")
+            self._show_current()
+            self.query_one("#value", Input).focus()
+
+    def _options(self) -> list[tuple[str, str]]:
+        return [(f"{name}  (now {getattr(self.limits, name):,g})", name) for name in LIMIT_NAMES]
+
     def compose(self) -> ComposeResult:
-        options = [(f"{name}  (now {getattr(self.limits, name):,g})", name) for name in LIMIT_NAMES]
+        options = self._options()
         with Vertical(id="dialog"):
             yield Label("Edit a risk limit", id="title")
             yield Select(options, value=LIMIT_NAMES[0], allow_blank=False, id="limit")
