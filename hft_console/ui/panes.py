@@ -145,7 +145,7 @@ class HeatmapPane(Pane):
     def show(self, snap: Snapshot, deterministic: bool) -> None:
         cells = max(5, min(len(snap.heatmap_start_ns), self.inner_width - 6 - 7 - 4 * 8 - 3))
         self.border_title = f"Venue latency  last {cells} × {snap.bucket_s:g}s"
-        self.border_subtitle = "p95 vs calm RT: ≤1.5× green ≤3× yellow ≤6× orange >6× red · X timeout"
+        self.border_subtitle = "p95÷calm RT ≤1.5 green ≤3 yellow ≤6 orange >6 red · X timeout"
         widths = ((6, "<"), (7, "<"), (cells, "<"), (7, ">"), (7, ">"), (7, ">"), (7, ">"))
         names = ("Venue", "Status", "History", "p50", "p95", "p99", "expect")
         rows = [header(*((n, w, a) for n, (w, a) in zip(names, widths, strict=True)))]
