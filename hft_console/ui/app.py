@@ -19,13 +19,12 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.events import Resize
 from textual.screen import Screen
-from textual.widgets import Footer
 
 from hft_console.domain import Command
 from hft_console.engine import Engine
 from hft_console.routing.registry import ROUTER_NAMES
 from hft_console.snapshot import Snapshot
-from hft_console.ui.panes import HeatmapPane, Pane, PnlPane, RiskPane, RouterPane, StatusBar, TapePane
+from hft_console.ui.panes import HeatmapPane, KeyBar, Pane, PnlPane, RiskPane, RouterPane, StatusBar, TapePane
 from hft_console.ui.screens import ConfirmScreen, HelpScreen, LimitEditor
 from hft_console.ui.startup import StartupScreen
 
@@ -89,7 +88,7 @@ class ConsoleApp(App[None]):
                 yield RiskPane(id="risk", classes="pane")
                 yield RouterPane(id="router", classes="pane")
                 yield PnlPane(id="pnl", classes="pane")
-        yield Footer()
+        yield KeyBar(id="keys")
 
     def on_mount(self) -> None:
         self.install_screen(self.confirm, "confirm")
@@ -112,6 +111,7 @@ class ConsoleApp(App[None]):
             self.notify(
                 "Keys: k kill switch · K flatten · r resume · l limits · m router · p pause · ? help", timeout=6
             )
+        self.refresh_bindings()
         if self.engine.finished:
             self.refresh_panes()
         elif self.startup:
@@ -121,6 +121,17 @@ class ConsoleApp(App[None]):
 
     def on_resize(self, event: Resize) -> None:
         self.screen_stack[0].set_class(event.size.width < 100 or event.size.height < 30, "compact")
+
+    def refresh_bindings(self) -> None:
+        super().refresh_bindings()
+        if self._running and self.screen_stack:
+            keys = [
+                (b.key if b.key != "question_mark" else "?", b.description, self.check_action(b.action, ()) is True)
+                for b in self.BINDINGS
+                if isinstance(b, Binding) and b.show
+            ]
+            for bar in self.screen_stack[0].query(KeyBar):
+                bar.show_keys(keys)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Trading keys work only while the engine runs; shown disabled before and after."""
