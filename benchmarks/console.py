@@ -96,6 +96,7 @@ async def keys_and_kill_switch(tmp: Path, presses: int) -> tuple[list[float], li
             await pilot.press("y")
         await wait_until(pilot, lambda: engine.finished)
     applied = [ns / 1e6 for ns in engine.command_apply_ns]
+    assert engine.run_dir is not None
     db = sqlite3.connect(engine.run_dir / "journal.sqlite")
     late = 0
     halts = [r[0] for r in db.execute("select ts_ns from events where kind='STATE' and reason='HALTED'")]

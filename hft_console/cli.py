@@ -71,8 +71,45 @@ def build_parser() -> Parser:
     p.add_argument("--router", choices=ROUTER_NAMES, metavar="NAME", help=f"routing policy: {', '.join(ROUTER_NAMES)}")
     p.add_argument("--run-dir", metavar="DIR", help="where the journal and summary go (default: runs/<UTC timestamp>)")
     p.add_argument("--clock", choices=CLOCKS, help="wall: real time; sim: simulated market time, as fast as possible")
+    add_data_flags(p)
+    p.add_argument("--record", metavar="PATH", help="record every tick the session sees to a .csv or .parquet file")
     p.add_argument("--version", action="version", version=f"hft-console {__version__}")
     return p
+
+
+def add_data_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--data",
+        metavar="SOURCE",
+        help="market data: synthetic (default), replay:PATH (.csv/.parquet), yahoo (history), finnhub (live)",
+    )
+
+
+def build_backtest_parser() -> Parser:
+    p = Parser(
+        prog="hft-console backtest",
+        description="Monte Carlo backtest: the engine on the simulated clock over N scenarios per router.",
+    )
+    p.add_argument("--mode", choices=MODES, help="trading mode; picks config/<mode>.toml")
+    p.add_argument("--config", metavar="PATH", help="config file (default: config/<mode>.toml)")
+    add_data_flags(p)
+    p.add_argument("--routers", metavar="LIST", help="comma-separated routers to compare, or 'all' (default: --router)")
+    p.add_argument("--router", metavar="NAME", help="the session router (used when --routers is not given)")
+    p.add_argument("--scenarios", type=_count, metavar="N", help="Monte Carlo scenarios (default: backtest.scenarios)")
+    p.add_argument("--duration", type=_positive_seconds, metavar="S", help="market seconds per scenario")
+    p.add_argument("--symbols", metavar="LIST", help="comma-separated symbols")
+    p.add_argument("--seed", type=_seed, metavar="N", help="base seed; scenario seeds derive from it")
+    p.add_argument("--workers", type=_seed, metavar="N", help="processes (default: one per CPU core)")
+    p.add_argument("--json", metavar="PATH", help="also write the report as JSON here")
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no tables")
+    return p
+
+
+def _count(text: str) -> int:
+    value = _seed(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
 
 
 def flags_from(args: argparse.Namespace) -> dict[str, Any]:
@@ -86,6 +123,8 @@ def flags_from(args: argparse.Namespace) -> dict[str, Any]:
         "session.router": args.router,
         "session.clock": args.clock,
         "session.run_dir": args.run_dir,
+        "data.source": args.data,
+        "data.record": args.record,
     }
     if args.config:
         flags["config"] = args.config
@@ -111,6 +150,11 @@ def resolve_run_dir(configured: str) -> Path:
 def main(argv: list[str] | None = None) -> int:
     from hft_console.routing.registry import ROUTER_NAMES
 
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["backtest"]:
+        from hft_console.backtest.command import backtest_main
+
+        return backtest_main(argv[1:])
     try:
         args = build_parser().parse_args(argv)
         settings = load_settings(flags_from(args), router_names=ROUTER_NAMES)
@@ -123,19 +167,32 @@ def main(argv: list[str] | None = None) -> int:
     return run_console(settings, run_dir)
 
 
-def run_console(settings: Any, run_dir: Path) -> int:
+def open_engine(settings: Any, run_dir: Path) -> Any:
+    """The session's engine, or the exit status when its run directory or data source fails."""
     from hft_console.engine import Engine
+    from hft_console.market.source import DataError
+
+    try:
+        return Engine(settings, run_dir)
+    except DataError as exc:
+        print(f"hft-console: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except OSError as exc:
+        print(f"hft-console: error: --run-dir: cannot create {str(run_dir)!r}: {exc.strerror}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def run_console(settings: Any, run_dir: Path) -> int:
     from hft_console.headless import HeadlessPrinter
     from hft_console.ui.app import ConsoleApp
 
     if not sys.stdout.isatty():
         print("hft-console: error: the console needs a terminal; use --no-ui for headless runs", file=sys.stderr)
         return EXIT_USAGE
-    try:
-        engine = Engine(settings, run_dir)
-    except OSError as exc:
-        print(f"hft-console: error: --run-dir: cannot create {str(run_dir)!r}: {exc.strerror}", file=sys.stderr)
-        return EXIT_USAGE
+    engine_or_code = open_engine(settings, run_dir)
+    if isinstance(engine_or_code, int):
+        return engine_or_code
+    engine = engine_or_code
     app = ConsoleApp(engine)
     app.run()
     if app.engine_error is not None:
@@ -152,15 +209,26 @@ def run_console(settings: Any, run_dir: Path) -> int:
     return 1 if app.engine_error is not None else 0
 
 
-def run_headless(settings: Any, run_dir: Path) -> int:
-    from hft_console.engine import Engine
-    from hft_console.headless import HeadlessPrinter
+def pre_session_backtest(settings: Any) -> str:
+    """The short backtest a session runs first (unless --skip-backtest), as one line."""
+    if settings.session.skip_backtest:
+        return "Backtest: skipped (--skip-backtest)"
+    from hft_console.backtest.command import startup_backtest, startup_line
+    from hft_console.market.source import DataError
 
     try:
-        engine = Engine(settings, run_dir)
-    except OSError as exc:
-        print(f"hft-console: error: --run-dir: cannot create {str(run_dir)!r}: {exc.strerror}", file=sys.stderr)
-        return EXIT_USAGE
+        return startup_line(startup_backtest(settings))
+    except DataError as exc:
+        return f"Backtest: not run ({exc})"
+
+
+def run_headless(settings: Any, run_dir: Path) -> int:
+    from hft_console.headless import HeadlessPrinter
+
+    engine_or_code = open_engine(settings, run_dir)
+    if isinstance(engine_or_code, int):
+        return engine_or_code
+    engine = engine_or_code
     printer = HeadlessPrinter(engine, settings.session.log_level)
     interrupted = {"count": 0}
 
@@ -173,7 +241,7 @@ def run_headless(settings: Any, run_dir: Path) -> int:
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:
-        printer.banner()
+        printer.banner(pre_session_backtest(settings))
         engine.run()
     except KeyboardInterrupt:
         print("hft-console: interrupted twice: stopped at once; journal and summary.json are written", file=sys.stderr)

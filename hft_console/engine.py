@@ -23,7 +23,9 @@ from hft_console.execution.portfolio import Portfolio
 from hft_console.execution.risk import RiskManager
 from hft_console.journal import Journal
 from hft_console.market.normalizer import Normalizer
-from hft_console.market.synthetic import SyntheticMarket, TickBatch
+from hft_console.market.source import MarketSource
+from hft_console.market.sources import open_source
+from hft_console.market.synthetic import TickBatch
 from hft_console.rng import rng_for
 from hft_console.rng_buffer import Draws
 from hft_console.routing.policy import PolicySpec
@@ -34,25 +36,27 @@ from hft_console.snapshot import Snapshot, build_snapshot
 from hft_console.strategies.imbalance import ImbalanceStrategy
 from hft_console.venues.latency import LatencyModel
 from hft_console.venues.monitor import LatencyMonitor
-from hft_console.venues.simulator import SimVenue
+from hft_console.venues.simulator import SimVenue, impact_per_sqrt_share
 
 Observer = Callable[["Engine"], None]
 WIND_DOWN_MIN_NS = 2_000_000_000  # the market keeps running after the session while orders are in flight
 
 
 class Engine:
-    def __init__(self, settings: Settings, run_dir: Path) -> None:
+    def __init__(self, settings: Settings, run_dir: Path | None, market: MarketSource | None = None) -> None:
+        """``run_dir`` None: nothing on disk (the journal lives in memory; backtest scenarios).
+        ``market`` None: open the configured source (may raise DataError)."""
         self.settings = s = settings
         self.run_dir = run_dir
-        self.symbols = list(s.session.symbols)
+        seed = s.session.seed
+        self.market: MarketSource = market if market is not None else open_source(s, seed)
+        self.symbols = list(self.market.symbols)
         self.symbol_index = {sym: i for i, sym in enumerate(self.symbols)}
         specs = s.venue_specs()
         self.n_ven = len(specs)
         self.sym_of_stream = [k // self.n_ven for k in range(len(self.symbols) * self.n_ven)]
         self.tick = s.market.tick_size
-        seed = s.session.seed
         self.clock: SimClock = WallClock() if s.session.clock == "wall" else SimClock()
-        self.market = SyntheticMarket(self.symbols, specs, s.market, seed)
         self.normalizer = Normalizer(len(self.symbols), self.n_ven, s.normalizer)
         self.venues = [
             SimVenue(
@@ -62,6 +66,7 @@ class Engine:
                 self.tick,
                 s.market.fade_tau_us,
                 s.market.snipe_per_tick,
+                impact_per_sqrt_share(s.market),
             )
             for spec in specs
         ]
@@ -83,8 +88,9 @@ class Engine:
         )
         self.router = RouterRunner(s.session.router, spec, Draws(rng_for(seed, "router")), seed)
         self._draws.append(self.router.draws)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        self.journal = Journal(run_dir / "journal.sqlite")
+        if run_dir is not None:
+            run_dir.mkdir(parents=True, exist_ok=True)
+        self.journal = Journal(run_dir / "journal.sqlite" if run_dir is not None else None)
         self.flow = OrderFlow(self)
         self.duration_ns = int(s.session.duration_s * 1e9)
         grid_ns = s.market.grid_us * 1000
@@ -93,6 +99,8 @@ class Engine:
         self.stop_requested = False
         self.finished = False
         self.ticks = 0
+        self.trades_seen = 0
+        self.feed_state = self.market.feed_state
         self.now_ns = 0
         self.session_end_ns = 0
         self.wall_started = 0.0
@@ -191,7 +199,8 @@ class Engine:
         self._start()
         t = 0
         try:
-            while t < self.duration_ns and not self.stop_requested:
+            market = self.market
+            while t < self.duration_ns and not self.stop_requested and not market.exhausted:
                 t = self._step(t, min(t + self.batch_ns, self.duration_ns))
             self.session_end_ns = t
             self.accepting = False
@@ -224,6 +233,7 @@ class Engine:
                 return t0
         self.wake.clear()
         batch = self.market.next_batch(t1)
+        self.trades_seen += batch.trades
         self._process(batch)
         self.flow.drain(t1 - 1)
         self.now_ns = t1
@@ -282,6 +292,9 @@ class Engine:
     def _end_of_batch(self, t_ns: int) -> None:
         for draws in self._draws:
             draws.top_up()
+        feed = self.market.feed_state
+        if feed != self.feed_state:
+            self._on_feed(t_ns, feed)
         if self.risk.breaker_hit(self.portfolio.total):
             self.on_breaker(t_ns)
         if self.strategy.flatten and not self.flow.in_flight and not any(self.portfolio.position):
@@ -303,6 +316,15 @@ class Engine:
             for observer in self.on_status:
                 observer(self)
 
+    def _on_feed(self, t_ns: int, feed: str) -> None:
+        """A live feed went stale or down: stop opening risk until it is live again."""
+        self.journal.event(t_ns, "FEED", feed, detail={"from": self.feed_state, "source": self.market.label})
+        self.feed_state = feed
+        paused = feed in ("stale", "down")
+        if paused != self.strategy.feed_paused:
+            self.strategy.feed_paused = paused
+            self.note(t_ns, f"feed {feed}: trading {'paused' if paused else 'resumed'}")
+
     def publish(self) -> None:
         self._last_snapshot_wall = time.perf_counter()
         self.snapshot = build_snapshot(self)
@@ -315,6 +337,7 @@ class Engine:
                 "seed": s.session.seed,
                 "session": asdict(s.session),
                 "venues": [v.name for v in self.venues],
+                "data": self.market.label,
                 "started_wall": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             }
         )
@@ -329,7 +352,13 @@ class Engine:
         self.wall_elapsed = time.perf_counter() - self.wall_started
         self.journal.event(self.now_ns, "SESSION", "end", detail={"in_flight": len(self.flow.in_flight)})
         self.publish()
-        from hft_console.summary import write_summary
+        try:
+            self.market.close()
+        finally:
+            from hft_console.summary import build_summary, write_summary
 
-        write_summary(self)
-        self.journal.close()
+            if self.run_dir is not None:
+                write_summary(self)
+            else:
+                self.summary = build_summary(self)
+            self.journal.close()

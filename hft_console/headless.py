@@ -66,18 +66,20 @@ class HeadlessPrinter:
         self.out = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the printer
         self.colour = False
 
-    def banner(self) -> None:
+    def banner(self, backtest_line: str = "") -> None:
         if self.level == "quiet":
             return
         s = self.engine.settings.session
+        symbols = self.engine.symbols
         clock = "simulated clock" if s.clock == "sim" else "wall clock"
         lines = [
             RULE,
             "  HFT CONSOLE - SIMULATED MULTI-VENUE TRADING (headless)",
             RULE,
-            f"  Mode: {s.mode.upper()}  |  Duration: {s.duration_s:g}s ({clock})  |  Symbols: {len(s.symbols)}",
-            f"  {', '.join(s.symbols)}  |  Router: {s.router}  |  Seed: {s.seed}  |  Data: synthetic",
+            f"  Mode: {s.mode.upper()}  |  Duration: {s.duration_s:g}s ({clock})  |  Symbols: {len(symbols)}",
+            f"  {', '.join(symbols)}  |  Router: {s.router}  |  Seed: {s.seed}  |  Data: {self.engine.market.label}",
             f"  Venues: {', '.join(v.name for v in self.engine.venues)}  |  Run: {self.engine.run_dir}",
+            *([f"  {backtest_line}"] if backtest_line else []),
             RULE,
             "",
             THIN,

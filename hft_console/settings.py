@@ -23,6 +23,9 @@ MODES = ("fast", "balanced", "production")
 LOG_LEVELS = ("quiet", "normal", "verbose", "debug")
 CLOCKS = ("wall", "sim")
 STRATEGIES = ("imbalance",)
+DATA_SOURCES = ("synthetic", "replay:PATH", "yahoo", "finnhub")
+YAHOO_INTERVALS = ("1m", "2m", "5m", "15m", "30m", "60m", "90m", "1h", "1d")
+YAHOO_PERIODS = ("1d", "5d", "1mo", "3mo", "6mo", "1y", "2y", "5y", "10y", "ytd", "max")
 SYMBOL_RE = re.compile(r"^[A-Z][A-Z0-9.\-]{0,9}$")
 ENV_KEYS = {
     "TRADING_MODE": "session.mode",
@@ -78,6 +81,36 @@ class MarketSettings:
     fade_tau_us: float = rule(0.001, 1e9)
     snipe_per_tick: float = rule(0, 100)
     miss_penalty_ticks: float = rule(0, 100)
+    impact_coef: float = rule(0, 10)
+    impact_adv_shares: float = rule(1, 1e12)
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    source: str = rule()
+    record: str = rule()
+    cache_dir: str = rule()
+    timeout_s: float = rule(0, 120, lo_open=True)
+    yahoo_interval: str = rule(choices=YAHOO_INTERVALS)
+    yahoo_period: str = rule(choices=YAHOO_PERIODS)
+    bar_s: float = rule(0.01, 86400)
+    finnhub_stale_s: float = rule(0.1, 3600)
+    finnhub_poll_s: float = rule(1, 3600)
+    finnhub_rest_url: str = rule()
+    finnhub_ws_url: str = rule()
+
+
+@dataclass(frozen=True)
+class BacktestSettings:
+    scenarios: int = rule(1, 1_000_000)
+    duration_s: float = rule(0, 86400, lo_open=True)
+    routers: str = rule()
+    workers: int = rule(0, 256)
+    vol_sigma: float = rule(0, 3)
+    congested_share: float = rule(0, 1)
+    degraded_share: float = rule(0, 1)
+    startup_scenarios: int = rule(1, 10_000)
+    startup_duration_s: float = rule(0, 3600, lo_open=True)
 
 
 @dataclass(frozen=True)
@@ -160,6 +193,8 @@ class Settings:
     risk: RiskSettings
     risk_caps: RiskSettings
     engine: EngineSettings
+    data: DataSettings
+    backtest: BacktestSettings
     venues: list[VenueSettings]
     finnhub_api_key: str = field(default="", repr=False)
     sources: dict[str, str] = field(default_factory=dict, repr=False)
@@ -190,6 +225,8 @@ SECTIONS: dict[str, type] = {
     "risk": RiskSettings,
     "risk_caps": RiskSettings,
     "engine": EngineSettings,
+    "data": DataSettings,
+    "backtest": BacktestSettings,
 }
 
 
@@ -411,7 +448,24 @@ def load_settings(
         raise SettingsError(
             layers.sources["normalizer.max_price"], "normalizer.max_price", norm.max_price, "> normalizer.min_price"
         )
+    _check_data(built["data"], built["backtest"], layers.sources, router_names)
     return Settings(**built, venues=venues, finnhub_api_key=key, sources=layers.sources)
+
+
+def _check_data(data: DataSettings, bt: BacktestSettings, sources: dict[str, str], routers: tuple[str, ...]) -> None:
+    src = data.source
+    if src not in ("synthetic", "yahoo", "finnhub") and not (src.startswith("replay:") and len(src) > 7):
+        expected = "one of " + ", ".join(DATA_SOURCES)
+        raise SettingsError(sources.get("data.source", "config"), "data.source", src, expected)
+    if data.record and not data.record.endswith((".csv", ".parquet")):
+        raise SettingsError(sources.get("data.record", "config"), "data.record", data.record, "a .csv or .parquet path")
+    names = [r.strip() for r in bt.routers.split(",") if r.strip()]
+    bad = [r for r in names if r != "all" and routers and r not in routers]
+    if bad:
+        raise SettingsError(
+            sources.get("backtest.routers", "config"), "backtest.routers", bt.routers,
+            "a comma-separated list of: all, " + ", ".join(routers),
+        )  # fmt: skip
 
 
 def _check_caps(risk: RiskSettings, caps: RiskSettings, sources: dict[str, str]) -> None:

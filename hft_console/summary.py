@@ -77,6 +77,7 @@ def build_summary(e: Engine) -> dict[str, Any]:
 
 def write_summary(e: Engine) -> dict[str, Any]:
     summary = build_summary(e)
+    assert e.run_dir is not None, "a session without a run directory keeps its summary in memory"
     path = e.run_dir / "summary.json"
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(summary, indent=2) + "\n")

@@ -42,6 +42,13 @@ class OrderFlow:
         self.fees = tuple(v.spec.taker_fee for v in engine.venues)
         self.n_ven = len(engine.venues)
         self.slippage = engine.settings.strategy.limit_slippage_ticks * engine.tick
+        self.events = 0  # venue events handled: arrivals and reports
+        n = self.n_ven
+        # per venue, for the backtest report: shares sent/filled, $ cost against the decision mid
+        # (price only, and fees), and the filled notional at the decision mid it is measured against
+        self.qty_sent, self.qty_filled = [0] * n, [0] * n
+        self.cost_price, self.cost_fees, self.notional_filled = [0.0] * n, [0.0] * n, [0.0] * n
+        self.round_trip_us = [0.0] * n
 
     def _push(self, ts: int, kind: int, payload: object) -> None:
         self.seq += 1
@@ -53,6 +60,7 @@ class OrderFlow:
         heap = self.heap
         while heap and heap[0][0] <= t_ns:
             ts, _, kind, payload = heapq.heappop(heap)
+            self.events += 1
             if kind == ARRIVE:
                 self._arrive(payload, ts)  # type: ignore[arg-type]
             else:
@@ -181,7 +189,10 @@ class OrderFlow:
         elif quote is None:
             execution = Execution(order, t_ns, t_ns + venue.latency.one_way_ns(t_ns), "CANCELLED", "NO_QUOTE")
         else:
-            execution = venue.execute(order, t_ns, sym, quote, e.market.fundamental_at(sym, t_ns))
+            fair = e.market.fundamental_at(sym, t_ns)
+            if fair != fair:  # the source does not know the fair price (real data): the mid seen so far
+                fair = e.portfolio.mark[sym]
+            execution = venue.execute(order, t_ns, sym, quote, fair)
         self._push(execution.report_ns, REPORT, execution)
 
     def _report(self, ex: Execution) -> None:
@@ -200,12 +211,13 @@ class OrderFlow:
         self.done_by_status[ex.status] = self.done_by_status.get(ex.status, 0) + 1
         filled = sum(q for q, _ in ex.fills)
         order.filled = filled
-        cost = 0.0
+        cost = fees = 0.0
         portfolio = e.portfolio
         for qty, price in ex.fills:
             fee = ex.fee * qty / filled
             booking = portfolio.apply_fill(sym, int(order.side), qty, price, fee)
-            cost += int(order.side) * (price - order.decision_mid) * qty + fee
+            cost += int(order.side) * (price - order.decision_mid) * qty
+            fees += fee
             self.trade_seq += 1
             self.fills += 1
             fill = Fill(
@@ -224,9 +236,15 @@ class OrderFlow:
         elif ex.status == "CANCELLED":
             self.cancels += 1
         mid = order.decision_mid
-        missed = (order.qty - filled) * e.settings.market.miss_penalty_ticks * e.tick
-        cost_bps = (cost + missed) / (order.qty * mid) * 1e4 if mid > 0 else 0.0
+        self.qty_sent[v] += order.qty
+        self.qty_filled[v] += filled
+        self.cost_price[v] += cost
+        self.cost_fees[v] += fees
+        self.notional_filled[v] += filled * mid
         rt_us = (ex.report_ns - order.ts_ns) / 1000
+        self.round_trip_us[v] += rt_us
+        missed = (order.qty - filled) * e.settings.market.miss_penalty_ticks * e.tick
+        cost_bps = (cost + fees + missed) / (order.qty * mid) * 1e4 if mid > 0 else 0.0
         e.router.learn(order.router, Transition(v, order.qty, filled, cost_bps, rt_us, -cost_bps))
         if filled and e.risk.breaker_hit(portfolio.total):
             e.on_breaker(ex.report_ns)

@@ -43,6 +43,7 @@ class TickBatch:
     bid_size: list[int]
     ask_size: list[int]
     injected_bad: dict[str, int]
+    trades: int = 0  # trade prints seen in this batch (replay and live feeds); counted, not traded on
 
     def __len__(self) -> int:
         return len(self.ts)
@@ -68,6 +69,12 @@ def ar1(x0: np.ndarray, phi: float, eps: np.ndarray) -> np.ndarray:
 
 
 class SyntheticMarket:
+    """The generated market. Subclasses replace ``_advance_grid`` (the fair-price path) and keep the
+    venue quoting, which is how Yahoo bars and Finnhub trades become venue quotes."""
+
+    label = "synthetic"
+    feed_state = "sim"
+
     def __init__(self, symbols: list[str], venues: list[VenueSpec], cfg: MarketSettings, seed: int) -> None:
         self.symbols, self.venues, self.cfg = symbols, venues, cfg
         self.rng = rng_for(seed, "market.synthetic")
@@ -97,6 +104,13 @@ class SyntheticMarket:
         inv = 1 / cfg.tick_size
         self.inv_tick = round(inv) if abs(inv - round(inv)) < 1e-9 else None
         self.t_ns = 0
+
+    @property
+    def exhausted(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        return None
 
     def fundamental(self) -> np.ndarray:
         """The latest fundamental price per symbol (what quotes chase); for diagnostics and oracles."""

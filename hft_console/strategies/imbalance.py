@@ -28,6 +28,7 @@ class ImbalanceStrategy:
         self.next_ok_ns = [0] * n_symbols
         self.cooldown_ns = int(cfg.cooldown_ms * 1e6)
         self.paused = False
+        self.feed_paused = False  # set by the engine while a live feed is stale or down
         self.flatten = False
 
     def on_book(self, sym: int, t_ns: int, bid: float, bid_size: int, ask: float, ask_size: int, exposure: int) -> int:
@@ -48,7 +49,7 @@ class ImbalanceStrategy:
         self.target[sym] = target
         if self.flatten:
             target = 0
-        elif self.paused:
+        elif self.paused or self.feed_paused:
             return 0
         delta = target - exposure
         if delta == 0 or t_ns < self.next_ok_ns[sym] or bid >= ask:

@@ -15,7 +15,16 @@ from dataclasses import dataclass, field
 
 from hft_console.domain import Order, VenueSpec
 from hft_console.rng_buffer import Draws
+from hft_console.settings import MarketSettings
 from hft_console.venues.latency import LatencyModel
+
+TRADING_DAYS = 252
+
+
+def impact_per_sqrt_share(cfg: MarketSettings) -> float:
+    """Square-root law: temporary impact (fraction of price) = this x sqrt(shares filled), i.e.
+    ``impact_coef`` x daily volatility x sqrt(qty / ``impact_adv_shares``)."""
+    return cfg.impact_coef * cfg.annual_vol / math.sqrt(TRADING_DAYS) / math.sqrt(cfg.impact_adv_shares)
 
 
 @dataclass(slots=True)
@@ -38,6 +47,7 @@ class SimVenue:
         tick: float,
         fade_tau_us: float,
         snipe_per_tick: float,
+        impact_per_sqrt_share: float = 0.0,
     ) -> None:
         self.spec, self.latency, self.draws = spec, latency, draws
         self.name = spec.name
@@ -46,6 +56,7 @@ class SimVenue:
         self.inv_tick = float(round(inv)) if abs(inv - round(inv)) < 1e-9 else inv
         self.fade_tau_us = fade_tau_us
         self.snipe_per_tick = snipe_per_tick
+        self.impact = impact_per_sqrt_share
         self._consumed: dict[tuple[int, int], tuple[int, int]] = {}
         self.orders = self.fills = self.rejects = 0
 
@@ -102,6 +113,9 @@ class SimVenue:
         filled = order.qty - remaining
         if filled == 0:
             return Execution(order, t_ns, report_ns, "CANCELLED", "NO_LIQUIDITY")
+        if self.impact:  # our own size pushes the price we get (a cost, never a gain)
+            shift = 1.0 + sign * self.impact * math.sqrt(filled)
+            fills = [(q, round(p * shift, 6)) for q, p in fills]
         self.fills += len(fills)
         return Execution(
             order,

@@ -14,7 +14,10 @@ from pathlib import Path
 import pytest
 
 ENV_KEYS = ("TRADING_MODE", "TRADING_SYMBOLS", "MAX_POSITION_SIZE", "LOG_LEVEL", "NO_COLOR", "FORCE_COLOR")
-BASE = ["--no-ui", "--mode", "fast", "--clock", "sim", "--duration", "3", "--symbols", "AAPL,MSFT", "--seed", "7"]
+BASE = [
+    "--no-ui", "--mode", "fast", "--clock", "sim", "--duration", "3", "--symbols", "AAPL,MSFT", "--seed", "7",
+    "--skip-backtest",
+]  # fmt: skip
 
 
 def hft(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

@@ -1,0 +1,152 @@
+"""Run a backtest: every (scenario, router) pair through the real engine on the simulated clock,
+spread over processes, with a progress bar. Each run keeps nothing on disk."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
+from multiprocessing import get_context
+from typing import Any
+
+from hft_console.backtest.scenarios import Scenario, make_scenarios, scenario_settings
+from hft_console.market.source import DataError, MarketSource
+from hft_console.settings import Settings
+
+_shared_market: dict[str, Any] = {}
+
+
+def _market_for(settings: Settings, seed: int) -> MarketSource | None:
+    """Replay files are parsed once per process and rewound for each run; other sources are
+    opened per run (Yahoo reads its on-disk cache, filled before the workers start)."""
+    src = settings.data.source
+    if not src.startswith("replay:"):
+        return None
+    from hft_console.market.replay import ReplayMarket
+    from hft_console.market.sources import open_source
+
+    cached = _shared_market.get(src)
+    if cached is None:
+        cached = open_source(replace(settings, data=replace(settings.data, record="")), seed)
+        _shared_market[src] = cached
+    assert isinstance(cached, ReplayMarket)
+    return cached.rewound()
+
+
+def run_one(job: tuple[Settings, Scenario, str, float]) -> dict[str, Any]:
+    """One engine session; the figures the report needs, nothing else (results cross processes)."""
+    from hft_console.engine import Engine
+
+    settings, sc, router, duration_s = job
+    s = scenario_settings(settings, sc, router, duration_s)
+    engine = Engine(s, None, market=_market_for(s, sc.seed))
+    engine.run()
+    flow, p = engine.flow, engine.portfolio
+    path = [*engine.pnl_history, p.total]
+    return {
+        "scenario": sc.index,
+        "router": router,
+        "regime": sc.regime,
+        "pnl": p.total,
+        "fees": p.fees,
+        "path": path,
+        "events": engine.ticks + engine.trades_seen + flow.events,
+        "orders": flow.orders,
+        "venues": [v.name for v in engine.venues],
+        "qty_sent": flow.qty_sent,
+        "qty_filled": flow.qty_filled,
+        "cost_price": flow.cost_price,
+        "cost_fees": flow.cost_fees,
+        "notional_filled": flow.notional_filled,
+        "round_trip_us": flow.round_trip_us,
+        "orders_by_venue": [v.orders for v in engine.venues],
+        "risk_denials": flow.denials,
+        "wall_s": engine.wall_elapsed,
+    }
+
+
+def resolve_routers(settings: Settings, text: str) -> list[str]:
+    from hft_console.routing.registry import ROUTER_NAMES
+
+    names = [r.strip() for r in text.split(",") if r.strip()]
+    if not names:
+        return [settings.session.router]
+    if "all" in names:
+        return list(ROUTER_NAMES)
+    return list(dict.fromkeys(names))
+
+
+def prepare(settings: Settings) -> None:
+    """Fail fast in the parent, before any worker starts: the data must open (and be cached)."""
+    src = settings.data.source
+    if src == "finnhub":
+        raise DataError("backtest", "finnhub is a live feed; backtest needs synthetic, replay:PATH or yahoo", 2)
+    if src != "synthetic":
+        from hft_console.market.sources import open_source
+
+        open_source(replace(settings, data=replace(settings.data, record="")), settings.session.seed).close()
+
+
+def run_backtest(
+    settings: Settings,
+    routers: list[str],
+    n_scenarios: int,
+    duration_s: float,
+    workers: int,
+    progress: bool,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> tuple[list[Scenario], list[dict[str, Any]], float]:
+    prepare(settings)
+    scenarios = make_scenarios(settings, n_scenarios)
+    jobs = [(settings, sc, r, duration_s) for sc in scenarios for r in routers]
+    workers = workers or os.cpu_count() or 1
+    results: list[dict[str, Any]] = []
+    started = time.perf_counter()
+    bar = _Progress(len(jobs), progress)
+    try:
+        if workers == 1 or len(jobs) == 1:
+            for job in jobs:
+                results.append(run_one(job))
+                bar.advance()
+                if on_progress is not None:
+                    on_progress(len(results), len(jobs))
+        else:
+            # spawn, not fork: worker processes must not inherit threads or a JAX runtime
+            with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=get_context("spawn")) as pool:
+                chunk = max(1, min(16, len(jobs) // (workers * 8)))
+                for result in pool.map(run_one, jobs, chunksize=chunk):
+                    results.append(result)
+                    bar.advance()
+                    if on_progress is not None:
+                        on_progress(len(results), len(jobs))
+    finally:
+        bar.close()
+    return scenarios, results, time.perf_counter() - started
+
+
+class _Progress:
+    """A rich progress bar on a terminal; silence otherwise (scripts read the JSON)."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.progress: Any = None
+        if enabled and sys.stderr.isatty():
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.progress = Progress(
+                TextColumn("backtest"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                console=Console(stderr=True),
+            )  # fmt: skip
+            self.task = self.progress.add_task("runs", total=total)
+            self.progress.start()
+
+    def advance(self) -> None:
+        if self.progress is not None:
+            self.progress.advance(self.task)
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()

@@ -1,0 +1,50 @@
+"""Pick and open the session's market data source (``--data`` / ``data.source``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from hft_console.market.source import MarketSource
+from hft_console.market.synthetic import SyntheticMarket
+
+if TYPE_CHECKING:
+    from hft_console.settings import Settings
+
+
+def symbols_explicit(settings: Settings) -> bool:
+    """True when the operator named the symbols (flag, environment, .env), not just the config."""
+    source = settings.sources.get("session.symbols", "config")
+    return source.startswith(("--", "environment", ".env"))
+
+
+def open_source(settings: Settings, seed: int) -> MarketSource:
+    """The configured source, wrapped in a recorder when ``data.record`` is set. Raises DataError."""
+    specs = settings.venue_specs()
+    names = [v.name for v in specs]
+    symbols = list(settings.session.symbols)
+    src = settings.data.source
+    market: MarketSource
+    if src.startswith("replay:"):
+        from hft_console.market.replay import ReplayMarket
+
+        market = ReplayMarket(Path(src.removeprefix("replay:")), symbols if symbols_explicit(settings) else None, names)
+    elif src == "yahoo":
+        from hft_console.market.yahoo import open_yahoo
+
+        market = open_yahoo(settings, specs, seed)
+    elif src == "finnhub":
+        from hft_console.market.finnhub import open_finnhub
+
+        market = open_finnhub(settings, specs, seed)
+    else:
+        market = SyntheticMarket(symbols, specs, settings.market, seed)
+    if settings.data.record:
+        from hft_console.market.recorder import RecordingMarket
+
+        try:
+            market = RecordingMarket(market, Path(settings.data.record), names)
+        except Exception:
+            market.close()
+            raise
+    return market
