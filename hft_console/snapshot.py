@@ -71,6 +71,7 @@ class Snapshot:
     mode: str
     clock: str
     data_source: str
+    feed: str  # sim | live | stale | down
     state: str
     paused: bool
     ticks: int
@@ -163,7 +164,8 @@ def build_snapshot(e: Engine) -> Snapshot:
         duration_s=e.settings.session.duration_s,
         mode=e.settings.session.mode,
         clock=e.settings.session.clock,
-        data_source="synthetic",
+        data_source=e.market.label,
+        feed=e.feed_state,
         state=risk.state.value,
         paused=e.strategy.paused,
         ticks=e.ticks,

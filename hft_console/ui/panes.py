@@ -67,6 +67,9 @@ class Pane(Static):
         raise NotImplementedError
 
 
+FEED_STYLE = {"live": "bold black on green", "stale": "bold black on yellow", "down": "bold white on red"}
+
+
 class StatusBar(Pane):
     """Engine state, mode, session progress, data source, throughput, router and P&L on one line."""
 
@@ -83,6 +86,8 @@ class StatusBar(Pane):
         left.append(f" {snap.state} ", style=STATE_STYLE.get(snap.state, "bold"))
         if self.paused:  # what the operator asked for; the engine's snapshot follows within 100 ms
             left.append(" PAUSED ", style="bold black on cyan")
+        if snap.feed != "sim":  # a live feed: stale or down pauses trading by itself
+            left.append(f" FEED {snap.feed.upper()} ", style=FEED_STYLE.get(snap.feed, "bold"))
         wide = width >= 100
         left.append(f" {snap.mode.upper()} · {snap.data_source} · {snap.clock} " if wide else f" {snap.mode.upper()} ")
         right = Text(f" {clock(elapsed)}/{clock(total)} ")

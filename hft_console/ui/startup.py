@@ -2,22 +2,27 @@
 
 Infrastructure probes every venue's order-entry path (round trips drawn from the venue's own latency
 model with a generator of their own, so the session's random streams are untouched); intelligence
-readies the routing policy and says what happens to the backtest phase; execution starts the engine.
+readies the routing policy and runs the short pre-session backtest (unless --skip-backtest) on a
+worker thread, its progress on the bar and its result in the phase; execution starts the engine.
+Skipping ahead does not wait for the backtest: its result arrives as a notification.
 A venue that does not answer is reported with what it means for the session.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from functools import partial
 
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Label, ProgressBar, Static
 
 from hft_console.engine import Engine
+from hft_console.market.source import DataError
 from hft_console.rng import rng_for
 from hft_console.rng_buffer import Draws
 from hft_console.stats import percentiles
@@ -43,6 +48,8 @@ class StartupScreen(Screen[None]):
         self.steps: list[Callable[[], None]] = []
         self.probe_rt: dict[str, list[float]] = {}
         self.down: list[str] = []
+        self.backtest_running = False
+        self.backtest_line = ""
 
     def compose(self) -> ComposeResult:
         n_probes = len(self.engine.venues) * PROBES
@@ -70,6 +77,8 @@ class StartupScreen(Screen[None]):
         self._timer = self.set_interval(STEP_S, self._next)
 
     def _next(self) -> None:
+        if self.backtest_running:
+            return
         if self.steps:
             self.steps.pop(0)()
         elif self.app.screen is self:  # never pop a dialog the operator opened on top
@@ -77,6 +86,7 @@ class StartupScreen(Screen[None]):
             self.dismiss(None)
 
     def action_finish(self) -> None:
+        self.backtest_running = False  # do not wait for it: its result will come as a notification
         while self.steps:
             self.steps.pop(0)()
 
@@ -98,19 +108,52 @@ class StartupScreen(Screen[None]):
         detail.update(text)
         detail.set_class(bool(self.down), "failed")
 
+    def _policy_text(self) -> str:
+        return f"router {self.engine.router.name}: a baseline policy, nothing to load"
+
     def _policy(self) -> None:
         self.query_one("#p2", ProgressBar).advance(1)
-        self.query_one("#d2", Static).update(f"router {self.engine.router.name}: a baseline policy, nothing to load")
+        self.query_one("#d2", Static).update(self._policy_text())
 
     def _backtest(self) -> None:
-        self.query_one("#p2", ProgressBar).advance(1)
-        why = (
-            "skipped (--skip-backtest)"
-            if self.engine.settings.session.skip_backtest
-            else "not available in this version (the backtester is not built yet): skipped"
-        )
-        detail = self.query_one("#d2", Static)
-        detail.update(f"router {self.engine.router.name}: a baseline policy, nothing to load\nbacktest: {why}")
+        settings = self.engine.settings
+        if settings.session.skip_backtest:
+            self.query_one("#p2", ProgressBar).advance(1)
+            self.query_one("#d2", Static).update(f"{self._policy_text()}\nbacktest: skipped (--skip-backtest)")
+            return
+        runs = settings.backtest.startup_scenarios
+        self.query_one("#p2", ProgressBar).update(total=1 + runs)
+        self.query_one("#d2", Static).update(f"{self._policy_text()}\nbacktest: {runs} short scenarios running")
+        self.backtest_running = True
+        self.run_worker(self._run_backtest, thread=True, group="backtest", exit_on_error=False)
+
+    def _run_backtest(self) -> None:
+        from hft_console.backtest.command import startup_backtest, startup_line
+
+        try:
+            line = startup_line(startup_backtest(self.engine.settings, self._from_thread(self._backtest_progress)))
+        except DataError as exc:
+            line = f"Backtest: not run ({exc})"
+        self._from_thread(self._backtest_done)(line)
+
+    def _from_thread(self, fn: Callable[..., None]) -> Callable[..., None]:
+        def call(*args: object) -> None:
+            with contextlib.suppress(RuntimeError):  # the app is closing: nobody left to tell
+                self.app.call_from_thread(fn, *args)
+
+        return call
+
+    def _backtest_progress(self, done: int, total: int) -> None:
+        with contextlib.suppress(NoMatches):  # the operator skipped ahead; the screen is gone
+            self.query_one("#p2", ProgressBar).update(progress=1 + done)
+
+    def _backtest_done(self, line: str) -> None:
+        self.backtest_line = line
+        if not self.backtest_running:  # skipped ahead: tell the operator wherever they are now
+            self.app.notify(line, title="pre-session backtest", timeout=15)
+            return
+        self.backtest_running = False
+        self.query_one("#d2", Static).update(f"{self._policy_text()}\n{line}")
 
     def _execution(self) -> None:
         s = self.engine.settings.session

@@ -192,6 +192,23 @@ async def test_startup_shows_three_phases_then_starts_the_engine(tmp_path: Any) 
         await quit_app(app, pilot)
 
 
+async def test_startup_runs_the_pre_session_backtest_and_shows_its_result(tmp_path: Any) -> None:
+    from textual.widgets import Static
+
+    from tests.conftest import make_settings
+
+    settings = make_settings(session__duration_s=3000, session__clock="wall", backtest__startup_duration_s=1)
+    app = ConsoleApp(Engine(settings, tmp_path / "s"), startup=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, StartupScreen)
+        await wait_for(pilot, lambda: bool(screen.backtest_line), timeout=60)
+        text = str(screen.query_one("#d2", Static).render())
+        assert "Backtest best-price: 8 scenarios x 1 s on synthetic: P&L" in text
+        await wait_for(pilot, lambda: app.engine_running)
+        await quit_app(app, pilot)
+
+
 async def test_command_palette_offers_every_action(live_app: Callable[..., ConsoleApp]) -> None:
     from textual.command import CommandPalette
 
