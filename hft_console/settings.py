@@ -449,6 +449,9 @@ def load_settings(
             layers.sources["normalizer.max_price"], "normalizer.max_price", norm.max_price, "> normalizer.min_price"
         )
     _check_data(built["data"], built["backtest"], layers.sources, router_names)
+    if built["data"].source == "finnhub" and session.clock != "wall":
+        where = layers.sources.get("session.clock", "config")
+        raise SettingsError(where, "session.clock", session.clock, "wall with data.source = finnhub (a live feed)")
     return Settings(**built, venues=venues, finnhub_api_key=key, sources=layers.sources)
 
 

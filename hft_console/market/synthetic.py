@@ -73,7 +73,6 @@ class SyntheticMarket:
     venue quoting, which is how Yahoo bars and Finnhub trades become venue quotes."""
 
     label = "synthetic"
-    feed_state = "sim"
 
     def __init__(self, symbols: list[str], venues: list[VenueSpec], cfg: MarketSettings, seed: int) -> None:
         self.symbols, self.venues, self.cfg = symbols, venues, cfg
@@ -104,6 +103,10 @@ class SyntheticMarket:
         inv = 1 / cfg.tick_size
         self.inv_tick = round(inv) if abs(inv - round(inv)) < 1e-9 else None
         self.t_ns = 0
+
+    @property
+    def feed_state(self) -> str:
+        return "sim"
 
     @property
     def exhausted(self) -> bool:

@@ -1,0 +1,477 @@
+"""Finnhub live market data: REST quotes (finnhub-python) and the trade websocket, as venue quotes.
+
+``FinnhubFeed`` keeps the latest price per symbol from two paths: the websocket's trade prints (pushed,
+fresh while the market is open) and a slow REST quote poll (the fallback, and the fail-fast check at
+start). ``FinnhubMarket`` holds that price flat as the fair price and lets the synthetic venues quote
+around it; nothing is invented on top (no drift, no order-flow pressure).
+
+The API key rides in every REST and websocket URL (``token=``), so every text that leaves this module
+goes through ``redact`` and the loggers that see URLs (urllib3, websockets) get a redacting filter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import functools
+import json
+import logging
+import math
+import re
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import quote as urlquote
+
+import finnhub
+import numpy as np
+import requests
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI, WebSocketException
+
+from hft_console.domain import VenueSpec
+from hft_console.market.source import DataError
+from hft_console.market.synthetic import SyntheticMarket, TickBatch
+from hft_console.settings import MarketSettings
+
+if TYPE_CHECKING:
+    from hft_console.settings import Settings
+
+SOURCE = "finnhub"
+WATCHDOG_S = 60.0  # Finnhub pings stop silently on dead connections (Finnhub-API #517)
+RATE_PER_S, BURST = 1.0, 5  # free tier: 60 calls/min and 30 calls/s per key
+RATE_LIMITED_PAUSE_S = 10.0
+_TOKEN_RE = re.compile(r"(token=)[^&\s'\"]+")
+_ERRNO_RE = re.compile(r"\[Errno -?\d+\] [^'\")]+")
+T = TypeVar("T")
+
+
+def redact(text: str, key: str = "") -> str:
+    """``text`` without the API key: the key itself and any ``token=`` query value."""
+    if key:
+        text = text.replace(key, "***")
+    return _TOKEN_RE.sub(r"\1***", text)
+
+
+class _RedactFilter(logging.Filter):
+    """Rewrites records so no URL query token reaches a handler (debug logs print request lines)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if record.exc_info:
+            text += "\n" + "".join(traceback.format_exception(*record.exc_info)).rstrip()
+        record.msg, record.args, record.exc_info, record.exc_text = redact(text), None, None, None
+        return True
+
+
+_WS_LOG = logging.getLogger("hft_console.market.finnhub.websocket")
+for _logger in (_WS_LOG, logging.getLogger("urllib3.connectionpool")):  # both log request lines at debug
+    _logger.addFilter(_RedactFilter())
+
+
+def backoff_delays(initial: float = 1.0, factor: float = 2.0, cap: float = 60.0) -> Iterator[float]:
+    """Seconds to wait before each reconnect attempt: 1, 2, 4, ... capped at 60."""
+    delay = initial
+    while True:
+        yield min(delay, cap)
+        delay *= factor
+
+
+class TokenBucket:
+    """``rate`` requests per second on average and at most ``burst`` back to back."""
+
+    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate, self.burst, self.clock = rate, burst, clock
+        self.tokens, self.stamp = float(burst), clock()
+        self._lock = threading.Lock()
+
+    def take(self) -> float:
+        """Take a token and return 0.0, or return how many seconds until one is due."""
+        with self._lock:
+            now = self.clock()
+            self.tokens = min(float(self.burst), self.tokens + (now - self.stamp) * self.rate)
+            self.stamp = now
+            if self.tokens >= 1:
+                self.tokens -= 1
+                return 0.0
+            return (1 - self.tokens) / self.rate
+
+    def acquire(self, stop: threading.Event) -> bool:
+        """Block until a token is taken; False when ``stop`` was set meanwhile."""
+        while (wait := self.take()) > 0:
+            if stop.wait(wait):
+                return False
+        return True
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Latest:
+    price: float
+    ts_ms: int  # exchange time of the print or quote
+    changed: float  # feed clock (monotonic) when this price became news
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class FeedStats:
+    trades: int  # websocket prints with volume
+    price_updates: int  # websocket prints with v == 0
+    connects: int  # websocket handshakes that succeeded
+    reconnects: int  # connects after the first
+    watchdog_reconnects: int  # connections dropped by us for silence
+    errors: int  # failed handshakes, websocket error messages, failed REST polls
+    rest_polls: int
+    rest_failures: int
+    last_error: str  # redacted
+
+
+def _call_with_deadline(fn: Callable[[], T], seconds: float) -> T:
+    """``fn()`` on a daemon thread, abandoned after ``seconds``: DNS lookups ignore requests' timeout."""
+    fut: Future[T] = Future()
+
+    def run() -> None:
+        try:
+            fut.set_result(fn())
+        except BaseException as exc:  # handed to the caller as is
+            fut.set_exception(exc)
+
+    threading.Thread(target=run, name="finnhub-quote", daemon=True).start()
+    return fut.result(timeout=seconds)
+
+
+class FinnhubFeed:
+    """Latest prices from Finnhub, kept fresh by a websocket thread and a REST poll thread."""
+
+    def __init__(
+        self, symbols: Sequence[str], api_key: str, *,
+        rest_url: str = "https://finnhub.io/api/v1", ws_url: str = "wss://ws.finnhub.io",
+        timeout_s: float = 10.0, stale_s: float = 10.0, poll_s: float = 15.0, watchdog_s: float = WATCHDOG_S,
+        reconnect_delays: Callable[[], Iterator[float]] = backoff_delays,
+        rate_per_s: float = RATE_PER_S, burst: int = BURST,
+        clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time,
+    ) -> None:  # fmt: skip
+        self.symbols = list(symbols)
+        self._subscribed = frozenset(self.symbols)
+        self._key = api_key.strip()
+        self._rest_url, self._ws_url = rest_url.rstrip("/"), ws_url
+        self._timeout_s, self._stale_s, self._poll_s, self._watchdog_s = timeout_s, stale_s, poll_s, watchdog_s
+        self._delays, self._clock, self._wall = reconnect_delays, clock, wall
+        self._bucket = TokenBucket(rate_per_s, burst, clock)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._threads: list[threading.Thread] = []
+        self._client: Any = None
+        self._latest: dict[str, Latest] = {}
+        self._last_news = -math.inf
+        self._connected = self._rest_failing = False
+        self._fatal = self._last_error = ""
+        self._trades = self._price_updates = self._connects = self._watchdogs = 0
+        self._errors = self._polls = self._poll_failures = 0
+
+    def start(self) -> None:
+        """One REST quote per symbol, synchronously (DataError on any failure), then the threads."""
+        if not self._key:
+            raise DataError(SOURCE, "FINNHUB_API_KEY is not set (environment or .env)", exit_code=2)
+        if self._threads:
+            raise RuntimeError("FinnhubFeed.start called twice")
+        client = finnhub.Client(self._key)
+        client.API_URL = self._rest_url  # instance attribute: the class default points at production
+        client.DEFAULT_TIMEOUT = self._timeout_s
+        self._client = client
+        for sym in self.symbols:
+            self._bucket.acquire(self._stop)
+            error: DataError | None = None
+            try:
+                quote = _call_with_deadline(functools.partial(client.quote, sym), self._timeout_s + 1.0)
+            except Exception as exc:
+                error = self._describe(exc, sym)
+            else:
+                if not self._apply_quote(sym, quote):
+                    error = DataError(SOURCE, f"no quote for {sym}: unknown symbol or not covered by this API key", 2)
+            if error is not None:  # raised outside ``except``: the original (with the key in its URL) is not chained
+                client.close()
+                raise error
+        self._threads = [
+            threading.Thread(target=self._run_ws, name="finnhub-ws", daemon=True),
+            threading.Thread(target=self._run_poll, name="finnhub-rest", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Stop both threads; a REST request in flight is abandoned (daemon thread) after ``timeout``."""
+        self._stop.set()
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop closed between the check and the call
+                loop.call_soon_threadsafe(_cancel_all, loop)
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        if self._client is not None and not any(t.is_alive() for t in self._threads):
+            self._client.close()
+        with self._lock:
+            self._connected = False
+
+    def latest(self, symbol: str) -> Latest | None:
+        with self._lock:
+            return self._latest.get(symbol)
+
+    def prices(self) -> dict[str, float]:
+        with self._lock:
+            return {sym: v.price for sym, v in self._latest.items()}
+
+    @property
+    def connected(self) -> bool:
+        with self._lock:
+            return self._connected
+
+    def stats(self) -> FeedStats:
+        with self._lock:
+            return FeedStats(
+                self._trades, self._price_updates, self._connects, max(0, self._connects - 1), self._watchdogs,
+                self._errors, self._polls, self._poll_failures, self._last_error,
+            )  # fmt: skip
+
+    def state(self) -> str:
+        """``down``: fatal error, or no websocket and REST failing; ``stale``: no news for ``stale_s``."""
+        return self._status()[0]
+
+    def reason(self) -> str:
+        """Why the state is not ``live`` (empty when it is); never contains the key."""
+        return self._status()[1]
+
+    def _status(self) -> tuple[str, str]:
+        with self._lock:
+            if self._fatal:
+                return "down", self._fatal
+            if not self._connected and self._rest_failing:
+                return "down", f"websocket not connected and REST failing: {self._last_error}"
+            age = self._clock() - self._last_news
+            if age > self._stale_s:
+                return "stale", "no trade or quote update yet" if math.isinf(age) else f"no update for {age:.0f} s"
+            return "live", ""
+
+    def _apply(self, sym: str, price: float, ts_ms: int, changed: float, strict: bool) -> bool:
+        """Keep the newest price by exchange time (caller holds the lock); a late, older print is dropped."""
+        cur = self._latest.get(sym)
+        if cur is not None and (ts_ms <= cur.ts_ms if strict else ts_ms < cur.ts_ms):
+            return False
+        self._latest[sym] = Latest(price, ts_ms, changed)
+        self._last_news = max(self._last_news, changed)
+        return True
+
+    def _apply_quote(self, sym: str, quote: Any) -> bool:
+        """A REST quote; False when it carries no data (``c == 0 and t == 0``, or not a quote at all)."""
+        try:
+            price, t = float(quote.get("c") or 0.0), int(quote.get("t") or 0)
+        except (AttributeError, TypeError, ValueError):
+            return False
+        if not (math.isfinite(price) and price > 0 and t > 0):
+            return False
+        # news as old as the quote's own timestamp: a closed market's last price is stale at once
+        changed = self._clock() - max(0.0, self._wall() - t)
+        with self._lock:
+            self._apply(sym, price, t * 1000, changed, strict=True)
+        return True
+
+    def _on_message(self, raw: str | bytes) -> None:
+        try:
+            msg = json.loads(raw)
+        except ValueError:
+            self._error("websocket: a message that is not JSON")
+            return
+        kind = msg.get("type") if isinstance(msg, dict) else None
+        if kind == "trade":
+            self._on_trades(msg.get("data"))
+        elif kind == "error":
+            self._error(f"finnhub: {msg.get('msg')}")
+        # "ping" and anything else: arriving at all is what the watchdog needs
+
+    def _on_trades(self, data: object) -> None:
+        now = self._clock()
+        with self._lock:
+            for item in data if isinstance(data, list) else ():
+                try:
+                    sym, price, ts, vol = str(item["s"]), float(item["p"]), int(item["t"]), float(item.get("v") or 0.0)
+                except (AttributeError, KeyError, TypeError, ValueError):
+                    continue
+                if sym not in self._subscribed or not (math.isfinite(price) and price > 0):
+                    continue
+                if vol > 0:
+                    self._trades += 1
+                else:  # v == 0: a price update without a trade (FX, some crypto)
+                    self._price_updates += 1
+                self._apply(sym, price, ts, now, strict=False)
+
+    def _error(self, message: str) -> None:
+        with self._lock:
+            self._errors += 1
+            self._last_error = redact(message, self._key)
+
+    def _describe(self, exc: BaseException, sym: str) -> DataError:
+        """A REST failure as the DataError ``start`` raises; the text is redacted."""
+        if isinstance(exc, finnhub.FinnhubAPIException):
+            code = exc.status_code
+            if code == 401:
+                return DataError(SOURCE, "invalid API key (HTTP 401 from finnhub.io)", 2)
+            if code == 429:
+                return DataError(SOURCE, "rate limited by finnhub.io (HTTP 429): try again in a minute", 1)
+            if code == 403:
+                return DataError(SOURCE, f"this API key has no access to quotes for {sym} (HTTP 403)", 2)
+            return DataError(SOURCE, f"HTTP {code} from finnhub.io for {sym}: {redact(str(exc.message), self._key)}", 1)
+        if isinstance(exc, requests.Timeout | TimeoutError):
+            return DataError(SOURCE, f"cannot reach finnhub.io: no answer within {self._timeout_s:g} s", 1)
+        text = redact(str(exc), self._key)
+        if isinstance(exc, requests.RequestException):
+            found = _ERRNO_RE.search(text)
+            return DataError(SOURCE, f"cannot reach finnhub.io: {found.group(0) if found else text[:200]}", 1)
+        return DataError(SOURCE, f"unexpected answer from finnhub.io for {sym}: {text[:200]}", 1)
+
+    def _run_poll(self) -> None:
+        gap = self._poll_s / max(1, len(self.symbols))  # round robin: each symbol every poll_s
+        due, i = self._clock() + gap, 0
+        while not self._stop.wait(max(0.0, due - self._clock())):
+            due = max(due + gap, self._clock())
+            if not self._bucket.acquire(self._stop):
+                return
+            sym, i = self.symbols[i % len(self.symbols)], i + 1
+            self._poll(sym)
+
+    def _poll(self, sym: str) -> None:
+        try:
+            quote = self._client.quote(sym)
+        except Exception as exc:  # every failure is recorded; the thread must outlive it
+            code = exc.status_code if isinstance(exc, finnhub.FinnhubAPIException) else 0
+            self._error(f"REST: {self._describe(exc, sym).message}")
+            with self._lock:
+                self._polls += 1
+                self._poll_failures += 1
+                self._rest_failing = code != 429  # a 429 means the service is there
+                self._fatal = "invalid API key" if code == 401 else self._fatal
+            if code == 429:  # the limit is per minute: the next calls would be refused too
+                self._stop.wait(RATE_LIMITED_PAUSE_S)
+            return
+        self._apply_quote(sym, quote)
+        with self._lock:
+            self._polls += 1
+            self._rest_failing = False
+
+    def _run_ws(self) -> None:
+        with contextlib.suppress(asyncio.CancelledError):  # stop() cancelled the main task
+            asyncio.run(self._ws_main())
+
+    async def _ws_main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        sep = "&" if "?" in self._ws_url else "?"
+        url = f"{self._ws_url}{sep}token={urlquote(self._key, safe='')}"
+        delays: Iterator[float] | None = None
+        while not self._stop.is_set():
+            heard = False
+            try:
+                async with connect(
+                    url, open_timeout=self._timeout_s, close_timeout=1.0, ping_interval=20, ping_timeout=20,
+                    logger=_WS_LOG,
+                ) as ws:  # fmt: skip
+                    with self._lock:
+                        self._connected = True
+                        self._connects += 1
+                    for sym in self.symbols:  # subscriptions do not survive a reconnect
+                        await ws.send(json.dumps({"type": "subscribe", "symbol": sym}))
+                    heard = await self._read(ws)
+            except InvalidStatus as exc:
+                if exc.response.status_code == 401:
+                    self._fatal = "invalid API key"
+                    return
+                self._error(f"websocket handshake: HTTP {exc.response.status_code}")  # 429: retried with backoff
+            except InvalidURI:
+                self._fatal = f"invalid websocket URL {redact(self._ws_url, self._key)!r}"
+                return
+            except (OSError, TimeoutError, WebSocketException) as exc:
+                self._error(f"websocket: {type(exc).__name__}: {exc}")
+            finally:
+                with self._lock:
+                    self._connected = False
+            if heard or delays is None:  # a connection that worked starts the backoff over
+                delays = self._delays()
+            await asyncio.sleep(next(delays))
+
+    async def _read(self, ws: ClientConnection) -> bool:
+        """Messages until the connection closes or goes silent; True when anything arrived."""
+        heard = False
+        while True:
+            try:
+                raw = await asyncio.wait_for(ws.recv(), self._watchdog_s)
+            except TimeoutError:
+                with self._lock:
+                    self._watchdogs += 1
+                return heard  # leaving ``async with`` closes it; the caller reconnects
+            except ConnectionClosed:
+                return heard
+            heard = True
+            self._on_message(raw)
+
+
+def _cancel_all(loop: asyncio.AbstractEventLoop) -> None:
+    for task in asyncio.all_tasks(loop):
+        task.cancel()
+
+
+class FinnhubMarket(SyntheticMarket):
+    """Venue quotes around Finnhub's latest price, held flat between updates."""
+
+    label = "finnhub"
+
+    def __init__(
+        self, symbols: list[str], venues: list[VenueSpec], cfg: MarketSettings, seed: int, feed: FinnhubFeed
+    ) -> None:
+        # live prints are clean by construction here; corrupting them would fake normaliser rejects
+        super().__init__(symbols, venues, dataclasses.replace(cfg, bad_tick_rate=0.0), seed)
+        self.feed = feed
+        price = self._live_prices()
+        self.log_price = np.log(price)
+        self.hist_price = np.repeat(price[:, None], self.lookback, axis=1)
+        self._trades_seen = feed.stats().trades
+
+    @property
+    def feed_state(self) -> str:
+        return self.feed.state()
+
+    def close(self) -> None:
+        self.feed.stop()
+
+    def _live_prices(self) -> np.ndarray:
+        latest = self.feed.prices()
+        last = self.hist_price[:, -1]
+        return np.array([latest.get(sym, float(last[i])) for i, sym in enumerate(self.symbols)])
+
+    def _advance_grid(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        price = self._live_prices()
+        self.log_price = np.log(price)
+        return np.repeat(price[:, None], n, axis=1), np.zeros((self.n_sym, n))
+
+    def next_batch(self, t1_ns: int) -> TickBatch:
+        batch = super().next_batch(t1_ns)
+        total = self.feed.stats().trades
+        batch.trades, self._trades_seen = total - self._trades_seen, total
+        return batch
+
+
+def open_finnhub(settings: Settings, venues: list[VenueSpec], seed: int) -> FinnhubMarket:
+    """The live Finnhub source for a session; raises DataError when Finnhub cannot deliver."""
+    d = settings.data
+    symbols = list(settings.session.symbols)
+    feed = FinnhubFeed(
+        symbols, settings.finnhub_api_key, rest_url=d.finnhub_rest_url, ws_url=d.finnhub_ws_url,
+        timeout_s=d.timeout_s, stale_s=d.finnhub_stale_s, poll_s=d.finnhub_poll_s,
+    )  # fmt: skip
+    feed.start()
+    try:
+        return FinnhubMarket(symbols, venues, settings.market, seed, feed)
+    except BaseException:
+        feed.stop()
+        raise
