@@ -155,8 +155,9 @@ def print_report(report: dict[str, Any]) -> None:
         + f" · {report['events']:,} events in {report['wall_s']:.1f} s ({report['events_per_s']:,.0f}/s)"
     )
     routers = Table(title="routers (same scenarios for each)", title_justify="left")
-    for col in ("router", "P&L mean", "± 95%", "Sharpe/run", "max DD", "fill rate", "slip bps", "IS bps"):
-        routers.add_column(col, justify="left" if col == "router" else "right")
+    routers.add_column("router", no_wrap=True, min_width=14)
+    for col in ("P&L mean", "± 95%", "Sharpe/run", "max DD", "fill rate", "slip bps", "IS bps"):
+        routers.add_column(col, justify="right")
     for name, f in report["routers"].items():
         routers.add_row(
             name, f"{f['pnl']['mean']:,.2f}", f"{f['pnl']['ci95']:,.2f}", f"{f['sharpe']:,.2f}",

@@ -118,3 +118,21 @@ def test_a_session_runs_its_short_backtest_first_unless_skipped(tmp_path: Path) 
     assert "Backtest best-price: 8 scenarios x 3 s on synthetic: P&L" in out.stdout
     skipped = hft(*base, "--run-dir", str(tmp_path / "b"), "--skip-backtest")
     assert "Backtest: skipped (--skip-backtest)" in skipped.stdout
+
+
+def test_yahoo_bars_from_the_cache_need_no_network(tmp_path: Path) -> None:
+    cache = tmp_path / "cache" / "yahoo"
+    cache.mkdir(parents=True)
+    for name in ("AAPL_1m_5d.csv", "MSFT_1m_5d.csv"):
+        (cache / name).write_bytes((Path(__file__).parents[1] / "data" / "yahoo" / name).read_bytes())
+    config = tmp_path / "yahoo.toml"
+    config.write_text(f'[data]\nsource = "yahoo"\ncache_dir = "{tmp_path / "cache"}"\ntimeout_s = 0.5\n')
+    args = ["--config", str(config), "--symbols", "AAPL,MSFT", "--seed", "5"]
+    out = hft("--no-ui", "--clock", "sim", "--duration", "10", "--skip-backtest", "--run-dir", str(tmp_path / "r"), *args)
+    assert out.returncode == 0, out.stderr
+    assert "Data: yahoo:1m/5d" in out.stdout
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert summary["ticks"] > 10_000 and summary["ticks_rejected"] == 0
+    bt = hft("backtest", "--scenarios", "3", "--duration", "5", "--quiet", "--json", str(tmp_path / "bt.json"), *args)
+    assert bt.returncode == 0, bt.stderr
+    assert json.loads((tmp_path / "bt.json").read_text())["data"] == "yahoo"
