@@ -128,7 +128,8 @@ def test_yahoo_bars_from_the_cache_need_no_network(tmp_path: Path) -> None:
     config = tmp_path / "yahoo.toml"
     config.write_text(f'[data]\nsource = "yahoo"\ncache_dir = "{tmp_path / "cache"}"\ntimeout_s = 0.5\n')
     args = ["--config", str(config), "--symbols", "AAPL,MSFT", "--seed", "5"]
-    out = hft("--no-ui", "--clock", "sim", "--duration", "10", "--skip-backtest", "--run-dir", str(tmp_path / "r"), *args)
+    run = ["--no-ui", "--clock", "sim", "--duration", "10", "--skip-backtest", "--run-dir", str(tmp_path / "r")]
+    out = hft(*run, *args)
     assert out.returncode == 0, out.stderr
     assert "Data: yahoo:1m/5d" in out.stdout
     summary = json.loads((tmp_path / "r" / "summary.json").read_text())
