@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from hft_console import __version__
+from hft_console.batch import VECTOR_MIN_TICKS, process
 from hft_console.clock import SimClock, WallClock
 from hft_console.domain import Command, EngineState
 from hft_console.execution.order_flow import OrderFlow
@@ -99,6 +100,7 @@ class Engine:
         self.stop_requested = False
         self.finished = False
         self.ticks = 0
+        self.vector_min_ticks = VECTOR_MIN_TICKS  # batches this long take the array path (see batch.py)
         self.trades_seen = 0
         self.feed_state = self.market.feed_state
         self.now_ns = 0
@@ -242,52 +244,7 @@ class Engine:
         return t1
 
     def _process(self, batch: TickBatch) -> None:
-        ts_l, st_l, bid_l, ask_l = batch.ts, batch.stream, batch.bid, batch.ask
-        bs_l, as_l = batch.bid_size, batch.ask_size
-        check = self.normalizer.check
-        quotes = self.normalizer.last_tick
-        flow = self.flow
-        sym_of = self.sym_of_stream
-        n_ven = self.n_ven
-        marks = self.portfolio.mark
-        position = self.portfolio.position
-        working_buy, working_sell = flow.working_buy, flow.working_sell
-        on_book = self.strategy.on_book
-        perf = time.perf_counter_ns
-        inf = float("inf")
-        self.ticks += len(ts_l)
-        for i in range(len(ts_l)):
-            t = ts_l[i]
-            if t >= flow.next_event_ns:
-                flow.drain(t)
-            if self._cmd_pending:
-                self._apply_commands(t)
-            wall0 = perf()
-            k = st_l[i]
-            if check(t, k, bid_l[i], ask_l[i], bs_l[i], as_l[i]) >= 0:
-                continue
-            s = sym_of[k]
-            bb, bbs, ba, bas = 0.0, 0, inf, 0
-            for q in quotes[s * n_ven : s * n_ven + n_ven]:
-                if q is None:
-                    continue
-                x = q[1]
-                if x > bb:
-                    bb, bbs = x, q[3]
-                elif x == bb:
-                    bbs += q[3]
-                x = q[2]
-                if x < ba:
-                    ba, bas = x, q[4]
-                elif x == ba:
-                    bas += q[4]
-            if bbs == 0 or bas == 0:
-                continue
-            marks[s] = (bb + ba) * 0.5
-            delta = on_book(s, t, bb, bbs, ba, bas, position[s] + working_buy[s] - working_sell[s])
-            if delta and self.accepting:
-                flow.route(s, t, delta, wall0)
-                self.now_ns = t
+        process(self, batch)
 
     def _end_of_batch(self, t_ns: int) -> None:
         for draws in self._draws:

@@ -15,7 +15,7 @@ from hft_console.rng import rng_for
 from hft_console.settings import Settings, VenueSettings
 
 REGIMES = ("calm", "congested", "degraded")
-BACKTEST_BATCH_MS = 200.0
+BACKTEST_BATCH_MS = 1000.0
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from hft_console.settings import NormalizerSettings
 
 REJECT_REASONS = (
@@ -78,3 +80,106 @@ class Normalizer:
     def _reject(self, reason: int) -> int:
         self.rejected[reason] += 1
         return reason
+
+    def check_batch(
+        self, ts: np.ndarray, stream: np.ndarray, bid: np.ndarray, ask: np.ndarray, bsz: np.ndarray, asz: np.ndarray
+    ) -> np.ndarray:
+        """``check`` for a whole batch at once, with the very same verdicts and end state.
+
+        The stateless tests run on arrays. The stateful ones (order, duplicate, deviation) are
+        evaluated on arrays as if every earlier tick were accepted; up to the first tick they reject
+        that assumption holds, so that prefix is accepted in one step, the rejected tick goes through
+        ``check``, and the rest is evaluated again. Stateful rejects are rare, so this loops a few times
+        per batch at most. Returns per tick OK (-1) or the reason index.
+        """
+        cfg = self.cfg
+        n = ts.size
+        verdict = np.full(n, OK, dtype=np.int64)
+        with np.errstate(invalid="ignore"):
+            good = (cfg.min_price <= bid) & (bid < ask) & (ask <= cfg.max_price) & (bsz > 0) & (asz > 0)
+            if not good.all():
+                bad = np.flatnonzero(~good)
+                b, a = bid[bad], ask[bad]
+                reason = np.select(
+                    [~(np.isfinite(b) & np.isfinite(a)), (b <= 0) | (a <= 0), b >= a,
+                     (b < cfg.min_price) | (a > cfg.max_price)],
+                    [0, 1, 2, 3], 4,
+                )  # fmt: skip
+                verdict[bad] = reason
+                for r, c in zip(*np.unique(reason, return_counts=True), strict=True):
+                    self.rejected[int(r)] += int(c)
+        cand = np.flatnonzero(good)
+        n_ven = self.n_venues
+        while cand.size:
+            first = self._first_stateful_reject(ts, stream, bid, ask, bsz, asz, cand)
+            take = cand[:first]
+            if take.size:
+                self._accept_all(ts, stream, bid, ask, bsz, asz, take, n_ven)
+            if first >= cand.size:
+                break
+            k = int(cand[first])
+            verdict[k] = self.check(int(ts[k]), int(stream[k]), float(bid[k]), float(ask[k]), int(bsz[k]), int(asz[k]))
+            cand = cand[first + 1 :]
+        return verdict
+
+    def _first_stateful_reject(
+        self, ts: np.ndarray, stream: np.ndarray, bid: np.ndarray, ask: np.ndarray, bsz: np.ndarray,
+        asz: np.ndarray, cand: np.ndarray,
+    ) -> int:  # fmt: skip
+        """Index into ``cand`` of the first tick ``check`` would reject, if all before it are accepted."""
+        t = ts[cand]
+        prev_max = np.maximum.accumulate(np.concatenate(([self.last_ts], t[:-1])))
+        flagged = t < prev_max
+        st = stream[cand]
+        b, a, s1, s2 = bid[cand], ask[cand], bsz[cand], asz[cand]
+        # duplicate: equal to the same stream's previous accepted tick (in this batch or before it)
+        order = np.argsort(st, kind="stable")
+        same = np.concatenate(([False], st[order][1:] == st[order][:-1]))
+        prev = np.empty(cand.size, dtype=np.int64)
+        prev[order] = np.where(same, np.concatenate(([0], order[:-1])), -1)
+        has_prev = prev >= 0
+        dup = np.zeros(cand.size, dtype=bool)
+        if has_prev.any():
+            p = prev[has_prev]
+            dup[has_prev] = (t[p] == t[has_prev]) & (b[p] == b[has_prev]) & (a[p] == a[has_prev]) & (
+                s1[p] == s1[has_prev]) & (s2[p] == s2[has_prev])  # fmt: skip
+        for i in np.flatnonzero(~has_prev):  # first of its stream: against the state before the batch
+            last = self.last_tick[int(st[i])]
+            dup[i] = last is not None and last == (t[i], b[i], a[i], s1[i], s2[i])
+        flagged |= dup
+        # deviation from the symbol's previous accepted mid
+        sym = st // self.n_venues
+        mid = (b + a) * 0.5
+        order = np.argsort(sym, kind="stable")
+        same = np.concatenate(([False], sym[order][1:] == sym[order][:-1]))
+        ref = np.empty(cand.size)
+        ref[order] = np.where(same, mid[order][np.maximum(np.arange(cand.size) - 1, 0)], np.nan)
+        firsts = np.isnan(ref)
+        ref[firsts] = np.array(self.ref_mid)[sym[firsts]]
+        deviant = (ref != 0) & (np.abs(mid - ref) > self.cfg.max_deviation * ref)
+        # a deviant tick is rejected, or accepted as the one that reanchors: ``check`` decides
+        flagged |= deviant
+        hits = np.flatnonzero(flagged)
+        return int(hits[0]) if hits.size else cand.size
+
+    def _accept_all(
+        self, ts: np.ndarray, stream: np.ndarray, bid: np.ndarray, ask: np.ndarray, bsz: np.ndarray,
+        asz: np.ndarray, take: np.ndarray, n_ven: int,
+    ) -> None:  # fmt: skip
+        """The state ``check`` leaves after accepting every tick of ``take`` in order."""
+        st = stream[take]
+        self.accepted += int(take.size)
+        self.last_ts = int(ts[take[-1]])
+        # the last accepted tick of each stream and the last mid of each symbol
+        rev = st[::-1]
+        streams, first_rev = np.unique(rev, return_index=True)
+        for k, j in zip(streams.tolist(), (take.size - 1 - first_rev).tolist(), strict=True):
+            i = int(take[j])
+            self.last_tick[k] = (int(ts[i]), float(bid[i]), float(ask[i]), int(bsz[i]), int(asz[i]))
+        syms = st // n_ven
+        rev = syms[::-1]
+        symbols, first_rev = np.unique(rev, return_index=True)
+        for s, j in zip(symbols.tolist(), (take.size - 1 - first_rev).tolist(), strict=True):
+            i = int(take[j])
+            self.ref_mid[s] = (float(bid[i]) + float(ask[i])) * 0.5
+            self.streak[s] = 0

@@ -12,6 +12,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from hft_console.market.replay import COLUMNS, _arrow_types
 from hft_console.market.source import DataError, MarketSource
 from hft_console.market.synthetic import TickBatch
@@ -30,7 +32,9 @@ class RecordingMarket:
         self.venue_names = venue_names
         self.n_ven = len(venue_names)
         self.schema = pa.schema([(c, _arrow_types()[c]) for c in COLUMNS])
-        self.rows: dict[str, list[Any]] = {c: [] for c in COLUMNS}
+        self.chunks: list[TickBatch] = []
+        self.buffered = 0
+        self.refs: list[tuple[int, int, float]] = []
         self.rows_written = 0
         self._writer: Any = None
         try:
@@ -56,40 +60,58 @@ class RecordingMarket:
 
     def next_batch(self, t1_ns: int) -> TickBatch:
         batch = self.inner.next_batch(t1_ns)
-        rows, n_ven, n = self.rows, self.n_ven, len(batch.ts)
-        rows["ts_ns"] += batch.ts
-        rows["symbol"] += [self.symbols[k // n_ven] for k in batch.stream]
-        rows["venue"] += [self.venue_names[k % n_ven] for k in batch.stream]
-        rows["kind"] += ["quote"] * n
-        rows["bid"] += batch.bid
-        rows["ask"] += batch.ask
-        rows["bid_size"] += batch.bid_size
-        rows["ask_size"] += batch.ask_size
-        rows["price"] += [None] * n
-        rows["size"] += [None] * n
-        if len(rows["ts_ns"]) >= FLUSH_ROWS:
+        n = len(batch)
+        if n:
+            self.chunks.append(batch)
+            self.buffered += n
+        if self.buffered >= FLUSH_ROWS:
             self.flush()
         return batch
 
     def fundamental_at(self, sym: int, t_ns: int) -> float:
         fair = self.inner.fundamental_at(sym, t_ns)
         if not math.isnan(fair):
-            rows = self.rows
-            for name, value in zip(
-                COLUMNS, (t_ns, self.symbols[sym], "", "ref", None, None, None, None, fair, None), strict=True
-            ):
-                rows[name].append(value)
+            self.refs.append((t_ns, sym, fair))
         return fair
 
     def flush(self) -> None:
+        """Write what is buffered: the quotes in feed order, then the ``ref`` rows."""
         import pyarrow as pa
 
-        if not self.rows["ts_ns"] or self._writer is None:
+        if self._writer is None or not (self.chunks or self.refs):
             return
-        table = pa.Table.from_pydict(self.rows, schema=self.schema)
+        names = np.array(self.symbols, dtype=object)
+        venues = np.array(self.venue_names, dtype=object)
+        if self.chunks:
+            stream = np.concatenate([c.stream for c in self.chunks])
+            n = stream.size
+            quotes = {
+                "ts_ns": np.concatenate([c.ts for c in self.chunks]),
+                "symbol": names[stream // self.n_ven],
+                "venue": venues[stream % self.n_ven],
+                "kind": np.full(n, "quote", dtype=object),
+                "bid": np.concatenate([c.bid for c in self.chunks]),
+                "ask": np.concatenate([c.ask for c in self.chunks]),
+                "bid_size": np.concatenate([c.bid_size for c in self.chunks]),
+                "ask_size": np.concatenate([c.ask_size for c in self.chunks]),
+                "price": pa.nulls(n, pa.float64()),
+                "size": pa.nulls(n, pa.int64()),
+            }
+            self._write(pa.Table.from_pydict(quotes, schema=self.schema))
+        if self.refs:
+            t, s, fair = zip(*self.refs, strict=True)
+            n = len(t)
+            refs = {
+                "ts_ns": list(t), "symbol": [self.symbols[k] for k in s], "venue": [""] * n, "kind": ["ref"] * n,
+                "bid": [None] * n, "ask": [None] * n, "bid_size": [None] * n, "ask_size": [None] * n,
+                "price": list(fair), "size": [None] * n,
+            }  # fmt: skip
+            self._write(pa.Table.from_pydict(refs, schema=self.schema))
+        self.chunks, self.buffered, self.refs = [], 0, []
+
+    def _write(self, table: Any) -> None:
         self._writer.write_table(table)
         self.rows_written += table.num_rows
-        self.rows = {c: [] for c in COLUMNS}
 
     def close(self) -> None:
         try:

@@ -225,14 +225,7 @@ class ReplayMarket:
         else:
             q = slice(start, stop)  # type: ignore[assignment]
         return TickBatch(
-            self.ts[q].tolist(),
-            self.stream[q].tolist(),
-            self.bid[q].tolist(),
-            self.ask[q].tolist(),
-            self.bid_size[q].tolist(),
-            self.ask_size[q].tolist(),
-            {},
-            n_trades,
+            self.ts[q], self.stream[q], self.bid[q], self.ask[q], self.bid_size[q], self.ask_size[q], {}, n_trades
         )
 
     def fundamental_at(self, sym: int, t_ns: int) -> float:

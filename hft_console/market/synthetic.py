@@ -34,19 +34,19 @@ def start_price(symbol: str) -> float:
 
 @dataclass(slots=True)
 class TickBatch:
-    """Quotes in feed order. ``stream`` = symbol_index * n_venues + venue_index."""
+    """Quotes in feed order, as arrays. ``stream`` = symbol_index * n_venues + venue_index."""
 
-    ts: list[int]
-    stream: list[int]
-    bid: list[float]
-    ask: list[float]
-    bid_size: list[int]
-    ask_size: list[int]
+    ts: np.ndarray  # int64 ns
+    stream: np.ndarray  # int64
+    bid: np.ndarray  # float64
+    ask: np.ndarray
+    bid_size: np.ndarray  # int64
+    ask_size: np.ndarray
     injected_bad: dict[str, int]
     trades: int = 0  # trade prints seen in this batch (replay and live feeds); counted, not traded on
 
     def __len__(self) -> int:
-        return len(self.ts)
+        return int(self.ts.size)
 
 
 def ar1(x0: np.ndarray, phi: float, eps: np.ndarray) -> np.ndarray:
@@ -168,8 +168,9 @@ class SyntheticMarket:
         injected = self._corrupt(cols, t0) if self.cfg.bad_tick_rate > 0 and n else {}
         ts, stream, bid, ask, bid_sz, ask_sz = cols
         return TickBatch(
-            ts.tolist(), stream.tolist(), bid.tolist(), ask.tolist(), bid_sz.tolist(), ask_sz.tolist(), injected
-        )
+            ts.astype(np.int64), stream.astype(np.int64), bid, ask, bid_sz.astype(np.int64), ask_sz.astype(np.int64),
+            injected,
+        )  # fmt: skip
 
     def _corrupt(self, cols: list[np.ndarray], t0: int) -> dict[str, int]:
         """Damage a few ticks the way real feeds do, so the normaliser has something to reject."""

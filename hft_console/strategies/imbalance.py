@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from hft_console.settings import StrategySettings
 
 
@@ -56,3 +58,48 @@ class ImbalanceStrategy:
             return 0
         self.next_ok_ns[sym] = t_ns + self.cooldown_ns
         return delta
+
+    def signal_batch(self, sym: np.ndarray, ts: np.ndarray, bid_size: np.ndarray, ask_size: np.ndarray) -> np.ndarray:
+        """``on_book``'s signal for a batch of book ticks (time order): the target position after each.
+
+        Updates ``ema``, ``last_ns`` and ``target`` to where ``on_book`` would leave them. The EMA is
+        the same recursion in closed form (to floating-point rounding): with g_k = exp(lambda t_k),
+        g_k ema_k = g_(k-1) ema_(k-1) + (g_k - g_(k-1)) x_k, a cumulative sum per symbol, cut into blocks
+        short enough that g stays finite.
+        """
+        target = np.empty(sym.size, dtype=np.int64)
+        imbalance = (bid_size - ask_size) / (bid_size + ask_size)
+        lam = self.decay_per_ns
+        block_ns = int(600 / lam) if lam > 0 else 1 << 62
+        for s in np.unique(sym).tolist():
+            rows = np.flatnonzero(sym == s)
+            t, x = ts[rows], imbalance[rows]
+            ema = np.empty(rows.size)
+            prev_t, e, start = self.last_ns[s], self.ema[s], 0
+            while start < rows.size:
+                stop = max(start + 1, int(np.searchsorted(t, t[start] + block_ns, side="right")))
+                tb, xb = t[start:stop], x[start:stop]
+                a0 = math.exp((prev_t - int(tb[0])) * lam)
+                e0 = e + (1.0 - a0) * (float(xb[0]) - e)
+                g = np.exp((tb - tb[0]) * lam)
+                acc = np.concatenate(([e0], e0 + np.cumsum(np.diff(g) * xb[1:])))
+                ema[start:stop] = acc / g
+                e, prev_t, start = float(ema[stop - 1]), int(tb[-1]), stop
+            self.ema[s], self.last_ns[s] = e, prev_t
+            target[rows] = self._targets(ema, self.target[s])
+            self.target[s] = int(target[rows[-1]])
+        return target
+
+    def _targets(self, ema: np.ndarray, start: int) -> np.ndarray:
+        """The entry/exit state machine over a series: the last entry signal rules until an exit."""
+        cfg = self.cfg
+        q = cfg.order_qty
+        n = ema.size
+        setter = np.where(ema > cfg.entry_threshold, q, np.where(ema < -cfg.entry_threshold, -q, 0))
+        idx = np.arange(n)
+        last_set = np.maximum.accumulate(np.where(setter != 0, idx, -1))
+        side = np.where(last_set >= 0, setter[np.maximum(last_set, 0)], start)
+        long_exit = np.maximum.accumulate(np.where(ema < cfg.exit_threshold, idx, -1))
+        short_exit = np.maximum.accumulate(np.where(ema > -cfg.exit_threshold, idx, -1))
+        exited = np.where(side > 0, long_exit > last_set, np.where(side < 0, short_exit > last_set, False))
+        return np.where(exited, 0, side)

@@ -83,7 +83,6 @@ def test_synthetic_feed_corruption_is_all_caught() -> None:
     for i in range(1, 301):
         batch = market.next_batch(i * 20_000_000)
         injected += sum(batch.injected_bad.values())
-        for j in range(len(batch)):
-            norm.check(batch.ts[j], batch.stream[j], batch.bid[j], batch.ask[j], batch.bid_size[j], batch.ask_size[j])
+        norm.check_batch(batch.ts, batch.stream, batch.bid, batch.ask, batch.bid_size, batch.ask_size)
     assert injected > 100
     assert norm.rejected_total == injected

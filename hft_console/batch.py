@@ -1,0 +1,215 @@
+"""One batch of ticks through normaliser, book, strategy and router: tick by tick, or with the
+array work up front. Both give the same orders, fills and journal (a test holds them to it); the
+array form wins on long batches (backtests, replay), the per-tick form on the short batches of a
+live session, where numpy's fixed cost per call would dominate and add to every decision's latency.
+
+The array form:
+
+Nothing in the market half of the pipeline depends on our orders: which ticks the normaliser
+accepts, the NBBO after each, and the strategy's signal and target follow from the feed alone. So
+they are computed for the whole batch on arrays first. Then a short loop walks the batch in time
+order and stops only where something can happen: a venue event falling due (arrivals and reports
+are handled before the tick at or after their time, exactly as a per-tick loop would) or a book
+tick where the strategy's target differs from the position plus orders in flight and its cooldown
+has passed. Before each stop the quotes, marks and state the order path reads are brought to that
+tick, so orders, fills and journal come out as a per-tick loop would make them.
+"""
+
+from __future__ import annotations
+
+import time
+from bisect import bisect_right
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from hft_console.market.book import BatchBook, Quote, batch_nbbo
+from hft_console.market.normalizer import OK
+
+if TYPE_CHECKING:
+    from hft_console.engine import Engine
+    from hft_console.market.synthetic import TickBatch
+
+
+def _due_index(ts: np.ndarray, reach: np.ndarray, due: float, i: int) -> int:
+    """The first tick at or after ``i`` stamped at or after ``due`` (n when none)."""
+    n = ts.size
+    if due == float("inf"):
+        return n
+    first = int(np.searchsorted(reach, due, side="left"))
+    if first >= i:
+        return first
+    later = np.flatnonzero(ts[i:] >= due)  # an earlier tick was stamped later than those after it
+    return i + int(later[0]) if later.size else n
+
+
+class BatchView:
+    """Brings the live quotes (``normalizer.last_tick``) and marks to any tick of the batch."""
+
+    def __init__(self, e: Engine, batch: TickBatch, accepted: np.ndarray, book: BatchBook, before: list[Quote | None]):
+        self.e = e
+        self.batch = batch
+        self.before = before
+        n_streams = len(before)
+        st = batch.stream[accepted]
+        order = np.argsort(st, kind="stable")
+        counts = np.bincount(st, minlength=n_streams)
+        split = np.split(accepted[order], np.cumsum(counts)[:-1])
+        self.stream_pos: list[list[int]] = [p.tolist() for p in split]
+        valid = np.flatnonzero(book.valid)
+        vsym = book.sym[valid]
+        n_sym = len(e.symbols)
+        order = np.argsort(vsym, kind="stable")
+        counts = np.bincount(vsym, minlength=n_sym)
+        self.mark_pos: list[list[int]] = [
+            p.tolist() for p in np.split(book.index[valid][order], np.cumsum(counts)[:-1])
+        ]
+        self.mark_row: list[list[int]] = [p.tolist() for p in np.split(valid[order], np.cumsum(counts)[:-1])]
+        self.mid = (book.bid + book.ask) * 0.5
+        self.synced = -2
+
+    def sync(self, i: int) -> None:
+        """Quotes and marks as they stand after batch tick ``i`` (-1: before the batch)."""
+        if i == self.synced:
+            return
+        self.synced = i
+        b = self.batch
+        live = self.e.normalizer.last_tick
+        for k, pos in enumerate(self.stream_pos):
+            if not pos:
+                continue
+            j = bisect_right(pos, i) - 1
+            if j < 0:
+                live[k] = self.before[k]
+            else:
+                p = pos[j]
+                live[k] = (int(b.ts[p]), float(b.bid[p]), float(b.ask[p]), int(b.bid_size[p]), int(b.ask_size[p]))
+        marks = self.e.portfolio.mark
+        for s, pos in enumerate(self.mark_pos):
+            if pos:
+                j = bisect_right(pos, i) - 1
+                if j >= 0:
+                    marks[s] = float(self.mid[self.mark_row[s][j]])
+
+
+VECTOR_MIN_TICKS = 1024  # below this, the per-tick form is faster here (benchmarks/pipeline.py)
+
+
+def process(e: Engine, batch: TickBatch) -> None:
+    if len(batch) >= e.vector_min_ticks:
+        process_batch(e, batch)
+    else:
+        process_ticks(e, batch)
+
+
+def process_ticks(e: Engine, batch: TickBatch) -> None:
+    ts_l, st_l, bid_l, ask_l = batch.ts.tolist(), batch.stream.tolist(), batch.bid.tolist(), batch.ask.tolist()
+    bs_l, as_l = batch.bid_size.tolist(), batch.ask_size.tolist()
+    check = e.normalizer.check
+    quotes = e.normalizer.last_tick
+    flow = e.flow
+    sym_of = e.sym_of_stream
+    n_ven = e.n_ven
+    marks = e.portfolio.mark
+    position = e.portfolio.position
+    working_buy, working_sell = flow.working_buy, flow.working_sell
+    on_book = e.strategy.on_book
+    perf = time.perf_counter_ns
+    inf = float("inf")
+    e.ticks += len(ts_l)
+    for i in range(len(ts_l)):
+        t = ts_l[i]
+        if t >= flow.next_event_ns:
+            flow.drain(t)
+        if e._cmd_pending:
+            e._apply_commands(t)
+        wall0 = perf()
+        k = st_l[i]
+        if check(t, k, bid_l[i], ask_l[i], bs_l[i], as_l[i]) >= 0:
+            continue
+        s = sym_of[k]
+        bb, bbs, ba, bas = 0.0, 0, inf, 0
+        for q in quotes[s * n_ven : s * n_ven + n_ven]:
+            if q is None:
+                continue
+            x = q[1]
+            if x > bb:
+                bb, bbs = x, q[3]
+            elif x == bb:
+                bbs += q[3]
+            x = q[2]
+            if x < ba:
+                ba, bas = x, q[4]
+            elif x == ba:
+                bas += q[4]
+        if bbs == 0 or bas == 0:
+            continue
+        marks[s] = (bb + ba) * 0.5
+        delta = on_book(s, t, bb, bbs, ba, bas, position[s] + working_buy[s] - working_sell[s])
+        if delta and e.accepting:
+            flow.route(s, t, delta, wall0)
+            e.now_ns = t
+
+
+def process_batch(e: Engine, batch: TickBatch) -> None:
+    n = len(batch)
+    if n == 0:
+        return
+    started = time.perf_counter_ns()
+    e.ticks += n
+    norm = e.normalizer
+    before = list(norm.last_tick)
+    ts, stream = batch.ts, batch.stream
+    verdict = norm.check_batch(ts, stream, batch.bid, batch.ask, batch.bid_size, batch.ask_size)
+    accepted = np.flatnonzero(verdict == OK)
+    book = batch_nbbo(accepted, ts, stream, batch.bid, batch.ask, batch.bid_size, batch.ask_size, before, e.n_ven)
+    view = BatchView(e, batch, accepted, book, before)
+    strategy = e.strategy
+    valid = book.valid
+    rows = np.flatnonzero(valid)
+    target = strategy.signal_batch(book.sym[rows], book.ts[rows], book.bid_size[rows], book.ask_size[rows])
+    # book ticks the strategy may trade on: a consolidated market that is neither locked nor crossed
+    open_book = book.bid[rows] < book.ask[rows]
+    c_rows = rows[open_book]
+    c_index = book.index[c_rows]
+    c_sym = book.sym[c_rows]
+    c_ts = book.ts[c_rows]
+    c_target = target[open_book]
+    reach = np.maximum.accumulate(ts)  # a venue event is due before the first tick stamped at or after it
+    # the array work, shared out over the ticks: part of every decision's latency
+    share_ns = (time.perf_counter_ns() - started) // n
+    flow = e.flow
+    position, working_buy, working_sell = e.portfolio.position, flow.working_buy, flow.working_sell
+    next_ok = strategy.next_ok_ns
+    cooldown = strategy.cooldown_ns
+    i = 0
+    while i < n:
+        if e._cmd_pending:
+            e._apply_commands(int(ts[i]))
+        i_ev = _due_index(ts, reach, flow.next_event_ns, i)
+        j, p = n, int(np.searchsorted(c_index, i, side="left"))
+        trading = e.accepting and (strategy.flatten or not (strategy.paused or strategy.feed_paused))
+        if trading and p < c_index.size:
+            want = np.zeros(c_index.size - p, dtype=np.int64) if strategy.flatten else c_target[p:]
+            syms = c_sym[p:]
+            exposure = np.array(position) + np.array(working_buy) - np.array(working_sell)
+            ready = (want != exposure[syms]) & (c_ts[p:] >= np.array(next_ok)[syms])
+            hit = int(np.argmax(ready)) if ready.any() else -1
+            if hit >= 0:
+                j = int(c_index[p + hit])
+        if i_ev < n and i_ev <= j:
+            view.sync(i_ev - 1)
+            flow.drain(int(ts[i_ev]))
+            i = i_ev
+            continue
+        if j >= n:
+            break
+        wall0 = time.perf_counter_ns() - share_ns
+        view.sync(j)
+        s, t = int(c_sym[p + hit]), int(c_ts[p + hit])
+        delta = (0 if strategy.flatten else int(c_target[p + hit])) - (position[s] + working_buy[s] - working_sell[s])
+        next_ok[s] = t + cooldown
+        flow.route(s, t, delta, wall0)
+        e.now_ns = t
+        i = j + 1
+    view.sync(n - 1)
