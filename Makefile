@@ -32,6 +32,7 @@ test: lint
 bench: venv
 	$(BIN)/python benchmarks/pipeline.py
 	$(BIN)/python benchmarks/console.py
+	$(BIN)/python benchmarks/backtest.py
 
 screenshots: venv
 	$(BIN)/python scripts/screenshots.py
