@@ -51,6 +51,13 @@ class Engine:
         self.run_dir = run_dir
         seed = s.session.seed
         self.market: MarketSource = market if market is not None else open_source(s, seed)
+        try:
+            self._build(s, run_dir, seed)
+        except BaseException:
+            self.market.close()  # a live feed's threads must not outlive a failed start
+            raise
+
+    def _build(self, s: Settings, run_dir: Path | None, seed: int) -> None:
         self.symbols = list(self.market.symbols)
         self.symbol_index = {sym: i for i, sym in enumerate(self.symbols)}
         specs = s.venue_specs()
@@ -93,7 +100,9 @@ class Engine:
             run_dir.mkdir(parents=True, exist_ok=True)
         self.journal = Journal(run_dir / "journal.sqlite" if run_dir is not None else None)
         self.flow = OrderFlow(self)
-        self.duration_ns = int(s.session.duration_s * 1e9)
+        # a recorded source that ends earlier ends the session: its end is the session's length
+        data_end = getattr(self.market, "end_ns", None)
+        self.duration_ns = min(int(s.session.duration_s * 1e9), data_end or 1 << 62)
         grid_ns = s.market.grid_us * 1000
         self.batch_ns = max(grid_ns, int(s.market.batch_ms * 1e6) // grid_ns * grid_ns)
         self.accepting = True

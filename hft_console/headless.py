@@ -76,7 +76,8 @@ class HeadlessPrinter:
             RULE,
             "  HFT CONSOLE - SIMULATED MULTI-VENUE TRADING (headless)",
             RULE,
-            f"  Mode: {s.mode.upper()}  |  Duration: {s.duration_s:g}s ({clock})  |  Symbols: {len(symbols)}",
+            f"  Mode: {s.mode.upper()}  |  Duration: {self.engine.duration_ns / 1e9:g}s ({clock})  |  "
+            f"Symbols: {len(symbols)}",
             f"  {', '.join(symbols)}  |  Router: {s.router}  |  Seed: {s.seed}  |  Data: {self.engine.market.label}",
             f"  Venues: {', '.join(v.name for v in self.engine.venues)}  |  Run: {self.engine.run_dir}",
             *([f"  {backtest_line}"] if backtest_line else []),
@@ -132,7 +133,7 @@ class HeadlessPrinter:
         p, flow = engine.portfolio, engine.flow
         rate = engine.ticks / engine.wall_elapsed if engine.wall_elapsed > 0 else 0.0
         line = (
-            f"[{engine.now_ns / 1e9:7.1f}s/{engine.settings.session.duration_s:g}s] {engine.risk.state.value:<8} "
+            f"[{engine.now_ns / 1e9:7.1f}s/{engine.duration_ns / 1e9:g}s] {engine.risk.state.value:<8} "
             f"ticks {engine.ticks:,} ({rate:,.0f}/s, {engine.normalizer.rejected_total} rejected)  "
             f"orders {flow.orders:,}  fills {flow.fills:,}  P&L {money(p.total, 0)}  "
             f"win {p.win_rate:.0%}  router {engine.router.name}"

@@ -27,6 +27,11 @@ DATA_SOURCES = ("synthetic", "replay:PATH", "yahoo", "finnhub")
 YAHOO_INTERVALS = ("1m", "2m", "5m", "15m", "30m", "60m", "90m", "1h", "1d")
 YAHOO_PERIODS = ("1d", "5d", "1mo", "3mo", "6mo", "1y", "2y", "5y", "10y", "ytd", "max")
 SYMBOL_RE = re.compile(r"^[A-Z][A-Z0-9.\-]{0,9}$")
+FLAG_NAMES = {  # settings whose command-line flag is not named after the key
+    "session.duration_s": "--duration",
+    "data.source": "--data",
+    "backtest.duration_s": "--duration",
+}
 ENV_KEYS = {
     "TRADING_MODE": "session.mode",
     "TRADING_SYMBOLS": "session.symbols",
@@ -428,7 +433,8 @@ def load_settings(
     key = environ.get("FINNHUB_API_KEY") or dotenv.get("FINNHUB_API_KEY") or ""
     for dotted, value in flags.items():
         if value is not None:
-            layers.set(dotted, value, "--" + dotted.split(".", 1)[1].replace("_", "-"))
+            flag = FLAG_NAMES.get(dotted, "--" + dotted.split(".", 1)[1].replace("_", "-"))
+            layers.set(dotted, value, flag)
 
     built: dict[str, Any] = {}
     for section, cls in SECTIONS.items():

@@ -161,7 +161,7 @@ def build_snapshot(e: Engine) -> Snapshot:
     return Snapshot(
         wall_ns=time.time_ns(),
         engine_ns=now,
-        duration_s=e.settings.session.duration_s,
+        duration_s=e.duration_ns / 1e9,
         mode=e.settings.session.mode,
         clock=e.settings.session.clock,
         data_source=e.market.label,

@@ -341,7 +341,12 @@ class YahooMarket(SyntheticMarket):
 
     @property
     def exhausted(self) -> bool:
-        return self.t_ns >= self.n_bars * self.bar_ns
+        return self.t_ns >= self.end_ns
+
+    @property
+    def end_ns(self) -> int:
+        """Session time at which the last bar has been replayed."""
+        return self.n_bars * self.bar_ns
 
     @property
     def duration_s(self) -> float:

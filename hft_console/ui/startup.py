@@ -159,6 +159,7 @@ class StartupScreen(Screen[None]):
         s = self.engine.settings.session
         self.query_one("#p3", ProgressBar).advance(1)
         self.query_one("#d3", Static).update(
-            f"{', '.join(s.symbols)} on {len(self.engine.venues)} venues, {s.clock} clock, {s.duration_s:g} s; "
+            f"{', '.join(self.engine.symbols)} on {len(self.engine.venues)} venues, {s.clock} clock, "
+            f"{self.engine.duration_ns / 1e9:g} s of {self.engine.market.label}; "
             f"journal in {self.engine.run_dir}"
         )
