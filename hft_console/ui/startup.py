@@ -11,6 +11,7 @@ A venue that does not answer is reported with what it means for the session.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable
 from functools import partial
 
@@ -29,6 +30,7 @@ from hft_console.stats import percentiles
 from hft_console.venues.latency import LatencyModel
 
 PROBES = 8
+RESULT_HOLD_S = 1.5
 STEP_S = 0.02
 
 
@@ -50,6 +52,7 @@ class StartupScreen(Screen[None]):
         self.down: list[str] = []
         self.backtest_running = False
         self.backtest_line = ""
+        self.hold_until = 0.0  # the backtest's result stays readable a moment before the console opens
 
     def compose(self) -> ComposeResult:
         n_probes = len(self.engine.venues) * PROBES
@@ -77,7 +80,7 @@ class StartupScreen(Screen[None]):
         self._timer = self.set_interval(STEP_S, self._next)
 
     def _next(self) -> None:
-        if self.backtest_running:
+        if self.backtest_running or time.monotonic() < self.hold_until:
             return
         if self.steps:
             self.steps.pop(0)()
@@ -86,6 +89,7 @@ class StartupScreen(Screen[None]):
             self.dismiss(None)
 
     def action_finish(self) -> None:
+        self.hold_until = 0.0
         self.backtest_running = False  # do not wait for it: its result will come as a notification
         while self.steps:
             self.steps.pop(0)()
@@ -153,7 +157,9 @@ class StartupScreen(Screen[None]):
             self.app.notify(line, title="pre-session backtest", timeout=15)
             return
         self.backtest_running = False
+        self.hold_until = time.monotonic() + RESULT_HOLD_S
         self.query_one("#d2", Static).update(f"{self._policy_text()}\n{line}")
+        self.app.notify(line, title="pre-session backtest", timeout=15)
 
     def _execution(self) -> None:
         s = self.engine.settings.session
