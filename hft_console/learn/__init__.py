@@ -1,0 +1,1 @@
+"""Learning routers' JAX side: the vectorised routing environment, agents, training, evaluation."""

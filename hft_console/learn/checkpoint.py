@@ -1,0 +1,83 @@
+"""Checkpoints: parameters as msgpack of a plain nested dict of float32 arrays, beside a JSON file of
+metadata (agent, observation layout version, venues, network shape, training config, evaluation).
+
+Loading checks everything a session relies on and raises ``CheckpointError`` with one line saying
+what is wrong; the engine then warns and falls back to a bandit router.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hft_console.learn.env import OBS_VERSION
+
+Params = dict[str, Any]
+
+
+class CheckpointError(Exception):
+    pass
+
+
+def models_dir() -> Path:
+    """Shipped checkpoints: inside the wheel, or the checkout's top-level models/."""
+    packaged = Path(__file__).resolve().parents[1] / "models"
+    return packaged if packaged.is_dir() else Path(__file__).resolve().parents[2] / "models"
+
+
+def save(directory: Path, agent: str, params: Params, meta: dict[str, Any]) -> Path:
+    from flax import serialization
+
+    directory.mkdir(parents=True, exist_ok=True)
+    blob = serialization.msgpack_serialize(_to_numpy(params))
+    meta = {**meta, "agent": agent, "obs_version": OBS_VERSION}
+    for name, data in ((f"{agent}.msgpack", blob), (f"{agent}.json", (json.dumps(meta, indent=2) + "\n").encode())):
+        tmp = directory / (name + ".tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, directory / name)
+    return directory / f"{agent}.msgpack"
+
+
+def load(directory: Path, agent: str, venues: list[str], obs_dim: int) -> tuple[Params, dict[str, Any]]:
+    from flax import serialization
+
+    blob_path, meta_path = directory / f"{agent}.msgpack", directory / f"{agent}.json"
+    if not blob_path.is_file() or not meta_path.is_file():
+        raise CheckpointError(f"no {agent} checkpoint in {directory} (run: hft-console train --agent {agent})")
+    try:
+        meta = json.loads(meta_path.read_text())
+        params = serialization.msgpack_restore(blob_path.read_bytes())
+    except (ValueError, OSError, TypeError) as exc:
+        raise CheckpointError(f"{blob_path} is unreadable or corrupt ({type(exc).__name__})") from None
+    if not isinstance(meta, dict) or not isinstance(params, dict):
+        raise CheckpointError(f"{blob_path} is not a {agent} checkpoint")
+    if meta.get("agent") != agent or meta.get("obs_version") != OBS_VERSION:
+        raise CheckpointError(
+            f"{meta_path}: made for agent {meta.get('agent')!r}, observation layout {meta.get('obs_version')}; "
+            f"this version needs {agent!r}, layout {OBS_VERSION} (retrain: hft-console train --agent {agent})"
+        )
+    if meta.get("venues") != venues or meta.get("obs_dim") != obs_dim:
+        raise CheckpointError(
+            f"{meta_path}: trained for venues {meta.get('venues')} (obs {meta.get('obs_dim')}), this session has "
+            f"{venues} (obs {obs_dim}); retrain with this config: hft-console train --agent {agent} --config ..."
+        )
+    leaves = _leaves(params)
+    if not leaves or any(not np.all(np.isfinite(x)) for x in leaves):
+        raise CheckpointError(f"{blob_path}: parameters missing or not finite")
+    return params, meta
+
+
+def _to_numpy(tree: Any) -> Any:
+    if isinstance(tree, dict):
+        return {k: _to_numpy(v) for k, v in tree.items()}
+    return np.asarray(tree, dtype=np.float32)
+
+
+def _leaves(tree: Any) -> list[np.ndarray]:
+    if isinstance(tree, dict):
+        return [leaf for v in tree.values() for leaf in _leaves(v)]
+    return [np.asarray(tree)]

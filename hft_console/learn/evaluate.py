@@ -1,0 +1,124 @@
+"""Evaluation of every router on the JAX environment: the same random scenarios for each, per regime.
+
+A scenario is ``steps`` routing decisions from a fresh start (learners start untrained, except the
+checkpointed agents, and learn online as in a live session). Because the environment draws every
+venue's latency and fill odds whether or not it is chosen, routers meet the very same world step by
+step, so differences — and the regret against the oracle — are paired, not noise between worlds.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from hft_console.learn import env as E
+
+Act = Callable[[Any, E.EnvState, jax.Array, jax.Array, E.EnvParams], tuple[Any, jax.Array, jax.Array]]
+Learn = Callable[[Any, jax.Array, jax.Array], Any]
+
+
+class EvalRouter(NamedTuple):
+    """``init(key) -> state``; ``act(state, env_state, obs, key, params) -> (state, venue, fraction)``;
+    ``learn(state, venue, reward) -> state`` (the reward is -cost_bps)."""
+
+    init: Callable[[jax.Array], Any]
+    act: Act
+    learn: Learn
+
+
+def _no_learn(state: Any, venue: jax.Array, reward: jax.Array) -> Any:
+    return state
+
+
+def _pick(score: jax.Array, eligible: jax.Array) -> jax.Array:
+    return jnp.argmax(jnp.where(eligible, score, -jnp.inf))
+
+
+def baseline(name: str) -> EvalRouter:
+    """The engine's baselines (``routing/baselines.py``) on the environment's observation."""
+
+    def act(state: Any, s: E.EnvState, obs: jax.Array, key: jax.Array, p: E.EnvParams) -> tuple[Any, Any, Any]:
+        one = jnp.ones(())
+        if name == "best-price":  # every eligible venue shows the best price: larger size, then faster
+            return state, _pick(s.size * 1e7 - s.ewma_us, s.eligible), one
+        if name == "lowest-latency":
+            return state, _pick(-s.ewma_us, s.eligible), one
+        if name == "lowest-fee":
+            return state, _pick(-p.taker_fee * 1e6 - jnp.arange(p.taker_fee.shape[0]) * 1e-6, s.eligible), one
+        if name == "round-robin":
+            n = s.eligible.shape[0]
+            order = (state + jnp.arange(n)) % n
+            first = order[jnp.argmax(s.eligible[order])]
+            return state + 1, first, one
+        if name == "random":
+            return state, _pick(jax.random.uniform(key, s.eligible.shape), s.eligible), one
+        if name == "oracle":
+            return state, E.oracle_venue(s, p), one
+        raise ValueError(f"unknown baseline {name!r}")
+
+    return EvalRouter(lambda key: jnp.zeros((), jnp.int32), act, _no_learn)
+
+
+class Rollout(NamedTuple):
+    cost_bps: jax.Array  # (scenarios, steps)
+    filled: jax.Array
+    qty: jax.Array
+    rt_us: jax.Array
+
+
+def make_rollout(router: EvalRouter, steps: int) -> Callable[[E.EnvParams, jax.Array, jax.Array], Rollout]:
+    """A jitted ``(params, keys, start_congested) -> Rollout`` over scenarios (one key per scenario,
+    params batched on a leading axis): compiled once per router, reused for every regime."""
+    return jax.jit(lambda params, keys, start: rollout(router, params, keys, steps, start))
+
+
+def rollout(
+    router: EvalRouter, params: E.EnvParams, keys: jax.Array, steps: int, start_congested: jax.Array
+) -> Rollout:
+    def one(key: jax.Array, p: E.EnvParams, congested: jax.Array) -> Rollout:
+        k_reset, k_router, k_run = jax.random.split(key, 3)
+        s0 = E.reset(k_reset, p, congested)
+        r0 = router.init(k_router)
+
+        def body(carry: tuple[E.EnvState, Any], k: jax.Array) -> tuple[tuple[E.EnvState, Any], Rollout]:
+            s, r = carry
+            k_act, k_env = jax.random.split(k)
+            r, venue, fraction = router.act(r, s, E.observe(s, p), k_act, p)
+            s, info = E.step(k_env, s, venue, fraction, p)
+            r = router.learn(r, venue, -info.cost_bps)
+            return (s, r), Rollout(info.cost_bps, info.filled, info.qty, info.rt_us)
+
+        _, out = jax.lax.scan(body, (s0, r0), jax.random.split(k_run, steps))
+        return out
+
+    return jax.vmap(one)(keys, params, start_congested)
+
+
+def scenario_params(base: E.EnvParams, regime: str, n: int, key: jax.Array) -> tuple[E.EnvParams, jax.Array]:
+    """Per-scenario parameters of a regime (the degraded venue differs by scenario) and start states."""
+    n_ven = base.median_us.shape[0]
+    degraded = jax.random.randint(key, (n,), 0, n_ven)
+    batched = jax.vmap(lambda v: E.regime_params(base, regime, v))(degraded)
+    start = jnp.full((n,), 0.7 if regime == "congested" else 0.0)
+    return batched, start
+
+
+def summarise(r: Rollout, oracle: Rollout) -> dict[str, float]:
+    cost = np.asarray(r.cost_bps, dtype=np.float64)
+    per_scenario = cost.mean(axis=1)
+    regret = per_scenario - np.asarray(oracle.cost_bps, dtype=np.float64).mean(axis=1)
+    n = per_scenario.size
+    ci = 1.96 * per_scenario.std(ddof=1) / math.sqrt(n) if n > 1 else 0.0
+    return {
+        "cost_bps": round(float(per_scenario.mean()), 4),
+        "cost_bps_ci95": round(float(ci), 4),
+        "fill_rate": round(float(np.asarray(r.filled).sum() / np.asarray(r.qty).sum()), 4),
+        "latency_us_mean": round(float(np.asarray(r.rt_us).mean()), 1),
+        "regret_bps": round(float(regret.mean()), 4),
+        "regret_bps_ci95": round(float(1.96 * regret.std(ddof=1) / math.sqrt(n)) if n > 1 else 0.0, 4),
+    }
