@@ -11,7 +11,7 @@ from typing import Any, NoReturn
 
 from hft_console import __version__
 from hft_console.domain import Command
-from hft_console.settings import CLOCKS, LOG_LEVELS, MODES, SettingsError, load_settings
+from hft_console.settings import CLOCKS, INFERENCE_BACKENDS, LOG_LEVELS, MODES, SettingsError, load_settings
 
 EXIT_USAGE = 2
 
@@ -71,6 +71,7 @@ def build_parser() -> Parser:
     p.add_argument("--router", choices=ROUTER_NAMES, metavar="NAME", help=f"routing policy: {', '.join(ROUTER_NAMES)}")
     p.add_argument("--run-dir", metavar="DIR", help="where the journal and summary go (default: runs/<UTC timestamp>)")
     p.add_argument("--clock", choices=CLOCKS, help="wall: real time; sim: simulated market time, as fast as possible")
+    p.add_argument("--inference", choices=INFERENCE_BACKENDS, help="dqn/ppo forward pass: jit (default) or numpy")
     add_data_flags(p)
     p.add_argument("--record", metavar="PATH", help="record every tick the session sees to a .csv or .parquet file")
     p.add_argument("--version", action="version", version=f"hft-console {__version__}")
@@ -125,6 +126,7 @@ def flags_from(args: argparse.Namespace) -> dict[str, Any]:
         "session.run_dir": args.run_dir,
         "data.source": args.data,
         "data.record": args.record,
+        "session.inference": args.inference,
     }
     if args.config:
         flags["config"] = args.config
@@ -155,6 +157,14 @@ def main(argv: list[str] | None = None) -> int:
         from hft_console.backtest.command import backtest_main
 
         return backtest_main(argv[1:])
+    if argv[:1] == ["evaluate"]:
+        from hft_console.learn.command import evaluate_main
+
+        return evaluate_main(argv[1:])
+    if argv[:1] == ["train"]:
+        from hft_console.learn.command import train_main
+
+        return train_main(argv[1:])
     try:
         args = build_parser().parse_args(argv)
         settings = load_settings(flags_from(args), router_names=ROUTER_NAMES)
@@ -229,6 +239,8 @@ def run_headless(settings: Any, run_dir: Path) -> int:
     if isinstance(engine_or_code, int):
         return engine_or_code
     engine = engine_or_code
+    for warning in engine.router.warnings:
+        print(f"hft-console: warning: {warning}", file=sys.stderr)
     printer = HeadlessPrinter(engine, settings.session.log_level)
     interrupted = {"count": 0}
 

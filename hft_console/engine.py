@@ -93,6 +93,8 @@ class Engine:
             tuple(v.name for v in self.venues),
             np.array([v.spec.taker_fee for v in self.venues]),
             np.array(priors),
+            tick=s.market.tick_size,
+            inference=s.session.inference,
         )
         self.router = RouterRunner(s.session.router, spec, Draws(rng_for(seed, "router")), seed)
         self._draws.append(self.router.draws)
@@ -121,6 +123,7 @@ class Engine:
         self.command_apply_ns: list[int] = []
         self.wake = threading.Event()
         self.notes: deque[tuple[int, int, str]] = deque(maxlen=200)
+        self.warnings: list[str] = []
         self.note_seq = 0
         self.pnl_history: deque[float] = deque(maxlen=600)
         self.snapshot: Snapshot | None = None
@@ -187,6 +190,7 @@ class Engine:
             if name not in ROUTER_NAMES:
                 return f"unknown router {name!r}: expected one of {', '.join(ROUTER_NAMES)}"
             self.router.switch(name)
+            self._router_warnings(t_ns)
         elif kind in ("pause", "unpause"):
             self.strategy.paused = kind == "pause"
         elif kind == "stop":
@@ -282,6 +286,14 @@ class Engine:
             for observer in self.on_status:
                 observer(self)
 
+    def _router_warnings(self, t_ns: int) -> None:
+        """A learned router that fell back (bad checkpoint) is journaled and shown, once."""
+        while self.router.warnings:
+            text = self.router.warnings.pop(0)
+            self.journal.event(t_ns, "ROUTER_FALLBACK", self.router.name, detail={"warning": text})
+            self.note(t_ns, text)
+            self.warnings.append(text)
+
     def _on_feed(self, t_ns: int, feed: str) -> None:
         """A live feed went stale or down: stop opening risk until it is live again."""
         self.journal.event(t_ns, "FEED", feed, detail={"from": self.feed_state, "source": self.market.label})
@@ -308,6 +320,7 @@ class Engine:
             }
         )
         self.journal.event(0, "SESSION", "start", detail={"router": self.router.name, "clock": s.session.clock})
+        self._router_warnings(0)
         self.wall_started = time.perf_counter()
 
     def _finish(self) -> None:

@@ -22,6 +22,7 @@ except ModuleNotFoundError:  # pragma: no cover - tomli only where tomllib is mi
 MODES = ("fast", "balanced", "production")
 LOG_LEVELS = ("quiet", "normal", "verbose", "debug")
 CLOCKS = ("wall", "sim")
+INFERENCE_BACKENDS = ("jit", "numpy")
 STRATEGIES = ("imbalance",)
 DATA_SOURCES = ("synthetic", "replay:PATH", "yahoo", "finnhub")
 YAHOO_INTERVALS = ("1m", "2m", "5m", "15m", "30m", "60m", "90m", "1h", "1d")
@@ -67,6 +68,7 @@ class SessionSettings:
     clock: str = rule(choices=CLOCKS)
     skip_backtest: bool = rule()
     run_dir: str = rule()
+    inference: str = rule(choices=INFERENCE_BACKENDS)
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,7 @@ class ArmView:
     pulls: int
     mean_reward: float | None
     recent_share: float
+    belief: str = ""  # what a bandit believes of the arm: its UCB bound or posterior mean ± sd
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +111,22 @@ class Snapshot:
         return self.engine_ns / 1e9
 
 
+def _beliefs(stats: dict[str, list[float]] | None, n: int) -> list[str]:
+    def num(x: float) -> str:
+        return "—" if x != x or abs(x) == float("inf") else f"{x:+.2f}"
+
+    if not stats:
+        return [""] * n
+    if "bound" in stats:
+        return [num(b) for b in stats["bound"]]
+    if "posterior_mean" in stats:
+        return [
+            f"{num(m)}±{s:.2f}" if s == s and s != float("inf") else num(m)
+            for m, s in zip(stats["posterior_mean"], stats["posterior_sd"], strict=True)
+        ]
+    return [""] * n
+
+
 def build_snapshot(e: Engine) -> Snapshot:
     p, flow, risk, now = e.portfolio, e.flow, e.risk, e.now_ns
     venues = []
@@ -136,7 +153,8 @@ def build_snapshot(e: Engine) -> Snapshot:
     stats = e.router.stats[e.router.name]
     shares = stats.recent_share(e.n_ven)
     means = stats.mean_reward()
-    arms = tuple(ArmView(v.name, stats.pulls[i], means[i], shares[i]) for i, v in enumerate(e.venues))
+    beliefs = _beliefs(e.router.policy.arm_stats(e.router.state), e.n_ven)
+    arms = tuple(ArmView(v.name, stats.pulls[i], means[i], shares[i], beliefs[i]) for i, v in enumerate(e.venues))
     lim = risk.limits
     # the gauges measure what the risk check measures: the worst case with orders in flight
     limits = [

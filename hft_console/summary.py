@@ -61,7 +61,8 @@ def build_summary(e: Engine) -> dict[str, Any]:
         "decision_latency_us": percentiles(flow.decision_ns, 1e-3),
         "inference_us": percentiles(e.router.inference_ns, 1e-3),
         "command_apply_us": percentiles(e.command_apply_ns, 1e-3),
-        "inference_backend": "numpy",
+        "inference_backend": e.router.backend,
+        "router_warnings": e.warnings,
         "venues": venues,
         "routers": routers,
         "risk": {

@@ -91,17 +91,21 @@ class OrderFlow:
         mask = [size[v] > 0 and side * (price[v] - limit) <= 1e-9 for v in range(n_ven)]
         mid = e.portfolio.mark[sym]
         latency = tuple(e.monitor.ewma_us)
+        last_rt = tuple(e.monitor.last_us)
         parent = self.next_parent_id
         self.next_parent_id += 1
         remaining = abs(delta)
         while remaining > 0 and True in mask:
             router = e.router
-            obs = Observation(side, remaining, price, size, latency, self.fees, tuple(mask), mid, router.decisions)
-            v = router.choose(obs)
+            obs = Observation(
+                side, remaining, price, size, latency, self.fees, tuple(mask), mid, router.decisions, last_rt
+            )
+            v, fraction = router.choose(obs)
             if not mask[v]:
                 raise RuntimeError(f"router {e.router.name} chose venue {v}, which was not eligible")
             mask[v] = False
-            qty = min(remaining, size[v], e.risk.limits.max_order_qty)
+            share = remaining if fraction >= 1.0 else max(1, round(remaining * fraction))
+            qty = min(share, size[v], e.risk.limits.max_order_qty)
             if not self._send(sym, t_ns, Side(side), qty, limit, v, parent, mid, tick_wall_ns):
                 break
             remaining -= qty

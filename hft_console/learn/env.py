@@ -209,7 +209,11 @@ def step(key: jax.Array, s: EnvState, venue: jax.Array, fraction: jax.Array, p: 
     fee = jnp.sum(jnp.where(onehot, p.taker_fee, 0.0))
     impact = p.impact_per_sqrt_share * jnp.sqrt(filled) * p.price
     cost = filled * (0.5 * p.tick + fee + impact) + (qty - filled) * p.miss_penalty_ticks * p.tick
-    cost_bps = cost / (qty * p.price) * 1e4
+    # the rest of the parent goes to the other venues at the touch, at their average expected cost: a
+    # smaller slice is not cheaper by itself (the router is scored on the whole parent)
+    rest = p.qty - qty
+    elsewhere = jnp.sum(jnp.where(s.eligible, expected_cost_bps(s, p), 0.0)) / jnp.maximum(1, jnp.sum(s.eligible))
+    cost_bps = (cost / p.price * 1e4 + rest * elsewhere) / p.qty
     timeout = jnp.sum(jnp.where(onehot, p.timeout_us, 0.0))
     rt = jnp.where(down, timeout, out_us + back_us)
     ewma = jnp.where(onehot, s.ewma_us + 0.1 * (rt - s.ewma_us), s.ewma_us)

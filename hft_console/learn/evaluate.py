@@ -122,3 +122,21 @@ def summarise(r: Rollout, oracle: Rollout) -> dict[str, float]:
         "regret_bps": round(float(regret.mean()), 4),
         "regret_bps_ci95": round(float(1.96 * regret.std(ddof=1) / math.sqrt(n)) if n > 1 else 0.0, 4),
     }
+
+
+def bandit_router(name: str, n_venues: int) -> EvalRouter:
+    """A bandit from ``routing/bandits.py`` — the very functions the live engine runs with numpy —
+    here in jnp, learning online within each scenario from the reward -cost_bps."""
+    from hft_console.routing import bandits as B
+
+    def init(key: jax.Array) -> Any:
+        return B.bandit_init(name, n_venues, xp=jnp)
+
+    def act(state: Any, s: E.EnvState, obs: jax.Array, key: jax.Array, p: E.EnvParams) -> tuple[Any, Any, Any]:
+        noise = B.noise_jax(name, s.eligible.shape[0], key)
+        return state, B.bandit_act(name, state, s.eligible, noise, xp=jnp), jnp.ones(())
+
+    def learn(state: Any, venue: jax.Array, reward: jax.Array) -> Any:
+        return B.bandit_update(name, state, venue, reward, xp=jnp)
+
+    return EvalRouter(init, act, learn)

@@ -19,6 +19,8 @@ class PolicySpec:
     venues: tuple[str, ...]
     taker_fee: np.ndarray  # $ per share
     prior_latency_us: np.ndarray  # expected round trip before any is measured
+    tick: float = 0.01
+    inference: str = "numpy"  # learned routers: "jit" (the jitted JAX policy) or "numpy" (same parameters)
 
 
 class Observation(NamedTuple):
@@ -34,6 +36,7 @@ class Observation(NamedTuple):
     mask: tuple[bool, ...]  # venues this child may go to
     mid: float  # consolidated mid at decision
     decision: int  # how many decisions this router has made before this one
+    last_rt_us: tuple[float, ...] = ()  # the latest round trip per venue (timeouts included)
 
 
 class Transition(NamedTuple):
@@ -45,12 +48,15 @@ class Transition(NamedTuple):
     reward: float  # -cost_bps
 
 
+Action = int | tuple[int, float]  # a venue, or a venue and the share of the remaining quantity to send
+
+
 class Policy(Protocol):
     name: str
 
     def init(self, key: int, spec: PolicySpec) -> Any: ...
 
-    def act(self, state: Any, obs: Observation, key: float) -> int: ...
+    def act(self, state: Any, obs: Observation, key: float) -> Action: ...
 
     def update(self, state: Any, transition: Transition) -> Any: ...
 

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+from hft_console.routing.bandits import BANDIT_POLICIES
 from hft_console.routing.baselines import BestPrice, LowestFee, LowestLatency, RoundRobin, UniformRandom
+from hft_console.routing.learned import LEARNED_NAMES, LearnedPolicy
 from hft_console.routing.policy import Policy
 
-_POLICIES: dict[str, type] = {cls.name: cls for cls in (BestPrice, LowestLatency, LowestFee, RoundRobin, UniformRandom)}
-ROUTER_NAMES: tuple[str, ...] = tuple(_POLICIES)
+_BASELINE_CLASSES = (BestPrice, LowestLatency, LowestFee, RoundRobin, UniformRandom)
+_BASELINES: dict[str, type] = {cls.name: cls for cls in _BASELINE_CLASSES}
+_BANDITS: dict[str, type] = {cls.name: cls for cls in BANDIT_POLICIES}
+BASELINE_NAMES: tuple[str, ...] = tuple(_BASELINES)
+BANDIT_ROUTERS: tuple[str, ...] = tuple(_BANDITS)
+ROUTER_NAMES: tuple[str, ...] = (*BASELINE_NAMES, *BANDIT_ROUTERS, *LEARNED_NAMES)
+# when a learned router's checkpoint cannot be used: a bandit that adapts when venues change regime
+FALLBACK_ROUTER = "thompson-discounted"
 
 
 def make_policy(name: str) -> Policy:
-    try:
-        policy: Policy = _POLICIES[name]()
-    except KeyError:
-        raise ValueError(f"unknown router {name!r}: expected one of {', '.join(ROUTER_NAMES)}") from None
+    if name in LEARNED_NAMES:
+        return LearnedPolicy(name)
+    cls = _BASELINES.get(name) or _BANDITS.get(name)
+    if cls is None:
+        raise ValueError(f"unknown router {name!r}: expected one of {', '.join(ROUTER_NAMES)}")
+    policy: Policy = cls()
     return policy

@@ -8,7 +8,7 @@ from typing import Any
 
 from hft_console.rng_buffer import Draws
 from hft_console.routing.policy import Observation, PolicySpec, Transition
-from hft_console.routing.registry import make_policy
+from hft_console.routing.registry import FALLBACK_ROUTER, make_policy
 
 
 class RouterStats:
@@ -37,29 +37,47 @@ class RouterRunner:
         self.inference_ns: list[int] = []
         self.name = ""
         self.state: Any = None
+        self.warnings: list[str] = []
         self.switch(name)
 
     def switch(self, name: str) -> None:
-        self.policy = make_policy(name)
-        self.state = self.policy.init(self.seed, self.spec)
-        self.name = name
+        """Make ``name`` the active router. A learned router whose checkpoint cannot be used is
+        replaced by the fallback router, with a warning in ``warnings`` (never a crash)."""
+        from hft_console.learn.checkpoint import CheckpointError
+
+        try:
+            policy = make_policy(name)
+            state = policy.init(self.seed, self.spec)
+        except CheckpointError as exc:
+            self.warnings.append(f"router {name}: {exc}; routing with {FALLBACK_ROUTER} instead")
+            name = FALLBACK_ROUTER
+            policy = make_policy(name)
+            state = policy.init(self.seed, self.spec)
+        self.policy, self.state, self.name = policy, state, name
         self.stats.setdefault(name, RouterStats(len(self.spec.venues)))
+
+    @property
+    def backend(self) -> str:
+        """What computes the decisions: ``jit`` or ``numpy`` for a learned router, else ``numpy``."""
+        return str(getattr(self.policy, "backend", "numpy"))
 
     @property
     def decisions(self) -> int:
         return self.stats[self.name].decisions
 
-    def choose(self, obs: Observation) -> int:
-        """``obs.decision`` must be ``self.decisions`` (round-robin turns on it)."""
+    def choose(self, obs: Observation) -> tuple[int, float]:
+        """The venue and the share of the remaining quantity to send there. ``obs.decision`` must be
+        ``self.decisions`` (round-robin turns on it)."""
         stats = self.stats[self.name]
         key = self.draws.uniform()
         started = time.perf_counter_ns()
-        venue = self.policy.act(self.state, obs, key)
+        action = self.policy.act(self.state, obs, key)
         self.inference_ns.append(time.perf_counter_ns() - started)
+        venue, fraction = action if isinstance(action, tuple) else (action, 1.0)
         stats.decisions += 1
         stats.pulls[venue] += 1
         stats.recent.append(venue)
-        return venue
+        return venue, fraction
 
     def learn(self, router: str, transition: Transition) -> None:
         stats = self.stats[router]

@@ -182,16 +182,22 @@ class RouterPane(Pane):
         speed = "" if deterministic else f"  inference p50 {micros(inf['p50'])} p99 {micros(inf['p99'])}"
         self.border_title = f"Router {snap.router}  {snap.router_decisions:,} decisions"
         self.border_subtitle = f"reward = -cost bps{speed}"
-        bar = max(4, self.inner_width - 6 - 7 - 7 - 5 - 3)
-        rows = [header(("Venue", 6, "<"), ("Pulls", 7, ">"), ("Reward", 7, ">"), ("Recent share", bar + 5, "<"))]
+        belief = max((len(a.belief) for a in snap.arms), default=0)
+        belief = max(belief, 6) + 1 if belief else 0
+        bar = max(4, self.inner_width - 6 - 7 - 7 - belief - 5 - 3)
+        cols = [("Venue", 6, "<"), ("Pulls", 7, ">"), ("Reward", 7, ">")]
+        if belief:  # a bandit: its UCB bound, or its posterior mean ± sd
+            cols.append(("Bound" if "±" not in "".join(a.belief for a in snap.arms) else "Belief", belief, ">"))
+        rows = [header(*cols, ("Recent share", bar + 5, "<"))]
         for arm in snap.arms:
             reward = "—" if arm.mean_reward is None else f"{arm.mean_reward:+.2f}"
             share = gauge(arm.recent_share, bar)
             share.stylize("cyan")
             share.append(f" {arm.recent_share:>3.0%}")
-            rows.append(
-                columns([(arm.venue, 6, "<"), (f"{arm.pulls:,}", 7, ">"), (reward, 7, ">"), (share, bar + 5, "<")])
-            )
+            row: list[tuple[str | Text, int, str]] = [(arm.venue, 6, "<"), (f"{arm.pulls:,}", 7, ">"), (reward, 7, ">")]
+            if belief:
+                row.append((arm.belief, belief, ">"))
+            rows.append(columns([*row, (share, bar + 5, "<")]))
         self.put(lines(rows))
 
 

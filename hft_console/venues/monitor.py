@@ -21,6 +21,7 @@ class LatencyMonitor:
         self.window = [deque[float](maxlen=window) for _ in venues]
         self.samples: list[list[float]] = [[] for _ in venues]
         self.ewma_us = list(priors_us)
+        self.last_us = list(priors_us)  # the latest answer per venue (timeouts included), for learned routers
         self.timeouts = [0] * len(venues)
         self.bucket_ns = max(1, int(bucket_s * 1e9))
         self.n_buckets = buckets
@@ -30,6 +31,7 @@ class LatencyMonitor:
     def record(self, venue: int, sent_ns: int, answered_ns: int, timed_out: bool = False) -> None:
         waited_us = (answered_ns - sent_ns) / 1000
         self.ewma_us[venue] += 0.1 * (waited_us - self.ewma_us[venue])
+        self.last_us[venue] = waited_us
         rts, timeouts = self._buckets[venue].setdefault(answered_ns // self.bucket_ns, ([], [0]))
         if timed_out:
             self.timeouts[venue] += 1

@@ -1,0 +1,98 @@
+"""Learning-router benchmark: single-decision inference inside real sessions (jit and numpy), batched
+inference, and the shipped checkpoints' training figures.
+
+    python benchmarks/learning.py [--decisions 10000]
+
+Each session runs the engine on the simulated clock with the DQN or PPO router and a strategy made
+busy enough to route at least ``--decisions`` child orders; the router's time per decision is
+measured around ``act`` — observation built from the engine's quotes, forward pass, conversion back
+to a venue — exactly what ``summary.json``'s ``inference_us`` reports. Bandits are measured the
+same way. Batched inference is the forward pass over 16,384 observations at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from typing import Any
+
+import numpy as np
+
+from hft_console.engine import Engine
+from hft_console.learn import checkpoint
+from hft_console.learn.env import obs_dim
+from hft_console.routing.registry import ROUTER_NAMES
+from hft_console.settings import load_settings
+
+try:
+    from pipeline import machine
+except ImportError:  # pragma: no cover - run from elsewhere
+
+    def machine() -> str:
+        return "unknown machine"
+
+
+def session(router: str, inference: str, decisions: int) -> dict[str, Any]:
+    flags: dict[str, Any] = {
+        "session.mode": "production", "session.clock": "sim", "session.seed": 3, "session.router": router,
+        "session.inference": inference, "session.duration_s": 36000.0,
+    }  # fmt: skip
+    s = load_settings(flags, environ={}, dotenv_path=None, router_names=ROUTER_NAMES)
+    from dataclasses import replace
+
+    # a busy strategy: more parent orders per second, so the router decides often
+    s = replace(s, strategy=replace(s.strategy, entry_threshold=0.15, exit_threshold=0.05, cooldown_ms=2.0))
+    engine = Engine(s, None)
+
+    def enough(e: Engine) -> None:
+        if len(e.router.inference_ns) >= decisions:
+            e.stop_requested = True
+
+    engine.on_batch.append(enough)
+    engine.run()
+    us = np.array(engine.router.inference_ns, dtype=float) / 1000
+    return {"n": us.size, **{f"p{q}": float(np.percentile(us, q)) for q in (50, 95, 99)}}
+
+
+def batched(agent: str, n: int = 16384) -> dict[str, float]:
+    import jax
+    import jax.numpy as jnp
+
+    module: Any = __import__(f"hft_console.learn.{agent}", fromlist=["batch_forward"])
+    venues = ["NYSE", "NASDAQ", "ARCA", "BZX", "EDGX", "IEX"]
+    params, _ = checkpoint.load(checkpoint.models_dir(), agent, venues, obs_dim(6))
+    x = np.random.default_rng(0).normal(size=(n, obs_dim(6))).astype(np.float32)
+    fwd = module.batch_forward
+    device_params = jax.tree.map(jnp.asarray, params)
+    np.asarray(fwd(device_params, x))
+    best = 0.0
+    for _ in range(5):
+        t = time.perf_counter()
+        np.asarray(fwd(device_params, x))
+        best = max(best, n / (time.perf_counter() - t))
+    return {"batch": n, "decisions_per_s": best}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    ap.add_argument("--decisions", type=int, default=10_000)
+    args = ap.parse_args()
+    print(f"machine: {machine()}")
+    print(f"single decision inside a session, µs (>= {args.decisions:,} decisions each)")
+    for router, inference in (("dqn", "jit"), ("dqn", "numpy"), ("ppo", "jit"), ("ppo", "numpy"),
+                              ("ucb", "numpy"), ("thompson", "numpy")):  # fmt: skip
+        r = session(router, inference, args.decisions)
+        figures = f"p50 {r['p50']:6.1f}  p95 {r['p95']:6.1f}  p99 {r['p99']:6.1f}"
+        print(f"  {router:<9}{inference:<6} n {r['n']:>6,}  {figures}")
+    for agent in ("dqn", "ppo"):
+        b = batched(agent)
+        print(f"batched {agent} forward (jit, {b['batch']:,} obs): {b['decisions_per_s']:,.0f} decisions/s")
+    for agent in ("dqn", "ppo"):
+        meta = json.loads((checkpoint.models_dir() / f"{agent}.json").read_text())
+        keys = ("env_steps", "env_steps_per_s", "compile_s", "train_s")
+        print(f"{agent} training (shipped checkpoint): " + ", ".join(f"{k} {meta.get(k)}" for k in keys))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,282 @@
+"""``hft-console evaluate`` and ``hft-console train``."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hft_console.settings import MODES, Settings, SettingsError, load_settings
+
+EVAL_STEPS = 200
+
+
+def _parser(prog: str, description: str) -> Any:
+    from hft_console.cli import Parser
+
+    p = Parser(prog=prog, description=description)
+    p.add_argument("--mode", choices=MODES, help="trading mode; picks config/<mode>.toml")
+    p.add_argument("--config", metavar="PATH", help="config file, e.g. your own venue set (default: the mode's)")
+    p.add_argument("--seed", type=int, metavar="N", help="random seed (default: the session seed)")
+    return p
+
+
+def _settings(args: Any) -> Settings:
+    from hft_console.routing.registry import ROUTER_NAMES
+
+    flags: dict[str, Any] = {"session.mode": args.mode, "session.seed": args.seed}
+    flags = {k: v for k, v in flags.items() if v is not None}
+    if args.config:
+        flags["config"] = args.config
+    return load_settings(flags, router_names=ROUTER_NAMES)
+
+
+def eval_routers(settings: Settings) -> tuple[dict[str, Any], list[str]]:
+    """Every router the evaluation compares, as environment routers; warnings for those missing."""
+    from hft_console.learn import checkpoint
+    from hft_console.learn.env import obs_dim
+    from hft_console.learn.evaluate import bandit_router, baseline
+    from hft_console.routing.bandits import BANDIT_NAMES
+    from hft_console.routing.registry import BASELINE_NAMES
+
+    routers: dict[str, Any] = {name: baseline(name) for name in BASELINE_NAMES}
+    venues = [v.name for v in settings.venues]
+    routers.update({name: bandit_router(name, len(venues)) for name in BANDIT_NAMES})
+    warnings: list[str] = []
+    for agent in ("dqn", "ppo"):
+        try:
+            params, _ = checkpoint.load(checkpoint.models_dir(), agent, venues, obs_dim(len(venues)))
+        except checkpoint.CheckpointError as exc:
+            warnings.append(f"{agent}: {exc}")
+            continue
+        module: Any = __import__(f"hft_console.learn.{agent}", fromlist=["eval_router"])
+        routers[agent] = module.eval_router(params)
+    routers["oracle"] = baseline("oracle")
+    return routers, warnings
+
+
+def evaluate(settings: Settings, scenarios: int, steps: int, seed: int, progress: bool) -> dict[str, Any]:
+    import jax
+
+    from hft_console.learn import env as E
+    from hft_console.learn.evaluate import make_rollout, scenario_params, summarise
+
+    base = E.params_from_settings(settings)
+    routers, warnings = eval_routers(settings)
+    key = jax.random.key(seed)
+    worlds = {}
+    for i, regime in enumerate(E.REGIMES):
+        k_params, k_runs = jax.random.split(jax.random.fold_in(key, i))
+        params, start = scenario_params(base, regime, scenarios, k_params)
+        worlds[regime] = (params, jax.random.split(k_runs, scenarios), start)
+    results: dict[str, dict[str, Any]] = {r: {} for r in E.REGIMES}
+    rollouts: dict[str, dict[str, Any]] = {r: {} for r in E.REGIMES}
+    started = time.perf_counter()
+    bar = _bar(len(routers), progress)
+    for name, router in routers.items():
+        run = make_rollout(router, steps)
+        for regime, (params, keys, start) in worlds.items():
+            rollouts[regime][name] = run(params, keys, start)
+        bar(name)
+    for regime in E.REGIMES:
+        oracle = rollouts[regime]["oracle"]
+        for name, r in rollouts[regime].items():
+            results[regime][name] = summarise(r, oracle)
+    edge = {
+        regime: round(results[regime]["best-price"]["cost_bps"] - results[regime]["oracle"]["cost_bps"], 4)
+        for regime in E.REGIMES
+    }
+    return {
+        "regimes": results,
+        "oracle_edge_bps": edge,
+        "scenarios": scenarios,
+        "steps": steps,
+        "seed": seed,
+        "venues": [v.name for v in settings.venues],
+        "wall_s": round(time.perf_counter() - started, 2),
+        "warnings": warnings,
+    }
+
+
+def _bar(total: int, enabled: bool) -> Any:
+    if not (enabled and sys.stderr.isatty()):
+        return lambda name: None
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    progress = Progress(TextColumn("evaluate {task.description}"), BarColumn(), MofNCompleteColumn(),
+                        console=Console(stderr=True), transient=True)  # fmt: skip
+    task = progress.add_task("", total=total)
+    progress.start()
+    done = {"n": 0}
+
+    def advance(name: str) -> None:
+        done["n"] += 1
+        progress.update(task, advance=1, description=name)
+        if done["n"] >= total:
+            progress.stop()
+
+    return advance
+
+
+def print_evaluation(report: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    console.print(
+        f"[bold]evaluate[/] {report['scenarios']} scenarios x {report['steps']} decisions per regime, the same for "
+        f"every router · venues {', '.join(report['venues'])} · {report['wall_s']:.1f} s"
+    )
+    for regime, table in report["regimes"].items():
+        t = Table(
+            title=f"{regime}: the oracle beats best-price by {report['oracle_edge_bps'][regime]:.3f} bps",
+            title_justify="left",
+        )
+        t.add_column("router", no_wrap=True)
+        for col in ("cost bps", "± 95%", "fill rate", "latency µs", "regret bps"):
+            t.add_column(col, justify="right")
+        for name, row in sorted(table.items(), key=lambda kv: kv[1]["cost_bps"]):
+            t.add_row(
+                name, f"{row['cost_bps']:.4f}", f"{row['cost_bps_ci95']:.4f}", f"{row['fill_rate']:.1%}",
+                f"{row['latency_us_mean']:,.0f}", f"{row['regret_bps']:+.4f}",
+            )  # fmt: skip
+        console.print(t)
+    for warning in report["warnings"]:
+        console.print(f"[yellow]warning:[/] {warning}")
+
+
+def evaluate_main(argv: list[str]) -> int:
+    from hft_console.cli import UsageError, _count
+
+    p = _parser("hft-console evaluate", "Compare every router, the oracle included, on calm, congested and degraded.")
+    p.add_argument("--scenarios", type=_count, default=60, metavar="N", help="scenarios per regime (default: 60)")
+    p.add_argument("--steps", type=_count, default=EVAL_STEPS, metavar="N", help="decisions per scenario")
+    p.add_argument("--json", metavar="PATH", help="also write the report as JSON here")
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no tables")
+    try:
+        args = p.parse_args(argv)
+        settings = _settings(args)
+    except (UsageError, SettingsError) as exc:
+        print(f"hft-console evaluate: error: {exc}", file=sys.stderr)
+        return 2
+    seed = settings.session.seed
+    report = evaluate(settings, args.scenarios, args.steps, seed, not args.quiet)
+    if not args.quiet:
+        print_evaluation(report)
+    if args.json:
+        return _write_json(Path(args.json), report, "evaluate")
+    return 0
+
+
+def _write_json(path: Path, report: dict[str, Any], cmd: str) -> int:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(report, indent=2, default=_plain) + "\n")
+        os.replace(tmp, path)
+    except OSError as exc:
+        print(f"hft-console {cmd}: error: --json: cannot write {str(path)!r}: {exc.strerror}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON: {type(value).__name__}")
+
+
+def agent_evaluation(settings: Settings, agent_router: Any, scenarios: int = 60, seed: int = 0) -> dict[str, Any]:
+    """The trained agent against best-price and the oracle per regime: what the checkpoint records."""
+    import jax
+
+    from hft_console.learn import env as E
+    from hft_console.learn.evaluate import baseline, make_rollout, scenario_params, summarise
+
+    base = E.params_from_settings(settings)
+    out: dict[str, Any] = {}
+    contenders = {"agent": agent_router, "best-price": baseline("best-price"), "oracle": baseline("oracle")}
+    runs = {name: make_rollout(r, EVAL_STEPS) for name, r in contenders.items()}
+    key = jax.random.key(seed)
+    for i, regime in enumerate(E.REGIMES):
+        k_params, k_runs = jax.random.split(jax.random.fold_in(key, i))
+        params, start = scenario_params(base, regime, scenarios, k_params)
+        keys = jax.random.split(k_runs, scenarios)
+        rolled = {name: run(params, keys, start) for name, run in runs.items()}
+        rows = {name: summarise(r, rolled["oracle"]) for name, r in rolled.items()}
+        edge = rows["best-price"]["cost_bps"] - rows["oracle"]["cost_bps"]
+        gain = rows["best-price"]["cost_bps"] - rows["agent"]["cost_bps"]
+        out[regime] = {
+            "cost_bps": rows["agent"]["cost_bps"],
+            "best_price_cost_bps": rows["best-price"]["cost_bps"],
+            "oracle_cost_bps": rows["oracle"]["cost_bps"],
+            "edge_captured": round(gain / edge, 4) if edge > 0 else None,
+        }
+    return out
+
+
+def train_main(argv: list[str]) -> int:
+    from hft_console.cli import UsageError
+    from hft_console.learn import checkpoint
+    from hft_console.learn.env import obs_dim
+
+    p = _parser("hft-console train", "Train the DQN and PPO routers on the JAX environment, under jit; save them.")
+    p.add_argument("--agent", choices=("dqn", "ppo", "all"), default="all", help="which agent (default: all)")
+    p.add_argument("--out", metavar="DIR", help="where checkpoints go (default: the shipped models/)")
+    try:
+        args = p.parse_args(argv)
+        settings = _settings(args)
+    except (UsageError, SettingsError) as exc:
+        print(f"hft-console train: error: {exc}", file=sys.stderr)
+        return 2
+    out = Path(args.out) if args.out else checkpoint.models_dir()
+    venues = [v.name for v in settings.venues]
+    seed = settings.session.seed
+    for agent in ("dqn", "ppo") if args.agent == "all" else (args.agent,):
+        module: Any = __import__(f"hft_console.learn.{agent}", fromlist=["train"])
+        with _train_progress(agent) as advance:
+            params, meta = module.train(settings, seed=seed, progress=advance)
+        evaluation = agent_evaluation(settings, module.eval_router(params), seed=seed)
+        meta = {**meta, "venues": venues, "obs_dim": obs_dim(len(venues)), "mode": settings.session.mode,
+                "seed": seed, "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "evaluation": evaluation}  # fmt: skip
+        try:
+            path = checkpoint.save(out, agent, params, meta)
+        except OSError as exc:
+            print(f"hft-console train: error: --out: cannot write {str(out)!r}: {exc.strerror}", file=sys.stderr)
+            return 2
+        captured = ", ".join(
+            f"{r} {v['cost_bps']:.4f} bps (best-price {v['best_price_cost_bps']:.4f}, "
+            f"oracle {v['oracle_cost_bps']:.4f})"
+            for r, v in evaluation.items()
+        )
+        print(f"{agent}: saved {path} · {meta.get('env_steps', 0):,} env steps · {captured}")
+    return 0
+
+
+class _train_progress:
+    def __init__(self, agent: str) -> None:
+        self.agent = agent
+        self.progress: Any = None
+
+    def __enter__(self) -> Any:
+        if not sys.stderr.isatty():
+            return None
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(TextColumn(f"train {self.agent}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                                 TimeElapsedColumn(), console=Console(stderr=True))  # fmt: skip
+        task = self.progress.add_task("", total=1.0)
+        self.progress.start()
+        return lambda fraction: self.progress.update(task, completed=fraction)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()

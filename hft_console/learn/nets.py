@@ -1,0 +1,73 @@
+"""Tiny MLPs shared by the learned routers: a Flax linen module whose parameters are a plain nested
+dict (``init``/``apply``, fast under ``jax.jit``), and a numpy mirror of its forward pass for the
+live engine, where one JAX dispatch costs more than the whole numpy forward (see the reference
+notes on single-observation latency)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+Params = dict[str, Any]
+
+ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {"relu": nn.relu, "tanh": jnp.tanh}
+NP_ACTIVATIONS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+    "relu": lambda x, out: np.maximum(x, 0.0, out=out),
+    "tanh": lambda x, out: np.tanh(x, out=out),
+}
+
+
+class MLP(nn.Module):
+    """``in -> hidden... -> out`` dense layers (named ``Dense_0``, ``Dense_1``, ...), the activation
+    between hidden layers and none on the output."""
+
+    hidden: Sequence[int]
+    out: int
+    activation: str = "relu"
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        act = ACTIVATIONS[self.activation]
+        for width in self.hidden:
+            x = act(nn.Dense(width)(x))
+        return nn.Dense(self.out)(x)
+
+
+def dense_layers(params: Params) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``(kernel, bias)`` per layer in order, as contiguous float32 numpy arrays, from linen's
+    ``{"params": {"Dense_i": {"kernel", "bias"}}}`` (or its inner dict)."""
+    inner = params.get("params", params)
+    names = sorted((k for k in inner if k.startswith("Dense_")), key=lambda k: int(k.split("_")[1]))
+    return [
+        (
+            np.ascontiguousarray(np.asarray(inner[k]["kernel"], dtype=np.float32)),
+            np.ascontiguousarray(np.asarray(inner[k]["bias"], dtype=np.float32)),
+        )
+        for k in names
+    ]
+
+
+class NumpyMLP:
+    """The MLP's forward pass for one observation in numpy, into preallocated buffers (no allocation
+    per call but the returned copy). Not thread-safe: one instance per caller thread."""
+
+    def __init__(self, params: Params, activation: str = "relu") -> None:
+        self.layers = dense_layers(params)
+        self.act = NP_ACTIVATIONS[activation]
+        self.bufs = [np.empty(b.shape, dtype=np.float32) for _, b in self.layers]
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        h = np.asarray(x, dtype=np.float32)
+        last = len(self.layers) - 1
+        for i, ((w, b), buf) in enumerate(zip(self.layers, self.bufs, strict=True)):
+            np.dot(h, w, out=buf)
+            np.add(buf, b, out=buf)
+            if i < last:
+                self.act(buf, buf)
+            h = buf
+        return h.copy()
