@@ -24,7 +24,11 @@ class CheckpointError(Exception):
 
 
 def models_dir() -> Path:
-    """Shipped checkpoints: inside the wheel, or the checkout's top-level models/."""
+    """``HFT_MODELS_DIR`` when set (your own checkpoints); else the shipped ones: inside the wheel, or
+    the checkout's top-level models/."""
+    override = os.environ.get("HFT_MODELS_DIR")
+    if override:
+        return Path(override)
     packaged = Path(__file__).resolve().parents[1] / "models"
     return packaged if packaged.is_dir() else Path(__file__).resolve().parents[2] / "models"
 
