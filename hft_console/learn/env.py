@@ -270,8 +270,10 @@ def observe_np(
 
 
 # -- the oracle ---------------------------------------------------------------------------------------
-_Z = jnp.asarray(np.array([math.sqrt(2) * v for v in np.polynomial.hermite.hermgauss(QUAD)[0]], dtype=np.float32))
-_W = jnp.asarray(np.array(np.polynomial.hermite.hermgauss(QUAD)[1] / math.sqrt(math.pi), dtype=np.float32))
+# numpy, not jnp: importing this module must not start JAX's CPU client (the live engine first turns
+# async dispatch off, which only takes effect before JAX's first computation)
+_Z = np.array([math.sqrt(2) * v for v in np.polynomial.hermite.hermgauss(QUAD)[0]], dtype=np.float32)
+_W = np.array(np.polynomial.hermite.hermgauss(QUAD)[1] / math.sqrt(math.pi), dtype=np.float32)
 
 
 def expected_cost_bps(s: EnvState, p: EnvParams) -> jax.Array:

@@ -1,0 +1,355 @@
+"""A Double-DQN router trained end to end under one ``jax.jit`` on the JAX routing environment.
+
+Action ``a = venue * len(SIZE_FRACTIONS) + k`` sends ``SIZE_FRACTIONS[k]`` of the parent to ``venue``;
+ineligible venues (not at the consolidated best price: the observation's first ``V`` entries) are
+masked to -inf when acting and inside the target's argmax/max. The agent trains on a vmapped batch of
+environments, each drawing its own regime (calm / congested / degraded with a random degraded venue,
+started congested as the evaluation does) at every episode start, so one network serves all three.
+
+Training is purejaxrl-shaped: a ``lax.scan`` over updates; each update rolls every environment a few
+steps with ε-greedy actions, writes the transitions into a ring buffer kept in the carry (plain jnp,
+no flashbax), then, once the buffer holds ``learning_starts`` transitions, takes gradient steps
+(``lax.cond``) and refreshes the target network every ``target_period`` learn steps (``lax.cond``,
+``optax.incremental_update``). The scan is split into ``chunks`` calls of the same compiled function
+so ``progress`` can be reported between them; it is compiled once, ahead of time, and timed apart.
+
+Reward: ``-(cost_bps - reward_center) * reward_scale``. Costs sit near 0.45-0.55 bps while the choices
+differ by a few hundredths of a bp, so centring and scaling put Q-values near unit size, where Adam's
+default step and the Huber loss's quadratic zone fit. The live path uses ``q_values_np`` + ``decide``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, NamedTuple, cast
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax  # type: ignore[import-untyped]
+
+from hft_console.learn import env as E
+from hft_console.learn.evaluate import EvalRouter
+from hft_console.learn.nets import MLP, NumpyMLP, Params
+from hft_console.settings import Settings
+
+N_SIZES = len(E.SIZE_FRACTIONS)
+
+
+class DQNConfig(NamedTuple):
+    """Hyperparameters. Env steps trained = ``num_envs * rollout_steps * updates_per_chunk * chunks``."""
+
+    hidden: tuple[int, ...] = (64, 64)  # MLP widths, relu
+    num_envs: int = 128  # environments stepped in parallel (vmap)
+    rollout_steps: int = 4  # steps per environment between learning phases
+    updates_per_chunk: int = 200  # updates per compiled call
+    chunks: int = 10  # calls of that function (progress is reported between them)
+    grad_steps: int = 2  # gradient steps per update once learning has started
+    batch_size: int = 256  # transitions per gradient step, uniform from the buffer
+    buffer_size: int = 65_536  # ring buffer capacity (a multiple of num_envs * rollout_steps)
+    learning_starts: int = 8_192  # transitions in the buffer before the first gradient step
+    lr: float = 1e-3  # Adam
+    max_grad_norm: float = 10.0  # global-norm clip before Adam
+    gamma: float = 0.5  # discount; the world's hidden state moves on regardless of our action
+    target_period: int = 100  # learn steps between target updates
+    tau: float = 1.0  # target step size at each update (1.0 = hard copy, < 1 = Polyak)
+    eps_start: float = 1.0  # ε-greedy, linear from eps_start to eps_end ...
+    eps_end: float = 0.02
+    eps_fraction: float = 0.4  # ... over this share of the updates
+    reward_center: float = 0.5  # reward = -(cost_bps - reward_center) * reward_scale
+    reward_scale: float = 10.0
+    episode_len: int = 200  # steps before an environment restarts in a fresh world (as evaluation does)
+    regime_mix: tuple[float, float, float] = (1 / 3, 1 / 3, 1 / 3)  # calm, congested, degraded
+    sizes: tuple[int, ...] = (0, 1)  # which SIZE_FRACTIONS the agent may use (the others are pinned off)
+
+    @property
+    def env_steps(self) -> int:
+        return self.num_envs * self.rollout_steps * self.updates_per_chunk * self.chunks
+
+
+DEFAULT_CONFIG = DQNConfig()
+
+
+class Buffer(NamedTuple):
+    obs: jax.Array  # (size, D)
+    action: jax.Array  # (size,) int32
+    reward: jax.Array  # (size,)
+    next_obs: jax.Array  # (size, D)
+    pos: jax.Array  # next write index
+    filled: jax.Array  # entries written so far, at most size
+
+
+class Carry(NamedTuple):
+    params: Params
+    target: Params
+    opt_state: optax.OptState
+    buffer: Buffer
+    env_state: E.EnvState  # batched over environments
+    env_params: E.EnvParams  # batched: each environment's own regime
+    obs: jax.Array  # (N, D), the current observations
+    key: jax.Array
+    update: jax.Array  # updates done (drives ε)
+    learn_steps: jax.Array
+
+
+class Metrics(NamedTuple):
+    cost_bps: jax.Array  # mean over the update's rollout
+    loss: jax.Array  # mean over its gradient steps (0 before learning starts)
+    eps: jax.Array
+
+
+def network(params: Params) -> MLP:
+    """The linen module matching ``params`` (its shapes are static, also under jit)."""
+    inner = params["params"]
+    layers = [inner[f"Dense_{i}"]["kernel"].shape for i in range(len(inner))]
+    return MLP(hidden=tuple(int(s[1]) for s in layers[:-1]), out=int(layers[-1][1]))
+
+
+def _apply(net: MLP, params: Params, x: jax.Array) -> jax.Array:
+    return cast(jax.Array, net.apply(params, x))
+
+
+def _masked(q: jax.Array, obs: jax.Array, n_venues: int, sizes: tuple[int, ...] = tuple(range(N_SIZES))) -> jax.Array:
+    """Q at -inf for every size of an ineligible venue (eligibility is the observation's head) and for
+    sizes the agent may not use."""
+    eligible = jnp.repeat(obs[..., :n_venues] > 0.5, N_SIZES, axis=-1)
+    size_ok = jnp.tile(jnp.isin(jnp.arange(N_SIZES), jnp.asarray(sizes)), n_venues)
+    return jnp.where(eligible & size_ok, q, -jnp.inf)
+
+
+def _pin_off(params: Params, sizes: tuple[int, ...]) -> Params:
+    """Sizes the agent may not use get Q = -1e6 exactly (zero weights, that bias), so any consumer's
+    greedy argmax, ``decide`` included, skips them without knowing the config (finite: checkpoints
+    refuse non-finite parameters)."""
+    inner = params["params"]
+    last = f"Dense_{len(inner) - 1}"
+    off = np.tile(~np.isin(np.arange(N_SIZES), sizes), inner[last]["bias"].shape[0] // N_SIZES)
+    kernel, bias = np.array(inner[last]["kernel"]), np.array(inner[last]["bias"])
+    kernel[:, off], bias[off] = 0.0, -1e6
+    return {"params": {**inner, last: {"kernel": kernel, "bias": bias}}}
+
+
+def _draw_world(key: jax.Array, base: E.EnvParams, mix: jax.Array) -> tuple[E.EnvParams, jax.Array]:
+    """One environment's world: a regime from the mix (a random venue degraded), the evaluation's start."""
+    k_reg, k_ven = jax.random.split(key)
+    regime = jax.random.choice(k_reg, 3, p=mix)
+    venue = jax.random.randint(k_ven, (), 0, base.median_us.shape[0])
+    options = [E.regime_params(base, r, venue) for r in E.REGIMES]
+    p = jax.tree.map(lambda *leaves: jnp.stack([jnp.asarray(x) for x in leaves])[regime], *options)
+    return p, jnp.where(regime == 1, 0.7, 0.0)
+
+
+def make_train(
+    settings: Settings, cfg: DQNConfig
+) -> tuple[Callable[[jax.Array], Carry], Callable[[Carry], tuple[Carry, Metrics]]]:
+    """``init(key) -> carry`` and ``chunk(carry) -> (carry, per-update metrics)``, both pure."""
+    base = E.params_from_settings(settings)
+    n_ven = int(base.median_us.shape[0])
+    dim, n_act = E.obs_dim(n_ven), n_ven * N_SIZES
+    net = MLP(hidden=cfg.hidden, out=n_act)
+    tx = optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm), optax.adam(cfg.lr))
+    mix = jnp.asarray(cfg.regime_mix) / sum(cfg.regime_mix)
+    fractions = jnp.asarray(E.SIZE_FRACTIONS)
+    per_update = cfg.num_envs * cfg.rollout_steps
+    if cfg.buffer_size % per_update or cfg.buffer_size < max(cfg.learning_starts, cfg.batch_size):
+        raise ValueError(f"buffer_size must be a multiple of {per_update} and hold learning_starts and a batch")
+    decay_updates = max(1.0, cfg.eps_fraction * cfg.updates_per_chunk * cfg.chunks)
+
+    def fresh_env(key: jax.Array) -> tuple[E.EnvState, E.EnvParams]:
+        k_world, k_reset = jax.random.split(key)
+        p, start = _draw_world(k_world, base, mix)
+        return E.reset(k_reset, p, start), p
+
+    def env_step(
+        key: jax.Array, s: E.EnvState, p: E.EnvParams, action: jax.Array
+    ) -> tuple[E.EnvState, E.EnvParams, jax.Array, jax.Array]:
+        k_step, k_new = jax.random.split(key)
+        s, info = E.step(k_step, s, action // N_SIZES, fractions[action % N_SIZES], p)
+        next_obs = E.observe(s, p)  # before any restart: episodes only end by time, so we bootstrap
+        s_new, p_new = fresh_env(k_new)
+        done = s.t >= cfg.episode_len
+        s, p = jax.tree.map(lambda a, b: jnp.where(done, a, b), (s_new, p_new), (s, p))
+        return s, p, next_obs, info.cost_bps
+
+    def init(key: jax.Array) -> Carry:
+        k_net, k_env, key = jax.random.split(key, 3)
+        params = cast(Params, net.init(k_net, jnp.zeros((dim,), jnp.float32)))
+        env_state, env_params = jax.vmap(fresh_env)(jax.random.split(k_env, cfg.num_envs))
+        obs = jax.vmap(E.observe)(env_state, env_params)
+        size = cfg.buffer_size
+        buffer = Buffer(
+            jnp.zeros((size, dim)), jnp.zeros((size,), jnp.int32), jnp.zeros((size,)), jnp.zeros((size, dim)),
+            jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32),
+        )  # fmt: skip
+        zero = jnp.zeros((), jnp.int32)
+        return Carry(params, params, tx.init(params), buffer, env_state, env_params, obs, key, zero, zero)
+
+    def act(params: Params, obs: jax.Array, key: jax.Array, eps: jax.Array) -> jax.Array:
+        k_explore, k_pick = jax.random.split(key)
+        q = _masked(_apply(net, params, obs), obs, n_ven, cfg.sizes)
+        greedy = jnp.argmax(q, axis=-1)
+        # exploring: uniform over the eligible actions (the largest of uniform draws on the unmasked ones)
+        explore = jnp.argmax(jnp.where(jnp.isfinite(q), jax.random.uniform(k_pick, q.shape), -1.0), axis=-1)
+        return jnp.where(jax.random.uniform(k_explore, greedy.shape) < eps, explore, greedy)
+
+    def loss_fn(params: Params, target: Params, batch: tuple[jax.Array, ...]) -> jax.Array:
+        obs, action, reward, next_obs = batch
+        q = jnp.take_along_axis(_apply(net, params, obs), action[:, None], axis=1)[:, 0]
+        # Double DQN: the online network picks the next action among eligible venues, the target values it
+        best = jnp.argmax(_masked(_apply(net, params, next_obs), next_obs, n_ven, cfg.sizes), axis=1)
+        q_next = jnp.take_along_axis(_apply(net, target, next_obs), best[:, None], axis=1)[:, 0]
+        y = jax.lax.stop_gradient(reward + cfg.gamma * q_next)
+        return jnp.mean(optax.huber_loss(q, y))
+
+    def grad_step(c: Carry, key: jax.Array) -> tuple[Carry, jax.Array]:
+        idx = jax.random.randint(key, (cfg.batch_size,), 0, c.buffer.filled)
+        b = c.buffer
+        batch = (b.obs[idx], b.action[idx], b.reward[idx], b.next_obs[idx])
+        loss, grads = jax.value_and_grad(loss_fn)(c.params, c.target, batch)
+        updates, opt_state = tx.update(grads, c.opt_state, c.params)
+        params = optax.apply_updates(c.params, updates)
+        learn_steps = c.learn_steps + 1
+        target = jax.lax.cond(
+            learn_steps % cfg.target_period == 0,
+            lambda: optax.incremental_update(params, c.target, cfg.tau),
+            lambda: c.target,
+        )
+        return c._replace(params=params, target=target, opt_state=opt_state, learn_steps=learn_steps), loss
+
+    def learn(c: Carry, key: jax.Array) -> tuple[Carry, jax.Array]:
+        c, losses = jax.lax.scan(grad_step, c, jax.random.split(key, cfg.grad_steps))
+        return c, jnp.mean(losses)
+
+    def update(c: Carry, _: None) -> tuple[Carry, Metrics]:
+        key, k_roll, k_learn = jax.random.split(c.key, 3)
+        eps = cfg.eps_end + (cfg.eps_start - cfg.eps_end) * jnp.clip(1.0 - c.update / decay_updates, 0.0, 1.0)
+
+        def roll(carry: tuple[E.EnvState, E.EnvParams, jax.Array], k: jax.Array) -> tuple[Any, tuple[jax.Array, ...]]:
+            s, p, obs = carry
+            k_act, k_env = jax.random.split(k)
+            action = act(c.params, obs, k_act, eps)
+            s, p, next_obs, cost = jax.vmap(env_step)(jax.random.split(k_env, cfg.num_envs), s, p, action)
+            reward = -(cost - cfg.reward_center) * cfg.reward_scale
+            return (s, p, jax.vmap(E.observe)(s, p)), (obs, action, reward, next_obs, cost)
+
+        (s, p, obs), (o, a, r, o2, cost) = jax.lax.scan(
+            roll, (c.env_state, c.env_params, c.obs), jax.random.split(k_roll, cfg.rollout_steps)
+        )
+        b = c.buffer
+
+        def write(dst: jax.Array, src: jax.Array) -> jax.Array:  # (steps, envs, ...) at the ring's write index
+            return jax.lax.dynamic_update_slice_in_dim(dst, src.reshape((per_update, *src.shape[2:])), b.pos, 0)
+
+        buffer = Buffer(
+            write(b.obs, o), write(b.action, a), write(b.reward, r), write(b.next_obs, o2),
+            (b.pos + per_update) % cfg.buffer_size, jnp.minimum(b.filled + per_update, cfg.buffer_size),
+        )  # fmt: skip
+        c = c._replace(buffer=buffer, env_state=s, env_params=p, obs=obs, key=key, update=c.update + 1)
+        c, loss = jax.lax.cond(buffer.filled >= cfg.learning_starts, learn, lambda c, k: (c, jnp.zeros(())), c, k_learn)
+        return c, Metrics(jnp.mean(cost), loss, eps)
+
+    def chunk(c: Carry) -> tuple[Carry, Metrics]:
+        return jax.lax.scan(update, c, None, cfg.updates_per_chunk)
+
+    return init, chunk
+
+
+def train(
+    settings: Settings, cfg: DQNConfig = DEFAULT_CONFIG, seed: int = 0, progress: Callable[[float], None] | None = None
+) -> tuple[Params, dict[str, Any]]:
+    """Train; returns the online network's params (plain nested dict of numpy arrays) and metadata."""
+    init, chunk = make_train(settings, cfg)
+    started = time.perf_counter()
+    carry = jax.jit(init)(jax.random.key(seed))
+    carry.obs.block_until_ready()  # one executable: every output is ready together; most of this is compile
+    init_s = time.perf_counter() - started
+    started = time.perf_counter()
+    # compiled once, ahead of time; the carry is donated so the buffer is updated in place between calls
+    compiled = jax.jit(chunk, donate_argnums=0).lower(carry).compile()
+    compile_s = time.perf_counter() - started
+    started = time.perf_counter()
+    history: list[Metrics] = []
+    for i in range(cfg.chunks):
+        carry, metrics = compiled(carry)
+        history.append(jax.device_get(metrics))  # also waits for the chunk, so the progress is honest
+        if progress is not None:
+            progress((i + 1) / cfg.chunks)
+    train_s = time.perf_counter() - started
+    params = _pin_off(jax.tree.map(np.asarray, jax.device_get(carry.params)), cfg.sizes)
+    cost = np.concatenate([np.asarray(m.cost_bps) for m in history])
+    loss = np.concatenate([np.asarray(m.loss) for m in history])
+    tail = max(1, len(cost) // 10)
+    n_ven = len(settings.venues)
+    meta = {
+        "venues": [v.name for v in settings.venues],
+        "obs_dim": E.obs_dim(n_ven),
+        "actions": {"layout": "venue * len(size_fractions) + k", "size_fractions": list(E.SIZE_FRACTIONS)},
+        "network": {"hidden": list(cfg.hidden), "activation": "relu", "out": n_ven * N_SIZES},
+        "config": {k: list(v) if isinstance(v, tuple) else v for k, v in cfg._asdict().items()},
+        "seed": seed,
+        "env_steps": cfg.env_steps,
+        "learn_steps": int(carry.learn_steps),
+        "env_steps_per_s": round(cfg.env_steps / train_s, 1),
+        "init_s": round(init_s, 3),
+        "compile_s": round(compile_s, 3),
+        "train_s": round(train_s, 3),
+        "train_cost_bps_first": round(float(cost[:tail].mean()), 4),
+        "train_cost_bps_last": round(float(cost[-tail:].mean()), 4),
+        "train_loss_last": round(float(loss[-tail:].mean()), 6),
+    }
+    return params, meta
+
+
+@jax.jit
+def _q_jit(params: Params, obs: jax.Array) -> jax.Array:
+    return _apply(network(params), params, obs)
+
+
+def q_values_jit(params: Params, obs: np.ndarray) -> np.ndarray:
+    """Q-values of one observation: a jitted linen apply over the plain dict (no randomness inside)."""
+    return np.asarray(_q_jit(params, obs))
+
+
+_NP_CACHE: dict[int, tuple[Params, NumpyMLP]] = {}
+
+
+def q_values_np(params_np: Params, obs: np.ndarray) -> np.ndarray:
+    """The same forward pass in numpy, with buffers preallocated per params dict (treated as immutable:
+    the weights are read once, on the first call with that dict)."""
+    hit = _NP_CACHE.get(id(params_np))
+    if hit is None or hit[0] is not params_np:
+        if len(_NP_CACHE) >= 8:  # a few live checkpoints at most; keep the memory bounded
+            _NP_CACHE.pop(next(iter(_NP_CACHE)))
+        hit = _NP_CACHE[id(params_np)] = (params_np, NumpyMLP(params_np))
+    return hit[1](obs)
+
+
+def decide(q: np.ndarray, mask: np.ndarray) -> tuple[int, float]:
+    """Greedy ``(venue, fraction)`` among eligible venues (``mask``, one bool per venue)."""
+    eligible = np.asarray(mask, dtype=bool)
+    a = int(np.where(eligible[:, None], np.reshape(q, (eligible.shape[0], N_SIZES)), -np.inf).argmax())
+    if not eligible[a // N_SIZES]:  # everything masked: argmax fell on an ineligible first venue
+        raise ValueError("no eligible venue to route to")
+    return a // N_SIZES, E.SIZE_FRACTIONS[a % N_SIZES]
+
+
+def _keep(state: Any, venue: jax.Array, reward: jax.Array) -> Any:
+    return state
+
+
+def eval_router(params: Params) -> EvalRouter:
+    """The greedy policy as an evaluation router (no online learning: the checkpoint is what ships)."""
+    params = jax.tree.map(jnp.asarray, params)
+    net = network(params)
+    fractions = jnp.asarray(E.SIZE_FRACTIONS)
+
+    def act(state: Any, s: E.EnvState, obs: jax.Array, key: jax.Array, p: E.EnvParams) -> tuple[Any, Any, Any]:
+        q = _masked(_apply(net, params, obs), obs, s.eligible.shape[0])
+        a = jnp.argmax(q)
+        return state, a // N_SIZES, fractions[a % N_SIZES]
+
+    return EvalRouter(lambda key: jnp.zeros((), jnp.int32), act, _keep)
+
+
+__all__ = ["DQNConfig", "decide", "eval_router", "make_train", "q_values_jit", "q_values_np", "train"]
