@@ -20,6 +20,7 @@ import numpy as np
 from hft_console.routing.policy import Observation, PolicySpec, Transition
 
 LEARNED_NAMES = ("dqn", "ppo")
+WARM_UP_CALLS = 200
 
 
 def _sync_dispatch() -> None:
@@ -61,7 +62,9 @@ class LearnedPolicy:
         self.fee_ticks = [float(f) / spec.tick for f in spec.taker_fee]
         self.sizes = tuple(SIZE_FRACTIONS)
         self.min_fraction = float(getattr(agent, "MIN_FRACTION", 1.0))
-        self._forward(np.zeros(obs_dim(n), dtype=np.float32))
+        warm = np.random.default_rng(0).normal(size=(WARM_UP_CALLS, obs_dim(n))).astype(np.float32)
+        for x in warm:  # compile, then let the runtime settle: the first calls after a compile are slow
+            self._forward(x)
         return None
 
     def act(self, state: Any, obs: Observation, key: float) -> tuple[int, float]:
