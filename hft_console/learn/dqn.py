@@ -52,6 +52,7 @@ class DQNConfig(NamedTuple):
     lr: float = 1e-3  # Adam
     max_grad_norm: float = 10.0  # global-norm clip before Adam
     gamma: float = 0.5  # discount; the world's hidden state moves on regardless of our action
+    huber_delta: float = 1.0  # Huber loss's quadratic zone, in reward units
     target_period: int = 100  # learn steps between target updates
     tau: float = 1.0  # target step size at each update (1.0 = hard copy, < 1 = Polyak)
     eps_start: float = 1.0  # ε-greedy, linear from eps_start to eps_end ...
@@ -200,7 +201,7 @@ def make_train(
         best = jnp.argmax(_masked(_apply(net, params, next_obs), next_obs, n_ven, cfg.sizes), axis=1)
         q_next = jnp.take_along_axis(_apply(net, target, next_obs), best[:, None], axis=1)[:, 0]
         y = jax.lax.stop_gradient(reward + cfg.gamma * q_next)
-        return jnp.mean(optax.huber_loss(q, y))
+        return jnp.mean(optax.huber_loss(q, y, delta=cfg.huber_delta))
 
     def grad_step(c: Carry, key: jax.Array) -> tuple[Carry, jax.Array]:
         idx = jax.random.randint(key, (cfg.batch_size,), 0, c.buffer.filled)

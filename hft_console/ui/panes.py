@@ -188,7 +188,7 @@ class RouterPane(Pane):
         cols = [("Venue", 6, "<"), ("Pulls", 7, ">"), ("Reward", 7, ">")]
         if belief:  # a bandit: its UCB bound, or its posterior mean ± sd
             cols.append(("Bound" if "±" not in "".join(a.belief for a in snap.arms) else "Belief", belief, ">"))
-        rows = [header(*cols, ("Recent share", bar + 5, "<"))]
+        rows = [header(*cols, ("Recent share" if bar + 5 >= 12 else "Recent", bar + 5, "<"))]
         for arm in snap.arms:
             reward = "—" if arm.mean_reward is None else f"{arm.mean_reward:+.2f}"
             share = gauge(arm.recent_share, bar)
