@@ -53,21 +53,27 @@ def dense_layers(params: Params) -> list[tuple[np.ndarray, np.ndarray]]:
 
 
 class NumpyMLP:
-    """The MLP's forward pass for one observation in numpy, into preallocated buffers (no allocation
-    per call but the returned copy). Not thread-safe: one instance per caller thread."""
+    """The MLP's forward pass for one observation in numpy, into preallocated buffers. Each layer's
+    bias is folded into its weight matrix against a constant 1 carried at the end of every buffer, so
+    a layer is one ``np.dot`` (plus the activation): on a decision path every numpy call counts. Not
+    thread-safe: one instance per caller thread."""
 
     def __init__(self, params: Params, activation: str = "relu") -> None:
-        self.layers = dense_layers(params)
+        layers = dense_layers(params)
         self.act = NP_ACTIVATIONS[activation]
-        self.bufs = [np.empty(b.shape, dtype=np.float32) for _, b in self.layers]
+        self.weights = [np.ascontiguousarray(np.vstack([w, b[None, :]]), dtype=np.float32) for w, b in layers]
+        self.x = np.ones(layers[0][0].shape[0] + 1, dtype=np.float32)
+        self.x_in = self.x[:-1]
+        self.bufs = [np.ones(b.shape[0] + 1, dtype=np.float32) for _, b in layers]
+        self.outs = [buf[:-1] for buf in self.bufs]  # views made once: slicing per call costs too
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        h = np.asarray(x, dtype=np.float32)
-        last = len(self.layers) - 1
-        for i, ((w, b), buf) in enumerate(zip(self.layers, self.bufs, strict=True)):
-            np.dot(h, w, out=buf)
-            np.add(buf, b, out=buf)
+        self.x_in[:] = x
+        h = self.x
+        last = len(self.weights) - 1
+        for i, (w, buf, out) in enumerate(zip(self.weights, self.bufs, self.outs, strict=True)):
+            np.dot(h, w, out=out)
             if i < last:
-                self.act(buf, buf)
+                self.act(out, out)
             h = buf
-        return h.copy()
+        return self.outs[-1].copy()
