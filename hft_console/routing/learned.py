@@ -10,6 +10,7 @@ is built exactly as the training environment builds it (``learn.env.observe_np``
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import math
 from collections.abc import Callable
@@ -20,6 +21,7 @@ import numpy as np
 from hft_console.routing.policy import Observation, PolicySpec, Transition
 
 LEARNED_NAMES = ("dqn", "ppo")
+_FORWARDS: dict[tuple[object, ...], Callable[[np.ndarray], np.ndarray]] = {}
 WARM_UP_CALLS = 200
 
 
@@ -51,13 +53,21 @@ class LearnedPolicy:
         from hft_console.learn.env import SIZE_FRACTIONS, obs_dim
 
         n = len(spec.venues)
-        params, self.meta = checkpoint.load(checkpoint.models_dir(), self.name, list(spec.venues), obs_dim(n))
+        directory = checkpoint.models_dir()
+        params, self.meta = checkpoint.load(directory, self.name, list(spec.venues), obs_dim(n))
         agent: Any = importlib.import_module(f"hft_console.learn.{self.name}")
-        if self.backend == "jit":
-            self._forward = _jitted_forward(agent, self.name, params)
-        else:
-            forward_np = agent.q_values_np if self.name == "dqn" else agent.logits_np
-            self._forward = lambda x: forward_np(params, x)
+        # one compiled forward pass per checkpoint and backend in a process: backtests build an engine
+        # per scenario, and a compile per engine would cost more than the scenario
+        cache_key = (self.name, self.backend, str(directory), tuple(spec.venues), self.meta.get("trained_at"))
+        cached = _FORWARDS.get(cache_key)
+        if cached is None:
+            if self.backend == "jit":
+                cached = _jitted_forward(agent, self.name, params)
+            else:
+                forward_np = agent.q_values_np if self.name == "dqn" else agent.logits_np
+                cached = functools.partial(forward_np, params)
+            _FORWARDS[cache_key] = cached
+        self._forward = cached
         self.tick = spec.tick
         self.fee_ticks = [float(f) / spec.tick for f in spec.taker_fee]
         self.sizes = tuple(SIZE_FRACTIONS)
