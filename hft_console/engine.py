@@ -96,6 +96,7 @@ class Engine:
             np.array(priors),
             tick=s.market.tick_size,
             inference=s.session.inference,
+            parent_qty=float(s.strategy.order_qty),
         )
         self.router = RouterRunner(s.session.router, spec, Draws(rng_for(seed, "router")), seed)
         self._draws.append(self.router.draws)

@@ -41,6 +41,7 @@ class LearnedPolicy:
         self.fee_ticks: list[float] = []
         self.sizes: tuple[float, ...] = (1.0,)
         self.min_fraction = 1.0
+        self.parent_qty = 100.0
         self._forward: Callable[[np.ndarray], np.ndarray] | None = None
 
     def init(self, key: int, spec: PolicySpec) -> Any:
@@ -69,6 +70,7 @@ class LearnedPolicy:
             _FORWARDS[cache_key] = cached
         self._forward = cached
         self.tick = spec.tick
+        self.parent_qty = spec.parent_qty
         self.fee_ticks = [float(f) / spec.tick for f in spec.taker_fee]
         self.sizes = tuple(SIZE_FRACTIONS)
         self.min_fraction = float(getattr(agent, "MIN_FRACTION", 1.0))
@@ -81,7 +83,9 @@ class LearnedPolicy:
         """The observation and the choice in plain Python: on six venues, numpy's per-call cost would
         be most of the decision. Held equal to ``env.observe`` and the agents' ``decide`` by tests."""
         assert self._forward is not None, "init() first"
-        qty = float(obs.qty)
+        # the parent size the agent was trained on, not what is left of this parent: a follow-up
+        # child must look like the decisions seen in training
+        qty = self.parent_qty
         last = obs.last_rt_us or obs.latency_us
         values = [1.0 if m else 0.0 for m in obs.mask]
         values += [min(s / qty, 4.0) for s in obs.size]

@@ -21,6 +21,7 @@ class PolicySpec:
     prior_latency_us: np.ndarray  # expected round trip before any is measured
     tick: float = 0.01
     inference: str = "numpy"  # learned routers: "jit" (the jitted JAX policy) or "numpy" (same parameters)
+    parent_qty: float = 100.0  # the strategy's order size: the learned routers were trained on parents of it
 
 
 class Observation(NamedTuple):
