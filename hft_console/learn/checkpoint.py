@@ -14,8 +14,6 @@ from typing import Any
 
 import numpy as np
 
-from hft_console.learn.env import OBS_VERSION
-
 Params = dict[str, Any]
 
 
@@ -36,6 +34,8 @@ def models_dir() -> Path:
 def save(directory: Path, agent: str, params: Params, meta: dict[str, Any]) -> Path:
     from flax import serialization
 
+    from hft_console.learn.env import OBS_VERSION
+
     directory.mkdir(parents=True, exist_ok=True)
     blob = serialization.msgpack_serialize(_to_numpy(params))
     meta = {**meta, "agent": agent, "obs_version": OBS_VERSION}
@@ -48,6 +48,8 @@ def save(directory: Path, agent: str, params: Params, meta: dict[str, Any]) -> P
 
 def load(directory: Path, agent: str, venues: list[str], obs_dim: int) -> tuple[Params, dict[str, Any]]:
     from flax import serialization
+
+    from hft_console.learn.env import OBS_VERSION
 
     blob_path, meta_path = directory / f"{agent}.msgpack", directory / f"{agent}.json"
     if not blob_path.is_file() or not meta_path.is_file():
