@@ -251,9 +251,16 @@ def run_headless(settings: Any, run_dir: Path) -> int:
         engine.stop_requested = True
         engine.wake.set()
 
+    try:
+        line = pre_session_backtest(settings)
+    except KeyboardInterrupt:  # before the session: nothing traded, nothing to wind down
+        engine.market.close()
+        engine.journal.close()
+        print("hft-console: interrupted during the pre-session backtest; the session did not start", file=sys.stderr)
+        return 130
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:
-        printer.banner(pre_session_backtest(settings))
+        printer.banner(line)
         engine.run()
     except KeyboardInterrupt:
         print("hft-console: interrupted twice: stopped at once; journal and summary.json are written", file=sys.stderr)

@@ -4,7 +4,6 @@ queue and are applied between events; observers (printer, console) read publishe
 
 from __future__ import annotations
 
-import gc
 import queue
 import threading
 import time
@@ -310,10 +309,6 @@ class Engine:
         self.snapshot = build_snapshot(self)
 
     def _start(self) -> None:
-        # everything built so far lives for the whole session: keep the collector from walking it
-        # again on every collection, which shows as latency spikes in decisions
-        gc.collect()
-        gc.freeze()
         s = self.settings
         self.journal.meta(
             {
@@ -327,6 +322,9 @@ class Engine:
         )
         self.journal.event(0, "SESSION", "start", detail={"router": self.router.name, "clock": s.session.clock})
         self._router_warnings(0)
+        if self.market.feed_state != "sim":  # a live feed that is already stale must pause from the start
+            self.feed_state = "sim"
+            self._on_feed(0, self.market.feed_state)
         self.wall_started = time.perf_counter()
 
     def _finish(self) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 
 from hft_console.backtest.report import build_report, print_report
 from hft_console.backtest.run import resolve_routers, run_backtest
+from hft_console.backtest.scenarios import BACKTEST_BATCH_MS
 from hft_console.market.source import DataError
 from hft_console.settings import Settings, SettingsError, load_settings
 
@@ -34,7 +35,8 @@ def backtest(
         "seed": settings.session.seed,
         "duration_s": duration_s,
         "symbols": list(settings.session.symbols),
-        "sample_s": max(0.1, duration_s / 500),
+        # the P&L path gets a point per latency bucket, but at most one per batch
+        "sample_s": max(0.1, duration_s / 500, BACKTEST_BATCH_MS / 1000),
         "workers": workers or os.cpu_count() or 1,
     }
     return build_report(scenarios, results, routers, wall_s, meta)

@@ -6,7 +6,7 @@ Definitions (all routers meet the same scenarios):
   half-width of the 95% interval of the mean (1.96 standard errors).
 - ``sharpe``: per session: mean scenario P&L / its standard deviation (not annualised: a few
   seconds of trading say nothing about a year). ``sharpe_annualised`` scales the P&L path's
-  increments, pooled over scenarios and sampled every ``max(0.1 s, duration / 500)``, to a trading
+  increments, pooled over scenarios and sampled once per batch (1 s of market), to a trading
   year of 252 x 6.5 h; with sessions this short it is mostly noise and is given for comparison only.
 - ``max_drawdown``: the worst peak-to-trough fall of any scenario's P&L path, $ (mean also given).
 - ``fill_rate``: shares filled / shares sent.
@@ -94,7 +94,7 @@ def venue_figures(runs: list[dict[str, Any]]) -> dict[str, Any]:
         notional = sum(r["notional_filled"][i] for r in runs)
         price = sum(r["cost_price"][i] for r in runs)
         fees = sum(r["cost_fees"][i] for r in runs)
-        answered = sum(1 for r in runs if r["qty_sent"][i])
+        answered = sum(r["answered"][i] for r in runs)
         rt = sum(r["round_trip_us"][i] for r in runs)
         out[name] = {
             "orders": orders,
@@ -103,7 +103,7 @@ def venue_figures(runs: list[dict[str, Any]]) -> dict[str, Any]:
             "slippage_bps": _bps(price, notional),
             "shortfall_bps": _bps(price + fees, notional),
             "fees": round(fees, 4),
-            "round_trip_us_mean": round(rt / orders, 1) if orders and answered else 0.0,
+            "round_trip_us_mean": round(rt / answered, 1) if answered else 0.0,
         }
     return out
 

@@ -62,6 +62,7 @@ def run_one(job: tuple[Settings, Scenario, str, float]) -> dict[str, Any]:
         "cost_fees": flow.cost_fees,
         "notional_filled": flow.notional_filled,
         "round_trip_us": flow.round_trip_us,
+        "answered": flow.answered,
         "orders_by_venue": [v.orders for v in engine.venues],
         "risk_denials": flow.denials,
         "wall_s": engine.wall_elapsed,

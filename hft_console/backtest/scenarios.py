@@ -96,7 +96,7 @@ def scenario_settings(settings: Settings, sc: Scenario, router: str, duration_s:
         # long batches: on the simulated clock nobody waits for a batch, and numpy's per-call cost
         # is spread over more ticks
         market=replace(settings.market, annual_vol=vol, batch_ms=max(settings.market.batch_ms, BACKTEST_BATCH_MS)),
-        # the P&L path is sampled every latency bucket: fine enough for drawdowns, at most ~500 points
+        # the P&L path gets a point per latency bucket (at most ~500), but at most one per batch (1 s)
         engine=replace(settings.engine, latency_bucket_s=max(0.1, duration_s / 500), latency_buckets=60),
         data=replace(settings.data, record=""),
         venues=venues,

@@ -49,6 +49,7 @@ class OrderFlow:
         self.qty_sent, self.qty_filled = [0] * n, [0] * n
         self.cost_price, self.cost_fees, self.notional_filled = [0.0] * n, [0.0] * n, [0.0] * n
         self.round_trip_us = [0.0] * n
+        self.answered = [0] * n  # reports received (timeouts included): what round_trip_us sums over
 
     def _push(self, ts: int, kind: int, payload: object) -> None:
         self.seq += 1
@@ -247,6 +248,7 @@ class OrderFlow:
         self.notional_filled[v] += filled * mid
         rt_us = (ex.report_ns - order.ts_ns) / 1000
         self.round_trip_us[v] += rt_us
+        self.answered[v] += 1
         missed = (order.qty - filled) * e.settings.market.miss_penalty_ticks * e.tick
         cost_bps = (cost + fees + missed) / (order.qty * mid) * 1e4 if mid > 0 else 0.0
         e.router.learn(order.router, Transition(v, order.qty, filled, cost_bps, rt_us, -cost_bps))

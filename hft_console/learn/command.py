@@ -55,7 +55,12 @@ def eval_routers(settings: Settings) -> tuple[dict[str, Any], list[str]]:
             warnings.append(f"{agent}: {exc}")
             continue
         module: Any = __import__(f"hft_console.learn.{agent}", fromlist=["eval_router"])
-        routers[agent] = module.eval_router(params)
+        forward = module.q_values_np if agent == "dqn" else module.logits_np
+        try:  # parameters that do not fit the network are a bad checkpoint, not a crash
+            forward(params, np.zeros(obs_dim(len(venues)), dtype=np.float32))
+            routers[agent] = module.eval_router(params)
+        except Exception as exc:  # any failure here means the parameters do not fit the network
+            warnings.append(f"{agent}: parameters do not fit the {agent} network ({type(exc).__name__})")
     routers["oracle"] = baseline("oracle")
     return routers, warnings
 

@@ -20,6 +20,7 @@ REJECT_REASONS = (
     "non_finite", "non_positive", "crossed", "out_of_range", "bad_size", "out_of_order", "duplicate", "deviation",
 )  # fmt: skip
 OK = -1
+MAX_REEVALUATIONS = 16  # per batch, before the rest is checked tick by tick
 
 
 class Normalizer:
@@ -110,7 +111,15 @@ class Normalizer:
                     self.rejected[int(r)] += int(c)
         cand = np.flatnonzero(good)
         n_ven = self.n_venues
+        rounds = 0
         while cand.size:
+            rounds += 1
+            if rounds > MAX_REEVALUATIONS:  # rejects are dense here: each re-evaluation would cost O(batch)
+                for k in cand.tolist():
+                    verdict[k] = self.check(
+                        int(ts[k]), int(stream[k]), float(bid[k]), float(ask[k]), int(bsz[k]), int(asz[k])
+                    )
+                break
             first = self._first_stateful_reject(ts, stream, bid, ask, bsz, asz, cand)
             take = cand[:first]
             if take.size:

@@ -9,6 +9,7 @@ and written in large chunks; the file is complete once the session ends (``close
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -37,16 +38,19 @@ class RecordingMarket:
         self.refs: list[tuple[int, int, float]] = []
         self.rows_written = 0
         self._writer: Any = None
+        if path.exists():  # never overwrite: it may be the very file being replayed, or last week's data
+            raise DataError("record", f"{str(path)!r} already exists; expected a new file", 2)
+        self.partial = path.with_name(path.name + ".partial")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             if path.suffix.lower() == ".csv":
                 import pyarrow.csv as pacsv
 
-                self._writer = pacsv.CSVWriter(str(path), self.schema)
+                self._writer = pacsv.CSVWriter(str(self.partial), self.schema)
             else:
                 import pyarrow.parquet as pq
 
-                self._writer = pq.ParquetWriter(str(path), self.schema)
+                self._writer = pq.ParquetWriter(str(self.partial), self.schema)
         except (OSError, pa.ArrowException) as exc:
             raise DataError("record", f"cannot write {str(path)!r}: {str(exc).splitlines()[0]}", 2) from None
 
@@ -57,6 +61,11 @@ class RecordingMarket:
     @property
     def exhausted(self) -> bool:
         return self.inner.exhausted
+
+    @property
+    def end_ns(self) -> int | None:
+        end: int | None = getattr(self.inner, "end_ns", None)
+        return end
 
     def next_batch(self, t1_ns: int) -> TickBatch:
         batch = self.inner.next_batch(t1_ns)
@@ -119,5 +128,6 @@ class RecordingMarket:
             if self._writer is not None:
                 self._writer.close()
                 self._writer = None
+                os.replace(self.partial, self.path)  # the file appears complete, or not at all
         finally:
             self.inner.close()

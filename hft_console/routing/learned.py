@@ -59,24 +59,40 @@ class LearnedPolicy:
         agent: Any = importlib.import_module(f"hft_console.learn.{self.name}")
         # one compiled forward pass per checkpoint and backend in a process: backtests build an engine
         # per scenario, and a compile per engine would cost more than the scenario
-        cache_key = (self.name, self.backend, str(directory), tuple(spec.venues), self.meta.get("trained_at"))
-        cached = _FORWARDS.get(cache_key)
-        if cached is None:
-            if self.backend == "jit":
-                cached = _jitted_forward(agent, self.name, params)
-            else:
-                forward_np = agent.q_values_np if self.name == "dqn" else agent.logits_np
-                cached = functools.partial(forward_np, params)
-            _FORWARDS[cache_key] = cached
-        self._forward = cached
+        blob = (directory / f"{self.name}.msgpack").stat()
+        cache_key = (self.name, self.backend, str(directory), tuple(spec.venues), blob.st_mtime_ns, blob.st_size)
+        self._forward = _FORWARDS.get(cache_key)
         self.tick = spec.tick
         self.parent_qty = spec.parent_qty
         self.fee_ticks = [float(f) / spec.tick for f in spec.taker_fee]
         self.sizes = tuple(SIZE_FRACTIONS)
         self.min_fraction = float(getattr(agent, "MIN_FRACTION", 1.0))
         warm = np.random.default_rng(0).normal(size=(WARM_UP_CALLS, obs_dim(n))).astype(np.float32)
-        for x in warm:  # compile, then let the runtime settle: the first calls after a compile are slow
-            self._forward(x)
+        try:
+            if self._forward is None:
+                if self.backend == "jit":
+                    self._forward = _jitted_forward(agent, self.name, params)
+                else:
+                    forward_np = agent.q_values_np if self.name == "dqn" else agent.logits_np
+                    self._forward = functools.partial(forward_np, params)
+                _FORWARDS[cache_key] = self._forward
+            for x in warm:  # compile, then let the runtime settle: the first calls after a compile are slow
+                out = self._forward(x)
+        except Exception as exc:  # any failure here means the parameters do not fit the network
+            _FORWARDS.pop(cache_key, None)
+            self._forward = None
+            raise checkpoint.CheckpointError(
+                f"{directory / (self.name + '.msgpack')}: parameters do not fit the {self.name} network "
+                f"({type(exc).__name__})"
+            ) from None
+        expected = n * len(self.sizes) if self.name == "dqn" else n
+        if out.shape != (expected,):
+            _FORWARDS.pop(cache_key, None)
+            self._forward = None
+            raise checkpoint.CheckpointError(
+                f"{directory / (self.name + '.msgpack')}: the network answers {out.shape[0]} values, "
+                f"expected {expected}"
+            )
         return None
 
     def act(self, state: Any, obs: Observation, key: float) -> tuple[int, float]:

@@ -113,7 +113,19 @@ class StartupScreen(Screen[None]):
         detail.set_class(bool(self.down), "failed")
 
     def _policy_text(self) -> str:
-        return f"router {self.engine.router.name}: a baseline policy, nothing to load"
+        from hft_console.routing.registry import BANDIT_ROUTERS, BASELINE_NAMES
+
+        e = self.engine
+        name = e.router.name
+        fallback = f" ({e.warnings[0]})" if e.warnings else ""
+        if name in BASELINE_NAMES:
+            what = "a baseline policy, nothing to load"
+        elif name in BANDIT_ROUTERS:
+            what = "a bandit, learning online from every answered order"
+        else:
+            meta = getattr(e.router.policy, "meta", {})
+            what = f"checkpoint trained {meta.get('trained_at', '?')}, {e.router.backend} inference"
+        return f"router {name}: {what}{fallback}"
 
     def _policy(self) -> None:
         self.query_one("#p2", ProgressBar).advance(1)

@@ -113,9 +113,10 @@ class SimVenue:
         filled = order.qty - remaining
         if filled == 0:
             return Execution(order, t_ns, report_ns, "CANCELLED", "NO_LIQUIDITY")
-        if self.impact:  # our own size pushes the price we get (a cost, never a gain)
+        if self.impact:  # our own size pushes the price we get (a cost, never a gain), never past the limit
             shift = 1.0 + sign * self.impact * math.sqrt(filled)
-            fills = [(q, round(p * shift, 6)) for q, p in fills]
+            limit = order.limit
+            fills = [(q, round(min(p * shift, limit) if sign > 0 else max(p * shift, limit), 6)) for q, p in fills]
         self.fills += len(fills)
         return Execution(
             order,

@@ -47,3 +47,14 @@ def test_both_forms_give_the_same_session(run_engine: Any, flags: dict[str, Any]
     assert ja == jb
     assert a.normalizer.rejected == b.normalizer.rejected and a.portfolio.total == b.portfolio.total
     assert a.strategy.target == b.strategy.target
+
+
+def test_no_fill_beyond_its_orders_limit_impact_included(run_engine: Any) -> None:
+    engine = run_engine(make_settings(session__duration_s=20, market__impact_coef=5.0))
+    assert engine.run_dir is not None
+    db = sqlite3.connect(engine.run_dir / "journal.sqlite")
+    beyond = db.execute(
+        "select count(*) from fills f join orders o using (order_id) where "
+        "(f.side = 'BUY' and f.price > o.limit_price + 1e-9) or (f.side = 'SELL' and f.price < o.limit_price - 1e-9)"
+    ).fetchone()[0]
+    assert db.execute("select count(*) from fills").fetchone()[0] > 10 and beyond == 0

@@ -28,7 +28,7 @@ def test_ppo_routes_with_the_shipped_checkpoint_on_either_backend(tmp_path: Path
     assert s["orders"] > 0 and s["inference_us"]["count"] == s["routers"]["ppo"]["decisions"]
 
 
-@pytest.mark.parametrize("damage", ["missing", "corrupt", "other venues"])
+@pytest.mark.parametrize("damage", ["missing", "corrupt", "other venues", "another agent's parameters"])
 def test_a_bad_checkpoint_warns_and_falls_back_to_a_bandit(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damage: str
 ) -> None:
@@ -38,6 +38,8 @@ def test_a_bad_checkpoint_warns_and_falls_back_to_a_bandit(
         (models / "ppo.msgpack").unlink()
     elif damage == "corrupt":
         (models / "ppo.msgpack").write_bytes(b"\x00garbage" * 10)
+    elif damage == "another agent's parameters":  # metadata fine, the tree does not fit PPO's network
+        shutil.copy(models / "dqn.msgpack", models / "ppo.msgpack")
     else:
         meta = json.loads((models / "ppo.json").read_text())
         (models / "ppo.json").write_text(json.dumps({**meta, "venues": ["NYSE", "NASDAQ"]}))

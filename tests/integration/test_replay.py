@@ -143,3 +143,11 @@ def test_wall_clock_replay_keeps_the_recorded_pace(tmp_path: Path) -> None:
     elapsed = time.monotonic() - started
     assert out.returncode == 0, out.stderr
     assert elapsed >= 0.75
+
+
+def test_record_never_overwrites_a_file(tmp_path: Path) -> None:
+    existing = write_csv(tmp_path / "t.csv", quotes(50))
+    before = existing.read_bytes()
+    out = hft(*REPLAY, "--run-dir", str(tmp_path / "r"), "--data", f"replay:{existing}", "--record", str(existing))
+    assert out.returncode == 2 and "already exists" in out.stderr
+    assert existing.read_bytes() == before
