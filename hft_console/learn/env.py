@@ -11,7 +11,8 @@ share of the parent; the order flies there (lognormal latency, jitter, spikes, c
 bump), and fills at the touch only if the quote is still there when it lands — it survives the
 flight with probability exp(-flight / fade_tau), less when the venue's quote is stale — or not at
 all; a venue that is down never answers (timeout), and venues reject a few orders. Cost in bps of
-the child's notional: half the spread and the taker fee per filled share, the square-root impact,
+the child's notional: half the spread and the taker fee per filled share (a child is a limit at the
+touch, so the engine's square-root impact never moves its price past the limit: none here),
 and ``miss_penalty_ticks`` per unfilled share, as the engine scores its routers. What the router
 observes is what the engine shows it: eligibility, displayed sizes, fees, and each venue's measured
 round-trip EWMA (10% per answer, timeouts included) — never the hidden regime. The oracle sees it.
@@ -207,8 +208,7 @@ def step(key: jax.Array, s: EnvState, venue: jax.Array, fraction: jax.Array, p: 
     got = (jax.random.uniform(k_fill) < odds) & ~down & ~rejected
     filled = jnp.where(got, qty, 0.0)
     fee = jnp.sum(jnp.where(onehot, p.taker_fee, 0.0))
-    impact = p.impact_per_sqrt_share * jnp.sqrt(filled) * p.price
-    cost = filled * (0.5 * p.tick + fee + impact) + (qty - filled) * p.miss_penalty_ticks * p.tick
+    cost = filled * (0.5 * p.tick + fee) + (qty - filled) * p.miss_penalty_ticks * p.tick
     # the rest of the parent goes to the other venues at the touch, at their average expected cost: a
     # smaller slice is not cheaper by itself (the router is scored on the whole parent)
     rest = p.qty - qty
@@ -290,9 +290,7 @@ def expected_cost_bps(s: EnvState, p: EnvParams) -> jax.Array:
     mean_spike = 0.5 * (p.spike_min + p.spike_max)[:, None]
     f = (1 - spike_p) * odds(body) + spike_p * odds(body * mean_spike)
     fill = jnp.sum(f * _W[None, :], axis=1) * (1 - p.reject_prob) * (s.down_left_s <= 0)
-    qty = jnp.minimum(p.qty, s.size)
-    impact = p.impact_per_sqrt_share * jnp.sqrt(qty) * p.price
-    per_share = fill * (0.5 * p.tick + p.taker_fee + impact) + (1 - fill) * p.miss_penalty_ticks * p.tick
+    per_share = fill * (0.5 * p.tick + p.taker_fee) + (1 - fill) * p.miss_penalty_ticks * p.tick
     return per_share / p.price * 1e4
 
 
