@@ -42,6 +42,8 @@ def build_summary(e: Engine) -> dict[str, Any]:
         "ticks": e.ticks,
         "ticks_rejected": e.normalizer.rejected_total,
         "ticks_rejected_by_reason": e.normalizer.rejected_by_reason(),
+        # trade prints (replay, live feeds): counted, never traded on; bad ones rejected
+        "trades": {"seen": e.trades_seen, "rejected": int(getattr(e.market, "trades_rejected", 0))},
         "ticks_per_s": round(e.ticks / e.wall_elapsed, 1) if e.wall_elapsed > 0 else 0.0,
         "orders": flow.orders,
         "fills": flow.fills,

@@ -26,7 +26,7 @@ def backtest(
     progress: bool,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
-    scenarios, results, wall_s = run_backtest(
+    scenarios, results, wall_s, symbols = run_backtest(
         settings, routers, n_scenarios, duration_s, workers, progress, on_progress
     )
     meta = {
@@ -34,7 +34,7 @@ def backtest(
         "mode": settings.session.mode,
         "seed": settings.session.seed,
         "duration_s": duration_s,
-        "symbols": list(settings.session.symbols),
+        "symbols": symbols,
         # the P&L path gets a point per latency bucket, but at most one per batch
         "sample_s": max(0.1, duration_s / 500, BACKTEST_BATCH_MS / 1000),
         "workers": workers or os.cpu_count() or 1,

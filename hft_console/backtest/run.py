@@ -80,15 +80,19 @@ def resolve_routers(settings: Settings, text: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def prepare(settings: Settings) -> None:
-    """Fail fast in the parent, before any worker starts: the data must open (and be cached)."""
+def prepare(settings: Settings) -> list[str]:
+    """Fail fast in the parent, before any worker starts: the data must open (and be cached). The
+    symbols the runs trade: the configured ones, or those in a replay file."""
     src = settings.data.source
     if src == "finnhub":
         raise DataError("backtest", "finnhub is a live feed; backtest needs synthetic, replay:PATH or yahoo", 2)
-    if src != "synthetic":
-        from hft_console.market.sources import open_source
+    if src == "synthetic":
+        return list(settings.session.symbols)
+    from hft_console.market.sources import open_source
 
-        open_source(replace(settings, data=replace(settings.data, record="")), settings.session.seed).close()
+    market = open_source(replace(settings, data=replace(settings.data, record="")), settings.session.seed)
+    market.close()
+    return list(market.symbols)
 
 
 def run_backtest(
@@ -99,8 +103,8 @@ def run_backtest(
     workers: int,
     progress: bool,
     on_progress: Callable[[int, int], None] | None = None,
-) -> tuple[list[Scenario], list[dict[str, Any]], float]:
-    prepare(settings)
+) -> tuple[list[Scenario], list[dict[str, Any]], float, list[str]]:
+    symbols = prepare(settings)
     scenarios = make_scenarios(settings, n_scenarios)
     jobs = [(settings, sc, r, duration_s) for sc in scenarios for r in routers]
     workers = workers or os.cpu_count() or 1
@@ -125,7 +129,7 @@ def run_backtest(
                         on_progress(len(results), len(jobs))
     finally:
         bar.close()
-    return scenarios, results, time.perf_counter() - started
+    return scenarios, results, time.perf_counter() - started, symbols
 
 
 class _Progress:

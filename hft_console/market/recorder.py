@@ -63,6 +63,10 @@ class RecordingMarket:
         return self.inner.exhausted
 
     @property
+    def trades_rejected(self) -> int:
+        return int(getattr(self.inner, "trades_rejected", 0))
+
+    @property
     def end_ns(self) -> int | None:
         end: int | None = getattr(self.inner, "end_ns", None)
         return end

@@ -87,7 +87,7 @@ def test_replay_data_is_backtested_on_the_same_file(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     report = small(data__source=f"replay:{rec}")
     ticks = json.loads((tmp_path / "r" / "summary.json").read_text())["ticks"]
-    assert report["data"] == f"replay:{rec}"
+    assert report["data"] == f"replay:{rec}" and report["symbols"] == ["AAPL", "MSFT"]
     assert report["events"] >= 8 * ticks  # 4 scenarios x 2 routers, each the whole file
 
 
