@@ -33,6 +33,8 @@ bench: venv
 	$(BIN)/python benchmarks/pipeline.py
 	$(BIN)/python benchmarks/console.py
 	$(BIN)/python benchmarks/backtest.py
+	$(BIN)/python benchmarks/learning.py
+	$(BIN)/python benchmarks/bandits.py
 
 screenshots: venv
 	$(BIN)/python scripts/screenshots.py
