@@ -133,6 +133,27 @@ def flags_from(args: argparse.Namespace) -> dict[str, Any]:
     return {k: v for k, v in flags.items() if v is not None}
 
 
+def write_json_report(path: Path, report: dict[str, Any], command: str) -> int:
+    """A report written whole or not at all; a path that cannot be written exits 2 with one line."""
+    import json
+    import os
+
+    def plain(value: Any) -> Any:  # numpy scalars from the evaluation
+        if hasattr(value, "item"):
+            return value.item()
+        raise TypeError(f"not JSON: {type(value).__name__}")
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(report, indent=2, default=plain) + "\n")
+        os.replace(tmp, path)
+    except OSError as exc:
+        print(f"hft-console {command}: error: --json: cannot write {str(path)!r}: {exc.strerror}", file=sys.stderr)
+        return EXIT_USAGE
+    return 0
+
+
 def resolve_run_dir(configured: str) -> Path:
     if configured:
         path = Path(configured)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Callable
@@ -64,7 +63,7 @@ def startup_line(report: dict[str, Any]) -> str:
 
 
 def backtest_main(argv: list[str]) -> int:
-    from hft_console.cli import UsageError, build_backtest_parser
+    from hft_console.cli import UsageError, build_backtest_parser, write_json_report
     from hft_console.routing.registry import ROUTER_NAMES
 
     try:
@@ -100,13 +99,5 @@ def backtest_main(argv: list[str]) -> int:
     if not args.quiet:
         print_report(report)
     if args.json:
-        path = Path(args.json)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(path.name + ".tmp")
-            tmp.write_text(json.dumps(report, indent=2) + "\n")
-            os.replace(tmp, path)
-        except OSError as exc:
-            print(f"hft-console backtest: error: --json: cannot write {str(path)!r}: {exc.strerror}", file=sys.stderr)
-            return 2
+        return write_json_report(Path(args.json), report, "backtest")
     return 0

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -66,19 +64,11 @@ def eval_routers(settings: Settings) -> tuple[dict[str, Any], list[str]]:
 
 
 def evaluate(settings: Settings, scenarios: int, steps: int, seed: int, progress: bool) -> dict[str, Any]:
-    import jax
-
     from hft_console.learn import env as E
-    from hft_console.learn.evaluate import make_rollout, scenario_params, summarise
+    from hft_console.learn.evaluate import make_rollout, regime_worlds, summarise
 
-    base = E.params_from_settings(settings)
     routers, warnings = eval_routers(settings)
-    key = jax.random.key(seed)
-    worlds = {}
-    for i, regime in enumerate(E.REGIMES):
-        k_params, k_runs = jax.random.split(jax.random.fold_in(key, i))
-        params, start = scenario_params(base, regime, scenarios, k_params)
-        worlds[regime] = (params, jax.random.split(k_runs, scenarios), start)
+    worlds = regime_worlds(E.params_from_settings(settings), scenarios, seed)
     results: dict[str, dict[str, Any]] = {r: {} for r in E.REGIMES}
     rollouts: dict[str, dict[str, Any]] = {r: {} for r in E.REGIMES}
     started = time.perf_counter()
@@ -157,7 +147,7 @@ def print_evaluation(report: dict[str, Any]) -> None:
 
 
 def evaluate_main(argv: list[str]) -> int:
-    from hft_console.cli import UsageError, _count
+    from hft_console.cli import UsageError, _count, write_json_report
 
     p = _parser("hft-console evaluate", "Compare every router, the oracle included, on calm, congested and degraded.")
     p.add_argument("--scenarios", type=_count, default=60, metavar="N", help="scenarios per regime (default: 60)")
@@ -175,55 +165,16 @@ def evaluate_main(argv: list[str]) -> int:
     if not args.quiet:
         print_evaluation(report)
     if args.json:
-        return _write_json(Path(args.json), report, "evaluate")
+        return write_json_report(Path(args.json), report, "evaluate")
     return 0
-
-
-def _write_json(path: Path, report: dict[str, Any], cmd: str) -> int:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(report, indent=2, default=_plain) + "\n")
-        os.replace(tmp, path)
-    except OSError as exc:
-        print(f"hft-console {cmd}: error: --json: cannot write {str(path)!r}: {exc.strerror}", file=sys.stderr)
-        return 2
-    return 0
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"not JSON: {type(value).__name__}")
 
 
 def agent_evaluation(settings: Settings, agent_router: Any, scenarios: int = 60, seed: int = 0) -> dict[str, Any]:
     """The trained agent against best-price and the oracle per regime: what the checkpoint records."""
-    import jax
-
     from hft_console.learn import env as E
-    from hft_console.learn.evaluate import baseline, make_rollout, scenario_params, summarise
+    from hft_console.learn.evaluate import versus_oracle
 
-    base = E.params_from_settings(settings)
-    out: dict[str, Any] = {}
-    contenders = {"agent": agent_router, "best-price": baseline("best-price"), "oracle": baseline("oracle")}
-    runs = {name: make_rollout(r, EVAL_STEPS) for name, r in contenders.items()}
-    key = jax.random.key(seed)
-    for i, regime in enumerate(E.REGIMES):
-        k_params, k_runs = jax.random.split(jax.random.fold_in(key, i))
-        params, start = scenario_params(base, regime, scenarios, k_params)
-        keys = jax.random.split(k_runs, scenarios)
-        rolled = {name: run(params, keys, start) for name, run in runs.items()}
-        rows = {name: summarise(r, rolled["oracle"]) for name, r in rolled.items()}
-        edge = rows["best-price"]["cost_bps"] - rows["oracle"]["cost_bps"]
-        gain = rows["best-price"]["cost_bps"] - rows["agent"]["cost_bps"]
-        out[regime] = {
-            "cost_bps": rows["agent"]["cost_bps"],
-            "best_price_cost_bps": rows["best-price"]["cost_bps"],
-            "oracle_cost_bps": rows["oracle"]["cost_bps"],
-            "edge_captured": round(gain / edge, 4) if edge > 0 else None,
-        }
-    return out
+    return versus_oracle(E.params_from_settings(settings), agent_router, scenarios, EVAL_STEPS, seed)
 
 
 def train_main(argv: list[str]) -> int:

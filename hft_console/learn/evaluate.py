@@ -140,3 +140,42 @@ def bandit_router(name: str, n_venues: int) -> EvalRouter:
         return B.bandit_update(name, state, venue, reward, xp=jnp)
 
     return EvalRouter(init, act, learn)
+
+
+def regime_worlds(base: E.EnvParams, scenarios: int, seed: int) -> dict[str, tuple[E.EnvParams, jax.Array, jax.Array]]:
+    """Per regime: scenario parameters, one key per scenario and start states — the same for every
+    router evaluated with this seed."""
+    key = jax.random.key(seed)
+    worlds = {}
+    for i, regime in enumerate(E.REGIMES):
+        k_params, k_runs = jax.random.split(jax.random.fold_in(key, i))
+        params, start = scenario_params(base, regime, scenarios, k_params)
+        worlds[regime] = (params, jax.random.split(k_runs, scenarios), start)
+    return worlds
+
+
+def versus_oracle(
+    base: E.EnvParams, router: EvalRouter, scenarios: int, steps: int, seed: int
+) -> dict[str, dict[str, float | None]]:
+    """One router against best-price and the oracle per regime, on the same paired worlds: its cost,
+    regret and fill rate, and the share of the oracle's edge over best-price it captures."""
+    runs = {
+        "agent": make_rollout(router, steps),
+        "best-price": make_rollout(baseline("best-price"), steps),
+        "oracle": make_rollout(baseline("oracle"), steps),
+    }
+    out: dict[str, dict[str, float | None]] = {}
+    for regime, (world, keys, start) in regime_worlds(base, scenarios, seed).items():
+        rolled = {name: run(world, keys, start) for name, run in runs.items()}
+        rows = {name: summarise(r, rolled["oracle"]) for name, r in rolled.items()}
+        bp, orc, agent = (rows[n]["cost_bps"] for n in ("best-price", "oracle", "agent"))
+        out[regime] = {
+            "cost_bps": agent,
+            "regret_bps": rows["agent"]["regret_bps"],
+            "fill_rate": rows["agent"]["fill_rate"],
+            "best_price_cost_bps": bp,
+            "best_price_regret_bps": rows["best-price"]["regret_bps"],
+            "oracle_cost_bps": orc,
+            "edge_captured": round((bp - agent) / (bp - orc), 4) if bp > orc else None,
+        }
+    return out

@@ -356,33 +356,9 @@ def evaluate_agent(
     min_fraction: float = MIN_FRACTION,
 ) -> dict[str, dict[str, float | None]]:
     """Agent vs best-price vs oracle per regime on the same paired worlds: cost, regret, edge captured."""
-    from hft_console.learn.evaluate import baseline, make_rollout, scenario_params, summarise
+    from hft_console.learn.evaluate import versus_oracle
 
-    base = E.params_from_settings(settings)
-    runs = {
-        "agent": make_rollout(eval_router(params, min_fraction), steps),
-        "best-price": make_rollout(baseline("best-price"), steps),
-        "oracle": make_rollout(baseline("oracle"), steps),
-    }
-    key = jax.random.key(seed)
-    out: dict[str, dict[str, float | None]] = {}
-    for i, regime in enumerate(E.REGIMES):
-        k_params, k_runs = jax.random.split(jax.random.fold_in(key, i))
-        world, start = scenario_params(base, regime, scenarios, k_params)
-        keys = jax.random.split(k_runs, scenarios)
-        rolled = {name: run(world, keys, start) for name, run in runs.items()}
-        rows = {name: summarise(r, rolled["oracle"]) for name, r in rolled.items()}
-        bp, orc, agent = (rows[n]["cost_bps"] for n in ("best-price", "oracle", "agent"))
-        out[regime] = {
-            "cost_bps": agent,
-            "regret_bps": rows["agent"]["regret_bps"],
-            "fill_rate": rows["agent"]["fill_rate"],
-            "best_price_cost_bps": bp,
-            "best_price_regret_bps": rows["best-price"]["regret_bps"],
-            "oracle_cost_bps": orc,
-            "edge_captured": round((bp - agent) / (bp - orc), 4) if bp > orc else None,
-        }
-    return out
+    return versus_oracle(E.params_from_settings(settings), eval_router(params, min_fraction), scenarios, steps, seed)
 
 
 def main(argv: list[str] | None = None) -> int:
