@@ -35,6 +35,7 @@ bench: venv
 	$(BIN)/python benchmarks/backtest.py
 	$(BIN)/python benchmarks/learning.py
 	$(BIN)/python benchmarks/bandits.py
+	$(BIN)/python benchmarks/latency_forecast.py
 
 screenshots: venv
 	$(BIN)/python scripts/screenshots.py

@@ -4,7 +4,9 @@ inference, and the shipped checkpoints' training figures.
     python benchmarks/learning.py [--decisions 10000]
 
 Each session runs the engine on the simulated clock with the DQN or PPO router and a strategy made
-busy enough to route at least ``--decisions`` child orders; the router's time per decision is
+busy enough to route at least ``--decisions`` child orders (decisions come back to back: the decision
+path stays in the CPU's caches); then real-time sessions on the wall clock, where decisions are
+sparse and the path is cold, with online fine-tuning on and off; the router's time per decision is
 measured around ``act`` — observation built from the engine's quotes, forward pass, conversion back
 to a venue — exactly what ``summary.json``'s ``inference_us`` reports. Bandits are measured the
 same way. Batched inference is the forward pass over 16,384 observations at once.
@@ -55,6 +57,27 @@ def session(router: str, inference: str, decisions: int) -> dict[str, Any]:
     return {"n": us.size, **{f"p{q}": float(np.percentile(us, q)) for q in (50, 95, 99)}}
 
 
+def wall_session(router: str, inference: str, online: bool, seconds: float) -> dict[str, Any]:
+    """A real-time session (wall clock): decisions come a few per second, between them the engine
+    sleeps and the CPU's caches go cold — the figures an operator's console shows."""
+    flags: dict[str, Any] = {
+        "session.mode": "production", "session.clock": "wall", "session.seed": 3, "session.router": router,
+        "session.inference": inference, "session.duration_s": seconds, "session.online_learning": online,
+    }  # fmt: skip
+    s = load_settings(flags, environ={}, dotenv_path=None, router_names=ROUTER_NAMES)
+    from dataclasses import replace
+
+    s = replace(s, strategy=replace(s.strategy, entry_threshold=0.15, exit_threshold=0.05, cooldown_ms=2.0))
+    engine = Engine(s, None)
+    engine.run()
+    out: dict[str, Any] = {"n": len(engine.router.inference_ns)}
+    for name, ns in (("inference", engine.router.inference_ns), ("decision", engine.flow.decision_ns)):
+        us = np.array(ns, dtype=float) / 1000
+        out[name] = {f"p{q}": float(np.percentile(us, q)) for q in (50, 99)}
+    out["online"] = engine.router.online_stats()
+    return out
+
+
 def batched(agent: str, n: int = 16384) -> dict[str, float]:
     """The jitted forward pass over ``n`` observations at once (vmap), numpy in and out."""
     import jax
@@ -79,6 +102,7 @@ def batched(agent: str, n: int = 16384) -> dict[str, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--decisions", type=int, default=10_000)
+    ap.add_argument("--wall-s", type=float, default=30.0, help="length of each real-time session")
     args = ap.parse_args()
     print(f"machine: {machine()}")
     print(f"single decision inside a session, µs (>= {args.decisions:,} decisions each)")
@@ -87,6 +111,16 @@ def main() -> None:
         r = session(router, inference, args.decisions)
         figures = f"p50 {r['p50']:6.1f}  p95 {r['p95']:6.1f}  p99 {r['p99']:6.1f}"
         print(f"  {router:<9}{inference:<6} n {r['n']:>6,}  {figures}")
+    print(f"real-time sessions (wall clock, {args.wall_s:.0f} s each): inference and tick-to-order decision, µs")
+    for router, inference, online in (("dqn", "jit", True), ("dqn", "jit", False), ("dqn", "numpy", True),
+                                      ("ppo", "jit", True), ("ppo", "numpy", True)):  # fmt: skip
+        w = wall_session(router, inference, online, args.wall_s)
+        inf, dec = w["inference"], w["decision"]
+        learned = w["online"] or {}
+        tag = f"online {'on ' if online else 'off'}"
+        print(f"  {router:<4}{inference:<6}{tag}  n {w['n']:>5,}  inference p50 {inf['p50']:6.1f} p99 {inf['p99']:6.1f}"
+              f"  decision p50 {dec['p50']:6.1f} p99 {dec['p99']:6.1f}"
+              f"  updates {learned.get('updates', 0)} (p50 {learned.get('update_ms_p50')} ms)")  # fmt: skip
     for agent in ("dqn", "ppo"):
         b = batched(agent)
         print(f"batched {agent} forward (jit, {b['batch']:,} obs): {b['decisions_per_s']:,.0f} decisions/s")

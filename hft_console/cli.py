@@ -72,6 +72,10 @@ def build_parser() -> Parser:
     p.add_argument("--run-dir", metavar="DIR", help="where the journal and summary go (default: runs/<UTC timestamp>)")
     p.add_argument("--clock", choices=CLOCKS, help="wall: real time; sim: simulated market time, as fast as possible")
     p.add_argument("--inference", choices=INFERENCE_BACKENDS, help="dqn/ppo forward pass: jit (default) or numpy")
+    p.add_argument(
+        "--no-online-learning", dest="online_learning", action="store_false", default=None,
+        help="dqn/ppo keep their checkpoint's weights: no fine-tuning, no exploration",
+    )  # fmt: skip
     add_data_flags(p)
     p.add_argument("--record", metavar="PATH", help="record every tick the session sees to a .csv or .parquet file")
     p.add_argument("--version", action="version", version=f"hft-console {__version__}")
@@ -127,6 +131,7 @@ def flags_from(args: argparse.Namespace) -> dict[str, Any]:
         "data.source": args.data,
         "data.record": args.record,
         "session.inference": args.inference,
+        "session.online_learning": args.online_learning,
     }
     if args.config:
         flags["config"] = args.config

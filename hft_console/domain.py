@@ -78,6 +78,7 @@ class Order:
     arrive_ns: int = 0
     filled: int = 0
     status: str = "SENT"
+    decision: int = -1  # the router's decision number, so its answer can teach the router
 
 
 @dataclass(frozen=True, slots=True)

@@ -96,6 +96,8 @@ class Engine:
             tick=s.market.tick_size,
             inference=s.session.inference,
             parent_qty=float(s.strategy.order_qty),
+            online=("thread" if s.session.clock == "wall" else "inline") if s.session.online_learning else "off",
+            explore=s.session.online_explore,
         )
         self.router = RouterRunner(s.session.router, spec, Draws(rng_for(seed, "router")), seed)
         self._draws.append(self.router.draws)
@@ -250,6 +252,7 @@ class Engine:
         self.wake.clear()
         batch = self.market.next_batch(t1)
         self.trades_seen += batch.trades
+        self.router.warm()
         self._process(batch)
         self.flow.drain(t1 - 1)
         self.now_ns = t1
@@ -334,6 +337,7 @@ class Engine:
         self.session_end_ns = self.session_end_ns or self.now_ns
         self.wall_elapsed = time.perf_counter() - self.wall_started
         self.journal.event(self.now_ns, "SESSION", "end", detail={"in_flight": len(self.flow.in_flight)})
+        self.router.close()
         self.publish()
         try:
             self.market.close()

@@ -69,6 +69,8 @@ class SessionSettings:
     skip_backtest: bool = rule()
     run_dir: str = rule()
     inference: str = rule(choices=INFERENCE_BACKENDS)
+    online_learning: bool = rule()
+    online_explore: float = rule(0, 0.5)
 
 
 @dataclass(frozen=True)

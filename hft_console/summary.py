@@ -64,6 +64,7 @@ def build_summary(e: Engine) -> dict[str, Any]:
         "inference_us": percentiles(e.router.inference_ns, 1e-3),
         "command_apply_us": percentiles(e.command_apply_ns, 1e-3),
         "inference_backend": e.router.backend,
+        "online_learning": e.router.online_stats(),
         "router_warnings": e.warnings,
         "venues": venues,
         "routers": routers,

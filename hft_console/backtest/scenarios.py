@@ -91,7 +91,13 @@ def scenario_settings(settings: Settings, sc: Scenario, router: str, duration_s:
     return replace(
         settings,
         session=replace(
-            settings.session, seed=sc.seed, router=router, clock="sim", duration_s=duration_s, log_level="quiet"
+            settings.session,
+            seed=sc.seed,
+            router=router,
+            clock="sim",
+            duration_s=duration_s,
+            log_level="quiet",
+            online_learning=False,  # a backtest measures the checkpoint as shipped
         ),
         # long batches: on the simulated clock nobody waits for a batch, and numpy's per-call cost
         # is spread over more ticks

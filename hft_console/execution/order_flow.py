@@ -107,13 +107,15 @@ class OrderFlow:
             mask[v] = False
             share = remaining if fraction >= 1.0 else max(1, round(remaining * fraction))
             qty = min(share, size[v], e.risk.limits.max_order_qty)
-            if not self._send(sym, t_ns, Side(side), qty, limit, v, parent, mid, tick_wall_ns):
+            if not self._send(sym, t_ns, Side(side), qty, limit, v, parent, mid, tick_wall_ns, obs.decision):
                 break
             remaining -= qty
 
     def _send(
-        self, sym: int, t_ns: int, side: Side, qty: int, limit: float, v: int, parent: int, mid: float, wall0: int
-    ) -> bool:
+        self,
+        sym: int, t_ns: int, side: Side, qty: int, limit: float, v: int, parent: int, mid: float, wall0: int,
+        decision: int = -1,
+    ) -> bool:  # fmt: skip
         e = self.e
         p = e.portfolio
         reason = e.risk.check(
@@ -129,7 +131,10 @@ class OrderFlow:
             e.note(t_ns, f"risk denied {side.label} {qty} {symbol}: {reason}")
             return False
         venue = e.venues[v]
-        order = Order(self.next_order_id, parent, symbol, side, qty, limit, venue.name, e.router.name, t_ns, mid)
+        order = Order(
+            self.next_order_id, parent, symbol, side, qty, limit, venue.name, e.router.name, t_ns, mid,
+            decision=decision,
+        )  # fmt: skip
         self.next_order_id += 1
         arrive = venue.send(order, t_ns)
         self.orders += 1
@@ -251,6 +256,6 @@ class OrderFlow:
         self.answered[v] += 1
         missed = (order.qty - filled) * e.settings.market.miss_penalty_ticks * e.tick
         cost_bps = (cost + fees + missed) / (order.qty * mid) * 1e4 if mid > 0 else 0.0
-        e.router.learn(order.router, Transition(v, order.qty, filled, cost_bps, rt_us, -cost_bps))
+        e.router.learn(order.router, Transition(v, order.qty, filled, cost_bps, rt_us, -cost_bps, order.decision))
         if filled and e.risk.breaker_hit(portfolio.total):
             e.on_breaker(ex.report_ns)

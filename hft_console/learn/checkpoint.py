@@ -46,7 +46,9 @@ def save(directory: Path, agent: str, params: Params, meta: dict[str, Any]) -> P
     return directory / f"{agent}.msgpack"
 
 
-def load(directory: Path, agent: str, venues: list[str], obs_dim: int) -> tuple[Params, dict[str, Any]]:
+def load(directory: Path, agent: str, venues: list[str] | None, obs_dim: int | None) -> tuple[Params, dict[str, Any]]:
+    """``venues``/``obs_dim`` None: not checked (the latency forecaster fits any venue set). An agent
+    trained with a latency forecaster must find the same forecaster beside it."""
     from flax import serialization
 
     from hft_console.learn.env import OBS_VERSION
@@ -66,7 +68,7 @@ def load(directory: Path, agent: str, venues: list[str], obs_dim: int) -> tuple[
             f"{meta_path}: made for agent {meta.get('agent')!r}, observation layout {meta.get('obs_version')}; "
             f"this version needs {agent!r}, layout {OBS_VERSION} (retrain: hft-console train --agent {agent})"
         )
-    if meta.get("venues") != venues or meta.get("obs_dim") != obs_dim:
+    if venues is not None and (meta.get("venues") != venues or meta.get("obs_dim") != obs_dim):
         raise CheckpointError(
             f"{meta_path}: trained for venues {meta.get('venues')} (obs {meta.get('obs_dim')}), this session has "
             f"{venues} (obs {obs_dim}); retrain with this config: hft-console train --agent {agent} --config ..."
@@ -74,6 +76,16 @@ def load(directory: Path, agent: str, venues: list[str], obs_dim: int) -> tuple[
     leaves = _leaves(params)
     if not leaves or any(not np.all(np.isfinite(x)) for x in leaves):
         raise CheckpointError(f"{blob_path}: parameters missing or not finite")
+    wanted = meta.get("latency_fingerprint")
+    if wanted is not None:
+        from hft_console.learn import latency
+
+        found = latency.fingerprint(latency.shared_weights(directory))
+        if found != wanted:
+            raise CheckpointError(
+                f"{meta_path}: trained with latency forecaster {wanted}, {directory} has {found} "
+                f"(retrain: hft-console train --agent {agent})"
+            )
     return params, meta
 
 

@@ -169,12 +169,15 @@ def evaluate_main(argv: list[str]) -> int:
     return 0
 
 
-def agent_evaluation(settings: Settings, agent_router: Any, scenarios: int = 60, seed: int = 0) -> dict[str, Any]:
+def agent_evaluation(
+    settings: Settings, agent_router: Any, scenarios: int = 60, seed: int = 0, predictor: Any = None
+) -> dict[str, Any]:
     """The trained agent against best-price and the oracle per regime: what the checkpoint records."""
     from hft_console.learn import env as E
     from hft_console.learn.evaluate import versus_oracle
 
-    return versus_oracle(E.params_from_settings(settings), agent_router, scenarios, EVAL_STEPS, seed)
+    world = E.params_from_settings(settings, predictor=predictor)
+    return versus_oracle(world, agent_router, scenarios, EVAL_STEPS, seed)
 
 
 def train_main(argv: list[str]) -> int:
@@ -183,7 +186,10 @@ def train_main(argv: list[str]) -> int:
     from hft_console.learn.env import obs_dim
 
     p = _parser("hft-console train", "Train the DQN and PPO routers on the JAX environment, under jit; save them.")
-    p.add_argument("--agent", choices=("dqn", "ppo", "all"), default="all", help="which agent (default: all)")
+    p.add_argument(
+        "--agent", choices=("latency", "dqn", "ppo", "all"), default="all",
+        help="which model: the latency forecaster, an agent, or all three in that order (default: all)",
+    )  # fmt: skip
     p.add_argument("--out", metavar="DIR", help="where checkpoints go (default: the shipped models/)")
     try:
         args = p.parse_args(argv)
@@ -194,18 +200,27 @@ def train_main(argv: list[str]) -> int:
     out = Path(args.out) if args.out else checkpoint.models_dir()
     venues = [v.name for v in settings.venues]
     seed = settings.session.seed
-    for agent in ("dqn", "ppo") if args.agent == "all" else (args.agent,):
+    for agent in ("latency", "dqn", "ppo") if args.agent == "all" else (args.agent,):
+        stamp = {"venues": venues, "mode": settings.session.mode, "seed": seed,
+                 "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}  # fmt: skip
+        if agent == "latency":
+            from hft_console.learn import latency_train
+
+            with _train_progress(agent) as advance:
+                params, meta = latency_train.pretrain(settings, seed=seed, progress=advance)
+            if (path := _save(out, agent, params, {**meta, **stamp})) is None:
+                return 2
+            print(f"latency: saved {path} · {meta['examples']:,} answers · {_forecast_errors(meta['evaluation'])}")
+            continue
+        from hft_console.learn import latency
+
+        predictor = latency.shared_weights(out)  # the forecaster the agent will run beside
         module: Any = __import__(f"hft_console.learn.{agent}", fromlist=["train"])
         with _train_progress(agent) as advance:
-            params, meta = module.train(settings, seed=seed, progress=advance)
-        evaluation = agent_evaluation(settings, module.eval_router(params), seed=seed)
-        meta = {**meta, "venues": venues, "obs_dim": obs_dim(len(venues)), "mode": settings.session.mode,
-                "seed": seed, "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "evaluation": evaluation}  # fmt: skip
-        try:
-            path = checkpoint.save(out, agent, params, meta)
-        except OSError as exc:
-            print(f"hft-console train: error: --out: cannot write {str(out)!r}: {exc.strerror}", file=sys.stderr)
+            params, meta = module.train(settings, seed=seed, progress=advance, predictor=predictor)
+        evaluation = agent_evaluation(settings, module.eval_router(params), seed=seed, predictor=predictor)
+        meta = {**meta, **stamp, "obs_dim": obs_dim(len(venues)), "evaluation": evaluation}
+        if (path := _save(out, agent, params, meta)) is None:
             return 2
         captured = ", ".join(
             f"{r} {v['cost_bps']:.4f} bps (best-price {v['best_price_cost_bps']:.4f}, "
@@ -214,6 +229,24 @@ def train_main(argv: list[str]) -> int:
         )
         print(f"{agent}: saved {path} · {meta.get('env_steps', 0):,} env steps · {captured}")
     return 0
+
+
+def _save(out: Path, agent: str, params: Any, meta: dict[str, Any]) -> Path | None:
+    from hft_console.learn import checkpoint
+
+    try:
+        return checkpoint.save(out, agent, params, meta)
+    except OSError as exc:
+        print(f"hft-console train: error: --out: cannot write {str(out)!r}: {exc.strerror}", file=sys.stderr)
+        return None
+
+
+def _forecast_errors(report: dict[str, Any]) -> str:
+    """Mean absolute error per regime, forecaster against the EWMA, in µs."""
+    return ", ".join(
+        f"{regime} MAE {r['forecaster']['mae_us']:.0f} µs (EWMA {r['ewma']['mae_us']:.0f})"
+        for regime, r in report.items()
+    )
 
 
 class _train_progress:

@@ -34,6 +34,7 @@ import numpy as np
 import optax  # type: ignore[import-untyped]
 
 from hft_console.learn import env as E
+from hft_console.learn import latency as L
 from hft_console.learn.evaluate import EvalRouter
 from hft_console.learn.nets import MLP, NumpyMLP, Params
 from hft_console.settings import Settings
@@ -146,10 +147,11 @@ def _draw_world(key: jax.Array, base: E.EnvParams, mix: jax.Array) -> tuple[E.En
 
 
 def make_train(
-    settings: Settings, cfg: DQNConfig
+    settings: Settings, cfg: DQNConfig, predictor: Params | None = None
 ) -> tuple[Callable[[jax.Array], Carry], Callable[[Carry], tuple[Carry, Metrics]]]:
-    """``init(key) -> carry`` and ``chunk(carry) -> (carry, per-update metrics)``, both pure."""
-    base = E.params_from_settings(settings)
+    """``init(key) -> carry`` and ``chunk(carry) -> (carry, per-update metrics)``, both pure.
+    ``predictor``: the latency forecaster's starting weights (default: the shipped ones)."""
+    base = E.params_from_settings(settings, predictor=predictor)
     n_ven = int(base.median_us.shape[0])
     dim, n_act = E.obs_dim(n_ven), n_ven * N_SIZES
     net = MLP(hidden=cfg.hidden, out=n_act)
@@ -261,10 +263,15 @@ def make_train(
 
 
 def train(
-    settings: Settings, cfg: DQNConfig = DEFAULT_CONFIG, seed: int = 0, progress: Callable[[float], None] | None = None
+    settings: Settings,
+    cfg: DQNConfig = DEFAULT_CONFIG,
+    seed: int = 0,
+    progress: Callable[[float], None] | None = None,
+    predictor: Params | None = None,
 ) -> tuple[Params, dict[str, Any]]:
     """Train; returns the online network's params (plain nested dict of numpy arrays) and metadata."""
-    init, chunk = make_train(settings, cfg)
+    predictor = L.shared_weights() if predictor is None else predictor
+    init, chunk = make_train(settings, cfg, predictor)
     started = time.perf_counter()
     carry = jax.jit(init)(jax.random.key(seed))
     carry.obs.block_until_ready()  # one executable: every output is ready together; most of this is compile
@@ -289,6 +296,7 @@ def train(
     meta = {
         "venues": [v.name for v in settings.venues],
         "obs_dim": E.obs_dim(n_ven),
+        "latency_fingerprint": L.fingerprint(predictor),
         "actions": {"layout": "venue * len(size_fractions) + k", "size_fractions": list(E.SIZE_FRACTIONS)},
         "network": {"hidden": list(cfg.hidden), "activation": "relu", "out": n_ven * N_SIZES},
         "config": {k: list(v) if isinstance(v, tuple) else v for k, v in cfg._asdict().items()},

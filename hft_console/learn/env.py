@@ -29,12 +29,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from hft_console.learn import latency as L
+from hft_console.learn.nets import Params
 from hft_console.settings import Settings
 
 SIZE_FRACTIONS = (1.0, 0.5)  # DQN's size choices: the whole child, or half of it
 QUAD = 16  # fixed normal quantiles the oracle integrates latency over
 REGIMES = ("calm", "congested", "degraded")
-OBS_VERSION = 1
+OBS_VERSION = 2  # 2: the latency forecaster's forecast per venue
 
 
 class EnvParams(NamedTuple):
@@ -67,6 +69,7 @@ class EnvParams(NamedTuple):
     miss_penalty_ticks: float
     impact_per_sqrt_share: float
     decision_dt_s: float
+    predictor: Params  # the latency forecaster's shared starting weights (``learn/latency.py``)
 
 
 class EnvState(NamedTuple):
@@ -77,6 +80,7 @@ class EnvState(NamedTuple):
     eligible: jax.Array  # (V,) bool, the current decision's
     size: jax.Array  # (V,) displayed shares
     t: jax.Array  # step count
+    fc: L.Forecast  # the latency forecaster, learning online from every answer
 
 
 class StepInfo(NamedTuple):
@@ -88,7 +92,11 @@ class StepInfo(NamedTuple):
     timed_out: jax.Array
 
 
-def params_from_settings(s: Settings, decision_dt_s: float = 0.1, price: float = 200.0) -> EnvParams:
+def params_from_settings(
+    s: Settings, decision_dt_s: float = 0.1, price: float = 200.0, predictor: Params | None = None
+) -> EnvParams:
+    """The environment for a config's venues. ``predictor``: the forecaster's starting weights
+    (default: the shipped ``models/latency`` checkpoint, or an untrained forecaster without one)."""
     specs = s.venue_specs()
     lat = [v.latency for v in specs]
     f32 = np.float32
@@ -128,6 +136,7 @@ def params_from_settings(s: Settings, decision_dt_s: float = 0.1, price: float =
         miss_penalty_ticks=s.market.miss_penalty_ticks,
         impact_per_sqrt_share=impact,
         decision_dt_s=decision_dt_s,
+        predictor=L.shared_weights() if predictor is None else predictor,
     )
 
 
@@ -171,7 +180,8 @@ def reset(key: jax.Array, p: EnvParams, start_congested: jax.Array | float = 0.0
     congested = jax.random.uniform(k1, (n,)) < start_congested
     eligible, size = _context(k2, p)
     zeros = jnp.zeros(n)
-    return EnvState(congested, zeros, p.prior_rt_us, p.prior_rt_us, eligible, size, jnp.zeros((), jnp.int32))
+    fc = L.start(p.predictor, p.prior_rt_us)
+    return EnvState(congested, zeros, p.prior_rt_us, p.prior_rt_us, eligible, size, jnp.zeros((), jnp.int32), fc)
 
 
 def one_way_us(key: jax.Array, p: EnvParams, congested: jax.Array) -> jax.Array:
@@ -218,6 +228,7 @@ def step(key: jax.Array, s: EnvState, venue: jax.Array, fraction: jax.Array, p: 
     rt = jnp.where(down, timeout, out_us + back_us)
     ewma = jnp.where(onehot, s.ewma_us + 0.1 * (rt - s.ewma_us), s.ewma_us)
     last = jnp.where(onehot, rt, s.last_rt_us)
+    fc = L.record(s.fc, venue, rt, p.prior_rt_us)
     # the world moves on: regimes switch, outages start and end, a new decision context
     dt = p.decision_dt_s
     rate = jnp.where(s.congested, p.to_calm, p.to_congested)
@@ -227,25 +238,27 @@ def step(key: jax.Array, s: EnvState, venue: jax.Array, fraction: jax.Array, p: 
     duration = jax.random.exponential(k_dur, (n,)) * p.outage_mean_s
     down_left = jnp.where(starts, duration, jnp.maximum(s.down_left_s - dt, 0.0))
     eligible, size = _context(k_ctx, p)
-    state = EnvState(congested, down_left, ewma, last, eligible, size, s.t + 1)
+    state = EnvState(congested, down_left, ewma, last, eligible, size, s.t + 1, fc)
     return state, StepInfo(cost_bps, filled, qty, rt, venue, down)
 
 
 # -- observations -------------------------------------------------------------------------------------
 def obs_dim(n_venues: int) -> int:
-    return 5 * n_venues + 2
+    return 6 * n_venues + 2
 
 
 def observe(s: EnvState, p: EnvParams) -> jax.Array:
     """The learned routers' input (layout version OBS_VERSION): per venue eligibility, displayed size
-    against the parent, log of the measured round trip and of the last one, and the fee in ticks;
-    then the parent size and a constant. Built the same way from the engine's observation."""
+    against the parent, log of the measured round trip, of the last one and of the forecaster's
+    forecast, and the fee in ticks; then the parent size and a constant. Built the same way from the
+    engine's observation."""
     return jnp.concatenate(
         [
             s.eligible.astype(jnp.float32),
             jnp.minimum(s.size / p.qty, 4.0),
             jnp.log(s.ewma_us / 100.0),
             jnp.log(s.last_rt_us / 100.0),
+            jnp.log(s.fc.forecast_us / 100.0),
             p.taker_fee / p.tick,
             jnp.array([p.qty / 100.0, 1.0]),
         ]
@@ -253,8 +266,8 @@ def observe(s: EnvState, p: EnvParams) -> jax.Array:
 
 
 def observe_np(
-    eligible: np.ndarray, size: np.ndarray, ewma_us: np.ndarray, last_rt_us: np.ndarray, fee: np.ndarray,
-    qty: float, tick: float,
+    eligible: np.ndarray, size: np.ndarray, ewma_us: np.ndarray, last_rt_us: np.ndarray, forecast_us: np.ndarray,
+    fee: np.ndarray, qty: float, tick: float,
 ) -> np.ndarray:  # fmt: skip
     """``observe`` for the live engine, in numpy (same layout, same numbers)."""
     return np.concatenate(
@@ -263,6 +276,7 @@ def observe_np(
             np.minimum(size / qty, 4.0),
             np.log(ewma_us / 100.0),
             np.log(last_rt_us / 100.0),
+            np.log(forecast_us / 100.0),
             fee / tick,
             np.array([qty / 100.0, 1.0]),
         ]

@@ -29,6 +29,7 @@ import numpy as np
 import optax  # type: ignore[import-untyped]  # optax 0.2.8 ships no py.typed
 
 from hft_console.learn import env as E
+from hft_console.learn import latency as L
 from hft_console.learn.evaluate import EvalRouter
 from hft_console.learn.nets import MLP, NumpyMLP, Params
 from hft_console.settings import Settings
@@ -40,7 +41,7 @@ _LOG_2PI = math.log(2 * math.pi)
 class PPOConfig(NamedTuple):
     num_envs: int = 128  # vectorised envs per update
     num_steps: int = 50  # rollout length per env per update (episode_len is a multiple of it)
-    num_updates: int = 64  # 64 x 128 x 50 = 410k env steps; the policy settles after ~30
+    num_updates: int = 128  # 128 x 128 x 50 = 819k env steps: with the forecast in the state, 64 left seeds apart
     num_chunks: int = 8  # host calls of the one compiled chunk (progress is reported between them)
     update_epochs: int = 4
     num_minibatches: int = 4
@@ -156,7 +157,7 @@ def _make_chunk(base: E.EnvParams, cfg: PPOConfig, updates: int) -> tuple[Callab
         params = init_params(k_p, n_ven, cfg)
         # placeholder worlds already at their episode's end: the first update draws the real ones,
         # so drawing and resetting worlds is compiled once (in the chunk), not twice (~3 s on 2 cores)
-        env = E.EnvState(*(jnp.broadcast_to(x, (cfg.num_envs, *jnp.shape(x))) for x in E.reset(k, base)))
+        env = jax.tree.map(lambda x: jnp.broadcast_to(x, (cfg.num_envs, *jnp.shape(x))), E.reset(k, base))
         env = env._replace(t=jnp.full(cfg.num_envs, cfg.episode_len, jnp.int32))
         world = jax.tree.map(lambda x: jnp.broadcast_to(x, (cfg.num_envs, *jnp.shape(x))), base)
         return Runner(params, opt.init(params), env, world, k)
@@ -254,13 +255,18 @@ METRICS = ("cost_bps", "approx_kl", "value_loss", "entropy", "lr", "log_std")
 
 
 def train(
-    settings: Settings, cfg: PPOConfig = DEFAULT, seed: int = 0, progress: Callable[[float], None] | None = None
+    settings: Settings,
+    cfg: PPOConfig = DEFAULT,
+    seed: int = 0,
+    progress: Callable[[float], None] | None = None,
+    predictor: Params | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Train on ``settings``' venues; returns numpy params and metadata (env steps, steps/s, compile s,
     train s, config, per-chunk training curve)."""
     if cfg.num_updates % cfg.num_chunks:
         raise ValueError(f"num_updates {cfg.num_updates} is not a multiple of num_chunks {cfg.num_chunks}")
-    base = E.params_from_settings(settings)
+    predictor = L.shared_weights() if predictor is None else predictor
+    base = E.params_from_settings(settings, predictor=predictor)
     init, chunk = _make_chunk(base, cfg, cfg.num_updates // cfg.num_chunks)
     key = jax.random.key(seed)
     started = time.perf_counter()
@@ -281,6 +287,7 @@ def train(
     params = jax.tree.map(np.asarray, runner.params)
     meta = {
         "env_steps": steps,
+        "latency_fingerprint": L.fingerprint(predictor),
         "env_steps_per_s": round(steps / train_s),
         "compile_s": round(compile_s, 2),
         "train_s": round(train_s, 2),

@@ -4,13 +4,13 @@
 parameters, with synchronous CPU dispatch (set before JAX's first computation: the async hand-off
 costs more than the work on two cores) and no randomness inside the jit; ``"numpy"`` runs the same
 parameters through the numpy mirror, held equal to the jitted pass by a parity test. The observation
-is built exactly as the training environment builds it (``learn.env.observe_np``).
+is built exactly as the training environment builds it (``learn.env.observe_np``), the latency
+forecaster's forecasts included (``routing/forecast.py``: every answer in the session feeds it).
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import importlib
 import math
 from collections.abc import Callable
@@ -18,11 +18,15 @@ from typing import Any
 
 import numpy as np
 
+from hft_console.routing.forecast import LatencyForecaster
+from hft_console.routing.online import OnlineLearner
 from hft_console.routing.policy import Observation, PolicySpec, Transition
 
 LEARNED_NAMES = ("dqn", "ppo")
-_FORWARDS: dict[tuple[object, ...], Callable[[np.ndarray], np.ndarray]] = {}
+_COMPILED: dict[tuple[object, ...], Callable[..., Any]] = {}
 WARM_UP_CALLS = 200
+PENDING_MAX = 4096  # decisions kept for pairing with their answers (risk-denied ones never answer)
+_LOG_2PI = math.log(2 * math.pi)
 
 
 def _sync_dispatch() -> None:
@@ -43,6 +47,18 @@ class LearnedPolicy:
         self.min_fraction = 1.0
         self.parent_qty = 100.0
         self._forward: Callable[[np.ndarray], np.ndarray] | None = None
+        self._last_x: np.ndarray | None = None
+        self._weights: Any = None
+        self._incoming: Any = None
+        self._make_weights: Callable[[dict[str, Any]], Any] | None = None
+        self.forecaster: LatencyForecaster | None = None
+        self._seeded = False
+        self.explore = 0.0
+        self.learner: OnlineLearner | None = None
+        self._rng = np.random.default_rng(0)
+        self._log_std: np.ndarray | None = None
+        self._pending: dict[int, tuple[np.ndarray, int, np.ndarray, float]] = {}
+        self._waiting: dict[int, tuple[float, int]] = {}  # answered before the next decision existed
 
     def init(self, key: int, spec: PolicySpec) -> Any:
         """Load and check the checkpoint (``CheckpointError`` when it is missing, corrupt or made for
@@ -50,36 +66,30 @@ class LearnedPolicy:
         self.backend = spec.inference
         if self.backend == "jit":
             _sync_dispatch()  # before anything below can start JAX
-        from hft_console.learn import checkpoint
+        from hft_console.learn import checkpoint, latency
         from hft_console.learn.env import SIZE_FRACTIONS, obs_dim
 
         n = len(spec.venues)
         directory = checkpoint.models_dir()
         params, self.meta = checkpoint.load(directory, self.name, list(spec.venues), obs_dim(n))
         agent: Any = importlib.import_module(f"hft_console.learn.{self.name}")
-        # one compiled forward pass per checkpoint and backend in a process: backtests build an engine
-        # per scenario, and a compile per engine would cost more than the scenario
-        blob = (directory / f"{self.name}.msgpack").stat()
-        cache_key = (self.name, self.backend, str(directory), tuple(spec.venues), blob.st_mtime_ns, blob.st_size)
-        self._forward = _FORWARDS.get(cache_key)
+        online = spec.online != "off"
+        shared = latency.numpy_params(latency.shared_weights(directory))
+        self.forecaster = LatencyForecaster(shared, [float(x) for x in spec.prior_latency_us], keep_examples=online)
+        self._seeded = False
         self.tick = spec.tick
         self.parent_qty = spec.parent_qty
         self.fee_ticks = [float(f) / spec.tick for f in spec.taker_fee]
         self.sizes = tuple(SIZE_FRACTIONS)
         self.min_fraction = float(getattr(agent, "MIN_FRACTION", 1.0))
+        self._rng = np.random.default_rng(key)
         warm = np.random.default_rng(0).normal(size=(WARM_UP_CALLS, obs_dim(n))).astype(np.float32)
         try:
-            if self._forward is None:
-                if self.backend == "jit":
-                    self._forward = _jitted_forward(agent, self.name, params)
-                else:
-                    forward_np = agent.q_values_np if self.name == "dqn" else agent.logits_np
-                    self._forward = functools.partial(forward_np, params)
-                _FORWARDS[cache_key] = self._forward
+            self._build_forward(agent, params, n)
+            assert self._forward is not None
             for x in warm:  # compile, then let the runtime settle: the first calls after a compile are slow
                 out = self._forward(x)
         except Exception as exc:  # any failure here means the parameters do not fit the network
-            _FORWARDS.pop(cache_key, None)
             self._forward = None
             raise checkpoint.CheckpointError(
                 f"{directory / (self.name + '.msgpack')}: parameters do not fit the {self.name} network "
@@ -87,18 +97,74 @@ class LearnedPolicy:
             ) from None
         expected = n * len(self.sizes) if self.name == "dqn" else n
         if out.shape != (expected,):
-            _FORWARDS.pop(cache_key, None)
             self._forward = None
             raise checkpoint.CheckpointError(
                 f"{directory / (self.name + '.msgpack')}: the network answers {out.shape[0]} values, "
                 f"expected {expected}"
             )
+        if self.name == "ppo":
+            self._log_std = np.asarray(params["log_std"], dtype=np.float64)
+        if online:
+            self.explore = spec.explore
+            self.learner = OnlineLearner(
+                self.name, params, self.meta, self.forecaster, self.publish, spec.online == "thread", key
+            )
         return None
+
+    def _build_forward(self, agent: Any, params: dict[str, Any], n: int) -> None:
+        """The forward pass reads the weights from ``self._weights`` on every call, so the learner's
+        new weights are one reference swap. Compiled once per network shape in a process: backtests
+        build an engine per scenario, and a compile per engine would cost more than the scenario."""
+        if self.backend == "jit":
+            import jax
+            import jax.numpy as jnp
+
+            inner = agent._q_jit if self.name == "dqn" else agent._actor_mean
+            pick = (lambda p: p) if self.name == "dqn" else (lambda p: p["actor"])
+            leaves, treedef = jax.tree.flatten(pick(params))  # type: ignore[no-untyped-call]
+            shapes = tuple(np.shape(x) for x in leaves)
+            cache_key = (self.name, str(treedef), shapes)
+            compiled = _COMPILED.get(cache_key)
+            if compiled is None:
+                # a flat tuple of weights: the cheapest argument to pass per call (about 1 µs over weights
+                # baked in as constants, measured), and swappable
+                compiled = jax.jit(lambda ws, x: inner(jax.tree.unflatten(treedef, ws), x))
+                _COMPILED[cache_key] = compiled
+
+            def make(p: dict[str, Any]) -> Any:
+                return tuple(jnp.asarray(x) for x in jax.tree.leaves(pick(p)))  # type: ignore[no-untyped-call]
+
+            self._make_weights = make
+            self._forward = lambda x: np.asarray(compiled(self._weights, x))
+        else:
+            from hft_console.learn.nets import NumpyMLP
+
+            if self.name == "dqn":
+                self._make_weights = lambda p: NumpyMLP(p, "relu")
+            else:
+                self._make_weights = lambda p: NumpyMLP(p["actor"], "tanh")
+            self._forward = lambda x: self._weights(x)
+        self._weights = self._make_weights(params)
+
+    def publish(self, params: dict[str, Any]) -> None:
+        """New weights from the learner (built there, taken up before the next decision)."""
+        assert self._make_weights is not None
+        weights = self._make_weights(params)
+        if self.name == "ppo":
+            self._log_std = np.asarray(params["log_std"], dtype=np.float64)
+        self._incoming = weights
 
     def act(self, state: Any, obs: Observation, key: float) -> tuple[int, float]:
         """The observation and the choice in plain Python: on six venues, numpy's per-call cost would
         be most of the decision. Held equal to ``env.observe`` and the agents' ``decide`` by tests."""
-        assert self._forward is not None, "init() first"
+        assert self._forward is not None and self.forecaster is not None, "init() first"
+        if self._incoming is not None:
+            self._weights, self._incoming = self._incoming, None
+        forecaster = self.forecaster
+        if not self._seeded:  # switched to mid-session: start from what the session measured
+            self._seeded = True
+            if forecaster.answers == 0 and obs.last_rt_us:
+                forecaster.seed(obs.latency_us, obs.last_rt_us)
         # the parent size the agent was trained on, not what is left of this parent: a follow-up
         # child must look like the decisions seen in training
         qty = self.parent_qty
@@ -107,18 +173,100 @@ class LearnedPolicy:
         values += [min(s / qty, 4.0) for s in obs.size]
         values += [math.log(x / 100.0) for x in obs.latency_us]
         values += [math.log(x / 100.0) for x in last]
+        values += [math.log(x / 100.0) for x in forecaster.forecast]
         values += self.fee_ticks
         values += [qty / 100.0, 1.0]
-        out = self._forward(np.array(values, dtype=np.float32)).tolist()
+        x = np.array(values, dtype=np.float32)
+        self._last_x = x
+        out = self._forward(x).tolist()
+        if self.learner is None:
+            if self.name == "dqn":
+                return decide_q(out, obs.mask, self.sizes)
+            return decide_allocation(out, obs.mask, self.min_fraction)
+        return self._act_online(obs, x, out, key)
+
+    def _act_online(self, obs: Observation, x: np.ndarray, out: list[float], key: float) -> tuple[int, float]:
+        """As ``act``, exploring on a share ``explore`` of decisions (``key`` is the decision's uniform
+        draw), and keeping the decision to pair with its answer and the next decision."""
+        explored = key < self.explore
+        sample, logp = _NO_SAMPLE, math.nan
         if self.name == "dqn":
-            return decide_q(out, obs.mask, self.sizes)
-        return decide_allocation(out, obs.mask, self.min_fraction)
+            if explored:
+                allowed = [a for a, q in enumerate(out) if obs.mask[a // len(self.sizes)] and q > -1e5]
+                action = allowed[int(self._rng.integers(len(allowed)))]
+                venue, fraction = action // len(self.sizes), self.sizes[action % len(self.sizes)]
+            else:
+                venue, fraction = decide_q(out, obs.mask, self.sizes)
+                action = venue * len(self.sizes) + self.sizes.index(fraction)
+        else:
+            action = 0
+            if explored:
+                assert self._log_std is not None
+                std = np.exp(self._log_std)
+                noise = self._rng.standard_normal(len(out))
+                sample = np.asarray(out) + std * noise
+                eligible = np.asarray(obs.mask)
+                logp = float(np.sum(np.where(eligible, -0.5 * noise**2 - self._log_std - 0.5 * _LOG_2PI, 0.0)))
+                venue, fraction = decide_allocation(sample.tolist(), obs.mask, self.min_fraction)
+            else:
+                venue, fraction = decide_allocation(out, obs.mask, self.min_fraction)
+        d = obs.decision
+        self._pending[d] = (x, action, sample, logp)
+        if len(self._pending) > PENDING_MAX:
+            self._pending.pop(next(iter(self._pending)))
+        answered = self._waiting.pop(d - 1, None)
+        if answered is not None:
+            self._complete(d - 1, *answered)
+        return venue, fraction
+
+    def warm(self) -> None:
+        """One forward pass on the last observation, its answer unused: called once per market batch,
+        it keeps the decision path (JAX's dispatch included) in the CPU's caches between decisions
+        that come only every few hundred ms on the wall clock."""
+        if self._forward is not None and self._last_x is not None:
+            self._forward(self._last_x)
 
     def update(self, state: Any, transition: Transition) -> Any:
+        """The answer to one of this router's decisions: a transition for the learner once the next
+        decision (its next state) exists."""
+        if self.learner is None or transition.decision < 0:
+            return state
+        d = transition.decision
+        if d + 1 in self._pending:
+            self._complete(d, transition.cost_bps, transition.qty)
+        elif d in self._pending:
+            self._waiting[d] = (transition.cost_bps, transition.qty)
+            if len(self._waiting) > PENDING_MAX:
+                self._waiting.pop(next(iter(self._waiting)))
         return state
+
+    def _complete(self, d: int, cost_bps: float, qty: float) -> None:
+        assert self.learner is not None
+        mine = self._pending.get(d)
+        nxt = self._pending.get(d + 1)
+        if mine is None or nxt is None:
+            return
+        x, action, sample, logp = mine
+        self.learner.add((x, action, cost_bps, nxt[0], sample, logp))
+
+    def record_answer(self, venue: int, rt_us: float) -> None:
+        """Every answer in the session, whichever router sent the order: the forecaster learns from it."""
+        if self.forecaster is not None:
+            self._seeded = True
+            self.forecaster.record(venue, rt_us)
+
+    def close(self) -> None:
+        if self.learner is not None:
+            self.learner.close()
+
+    def online_stats(self) -> dict[str, Any] | None:
+        return None if self.learner is None else self.learner.stats()
 
     def arm_stats(self, state: Any) -> dict[str, list[float]] | None:
         return None
+
+
+_NO_SAMPLE = np.zeros(0, dtype=np.float32)
 
 
 def decide_q(q: list[float], mask: tuple[bool, ...], sizes: tuple[float, ...]) -> tuple[int, float]:
@@ -140,23 +288,3 @@ def decide_allocation(logits: list[float], mask: tuple[bool, ...], min_fraction:
     top = logits[venue]
     total = sum(math.exp(x - top) for x, ok in zip(logits, mask, strict=True) if ok)
     return venue, min(1.0, max(min_fraction, 1.0 / total))
-
-
-def _jitted_forward(agent: Any, name: str, params: Any) -> Callable[[np.ndarray], np.ndarray]:
-    """The agent's jitted forward pass with the parameters baked in as constants: no pytree of
-    parameters to flatten per call, which measured fastest for single observations here."""
-    import jax
-    import jax.numpy as jnp
-
-    if name == "dqn":
-        inner, weights = agent._q_jit, _tree_map(jnp.asarray, params)
-    else:
-        inner, weights = agent._actor_mean, _tree_map(jnp.asarray, params["actor"])
-    compiled = jax.jit(lambda x: inner(weights, x))
-    return lambda x: np.asarray(compiled(x))
-
-
-def _tree_map(fn: Callable[[Any], Any], tree: Any) -> Any:
-    if isinstance(tree, dict):
-        return {k: _tree_map(fn, v) for k, v in tree.items()}
-    return fn(tree)

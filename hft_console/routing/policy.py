@@ -22,6 +22,8 @@ class PolicySpec:
     tick: float = 0.01
     inference: str = "numpy"  # learned routers: "jit" (the jitted JAX policy) or "numpy" (same parameters)
     parent_qty: float = 100.0  # the strategy's order size: the learned routers were trained on parents of it
+    online: str = "off"  # learned routers' fine-tuning: "off", "thread" (wall clock) or "inline" (sim clock)
+    explore: float = 0.0  # with online fine-tuning: the share of decisions that explore
 
 
 class Observation(NamedTuple):
@@ -47,6 +49,7 @@ class Transition(NamedTuple):
     cost_bps: float  # shortfall against the decision mid, fees and missed shares included
     latency_us: float  # round trip
     reward: float  # -cost_bps
+    decision: int = -1  # the router's decision number (``Observation.decision``) that sent the order
 
 
 Action = int | tuple[int, float]  # a venue, or a venue and the share of the remaining quantity to send

@@ -53,8 +53,27 @@ class RouterRunner:
             name = FALLBACK_ROUTER
             policy = make_policy(name)
             state = policy.init(self.seed, self.spec)
+        if getattr(self, "policy", None) is not None:
+            self.close()
         self.policy, self.state, self.name = policy, state, name
         self.stats.setdefault(name, RouterStats(len(self.spec.venues)))
+
+    def warm(self) -> None:
+        """Keep a learned router's decision path in the caches between sparse decisions."""
+        warm = getattr(self.policy, "warm", None)
+        if warm is not None:
+            warm()
+
+    def close(self) -> None:
+        """Stop the active policy's background learning, if any."""
+        close = getattr(self.policy, "close", None)
+        if close is not None:
+            close()
+
+    def online_stats(self) -> dict[str, Any] | None:
+        """The learned router's online fine-tuning figures, or None (off, or another router)."""
+        stats = getattr(self.policy, "online_stats", None)
+        return stats() if stats is not None else None
 
     @property
     def backend(self) -> str:
@@ -83,5 +102,8 @@ class RouterRunner:
         stats = self.stats[router]
         stats.reward_sum[transition.venue] += transition.reward
         stats.rewarded[transition.venue] += 1
+        record = getattr(self.policy, "record_answer", None)
+        if record is not None:
+            record(transition.venue, transition.latency_us)
         if router == self.name:
             self.state = self.policy.update(self.state, transition)

@@ -3,6 +3,7 @@ decisions respect eligibility, and it survives a checkpoint round trip."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +87,8 @@ def test_checkpoint_round_trip_gives_identical_q_values(
 ) -> None:
     params, meta, _ = trained
     assert {"venues", "obs_dim", "config", "env_steps", "compile_s", "train_s"} <= meta.keys()
+    for name in ("latency.msgpack", "latency.json"):  # the forecaster it was trained beside
+        shutil.copy(checkpoint.models_dir() / name, tmp_path / name)
     checkpoint.save(tmp_path, "dqn", params, meta)
     loaded, loaded_meta = checkpoint.load(tmp_path, "dqn", meta["venues"], meta["obs_dim"])
     assert loaded_meta["config"] == meta["config"] and loaded_meta["agent"] == "dqn"

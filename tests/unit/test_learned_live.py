@@ -30,7 +30,8 @@ def test_plain_python_decisions_equal_the_agents_decide() -> None:
 def test_the_live_observation_is_the_environments() -> None:
     s = make_settings()
     p = E.params_from_settings(s)
-    spec = PolicySpec(VENUES, np.array([v.taker_fee for v in s.venue_specs()]), np.ones(6), tick=p.tick)
+    prior = np.asarray(p.prior_rt_us, dtype=np.float64)
+    spec = PolicySpec(VENUES, np.array([v.taker_fee for v in s.venue_specs()]), prior, tick=p.tick)
     policy = LearnedPolicy("ppo")
     policy.init(0, spec)
     seen: list[np.ndarray] = []

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +75,7 @@ def test_numpy_mirror_equals_jit_and_decide_respects_the_mask(settings: Settings
         mask[rng.integers(n)] = True
         x = np.concatenate([
             mask.astype(np.float32), rng.uniform(0, 4, n), rng.normal(1.5, 1.5, n), rng.normal(1.5, 1.5, n),
-            rng.uniform(0, 0.3, n), [rng.uniform(0.1, 5.0), 1.0],
+            rng.normal(1.5, 1.5, n), rng.uniform(0, 0.3, n), [rng.uniform(0.1, 5.0), 1.0],
         ]).astype(np.float32)  # fmt: skip
         a, b = ppo.logits_jit(params, x), ppo.logits_np(params_np, x)
         # float32 sums of O(1) terms: a logit near zero carries ~1e-6 absolute rounding, hence the atol
@@ -94,6 +95,8 @@ def test_checkpoint_round_trip(
     params, meta = trained
     venues = [v.name for v in settings.venues]
     dim = E.obs_dim(len(venues))
+    for name in ("latency.msgpack", "latency.json"):  # the forecaster it was trained beside
+        shutil.copy(checkpoint.models_dir() / name, tmp_path / name)
     checkpoint.save(tmp_path, "ppo", params, {**meta, "venues": venues, "obs_dim": dim})
     loaded, loaded_meta = checkpoint.load(tmp_path, "ppo", venues, dim)
     assert loaded_meta["config"] == {k: list(v) if isinstance(v, tuple) else v for k, v in SMALL._asdict().items()}

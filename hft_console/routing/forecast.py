@@ -1,0 +1,87 @@
+"""The latency forecaster in the live session: ``learn/latency.py``'s network, per venue, in numpy.
+
+Every answer a venue gives moves its history and EWMA (exactly as the engine's latency monitor moves
+its EWMA) and refreshes that venue's forecast, so a decision reads forecasts without computing any.
+The weights learn online: each answer's example (the features behind the forecast it tested, and the
+log ratio it came in at) queues for the background learner, which applies ``latency.sgd_steps`` and
+hands new weights back; the engine thread picks them up at its next answer. The environment takes
+the SGD step at once, the session a batch later: the same updates, a little behind.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from typing import Any
+
+import numpy as np
+
+from hft_console.learn.nets import NumpyMLP
+
+HISTORY = 4  # learn/latency.py's HISTORY, ALPHA, CLIP (that module imports JAX; this one must not)
+ALPHA = 0.1
+CLIP = 6.0
+
+
+def _clip_log(ratio: float) -> float:
+    return min(CLIP, max(-CLIP, math.log(ratio)))
+
+
+def per_venue(stacked: dict[str, Any], venue: int) -> dict[str, Any]:
+    return {k: per_venue(v, venue) if isinstance(v, dict) else np.asarray(v[venue]) for k, v in stacked.items()}
+
+
+class LatencyForecaster:
+    def __init__(self, shared: dict[str, Any], prior_us: list[float], keep_examples: bool = False) -> None:
+        self.prior = [float(x) for x in prior_us]
+        n = len(self.prior)
+        self.stacked = {
+            k: {name: np.broadcast_to(np.asarray(a, np.float32), (n, *np.shape(a))).copy() for name, a in layer.items()}
+            for k, layer in shared.items()
+        }
+        self.nets = [NumpyMLP(per_venue(self.stacked, v), "tanh") for v in range(n)]
+        self.ewma = list(self.prior)
+        self.hist = [[x] * HISTORY for x in self.prior]
+        self.forecast = [0.0] * n
+        self.answers = 0
+        self.examples: deque[tuple[int, list[float], float]] | None = deque(maxlen=100_000) if keep_examples else None
+        self._incoming: dict[str, Any] | None = None
+        for v in range(n):
+            self._refresh(v)
+
+    def seed(self, ewma_us: tuple[float, ...], last_us: tuple[float, ...]) -> None:
+        """Start from what the session already measured (a router switched to mid-session)."""
+        for v, (e, last) in enumerate(zip(ewma_us, last_us, strict=True)):
+            self.ewma[v] = float(e)
+            self.hist[v] = [float(last)] + [float(e)] * (HISTORY - 1)
+            self._refresh(v)
+
+    def features(self, v: int) -> list[float]:
+        e = self.ewma[v]
+        return [_clip_log(h / e) for h in self.hist[v]] + [_clip_log(e / self.prior[v])]
+
+    def record(self, v: int, rt_us: float) -> None:
+        if self._incoming is not None:
+            self._swap()
+        if self.examples is not None:
+            self.examples.append((v, self.features(v), _clip_log(rt_us / self.ewma[v])))
+        self.hist[v] = [rt_us, *self.hist[v][:-1]]
+        self.ewma[v] += ALPHA * (rt_us - self.ewma[v])
+        self.answers += 1
+        self._refresh(v)
+
+    def publish(self, stacked: dict[str, Any]) -> None:
+        """New weights from the learner thread (taken up on the engine thread at the next answer)."""
+        self._incoming = stacked
+
+    def _swap(self) -> None:
+        stacked, self._incoming = self._incoming, None
+        assert stacked is not None
+        self.stacked = stacked
+        self.nets = [NumpyMLP(per_venue(stacked, v), "tanh") for v in range(len(self.prior))]
+        for v in range(len(self.prior)):
+            self._refresh(v)
+
+    def _refresh(self, v: int) -> None:
+        y = float(self.nets[v](np.array(self.features(v), dtype=np.float32))[0])
+        self.forecast[v] = self.ewma[v] * math.exp(y)

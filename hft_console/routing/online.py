@@ -1,0 +1,280 @@
+"""Online fine-tuning in a live session: the DQN/PPO router and the latency forecaster learn from the
+session's own answers, off the decision path.
+
+The engine thread only appends: a completed transition (the decision's observation, what was done,
+the child's cost, the next decision's observation) to ``add``, and the forecaster its examples. A
+learner thread wakes every ``PERIOD_S``, takes what has queued, runs jitted updates (JAX releases
+the GIL while it computes) and hands new weights back through ``publish``; the engine thread swaps
+them in before its next decision. On the simulated clock the same updates run inline, at fixed
+counts of transitions, so a session stays reproducible from its seed.
+
+- DQN: a ring buffer of the session's transitions; every ``DQN_EVERY`` new ones, ``DQN_STEPS``
+  Double-DQN Huber steps on minibatches from it (the training loss, gamma and reward scaling from
+  the checkpoint), Adam at a tenth of the training rate, a Polyak target. A child's own cost per
+  share is what the whole child would have cost there (the environment charges no impact), so a
+  transition teaches the whole-child action of its venue.
+- PPO is on-policy: only the decisions that explored (sampled from the Gaussian policy, with their
+  log-probability) teach it. Every ``PPO_BATCH`` of them: ``PPO_EPOCHS`` epochs of the clipped
+  objective with one-step advantages (reward plus gamma times the next state's value, minus the
+  value), normalised.
+- The forecaster: ``latency.sgd_steps`` over its queued examples, in order.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+PERIOD_S = 0.05
+DQN_EVERY = 16
+DQN_STEPS = 4
+DQN_BATCH = 64
+DQN_BUFFER = 4096
+PPO_BATCH = 32
+PPO_EPOCHS = 4
+LR_SHARE = 0.1  # of the training learning rate
+FORECAST_BUCKETS = (64, 256, 1024, 4096)  # padded batch sizes: a compile per size, not per batch
+
+Completed = tuple[np.ndarray, int, float, np.ndarray, np.ndarray, float]  # obs, action, cost, next, sample, logp
+
+
+class OnlineLearner:
+    def __init__(
+        self,
+        agent: str,
+        params: dict[str, Any],
+        meta: dict[str, Any],
+        forecaster: Any,
+        publish: Callable[[dict[str, Any]], None],
+        threaded: bool,
+        seed: int,
+    ) -> None:
+        import jax
+
+        self.agent, self.forecaster, self.publish, self.threaded = agent, forecaster, publish, threaded
+        self.rng = np.random.default_rng(seed)
+        self.queue: deque[Completed] = deque(maxlen=100_000)
+        self.updates = 0
+        self.transitions = 0
+        self.forecaster_steps = 0
+        self.update_ms: list[float] = []
+        self.errors: list[str] = []
+        self._pending = 0
+        cfg = meta.get("config", {})
+        self._tuner = _dqn_tuner(params, cfg) if agent == "dqn" else _ppo_tuner(params, cfg)
+        self._forecast_params = jax.tree.map(jax.numpy.asarray, forecaster.stacked)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        if threaded:
+            self._thread = threading.Thread(target=self._loop, name=f"online-{agent}", daemon=True)
+            self._thread.start()
+
+    def add(self, item: Completed) -> None:
+        """A completed transition (engine thread)."""
+        self.queue.append(item)
+        self._pending += 1
+        if not self.threaded and self._pending >= self._tuner.every:
+            self._pending = 0
+            self.work()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def stats(self) -> dict[str, Any]:
+        ms = sorted(self.update_ms)
+        return {
+            "mode": "thread" if self.threaded else "inline",
+            "transitions": self.transitions,
+            "updates": self.updates,
+            "forecaster_steps": self.forecaster_steps,
+            "update_ms_p50": round(ms[len(ms) // 2], 2) if ms else None,
+            "update_ms_max": round(ms[-1], 2) if ms else None,
+            "errors": self.errors[:3],
+        }
+
+    def _loop(self) -> None:
+        while not self._stop.wait(PERIOD_S):
+            self.work()
+
+    def work(self) -> None:
+        if self._stop.is_set():
+            return
+        try:
+            self._forecaster_step()
+            started = time.perf_counter()
+            items = [self.queue.popleft() for _ in range(len(self.queue))]
+            self.transitions += len(items)
+            new = self._tuner.learn(items, self.rng)
+            if new is not None:
+                self.updates += 1
+                self.update_ms.append((time.perf_counter() - started) * 1e3)
+                self.publish(new)
+        except Exception as exc:  # a failed update must never take the session down: learning stops
+            self.errors.append(f"{type(exc).__name__}: {exc}")
+            self._stop.set()
+
+    def _forecaster_step(self) -> None:
+        import jax
+        import jax.numpy as jnp
+
+        examples = self.forecaster.examples
+        if not examples:
+            return
+        batch = [examples.popleft() for _ in range(min(len(examples), FORECAST_BUCKETS[-1]))]
+        size = next(b for b in FORECAST_BUCKETS if b >= len(batch))
+        venues = np.zeros(size, np.int32)
+        x = np.zeros((size, len(batch[0][1])), np.float32)
+        y = np.zeros(size, np.float32)
+        mask = np.zeros(size, np.float32)
+        for i, (v, xv, yv) in enumerate(batch):
+            venues[i], x[i], y[i], mask[i] = v, xv, yv, 1.0
+        self._forecast_params = _forecast_sgd(self._forecast_params, jnp.asarray(venues), x, y, mask)
+        self.forecaster_steps += len(batch)
+        self.forecaster.publish(jax.tree.map(np.asarray, self._forecast_params))
+
+
+def _forecast_sgd(params: Any, venues: Any, x: Any, y: Any, mask: Any) -> Any:
+    from hft_console.learn import latency
+
+    return latency.sgd_steps_masked(params, venues, x, y, mask)
+
+
+class _Tuner:
+    every: int
+
+    def learn(self, items: list[Completed], rng: np.random.Generator) -> dict[str, Any] | None:
+        raise NotImplementedError
+
+
+class _dqn_tuner(_Tuner):
+    def __init__(self, params: dict[str, Any], cfg: dict[str, Any]) -> None:
+        import jax
+        import jax.numpy as jnp
+        import optax  # type: ignore[import-untyped]
+
+        from hft_console.learn import dqn
+
+        self.every = DQN_EVERY
+        self.center, self.scale = float(cfg.get("reward_center", 0.5)), float(cfg.get("reward_scale", 10.0))
+        self.sizes = tuple(cfg.get("sizes", (0, 1)))
+        gamma, delta = float(cfg.get("gamma", 0.5)), float(cfg.get("huber_delta", 3.0))
+        net = dqn.network(params)
+        n_ven = int(params["params"][f"Dense_{len(params['params']) - 1}"]["bias"].shape[0]) // dqn.N_SIZES
+        tx = optax.chain(optax.clip_by_global_norm(10.0), optax.adam(float(cfg.get("lr", 1e-3)) * LR_SHARE))
+        sizes = self.sizes
+
+        def loss_fn(p: Any, target: Any, mb: Any) -> Any:
+            obs, action, reward, next_obs = mb
+            q = jnp.take_along_axis(dqn._apply(net, p, obs), action[:, None], axis=1)[:, 0]
+            best = jnp.argmax(dqn._masked(dqn._apply(net, p, next_obs), next_obs, n_ven, sizes), axis=1)
+            q_next = jnp.take_along_axis(dqn._apply(net, target, next_obs), best[:, None], axis=1)[:, 0]
+            y = jax.lax.stop_gradient(reward + gamma * q_next)
+            return jnp.mean(optax.huber_loss(q, y, delta=delta))
+
+        def step(c: Any, mb: Any) -> Any:
+            p, target, opt = c
+            loss, grads = jax.value_and_grad(loss_fn)(p, target, mb)
+            updates, opt = tx.update(grads, opt, p)
+            p = optax.apply_updates(p, updates)
+            return (p, optax.incremental_update(p, target, 0.05), opt), loss
+
+        self._learn = jax.jit(lambda c, batches: jax.lax.scan(step, c, batches))
+        start = jax.tree.map(jnp.asarray, params)
+        self.carry = (start, start, tx.init(start))
+        dim = int(params["params"]["Dense_0"]["kernel"].shape[0])
+        self.obs = np.zeros((DQN_BUFFER, dim), np.float32)
+        self.next_obs = np.zeros((DQN_BUFFER, dim), np.float32)
+        self.action = np.zeros(DQN_BUFFER, np.int32)
+        self.reward = np.zeros(DQN_BUFFER, np.float32)
+        self.filled = self.pos = self.fresh = 0
+
+    def learn(self, items: list[Completed], rng: np.random.Generator) -> dict[str, Any] | None:
+        from hft_console.learn import dqn
+
+        for obs, action, cost, next_obs, _, _ in items:
+            i = self.pos
+            self.obs[i], self.next_obs[i] = obs, next_obs
+            self.action[i] = (action // dqn.N_SIZES) * dqn.N_SIZES  # the whole-child action of its venue
+            self.reward[i] = -(cost - self.center) * self.scale
+            self.pos = (i + 1) % DQN_BUFFER
+            self.filled = min(DQN_BUFFER, self.filled + 1)
+        self.fresh += len(items)
+        if self.fresh < DQN_EVERY or self.filled < DQN_BATCH:
+            return None
+        self.fresh = 0
+        idx = rng.integers(0, self.filled, size=(DQN_STEPS, DQN_BATCH))
+        batches = (self.obs[idx], self.action[idx], self.reward[idx], self.next_obs[idx])
+        self.carry, _ = self._learn(self.carry, batches)
+        import jax
+
+        params = jax.tree.map(np.asarray, self.carry[0])
+        return dqn._pin_off(params, self.sizes)
+
+
+class _ppo_tuner(_Tuner):
+    def __init__(self, params: dict[str, Any], cfg: dict[str, Any]) -> None:
+        import jax
+        import jax.numpy as jnp
+        import optax
+
+        from hft_console.learn import ppo
+
+        self.every = PPO_BATCH
+        self.center, self.scale = float(cfg.get("reward_center", 0.5)), float(cfg.get("reward_scale", 10.0))
+        gamma, clip = float(cfg.get("gamma", 0.9)), float(cfg.get("clip_eps", 0.2))
+        vf_coef = float(cfg.get("vf_coef", 0.5))
+        n_ven = int(params["log_std"].shape[0])
+        actor, critic = ppo._nets(n_ven, int(cfg.get("hidden", 64)))
+        tx = optax.chain(optax.clip_by_global_norm(0.5), optax.adam(float(cfg.get("lr", 1e-3)) * LR_SHARE))
+
+        def loss_fn(p: Any, obs: Any, sample: Any, eligible: Any, logp_old: Any, adv: Any, target: Any) -> Any:
+            mean = ppo._apply(actor, p["actor"], obs)
+            logp = ppo._log_prob(sample, mean, p["log_std"], eligible)
+            ratio = jnp.exp(logp - logp_old)
+            surrogate = jnp.minimum(ratio * adv, jnp.clip(ratio, 1 - clip, 1 + clip) * adv)
+            value = ppo._apply(critic, p["critic"], obs)[..., 0]
+            return -jnp.mean(surrogate) + vf_coef * jnp.mean((value - target) ** 2)
+
+        def learn(c: Any, obs: Any, sample: Any, logp_old: Any, reward: Any, next_obs: Any) -> Any:
+            p, opt = c
+            eligible = obs[:, :n_ven] > 0.5
+            value = ppo._apply(critic, p["critic"], obs)[..., 0]
+            target = reward + gamma * ppo._apply(critic, p["critic"], next_obs)[..., 0]
+            adv = target - value
+            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+
+            def epoch(c2: Any, _: Any) -> Any:
+                p2, opt2 = c2
+                grads = jax.grad(loss_fn)(p2, obs, sample, eligible, logp_old, adv, target)
+                updates, opt2 = tx.update(grads, opt2, p2)
+                return (optax.apply_updates(p2, updates), opt2), None
+
+            c, _ = jax.lax.scan(epoch, (p, opt), None, PPO_EPOCHS)
+            return c
+
+        self._learn = jax.jit(learn)
+        start = jax.tree.map(jnp.asarray, params)
+        self.carry = (start, tx.init(start))
+        self.batch: list[Completed] = []
+
+    def learn(self, items: list[Completed], rng: np.random.Generator) -> dict[str, Any] | None:
+        import jax
+
+        self.batch.extend(item for item in items if np.isfinite(item[5]))  # explored decisions only
+        if len(self.batch) < PPO_BATCH:
+            return None
+        use, self.batch = self.batch[:PPO_BATCH], self.batch[PPO_BATCH:]
+        obs = np.stack([u[0] for u in use])
+        next_obs = np.stack([u[3] for u in use])
+        sample = np.stack([u[4] for u in use])
+        logp = np.array([u[5] for u in use], np.float32)
+        reward = np.array([(self.center - u[2]) * self.scale for u in use], np.float32)
+        self.carry = self._learn(self.carry, obs, sample, logp, reward, next_obs)
+        return jax.tree.map(np.asarray, self.carry[0])  # type: ignore[no-any-return]

@@ -1,0 +1,177 @@
+"""Online fine-tuning: decisions pair with their answers and the next decision, DQN and PPO move
+towards a venue that turns out cheaper, sessions stay reproducible on the simulated clock, the
+learner thread stops with the session, and a failing update stops learning, not the session."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from hft_console.learn import checkpoint
+from hft_console.learn import env as E
+from hft_console.routing.learned import LearnedPolicy
+from hft_console.routing.online import OnlineLearner
+from hft_console.routing.policy import Observation, PolicySpec, Transition
+from tests.conftest import make_settings
+
+VENUES = ("NYSE", "NASDAQ", "ARCA", "BZX", "EDGX", "IEX")
+
+
+def _spec(online: str = "inline", explore: float = 0.0) -> PolicySpec:
+    s = make_settings()
+    p = E.params_from_settings(s)
+    fees = np.array([v.taker_fee for v in s.venue_specs()])
+    prior = np.asarray(p.prior_rt_us, dtype=np.float64)
+    return PolicySpec(VENUES, fees, prior, tick=p.tick, inference="numpy", online=online, explore=explore)
+
+
+def _obs(decision: int, rng: np.random.Generator) -> Observation:
+    mask = tuple(bool(m) for m in rng.random(6) < 0.7) or (True,) * 6
+    if not any(mask):
+        mask = (True,) * 6
+    lat = tuple(float(x) for x in rng.uniform(100, 900, 6))
+    size = tuple(int(x) for x in rng.integers(100, 500, 6))
+    return Observation(1, 100, (1.0,) * 6, size, lat, (0.003,) * 6, mask, 100.0, decision, lat)
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.items: list[Any] = []
+
+    def add(self, item: Any) -> None:
+        self.items.append(item)
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_decision_pairs_with_its_own_answer_and_the_next_decision() -> None:
+    policy = LearnedPolicy("dqn")
+    policy.init(0, _spec())
+    recorder = _Recorder()
+    policy.learner = recorder  # type: ignore[assignment]
+    rng = np.random.default_rng(0)
+    seen = []
+    for d in range(6):
+        policy.act(None, _obs(d, rng), 0.9)
+        seen.append(policy._last_x)
+    # answers out of order; decision 5's answer waits for decision 6; decision 2 never answers (risk denied)
+    for d in (1, 0, 4, 3, 5):
+        cost = d / 10  # tells the decision apart in what the learner gets
+        policy.update(None, Transition(0, 100, 100, cost, 500.0, -cost, d))
+    assert [round(i[2], 3) for i in recorder.items] == [0.1, 0.0, 0.4, 0.3]
+    for item in recorder.items:
+        d = round(item[2] * 10)
+        np.testing.assert_array_equal(item[0], seen[d])
+        np.testing.assert_array_equal(item[3], seen[d + 1])
+    policy.act(None, _obs(6, rng), 0.9)
+    assert round(recorder.items[-1][2], 3) == 0.5
+    np.testing.assert_array_equal(recorder.items[-1][3], policy._last_x)
+
+
+def _cheap_venue_items(n: int, agent_params: Any, agent: str, rng: np.random.Generator) -> list[Any]:
+    """Transitions where venue 0 costs 0.1 bps and every other venue 0.9 bps."""
+    dim = E.obs_dim(6)
+    items = []
+    log_std = np.asarray(agent_params["log_std"]) if agent == "ppo" else None
+    for _ in range(n):
+        x = rng.normal(0, 0.5, dim).astype(np.float32)
+        x[:6] = 1.0  # every venue eligible
+        nxt = rng.normal(0, 0.5, dim).astype(np.float32)
+        nxt[:6] = 1.0
+        if agent == "dqn":
+            venue = int(rng.integers(6))
+            items.append((x, venue * 2, 0.1 if venue == 0 else 0.9, nxt, np.zeros(0), math.nan))
+        else:
+            assert log_std is not None
+            noise = rng.standard_normal(6)
+            sample = (np.exp(log_std) * noise).astype(np.float32)  # around a zero mean: the logp is approximate
+            logp = float(np.sum(-0.5 * noise**2 - log_std - 0.5 * math.log(2 * math.pi)))
+            venue = int(np.argmax(sample))
+            items.append((x, 0, 0.1 if venue == 0 else 0.9, nxt, sample, logp))
+    return items
+
+
+@pytest.mark.parametrize("agent", ["dqn", "ppo"])
+def test_fine_tuning_moves_towards_the_venue_that_is_cheaper(agent: str) -> None:
+    params, meta = checkpoint.load(checkpoint.models_dir(), agent, list(VENUES), E.obs_dim(6))
+    policy = LearnedPolicy(agent)
+    policy.init(0, _spec())
+    assert policy.forecaster is not None
+    published: list[Any] = []
+    learner = OnlineLearner(agent, params, meta, policy.forecaster, published.append, threaded=False, seed=0)
+    rng = np.random.default_rng(4)
+    probe = _cheap_venue_items(200, params, agent, np.random.default_rng(9))
+
+    def preference(p: Any) -> float:
+        """How much more the network favours venue 0 than the others, averaged over probe states."""
+        from hft_console.learn import dqn, ppo
+
+        out = []
+        for x, *_ in probe:
+            q = dqn.q_values_np(p, x).reshape(6, 2)[:, 0] if agent == "dqn" else ppo.logits_np(p, x)
+            out.append(q[0] - np.mean(q[1:]))
+        return float(np.mean(out))
+
+    before = preference(params)
+    for item in _cheap_venue_items(3000 if agent == "dqn" else 1500, params, agent, rng):
+        learner.add(item)
+    assert learner.updates > 0 and not learner.errors
+    after = preference(published[-1])
+    assert after > before + 0.05, (before, after)
+
+
+def _session(tmp: Path, name: str, router: str, clock: str, duration: float) -> dict[str, Any]:
+    from hft_console.engine import Engine
+
+    s = make_settings(
+        session__router=router, session__clock=clock, session__duration_s=duration, session__online_explore=0.2
+    )
+    engine = Engine(s, tmp / name)
+    engine.run()
+    return json.loads((tmp / name / "summary.json").read_text())
+
+
+def test_inline_fine_tuning_is_reproducible_and_learns(tmp_path: Path) -> None:
+    a = _session(tmp_path, "a", "dqn", "sim", 60.0)
+    b = _session(tmp_path, "b", "dqn", "sim", 60.0)
+    assert a["online_learning"]["mode"] == "inline"
+    assert a["online_learning"]["updates"] > 0 and a["online_learning"]["forecaster_steps"] > 0
+    assert not a["online_learning"]["errors"]
+    for key in ("pnl_total", "orders", "fills"):
+        assert a[key] == b[key], key
+    timing = ("update_ms_p50", "update_ms_max")
+    assert {k: v for k, v in a["online_learning"].items() if k not in timing} == {
+        k: v for k, v in b["online_learning"].items() if k not in timing
+    }
+
+
+def test_the_learner_thread_runs_beside_a_wall_clock_session_and_stops_with_it(tmp_path: Path) -> None:
+    import threading
+
+    summary = _session(tmp_path, "w", "ppo", "wall", 3.0)
+    stats = summary["online_learning"]
+    assert stats["mode"] == "thread" and not stats["errors"]
+    assert stats["forecaster_steps"] > 0
+    assert not [t for t in threading.enumerate() if t.name.startswith("online-")]
+
+
+def test_a_failing_update_stops_learning_not_the_session() -> None:
+    params, meta = checkpoint.load(checkpoint.models_dir(), "dqn", list(VENUES), E.obs_dim(6))
+    policy = LearnedPolicy("dqn")
+    policy.init(0, _spec())
+    assert policy.forecaster is not None
+    learner = OnlineLearner("dqn", params, meta, policy.forecaster, lambda p: None, threaded=False, seed=0)
+
+    def broken(items: Any, rng: Any) -> None:
+        raise FloatingPointError("nan in the loss")
+
+    learner._tuner.learn = broken  # type: ignore[method-assign]
+    for item in _cheap_venue_items(40, params, "dqn", np.random.default_rng(1)):
+        learner.add(item)
+    assert learner.errors == ["FloatingPointError: nan in the loss"]
