@@ -100,6 +100,7 @@ class Snapshot:
     router_decisions: int
     arms: tuple[ArmView, ...]
     inference_us: dict[str, float | None]
+    online_updates: int | None  # a learned router's online learning updates so far (None: not learning)
     limits: tuple[LimitView, ...]
     pnl_history: tuple[float, ...]
     notes: tuple[tuple[int, int, str], ...]
@@ -117,6 +118,8 @@ def _beliefs(stats: dict[str, list[float]] | None, n: int) -> list[str]:
 
     if not stats:
         return [""] * n
+    if "forecast_us" in stats:  # a learned router: its latency forecaster's next round trip per venue
+        return [f"{x:,.0f}µs" for x in stats["forecast_us"]]
     if "bound" in stats:
         return [num(b) for b in stats["bound"]]
     if "posterior_mean" in stats:
@@ -211,6 +214,7 @@ def build_snapshot(e: Engine) -> Snapshot:
         router_decisions=stats.decisions,
         arms=arms,
         inference_us=percentiles(recent_inference, 1e-3),
+        online_updates=online["updates"] if (online := e.router.online_stats()) else None,
         limits=tuple(limits),
         pnl_history=tuple(e.pnl_history),
         notes=tuple(e.notes),

@@ -222,9 +222,12 @@ class LearnedPolicy:
     def warm(self) -> None:
         """One forward pass on the last observation, its answer unused: called once per market batch,
         it keeps the decision path (JAX's dispatch included) in the CPU's caches between decisions
-        that come only every few hundred ms on the wall clock."""
+        that come only every few hundred ms on the wall clock. On the simulated clock the online
+        learner's updates run here too: between batches, never inside a decision."""
         if self._forward is not None and self._last_x is not None:
             self._forward(self._last_x)
+        if self.learner is not None:
+            self.learner.between_batches()
 
     def update(self, state: Any, transition: Transition) -> Any:
         """The answer to one of this router's decisions: a transition for the learner once the next
@@ -263,7 +266,8 @@ class LearnedPolicy:
         return None if self.learner is None else self.learner.stats()
 
     def arm_stats(self, state: Any) -> dict[str, list[float]] | None:
-        return None
+        """For the console: the latency forecaster's forecast of each venue's next round trip."""
+        return None if self.forecaster is None else {"forecast_us": list(self.forecaster.forecast)}
 
 
 _NO_SAMPLE = np.zeros(0, dtype=np.float32)

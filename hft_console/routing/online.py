@@ -5,8 +5,9 @@ The engine thread only appends: a completed transition (the decision's observati
 the child's cost, the next decision's observation) to ``add``, and the forecaster its examples. A
 learner thread wakes every ``PERIOD_S``, takes what has queued, runs jitted updates (JAX releases
 the GIL while it computes) and hands new weights back through ``publish``; the engine thread swaps
-them in before its next decision. On the simulated clock the same updates run inline, at fixed
-counts of transitions, so a session stays reproducible from its seed.
+them in before its next decision. On the simulated clock the same updates run on the engine thread
+at the start of a market batch (``between_batches``), once enough transitions have queued, so a
+session stays reproducible from its seed and no decision waits on an update.
 
 - DQN: a ring buffer of the session's transitions; every ``DQN_EVERY`` new ones, ``DQN_STEPS``
   Double-DQN Huber steps on minibatches from it (the training loss, gamma and reward scaling from
@@ -78,6 +79,9 @@ class OnlineLearner:
         """A completed transition (engine thread)."""
         self.queue.append(item)
         self._pending += 1
+
+    def between_batches(self) -> None:
+        """Inline mode: learn here, between market batches, once a learning step's worth has queued."""
         if not self.threaded and self._pending >= self._tuner.every:
             self._pending = 0
             self.work()

@@ -180,14 +180,17 @@ class RouterPane(Pane):
     def show(self, snap: Snapshot, deterministic: bool) -> None:
         inf = snap.inference_us
         speed = "" if deterministic else f"  inference p50 {micros(inf['p50'])} p99 {micros(inf['p99'])}"
-        self.border_title = f"Router {snap.router}  {snap.router_decisions:,} decisions"
+        learning = "" if snap.online_updates is None else f"  online {snap.online_updates:,} updates"
+        self.border_title = f"Router {snap.router}  {snap.router_decisions:,} decisions{learning}"
         self.border_subtitle = f"reward = -cost bps{speed}"
+        beliefs = "".join(a.belief for a in snap.arms)  # a bandit's bound or posterior; a learned router's forecast
+        title = "Forecast" if "µs" in beliefs else "Belief" if "±" in beliefs else "Bound"
         belief = max((len(a.belief) for a in snap.arms), default=0)
-        belief = max(belief, 6) + 1 if belief else 0
+        belief = max(belief, len(title), 6) + 1 if belief else 0
         bar = max(4, self.inner_width - 6 - 7 - 7 - belief - 5 - 3)
         cols = [("Venue", 6, "<"), ("Pulls", 7, ">"), ("Reward", 7, ">")]
-        if belief:  # a bandit: its UCB bound, or its posterior mean ± sd
-            cols.append(("Bound" if "±" not in "".join(a.belief for a in snap.arms) else "Belief", belief, ">"))
+        if belief:
+            cols.append((title, belief, ">"))
         rows = [header(*cols, ("Recent share" if bar + 5 >= 12 else "Recent", bar + 5, "<"))]
         for arm in snap.arms:
             reward = "—" if arm.mean_reward is None else f"{arm.mean_reward:+.2f}"

@@ -121,6 +121,7 @@ def test_fine_tuning_moves_towards_the_venue_that_is_cheaper(agent: str) -> None
     before = preference(params)
     for item in _cheap_venue_items(3000 if agent == "dqn" else 1500, params, agent, rng):
         learner.add(item)
+        learner.between_batches()
     assert learner.updates > 0 and not learner.errors
     after = preference(published[-1])
     assert after > before + 0.05, (before, after)
@@ -174,4 +175,5 @@ def test_a_failing_update_stops_learning_not_the_session() -> None:
     learner._tuner.learn = broken  # type: ignore[method-assign]
     for item in _cheap_venue_items(40, params, "dqn", np.random.default_rng(1)):
         learner.add(item)
+        learner.between_batches()
     assert learner.errors == ["FloatingPointError: nan in the loss"]
