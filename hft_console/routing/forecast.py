@@ -16,8 +16,6 @@ from typing import Any
 
 import numpy as np
 
-from hft_console.learn.nets import NumpyMLP
-
 HISTORY = 4  # learn/latency.py's HISTORY, ALPHA, CLIP (that module imports JAX; this one must not)
 ALPHA = 0.1
 CLIP = 6.0
@@ -33,13 +31,16 @@ def per_venue(stacked: dict[str, Any], venue: int) -> dict[str, Any]:
 
 class LatencyForecaster:
     def __init__(self, shared: dict[str, Any], prior_us: list[float], keep_examples: bool = False) -> None:
+        from hft_console.learn.nets import NumpyMLP  # imports JAX: only once a learned router is in use
+
+        self._mlp = NumpyMLP
         self.prior = [float(x) for x in prior_us]
         n = len(self.prior)
         self.stacked = {
             k: {name: np.broadcast_to(np.asarray(a, np.float32), (n, *np.shape(a))).copy() for name, a in layer.items()}
             for k, layer in shared.items()
         }
-        self.nets = [NumpyMLP(per_venue(self.stacked, v), "tanh") for v in range(n)]
+        self.nets = [self._mlp(per_venue(self.stacked, v), "tanh") for v in range(n)]
         self.ewma = list(self.prior)
         self.hist = [[x] * HISTORY for x in self.prior]
         self.forecast = [0.0] * n
@@ -78,7 +79,7 @@ class LatencyForecaster:
         stacked, self._incoming = self._incoming, None
         assert stacked is not None
         self.stacked = stacked
-        self.nets = [NumpyMLP(per_venue(stacked, v), "tanh") for v in range(len(self.prior))]
+        self.nets = [self._mlp(per_venue(stacked, v), "tanh") for v in range(len(self.prior))]
         for v in range(len(self.prior)):
             self._refresh(v)
 

@@ -45,3 +45,13 @@ def test_the_live_observation_is_the_environments() -> None:
     obs = Observation(1, int(p.qty), (1.0,) * 6, size, ewma, (0.0,) * 6, mask, 100.0, 0, ewma)
     policy.act(None, obs, 0.5)
     np.testing.assert_allclose(seen[0], np.asarray(E.observe(state, p)), rtol=1e-6, atol=1e-6)
+
+
+def test_a_session_without_a_learned_router_does_not_import_jax() -> None:
+    """JAX and Flax take most of a second to import: backtest workers and baseline sessions must not pay it."""
+    import subprocess
+    import sys
+
+    code = "import sys, hft_console.engine, hft_console.cli; print(sorted(m for m in ('jax', 'flax', 'optax') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
