@@ -52,6 +52,9 @@ def test_a_session_without_a_learned_router_does_not_import_jax() -> None:
     import subprocess
     import sys
 
-    code = "import sys, hft_console.engine, hft_console.cli; print(sorted(m for m in ('jax', 'flax', 'optax') if m in sys.modules))"
+    code = (
+        "import sys, hft_console.engine, hft_console.cli;"
+        "print(sorted(m for m in ('jax', 'flax', 'optax') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout
