@@ -52,7 +52,6 @@ class LearnedPolicy:
         self._incoming: Any = None
         self._make_weights: Callable[[dict[str, Any]], Any] | None = None
         self.forecaster: LatencyForecaster | None = None
-        self._seeded = False
         self.explore = 0.0
         self.learner: OnlineLearner | None = None
         self._rng = np.random.default_rng(0)
@@ -76,7 +75,6 @@ class LearnedPolicy:
         online = spec.online != "off"
         shared = latency.numpy_params(latency.shared_weights(directory))
         self.forecaster = LatencyForecaster(shared, [float(x) for x in spec.prior_latency_us], keep_examples=online)
-        self._seeded = False
         self.tick = spec.tick
         self.parent_qty = spec.parent_qty
         self.fee_ticks = [float(f) / spec.tick for f in spec.taker_fee]
@@ -104,6 +102,12 @@ class LearnedPolicy:
             )
         if self.name == "ppo":
             self._log_std = np.asarray(params["log_std"], dtype=np.float64)
+        # the whole decision path once over, so the first real decision is not also the first call of each piece
+        prior = tuple(float(x) for x in spec.prior_latency_us)
+        dummy = Observation(1, int(spec.parent_qty), (1.0,) * n, (int(spec.parent_qty),) * n, prior,
+                            tuple(float(f) for f in spec.taker_fee), (True,) * n, 100.0, 0, prior)  # fmt: skip
+        for _ in range(WARM_UP_CALLS // 4):
+            self.act(None, dummy, 1.0)
         if online:
             self.explore = spec.explore
             self.learner = OnlineLearner(
@@ -161,10 +165,6 @@ class LearnedPolicy:
         if self._incoming is not None:
             self._weights, self._incoming = self._incoming, None
         forecaster = self.forecaster
-        if not self._seeded:  # switched to mid-session: start from what the session measured
-            self._seeded = True
-            if forecaster.answers == 0 and obs.last_rt_us:
-                forecaster.seed(obs.latency_us, obs.last_rt_us)
         # the parent size the agent was trained on, not what is left of this parent: a follow-up
         # child must look like the decisions seen in training
         qty = self.parent_qty
@@ -255,8 +255,12 @@ class LearnedPolicy:
     def record_answer(self, venue: int, rt_us: float) -> None:
         """Every answer in the session, whichever router sent the order: the forecaster learns from it."""
         if self.forecaster is not None:
-            self._seeded = True
             self.forecaster.record(venue, rt_us)
+
+    def seed_latency(self, ewma_us: tuple[float, ...], last_us: tuple[float, ...]) -> None:
+        """Switched to mid-session: the forecaster starts from what the session has measured."""
+        if self.forecaster is not None:
+            self.forecaster.seed(ewma_us, last_us)
 
     def close(self) -> None:
         if self.learner is not None:

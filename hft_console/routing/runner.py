@@ -40,9 +40,11 @@ class RouterRunner:
         self.warnings: list[str] = []
         self.switch(name)
 
-    def switch(self, name: str) -> None:
+    def switch(self, name: str, measured: tuple[tuple[float, ...], tuple[float, ...]] | None = None) -> None:
         """Make ``name`` the active router. A learned router whose checkpoint cannot be used is
-        replaced by the fallback router, with a warning in ``warnings`` (never a crash)."""
+        replaced by the fallback router, with a warning in ``warnings`` (never a crash). ``measured``:
+        the session's round-trip EWMA and latest round trip per venue, for a router switched to
+        mid-session."""
         from hft_console.learn.checkpoint import CheckpointError
 
         try:
@@ -53,6 +55,9 @@ class RouterRunner:
             name = FALLBACK_ROUTER
             policy = make_policy(name)
             state = policy.init(self.seed, self.spec)
+        seed = getattr(policy, "seed_latency", None)
+        if measured is not None and seed is not None:
+            seed(*measured)
         if getattr(self, "policy", None) is not None:
             self.close()
         self.policy, self.state, self.name = policy, state, name

@@ -177,3 +177,17 @@ def test_a_failing_update_stops_learning_not_the_session() -> None:
         learner.add(item)
         learner.between_batches()
     assert learner.errors == ["FloatingPointError: nan in the loss"]
+
+
+def test_a_router_switched_to_mid_session_forecasts_from_what_was_measured() -> None:
+    from hft_console.rng import rng_for
+    from hft_console.rng_buffer import Draws
+    from hft_console.routing.runner import RouterRunner
+
+    runner = RouterRunner("best-price", _spec("off"), Draws(rng_for(0, "router")), 0)
+    ewma = (900.0, 850.0, 700.0, 120.0, 95.0, 800.0)
+    last = (1500.0, 800.0, 650.0, 110.0, 90.0, 790.0)
+    runner.switch("dqn", (ewma, last))
+    forecaster = runner.policy.forecaster  # type: ignore[attr-defined]
+    assert forecaster.ewma == list(ewma)
+    assert [h[0] for h in forecaster.hist] == list(last)
