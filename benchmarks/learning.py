@@ -78,6 +78,33 @@ def wall_session(router: str, inference: str, online: bool, seconds: float) -> d
     return out
 
 
+def cold_forward(inference: str, seconds: float) -> tuple[float, float]:
+    """In a real-time DQN session: the forward pass timed first thing after the engine wakes for a
+    batch, and again at once — what a cold and a warm decision path cost (p50, µs)."""
+    flags: dict[str, Any] = {
+        "session.mode": "production", "session.clock": "wall", "session.seed": 3, "session.router": "dqn",
+        "session.inference": inference, "session.duration_s": seconds, "session.online_learning": False,
+    }  # fmt: skip
+    s = load_settings(flags, environ={}, dotenv_path=None, router_names=ROUTER_NAMES)
+    engine = Engine(s, None)
+    policy: Any = engine.router.policy
+    forward, x = policy._forward, policy._last_x
+    first: list[int] = []
+    again: list[int] = []
+
+    def timed_warm() -> None:
+        t0 = time.perf_counter_ns()
+        forward(x)
+        t1 = time.perf_counter_ns()
+        forward(x)
+        first.append(t1 - t0)
+        again.append(time.perf_counter_ns() - t1)
+
+    policy.warm = timed_warm
+    engine.run()
+    return float(np.median(first)) / 1000, float(np.median(again)) / 1000
+
+
 def batched(agent: str, n: int = 16384) -> dict[str, float]:
     """The jitted forward pass over ``n`` observations at once (vmap), numpy in and out."""
     import jax
@@ -121,6 +148,10 @@ def main() -> None:
         print(f"  {router:<4}{inference:<6}{tag}  n {w['n']:>5,}  inference p50 {inf['p50']:6.1f} p99 {inf['p99']:6.1f}"
               f"  decision p50 {dec['p50']:6.1f} p99 {dec['p99']:6.1f}"
               f"  updates {learned.get('updates', 0)} (p50 {learned.get('update_ms_p50')} ms)")  # fmt: skip
+    for inference in ("jit", "numpy"):
+        cold, warm = cold_forward(inference, 8.0)
+        print(f"  dqn {inference:<5} forward pass first thing after the engine wakes: p50 {cold:6.1f}"
+              f"  called again at once: p50 {warm:6.1f}")  # fmt: skip
     for agent in ("dqn", "ppo"):
         b = batched(agent)
         print(f"batched {agent} forward (jit, {b['batch']:,} obs): {b['decisions_per_s']:,.0f} decisions/s")

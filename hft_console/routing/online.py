@@ -67,7 +67,7 @@ class OnlineLearner:
         self.errors: list[str] = []
         self._pending = 0
         cfg = meta.get("config", {})
-        self._tuner = _dqn_tuner(params, cfg) if agent == "dqn" else _ppo_tuner(params, cfg)
+        self._tuner = _DQNTuner(params, cfg) if agent == "dqn" else _PPOTuner(params, cfg)
         self._forecast_params = jax.tree.map(jax.numpy.asarray, forecaster.stacked)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -157,7 +157,7 @@ class _Tuner:
         raise NotImplementedError
 
 
-class _dqn_tuner(_Tuner):
+class _DQNTuner(_Tuner):
     def __init__(self, params: dict[str, Any], cfg: dict[str, Any]) -> None:
         import jax
         import jax.numpy as jnp
@@ -222,7 +222,7 @@ class _dqn_tuner(_Tuner):
         return dqn._pin_off(params, self.sizes)
 
 
-class _ppo_tuner(_Tuner):
+class _PPOTuner(_Tuner):
     def __init__(self, params: dict[str, Any], cfg: dict[str, Any]) -> None:
         import jax
         import jax.numpy as jnp
