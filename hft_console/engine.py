@@ -100,7 +100,9 @@ class Engine:
             online=("thread" if s.session.clock == "wall" else "inline") if s.session.online_learning else "off",
             explore=s.session.online_explore,
         )
-        self.router = RouterRunner(s.session.router, spec, Draws(rng_for(seed, "router")), seed)
+        self.router = RouterRunner(
+            s.session.router, spec, Draws(rng_for(seed, "router")), seed, background=s.session.clock == "wall"
+        )
         self._draws.append(self.router.draws)
         if run_dir is not None:
             run_dir.mkdir(parents=True, exist_ok=True)
@@ -193,7 +195,9 @@ class Engine:
             name = str(args.get("name"))
             if name not in ROUTER_NAMES:
                 return f"unknown router {name!r}: expected one of {', '.join(ROUTER_NAMES)}"
-            self.router.switch(name, (tuple(self.monitor.ewma_us), tuple(self.monitor.last_us)))
+            note = self.router.request(name, self._measured())
+            if note:
+                self.note(t_ns, note)
             self._router_warnings(t_ns)
         elif kind in ("pause", "unpause"):
             self.strategy.paused = kind == "pause"
@@ -267,6 +271,10 @@ class Engine:
     def _end_of_batch(self, t_ns: int) -> None:
         for draws in self._draws:
             draws.top_up()
+        if self.router.poll(self._measured()):
+            self.journal.event(t_ns, "ROUTER", self.router.name, detail={"loaded": "background"})
+            self.note(t_ns, f"{self.router.name} loaded: now routing")
+            self._router_warnings(t_ns)
         feed = self.market.feed_state
         if feed != self.feed_state:
             self._on_feed(t_ns, feed)
@@ -290,6 +298,9 @@ class Engine:
             self._next_status_ns += int(self.settings.engine.status_interval_s * 1e9)
             for observer in self.on_status:
                 observer(self)
+
+    def _measured(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        return tuple(self.monitor.ewma_us), tuple(self.monitor.last_us)
 
     def _router_warnings(self, t_ns: int) -> None:
         """A learned router that fell back (bad checkpoint) is journaled and shown, once."""
@@ -343,7 +354,7 @@ class Engine:
         self.session_end_ns = self.session_end_ns or self.now_ns
         self.wall_elapsed = time.perf_counter() - self.wall_started
         self.journal.event(self.now_ns, "SESSION", "end", detail={"in_flight": len(self.flow.in_flight)})
-        self.router.close()
+        self.router.shut_down()
         self.publish()
         try:
             self.market.close()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
 from typing import Any
 
 from hft_console.rng_buffer import Draws
+from hft_console.routing.learned import LEARNED_NAMES
 from hft_console.routing.policy import Observation, PolicySpec, Transition
 from hft_console.routing.registry import FALLBACK_ROUTER, make_policy
 
@@ -30,31 +32,86 @@ class RouterStats:
         return [c / total if total else 0.0 for c in counts]
 
 
+Measured = tuple[tuple[float, ...], tuple[float, ...]]  # round-trip EWMA and latest round trip per venue
+Built = tuple[str, Any, Any, list[str]]  # name, policy, state, warnings
+
+
 class RouterRunner:
-    def __init__(self, name: str, spec: PolicySpec, draws: Draws, seed: int) -> None:
-        self.spec, self.draws, self.seed = spec, draws, seed
+    def __init__(self, name: str, spec: PolicySpec, draws: Draws, seed: int, background: bool = False) -> None:
+        """``background``: a learned router asked for mid-session is built (checkpoint, compile, warm-up)
+        on a thread while the current router keeps routing — on the wall clock, where the engine must
+        not stop; on the simulated clock it is built at once, so sessions stay reproducible."""
+        self.spec, self.draws, self.seed, self.background = spec, draws, seed, background
         self.stats: dict[str, RouterStats] = {}
         self.inference_ns: list[int] = []
         self.name = ""
         self.state: Any = None
         self.warnings: list[str] = []
+        self.wanted = name
+        self._ready: list[tuple[str, Built]] = []  # (the router asked for, what was built for it)
+        self._lock = threading.Lock()
+        self._closed = False
         self.switch(name)
 
-    def switch(self, name: str, measured: tuple[tuple[float, ...], tuple[float, ...]] | None = None) -> None:
-        """Make ``name`` the active router. A learned router whose checkpoint cannot be used is
-        replaced by the fallback router, with a warning in ``warnings`` (never a crash). ``measured``:
-        the session's round-trip EWMA and latest round trip per venue, for a router switched to
-        mid-session."""
+    def _build(self, name: str) -> Built:
+        """A learned router whose checkpoint cannot be used is replaced by the fallback router, with
+        a warning (never a crash)."""
         from hft_console.learn.checkpoint import CheckpointError
 
+        warnings = []
         try:
             policy = make_policy(name)
             state = policy.init(self.seed, self.spec)
         except CheckpointError as exc:
-            self.warnings.append(f"router {name}: {exc}; routing with {FALLBACK_ROUTER} instead")
+            warnings.append(f"router {name}: {exc}; routing with {FALLBACK_ROUTER} instead")
             name = FALLBACK_ROUTER
             policy = make_policy(name)
             state = policy.init(self.seed, self.spec)
+        return name, policy, state, warnings
+
+    def request(self, name: str, measured: Measured | None = None) -> str | None:
+        """Make ``name`` the active router: at once, or — a learned router in the background mode —
+        once it is built (``poll``). Returns a note for the operator when it is not at once."""
+        self.wanted = name
+        if not self.background or name not in LEARNED_NAMES:
+            self.switch(name, measured)
+            return None
+
+        def build() -> None:
+            built = self._build(name)
+            with self._lock:
+                if not self._closed:
+                    self._ready.append((name, built))
+                    return
+            _close(built[1])  # the session ended while it was being built
+
+        threading.Thread(target=build, name=f"load-{name}", daemon=True).start()
+        return f"loading {name}; {self.name} routes until it is ready"
+
+    def poll(self, measured: Measured | None = None) -> bool:
+        """Install the router built in the background if it is still the one wanted (engine thread,
+        between batches); True when the active router changed."""
+        if not self._ready:
+            return False
+        with self._lock:
+            ready, self._ready = self._ready, []
+        changed = False
+        for asked, built in ready:
+            if asked == self.wanted and not changed:
+                self._install(*built, measured=measured)
+                changed = True
+            else:  # asked for something else meanwhile
+                _close(built[1])
+        return changed
+
+    def switch(self, name: str, measured: Measured | None = None) -> None:
+        """Make ``name`` the active router now. ``measured``: the session's round trips so far, for a
+        router switched to mid-session."""
+        self.wanted = name
+        self._install(*self._build(name), measured=measured)
+
+    def _install(self, name: str, policy: Any, state: Any, warnings: list[str], measured: Measured | None) -> None:
+        self.warnings.extend(warnings)
         seed = getattr(policy, "seed_latency", None)
         if measured is not None and seed is not None:
             seed(*measured)
@@ -71,9 +128,16 @@ class RouterRunner:
 
     def close(self) -> None:
         """Stop the active policy's background learning, if any."""
-        close = getattr(self.policy, "close", None)
-        if close is not None:
-            close()
+        _close(self.policy)
+
+    def shut_down(self) -> None:
+        """The session is over: the active router and any built in the background stop learning."""
+        with self._lock:
+            self._closed = True
+            ready, self._ready = self._ready, []
+        for _, built in ready:
+            _close(built[1])
+        self.close()
 
     def online_stats(self) -> dict[str, Any] | None:
         """The learned router's online fine-tuning figures, or None (off, or another router)."""
@@ -112,3 +176,9 @@ class RouterRunner:
             record(transition.venue, transition.latency_us)
         if router == self.name:
             self.state = self.policy.update(self.state, transition)
+
+
+def _close(policy: Any) -> None:
+    close = getattr(policy, "close", None)
+    if close is not None:
+        close()

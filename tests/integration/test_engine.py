@@ -233,3 +233,34 @@ def test_commands_from_another_thread_on_the_wall_clock(tmp_path: Path) -> None:
     assert e.risk.state is EngineState.HALTED
     assert reaction < 0.05
     assert 1.4 < e.wall_elapsed < 3.0  # paced by the wall clock, not as fast as possible
+
+
+def test_a_learned_router_loads_in_the_background_while_the_current_one_routes(run_engine: Any) -> None:
+    """On the wall clock, switching to dqn does not stop the engine: best-price keeps routing until
+    dqn is built, then dqn takes over at a batch boundary (journaled); a router asked for and then
+    replaced before it was ready never takes over."""
+    s = make_settings(session__clock="wall", session__duration_s=8.0, session__router="best-price")
+    gaps: list[float] = []
+    last = {"wall": 0.0}
+
+    def watch(e: Engine) -> None:
+        now = time.perf_counter()
+        if last["wall"]:
+            gaps.append(now - last["wall"])
+        last["wall"] = now
+
+    def setup(engine: Engine) -> None:
+        engine.on_batch.append(watch)
+        at(0.5, Command("set_router", {"name": "ppo"}), Command("set_router", {"name": "dqn"}))(engine)
+
+    e = run_engine(s, setup)
+    assert e.router.name == "dqn"
+    by_router = dict(rows(e, "select router, count(*) from orders group by router"))
+    assert by_router.get("best-price", 0) > 0 and by_router.get("dqn", 0) > 0 and "ppo" not in by_router
+    assert rows(e, "select reason from events where kind = 'ROUTER'") == [("dqn",)]
+    first_dqn = rows(e, "select min(ts_ns) from orders where router = 'dqn'")[0][0]
+    last_bp = rows(e, "select max(ts_ns) from orders where router = 'best-price'")[0][0]
+    assert last_bp < first_dqn
+    # the engine kept its pace while two learned routers were built: no batch waited for a compile
+    assert max(gaps) < 0.5, max(gaps)
+    assert not [t for t in threading.enumerate() if t.name.startswith(("online-", "load-"))]
