@@ -67,7 +67,7 @@ class NumpyMLP:
         self.bufs = [np.ones(b.shape[0] + 1, dtype=np.float32) for _, b in layers]
         self.outs = [buf[:-1] for buf in self.bufs]  # views made once: slicing per call costs too
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
+    def _run(self, x: np.ndarray) -> np.ndarray:
         self.x_in[:] = x
         h = self.x
         last = len(self.weights) - 1
@@ -76,4 +76,12 @@ class NumpyMLP:
             if i < last:
                 self.act(out, out)
             h = buf
-        return self.outs[-1].copy()
+        return self.outs[-1]
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self._run(x).copy()
+
+    def as_list(self, x: np.ndarray) -> list[float]:
+        """The output as a Python list, without an intermediate array: a decision reads it in Python."""
+        out: list[float] = self._run(x).tolist()
+        return out

@@ -44,6 +44,7 @@ class LatencyForecaster:
         self.ewma = list(self.prior)
         self.hist = [[x] * HISTORY for x in self.prior]
         self.forecast = [0.0] * n
+        self.log_forecast = [0.0] * n  # log(forecast / 100 µs), as the observation carries it
         self.answers = 0
         self.examples: deque[tuple[int, list[float], float]] | None = deque(maxlen=100_000) if keep_examples else None
         self._incoming: dict[str, Any] | None = None
@@ -86,3 +87,4 @@ class LatencyForecaster:
     def _refresh(self, v: int) -> None:
         y = float(self.nets[v](np.array(self.features(v), dtype=np.float32))[0])
         self.forecast[v] = self.ewma[v] * math.exp(y)
+        self.log_forecast[v] = math.log(self.forecast[v] / 100.0)

@@ -47,6 +47,8 @@ class LearnedPolicy:
         self.min_fraction = 1.0
         self.parent_qty = 100.0
         self._forward: Callable[[np.ndarray], np.ndarray] | None = None
+        self._forward_list: Callable[[np.ndarray], list[float]] | None = None
+        self._tail: list[float] = []
         self._last_x: np.ndarray | None = None
         self._weights: Any = None
         self._incoming: Any = None
@@ -63,8 +65,7 @@ class LearnedPolicy:
         """Load and check the checkpoint (``CheckpointError`` when it is missing, corrupt or made for
         other venues) and warm the forward pass up, so the first decision pays no compile."""
         self.backend = spec.inference
-        if self.backend == "jit":
-            _sync_dispatch()  # before anything below can start JAX
+        _sync_dispatch()  # before anything below can start JAX (a numpy-backend router first would fix it async)
         from hft_console.learn import checkpoint, latency
         from hft_console.learn.env import SIZE_FRACTIONS, obs_dim
 
@@ -78,6 +79,7 @@ class LearnedPolicy:
         self.tick = spec.tick
         self.parent_qty = spec.parent_qty
         self.fee_ticks = [float(f) / spec.tick for f in spec.taker_fee]
+        self._tail = [*self.fee_ticks, self.parent_qty / 100.0, 1.0]
         self.sizes = tuple(SIZE_FRACTIONS)
         self.min_fraction = float(getattr(agent, "MIN_FRACTION", 1.0))
         self._rng = np.random.default_rng(key)
@@ -140,6 +142,7 @@ class LearnedPolicy:
 
             self._make_weights = make
             self._forward = lambda x: np.asarray(compiled(self._weights, x))
+            self._forward_list = lambda x: np.asarray(compiled(self._weights, x)).tolist()
         else:
             from hft_console.learn.nets import NumpyMLP
 
@@ -148,6 +151,7 @@ class LearnedPolicy:
             else:
                 self._make_weights = lambda p: NumpyMLP(p["actor"], "tanh")
             self._forward = lambda x: self._weights(x)
+            self._forward_list = lambda x: self._weights.as_list(x)
         self._weights = self._make_weights(params)
 
     def publish(self, params: dict[str, Any]) -> None:
@@ -161,7 +165,7 @@ class LearnedPolicy:
     def act(self, state: Any, obs: Observation, key: float) -> tuple[int, float]:
         """The observation and the choice in plain Python: on six venues, numpy's per-call cost would
         be most of the decision. Held equal to ``env.observe`` and the agents' ``decide`` by tests."""
-        assert self._forward is not None and self.forecaster is not None, "init() first"
+        assert self._forward_list is not None and self.forecaster is not None, "init() first"
         if self._incoming is not None:
             self._weights, self._incoming = self._incoming, None
         forecaster = self.forecaster
@@ -173,12 +177,11 @@ class LearnedPolicy:
         values += [min(s / qty, 4.0) for s in obs.size]
         values += [math.log(x / 100.0) for x in obs.latency_us]
         values += [math.log(x / 100.0) for x in last]
-        values += [math.log(x / 100.0) for x in forecaster.forecast]
-        values += self.fee_ticks
-        values += [qty / 100.0, 1.0]
+        values += forecaster.log_forecast
+        values += self._tail
         x = np.array(values, dtype=np.float32)
         self._last_x = x
-        out = self._forward(x).tolist()
+        out = self._forward_list(x)
         if self.learner is None:
             if self.name == "dqn":
                 return decide_q(out, obs.mask, self.sizes)

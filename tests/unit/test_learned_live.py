@@ -35,9 +35,9 @@ def test_the_live_observation_is_the_environments() -> None:
     policy = LearnedPolicy("ppo")
     policy.init(0, spec)
     seen: list[np.ndarray] = []
-    inner = policy._forward
+    inner = policy._forward_list
     assert inner is not None
-    policy._forward = lambda x: seen.append(x) or inner(x)  # type: ignore[func-returns-value]
+    policy._forward_list = lambda x: seen.append(x) or inner(x)  # type: ignore[func-returns-value]
     state = E.reset(jax.random.key(0), p)
     mask = tuple(bool(m) for m in np.asarray(state.eligible))
     size = tuple(int(x) for x in np.asarray(state.size))
