@@ -97,7 +97,8 @@ class Engine:
             tick=s.market.tick_size,
             inference=s.session.inference,
             parent_qty=float(s.strategy.order_qty),
-            online=("thread" if s.session.clock == "wall" else "inline") if s.session.online_learning else "off",
+            learning="thread" if s.session.clock == "wall" else "inline",
+            fine_tune=s.session.online_learning,
             explore=s.session.online_explore,
         )
         self.router = RouterRunner(
@@ -355,6 +356,7 @@ class Engine:
         self.wall_elapsed = time.perf_counter() - self.wall_started
         self.journal.event(self.now_ns, "SESSION", "end", detail={"in_flight": len(self.flow.in_flight)})
         self.router.shut_down()
+        gc.unfreeze()  # what _start froze can be collected again once this engine is gone
         self.publish()
         try:
             self.market.close()

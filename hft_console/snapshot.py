@@ -214,7 +214,7 @@ def build_snapshot(e: Engine) -> Snapshot:
         router_decisions=stats.decisions,
         arms=arms,
         inference_us=percentiles(recent_inference, 1e-3),
-        online_updates=online["updates"] if (online := e.router.online_stats()) else None,
+        online_updates=online["updates"] if (online := e.router.online_stats()) and online["fine_tune"] else None,
         limits=tuple(limits),
         pnl_history=tuple(e.pnl_history),
         notes=tuple(e.notes),

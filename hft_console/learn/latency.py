@@ -9,20 +9,20 @@ latency``) starts every venue of any venue set; each venue then gets its own cop
 step (Huber loss, so a timeout does not throw it) on every answer that venue gives. An untrained
 network answers 0, which is the EWMA itself.
 
-Squared error in log space makes the forecast a typical (median-like) round trip where the EWMA is a
+A loss in log space (Huber) makes the forecast a typical (median-like) round trip where the EWMA is a
 mean pulled up by spikes and timeouts; the error report therefore shows both mean absolute error in
 µs and in log ratio, against the EWMA and a plain moving average (``MA_WINDOW`` answers).
 
-``features`` works on numpy or jnp arrays; everything else here is pure jnp (``record`` vmaps over
-venues and is called by the JAX routing environment on every step, and by the live session's
-background learner on every batch of answers).
+``features`` works on numpy or jnp arrays; everything else here is pure jnp: ``record`` (vmapped
+over venues) is what the JAX routing environment calls on every step, ``sgd_steps_masked`` what the
+live session's learner applies to a batch of answers (``routing/forecast.py`` mirrors the rest in
+numpy). The network's answer is clipped to ±``CLIP`` in both.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
-import math
 from pathlib import Path
 from typing import Any, NamedTuple, cast
 
@@ -88,7 +88,7 @@ def start(shared: Params, prior_us: jax.Array, ewma_us: jax.Array | None = None)
     hist = jnp.broadcast_to(ewma[:, None], (n, HISTORY))
     params = stacked(shared, n)
     x = features(jnp, hist, ewma, prior_us)
-    return Forecast(params, hist, ewma, ewma * jnp.exp(_per_venue(params, x)))
+    return Forecast(params, hist, ewma, ewma * jnp.exp(jnp.clip(_per_venue(params, x), -CLIP, CLIP)))
 
 
 def loss(params: Params, x: jax.Array, y: jax.Array) -> jax.Array:
@@ -109,7 +109,7 @@ def record(f: Forecast, venue: jax.Array, rt_us: jax.Array, prior_us: jax.Array,
     shifted = jnp.concatenate([jnp.full((n, 1), rt_us), f.hist_us[:, :-1]], axis=1)
     hist = jnp.where(hit[:, None], shifted, f.hist_us)
     ewma = jnp.where(hit, f.ewma_us + ALPHA * (rt_us - f.ewma_us), f.ewma_us)
-    forecast = ewma * jnp.exp(_per_venue(params, features(jnp, hist, ewma, prior_us)))
+    forecast = ewma * jnp.exp(jnp.clip(_per_venue(params, features(jnp, hist, ewma, prior_us)), -CLIP, CLIP))
     return Forecast(params, hist, ewma, forecast)
 
 
@@ -133,11 +133,6 @@ def sgd_steps_masked(
 
     out, _ = jax.lax.scan(one, params, (venues, x, y, mask))
     return out
-
-
-def target(rt_us: float, ewma_us: float) -> float:
-    """The training target for an answer: its log ratio to the EWMA before it, clipped."""
-    return min(CLIP, max(-CLIP, math.log(rt_us / ewma_us)))
 
 
 def numpy_params(params: Params) -> dict[str, Any]:

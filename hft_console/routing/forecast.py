@@ -45,9 +45,9 @@ class LatencyForecaster:
         self.hist = [[x] * HISTORY for x in self.prior]
         self.forecast = [0.0] * n
         self.log_forecast = [0.0] * n  # log(forecast / 100 µs), as the observation carries it
-        self.answers = 0
         self.examples: deque[tuple[int, list[float], float]] | None = deque(maxlen=100_000) if keep_examples else None
         self._incoming: dict[str, Any] | None = None
+        self._applied: dict[str, Any] | None = None
         for v in range(n):
             self._refresh(v)
 
@@ -63,13 +63,12 @@ class LatencyForecaster:
         return [_clip_log(h / e) for h in self.hist[v]] + [_clip_log(e / self.prior[v])]
 
     def record(self, v: int, rt_us: float) -> None:
-        if self._incoming is not None:
+        if self._incoming is not self._applied:  # a newer publish (never lost: nothing resets it)
             self._swap()
         if self.examples is not None:
             self.examples.append((v, self.features(v), _clip_log(rt_us / self.ewma[v])))
         self.hist[v] = [rt_us, *self.hist[v][:-1]]
         self.ewma[v] += ALPHA * (rt_us - self.ewma[v])
-        self.answers += 1
         self._refresh(v)
 
     def publish(self, stacked: dict[str, Any]) -> None:
@@ -77,14 +76,15 @@ class LatencyForecaster:
         self._incoming = stacked
 
     def _swap(self) -> None:
-        stacked, self._incoming = self._incoming, None
+        stacked = self._incoming
         assert stacked is not None
-        self.stacked = stacked
+        self._applied = self.stacked = stacked
         self.nets = [self._mlp(per_venue(stacked, v), "tanh") for v in range(len(self.prior))]
         for v in range(len(self.prior)):
             self._refresh(v)
 
     def _refresh(self, v: int) -> None:
         y = float(self.nets[v](np.array(self.features(v), dtype=np.float32))[0])
+        y = min(CLIP, max(-CLIP, y)) if y == y else 0.0  # as latency.py clips it; a NaN: the EWMA
         self.forecast[v] = self.ewma[v] * math.exp(y)
         self.log_forecast[v] = math.log(self.forecast[v] / 100.0)

@@ -51,15 +51,17 @@ class LearnedPolicy:
         self._tail: list[float] = []
         self._last_x: np.ndarray | None = None
         self._weights: Any = None
-        self._incoming: Any = None
+        self._incoming: Any = None  # (weights, log_std) from the learner thread
+        self._applied: Any = None
         self._make_weights: Callable[[dict[str, Any]], Any] | None = None
         self.forecaster: LatencyForecaster | None = None
         self.explore = 0.0
+        self.fine_tune = False
         self.learner: OnlineLearner | None = None
         self._rng = np.random.default_rng(0)
         self._log_std: np.ndarray | None = None
         self._pending: dict[int, tuple[np.ndarray, int, np.ndarray, float]] = {}
-        self._waiting: dict[int, tuple[float, int]] = {}  # answered before the next decision existed
+        self._answered: list[tuple[int, float]] = []  # (decision, cost bps), waiting for the next decision
 
     def init(self, key: int, spec: PolicySpec) -> Any:
         """Load and check the checkpoint (``CheckpointError`` when it is missing, corrupt or made for
@@ -73,27 +75,26 @@ class LearnedPolicy:
         directory = checkpoint.models_dir()
         params, self.meta = checkpoint.load(directory, self.name, list(spec.venues), obs_dim(n))
         agent: Any = importlib.import_module(f"hft_console.learn.{self.name}")
-        online = spec.online != "off"
-        shared = latency.numpy_params(latency.shared_weights(directory))
-        self.forecaster = LatencyForecaster(shared, [float(x) for x in spec.prior_latency_us], keep_examples=online)
         self.tick = spec.tick
         self.parent_qty = spec.parent_qty
         self.fee_ticks = [float(f) / spec.tick for f in spec.taker_fee]
         self._tail = [*self.fee_ticks, self.parent_qty / 100.0, 1.0]
         self.sizes = tuple(SIZE_FRACTIONS)
         self.min_fraction = float(getattr(agent, "MIN_FRACTION", 1.0))
-        self._rng = np.random.default_rng(key)
+        self._rng = np.random.default_rng([key, 0])
         warm = np.random.default_rng(0).normal(size=(WARM_UP_CALLS, obs_dim(n))).astype(np.float32)
         try:
+            shared = latency.numpy_params(latency.shared_weights(directory))
+            self.forecaster = LatencyForecaster(shared, [float(x) for x in spec.prior_latency_us], keep_examples=True)
             self._build_forward(agent, params, n)
             assert self._forward is not None
             for x in warm:  # compile, then let the runtime settle: the first calls after a compile are slow
                 out = self._forward(x)
-        except Exception as exc:  # any failure here means the parameters do not fit the network
+        except Exception as exc:  # any failure here means the parameters do not fit the networks
             self._forward = None
             raise checkpoint.CheckpointError(
-                f"{directory / (self.name + '.msgpack')}: parameters do not fit the {self.name} network "
-                f"({type(exc).__name__})"
+                f"{directory / (self.name + '.msgpack')}: parameters do not fit the {self.name} network or its "
+                f"latency forecaster ({type(exc).__name__})"
             ) from None
         expected = n * len(self.sizes) if self.name == "dqn" else n
         if out.shape != (expected,):
@@ -110,11 +111,11 @@ class LearnedPolicy:
                             tuple(float(f) for f in spec.taker_fee), (True,) * n, 100.0, 0, prior)  # fmt: skip
         for _ in range(WARM_UP_CALLS // 4):
             self.act(None, dummy, 1.0)
-        if online:
-            self.explore = spec.explore
-            self.learner = OnlineLearner(
-                self.name, params, self.meta, self.forecaster, self.publish, spec.online == "thread", key
-            )
+        self.fine_tune, self.explore = spec.fine_tune, spec.explore if spec.fine_tune else 0.0
+        self.learner = OnlineLearner(
+            self.name, params, self.meta, self.forecaster, self.publish, spec.learning == "thread",
+            np.random.default_rng([key, 1]), fine_tune=spec.fine_tune,
+        )  # fmt: skip
         return None
 
     def _build_forward(self, agent: Any, params: dict[str, Any], n: int) -> None:
@@ -157,17 +158,18 @@ class LearnedPolicy:
     def publish(self, params: dict[str, Any]) -> None:
         """New weights from the learner (built there, taken up before the next decision)."""
         assert self._make_weights is not None
-        weights = self._make_weights(params)
-        if self.name == "ppo":
-            self._log_std = np.asarray(params["log_std"], dtype=np.float64)
-        self._incoming = weights
+        log_std = np.asarray(params["log_std"], dtype=np.float64) if self.name == "ppo" else None
+        self._incoming = (self._make_weights(params), log_std)  # one assignment: weights and std together
 
     def act(self, state: Any, obs: Observation, key: float) -> tuple[int, float]:
         """The observation and the choice in plain Python: on six venues, numpy's per-call cost would
         be most of the decision. Held equal to ``env.observe`` and the agents' ``decide`` by tests."""
         assert self._forward_list is not None and self.forecaster is not None, "init() first"
-        if self._incoming is not None:
-            self._weights, self._incoming = self._incoming, None
+        incoming = self._incoming
+        if incoming is not self._applied:  # a newer publish than the one in use (never lost: no reset)
+            self._weights, log_std = incoming
+            self._log_std = log_std if log_std is not None else self._log_std
+            self._applied = incoming
         forecaster = self.forecaster
         # the parent size the agent was trained on, not what is left of this parent: a follow-up
         # child must look like the decisions seen in training
@@ -182,7 +184,7 @@ class LearnedPolicy:
         x = np.array(values, dtype=np.float32)
         self._last_x = x
         out = self._forward_list(x)
-        if self.learner is None:
+        if not self.fine_tune:
             if self.name == "dqn":
                 return decide_q(out, obs.mask, self.sizes)
             return decide_allocation(out, obs.mask, self.min_fraction)
@@ -190,7 +192,9 @@ class LearnedPolicy:
 
     def _act_online(self, obs: Observation, x: np.ndarray, out: list[float], key: float) -> tuple[int, float]:
         """As ``act``, exploring on a share ``explore`` of decisions (``key`` is the decision's uniform
-        draw), and keeping the decision to pair with its answer and the next decision."""
+        draw), and keeping the decision to pair with its answer. This decision's observation is the next
+        state of every decision answered since the last one: as in the environment, where a step's next
+        observation comes after its answer."""
         explored = key < self.explore
         sample, logp = _NO_SAMPLE, math.nan
         if self.name == "dqn":
@@ -204,22 +208,25 @@ class LearnedPolicy:
         else:
             action = 0
             if explored:
-                assert self._log_std is not None
-                std = np.exp(self._log_std)
+                log_std = self._log_std
+                assert log_std is not None
                 noise = self._rng.standard_normal(len(out))
-                sample = np.asarray(out) + std * noise
+                sample = np.asarray(out) + np.exp(log_std) * noise
                 eligible = np.asarray(obs.mask)
-                logp = float(np.sum(np.where(eligible, -0.5 * noise**2 - self._log_std - 0.5 * _LOG_2PI, 0.0)))
+                logp = float(np.sum(np.where(eligible, -0.5 * noise**2 - log_std - 0.5 * _LOG_2PI, 0.0)))
                 venue, fraction = decide_allocation(sample.tolist(), obs.mask, self.min_fraction)
             else:
                 venue, fraction = decide_allocation(out, obs.mask, self.min_fraction)
-        d = obs.decision
-        self._pending[d] = (x, action, sample, logp)
-        if len(self._pending) > PENDING_MAX:
+        if self._answered:
+            assert self.learner is not None
+            for answered, cost_bps in self._answered:
+                mine = self._pending.pop(answered, None)
+                if mine is not None:
+                    self.learner.add((mine[0], mine[1], cost_bps, x, mine[2], mine[3]))
+            self._answered.clear()
+        self._pending[obs.decision] = (x, action, sample, logp)
+        if len(self._pending) > PENDING_MAX:  # risk-denied decisions never answer
             self._pending.pop(next(iter(self._pending)))
-        answered = self._waiting.pop(d - 1, None)
-        if answered is not None:
-            self._complete(d - 1, *answered)
         return venue, fraction
 
     def warm(self) -> None:
@@ -233,27 +240,11 @@ class LearnedPolicy:
             self.learner.between_batches()
 
     def update(self, state: Any, transition: Transition) -> Any:
-        """The answer to one of this router's decisions: a transition for the learner once the next
-        decision (its next state) exists."""
-        if self.learner is None or transition.decision < 0:
-            return state
-        d = transition.decision
-        if d + 1 in self._pending:
-            self._complete(d, transition.cost_bps, transition.qty)
-        elif d in self._pending:
-            self._waiting[d] = (transition.cost_bps, transition.qty)
-            if len(self._waiting) > PENDING_MAX:
-                self._waiting.pop(next(iter(self._waiting)))
+        """The answer to one of this router's decisions: a transition for the learner at the next
+        decision, whose observation is its next state."""
+        if self.fine_tune and transition.decision in self._pending:
+            self._answered.append((transition.decision, transition.cost_bps))
         return state
-
-    def _complete(self, d: int, cost_bps: float, qty: float) -> None:
-        assert self.learner is not None
-        mine = self._pending.get(d)
-        nxt = self._pending.get(d + 1)
-        if mine is None or nxt is None:
-            return
-        x, action, sample, logp = mine
-        self.learner.add((x, action, cost_bps, nxt[0], sample, logp))
 
     def record_answer(self, venue: int, rt_us: float) -> None:
         """Every answer in the session, whichever router sent the order: the forecaster learns from it."""

@@ -2,7 +2,8 @@
 session's own answers, off the decision path.
 
 The engine thread only appends: a completed transition (the decision's observation, what was done,
-the child's cost, the next decision's observation) to ``add``, and the forecaster its examples. A
+the child's cost, and the observation of the first decision after its answer) to ``add``, and the
+forecaster its examples. The forecaster learns in every session; the agent only with fine-tuning on. A
 learner thread wakes every ``PERIOD_S``, takes what has queued, runs jitted updates (JAX releases
 the GIL while it computes) and hands new weights back through ``publish``; the engine thread swaps
 them in before its next decision. On the simulated clock the same updates run on the engine thread
@@ -18,7 +19,8 @@ session stays reproducible from its seed and no decision waits on an update.
   log-probability) teach it. Every ``PPO_BATCH`` of them: ``PPO_EPOCHS`` epochs of the clipped
   objective with one-step advantages (reward plus gamma times the next state's value, minus the
   value), normalised.
-- The forecaster: ``latency.sgd_steps`` over its queued examples, in order.
+- The forecaster: ``latency.sgd_steps_masked`` over its queued examples, in order.
+- Weights that come out of an update not finite are never published: learning stops, with an error.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ PPO_BATCH = 32
 PPO_EPOCHS = 4
 LR_SHARE = 0.1  # of the training learning rate
 FORECAST_BUCKETS = (64, 256, 1024, 4096)  # padded batch sizes: a compile per size, not per batch
+FORECAST_EVERY = 16  # inline: answers queued before a forecaster step
 
 Completed = tuple[np.ndarray, int, float, np.ndarray, np.ndarray, float]  # obs, action, cost, next, sample, logp
 
@@ -53,27 +56,29 @@ class OnlineLearner:
         forecaster: Any,
         publish: Callable[[dict[str, Any]], None],
         threaded: bool,
-        seed: int,
+        rng: np.random.Generator,
+        fine_tune: bool = True,
     ) -> None:
+        """``fine_tune`` False: only the forecaster learns (the agent keeps its checkpoint's weights)."""
         import jax
 
         self.agent, self.forecaster, self.publish, self.threaded = agent, forecaster, publish, threaded
-        self.rng = np.random.default_rng(seed)
+        self.fine_tune = fine_tune
+        self.rng = rng
         self.queue: deque[Completed] = deque(maxlen=100_000)
         self.updates = 0
         self.transitions = 0
         self.forecaster_steps = 0
-        self.update_ms: list[float] = []
+        self.update_ms: deque[float] = deque(maxlen=1000)
         self.errors: list[str] = []
         self._pending = 0
         cfg = meta.get("config", {})
-        self._tuner = _DQNTuner(params, cfg) if agent == "dqn" else _PPOTuner(params, cfg)
+        self._tuner: _Tuner | None = None
+        if fine_tune:
+            self._tuner = _DQNTuner(params, cfg) if agent == "dqn" else _PPOTuner(params, cfg)
         self._forecast_params = jax.tree.map(jax.numpy.asarray, forecaster.stacked)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        if threaded:
-            self._thread = threading.Thread(target=self._loop, name=f"online-{agent}", daemon=True)
-            self._thread.start()
 
     def add(self, item: Completed) -> None:
         """A completed transition (engine thread)."""
@@ -81,8 +86,15 @@ class OnlineLearner:
         self._pending += 1
 
     def between_batches(self) -> None:
-        """Inline mode: learn here, between market batches, once a learning step's worth has queued."""
-        if not self.threaded and self._pending >= self._tuner.every:
+        """Engine thread, between market batches. Threaded: start the learner thread the first time
+        (not before the session runs). Inline: learn here once a learning step's worth has queued."""
+        if self.threaded:
+            if self._thread is None and not self._stop.is_set():
+                self._thread = threading.Thread(target=self._loop, name=f"online-{self.agent}", daemon=True)
+                self._thread.start()
+            return
+        agent_due = self._tuner is not None and self._pending >= self._tuner.every
+        if agent_due or len(self.forecaster.examples) >= FORECAST_EVERY:
             self._pending = 0
             self.work()
 
@@ -95,6 +107,7 @@ class OnlineLearner:
         ms = sorted(self.update_ms)
         return {
             "mode": "thread" if self.threaded else "inline",
+            "fine_tune": self.fine_tune,
             "transitions": self.transitions,
             "updates": self.updates,
             "forecaster_steps": self.forecaster_steps,
@@ -112,11 +125,14 @@ class OnlineLearner:
             return
         try:
             self._forecaster_step()
+            if self._tuner is None:
+                return
             started = time.perf_counter()
             items = [self.queue.popleft() for _ in range(len(self.queue))]
             self.transitions += len(items)
             new = self._tuner.learn(items, self.rng)
             if new is not None:
+                _check_finite(new, f"{self.agent} weights")
                 self.updates += 1
                 self.update_ms.append((time.perf_counter() - started) * 1e3)
                 self.publish(new)
@@ -139,9 +155,22 @@ class OnlineLearner:
         mask = np.zeros(size, np.float32)
         for i, (v, xv, yv) in enumerate(batch):
             venues[i], x[i], y[i], mask[i] = v, xv, yv, 1.0
-        self._forecast_params = _forecast_sgd(self._forecast_params, jnp.asarray(venues), x, y, mask)
+        new = _forecast_sgd(self._forecast_params, jnp.asarray(venues), x, y, mask)
+        published = jax.tree.map(np.asarray, new)
+        _check_finite(published, "latency forecaster weights")
+        self._forecast_params = new
         self.forecaster_steps += len(batch)
-        self.forecaster.publish(jax.tree.map(np.asarray, self._forecast_params))
+        self.forecaster.publish(published)
+
+
+def _check_finite(tree: Any, what: str) -> None:
+    """Weights that are not finite are never handed to the engine: learning stops instead."""
+    leaves = [tree] if not isinstance(tree, dict) else [v for v in tree.values()]
+    for leaf in leaves:
+        if isinstance(leaf, dict):
+            _check_finite(leaf, what)
+        elif not np.all(np.isfinite(np.asarray(leaf))):
+            raise FloatingPointError(f"{what} not finite after an update")
 
 
 def _forecast_sgd(params: Any, venues: Any, x: Any, y: Any, mask: Any) -> Any:
@@ -168,6 +197,8 @@ class _DQNTuner(_Tuner):
         self.every = DQN_EVERY
         self.center, self.scale = float(cfg.get("reward_center", 0.5)), float(cfg.get("reward_scale", 10.0))
         self.sizes = tuple(cfg.get("sizes", (0, 1)))
+        if 0 not in self.sizes:  # an answer teaches the whole-child action (see the module notes)
+            raise ValueError(f"online DQN needs the whole-child size allowed; the checkpoint allows {self.sizes}")
         gamma, delta = float(cfg.get("gamma", 0.5)), float(cfg.get("huber_delta", 3.0))
         net = dqn.network(params)
         n_ven = int(params["params"][f"Dense_{len(params['params']) - 1}"]["bias"].shape[0]) // dqn.N_SIZES

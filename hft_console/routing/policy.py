@@ -22,8 +22,9 @@ class PolicySpec:
     tick: float = 0.01
     inference: str = "numpy"  # learned routers: "jit" (the jitted JAX policy) or "numpy" (same parameters)
     parent_qty: float = 100.0  # the strategy's order size: the learned routers were trained on parents of it
-    online: str = "off"  # learned routers' fine-tuning: "off", "thread" (wall clock) or "inline" (sim clock)
-    explore: float = 0.0  # with online fine-tuning: the share of decisions that explore
+    learning: str = "inline"  # where learned routers' online learning runs: "thread" (wall clock) or "inline"
+    fine_tune: bool = False  # DQN/PPO weights learn in the session (their latency forecaster always does)
+    explore: float = 0.0  # with fine-tuning: the share of decisions that explore
 
 
 class Observation(NamedTuple):

@@ -54,16 +54,18 @@ class RouterRunner:
         self.switch(name)
 
     def _build(self, name: str) -> Built:
-        """A learned router whose checkpoint cannot be used is replaced by the fallback router, with
-        a warning (never a crash)."""
+        """A learned router that cannot be built (its checkpoint missing, corrupt or mismatched, or
+        anything else failing while it loads) is replaced by the fallback router, with a warning:
+        never a crash, and never a background load that silently never ends."""
         from hft_console.learn.checkpoint import CheckpointError
 
         warnings = []
         try:
             policy = make_policy(name)
             state = policy.init(self.seed, self.spec)
-        except CheckpointError as exc:
-            warnings.append(f"router {name}: {exc}; routing with {FALLBACK_ROUTER} instead")
+        except Exception as exc:
+            why = str(exc) if isinstance(exc, CheckpointError) else f"failed to load ({type(exc).__name__}: {exc})"
+            warnings.append(f"router {name}: {why}; routing with {FALLBACK_ROUTER} instead")
             name = FALLBACK_ROUTER
             policy = make_policy(name)
             state = policy.init(self.seed, self.spec)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +23,14 @@ from tests.conftest import make_settings
 VENUES = ("NYSE", "NASDAQ", "ARCA", "BZX", "EDGX", "IEX")
 
 
-def _spec(online: str = "inline", explore: float = 0.0) -> PolicySpec:
+def _spec(fine_tune: bool = True, explore: float = 0.0) -> PolicySpec:
     s = make_settings()
     p = E.params_from_settings(s)
     fees = np.array([v.taker_fee for v in s.venue_specs()])
     prior = np.asarray(p.prior_rt_us, dtype=np.float64)
-    return PolicySpec(VENUES, fees, prior, tick=p.tick, inference="numpy", online=online, explore=explore)
+    return PolicySpec(
+        VENUES, fees, prior, tick=p.tick, inference="numpy", learning="inline", fine_tune=fine_tune, explore=explore
+    )
 
 
 def _obs(decision: int, rng: np.random.Generator) -> Observation:
@@ -50,27 +53,32 @@ class _Recorder:
         pass
 
 
-def test_a_decision_pairs_with_its_own_answer_and_the_next_decision() -> None:
+def test_a_decision_pairs_with_its_own_answer_and_the_first_decision_after_it() -> None:
     policy = LearnedPolicy("dqn")
     policy.init(0, _spec())
     recorder = _Recorder()
     policy.learner = recorder  # type: ignore[assignment]
     rng = np.random.default_rng(0)
     seen = []
-    for d in range(6):
+    for d in range(4):
         policy.act(None, _obs(d, rng), 0.9)
         seen.append(policy._last_x)
-    # answers out of order; decision 5's answer waits for decision 6; decision 2 never answers (risk denied)
-    for d in (1, 0, 4, 3, 5):
+    # answers out of order; decision 2 never answers (risk denied); an unknown decision is ignored
+    for d in (1, 0, 3, 99):
         cost = d / 10  # tells the decision apart in what the learner gets
         policy.update(None, Transition(0, 100, 100, cost, 500.0, -cost, d))
-    assert [round(i[2], 3) for i in recorder.items] == [0.1, 0.0, 0.4, 0.3]
+    assert recorder.items == []  # their next state is the next decision's observation: not made yet
+    policy.act(None, _obs(4, rng), 0.9)
+    seen.append(policy._last_x)
+    assert [round(i[2], 3) for i in recorder.items] == [0.1, 0.0, 0.3]
     for item in recorder.items:
         d = round(item[2] * 10)
         np.testing.assert_array_equal(item[0], seen[d])
-        np.testing.assert_array_equal(item[3], seen[d + 1])
-    policy.act(None, _obs(6, rng), 0.9)
-    assert round(recorder.items[-1][2], 3) == 0.5
+        np.testing.assert_array_equal(item[3], seen[4])
+    policy.update(None, Transition(0, 100, 100, 0.4, 500.0, -0.4, 4))
+    policy.update(None, Transition(0, 100, 100, 0.1, 500.0, -0.1, 1))  # answered twice: learned from once
+    policy.act(None, _obs(5, rng), 0.9)
+    assert [round(i[2], 3) for i in recorder.items] == [0.1, 0.0, 0.3, 0.4]
     np.testing.assert_array_equal(recorder.items[-1][3], policy._last_x)
 
 
@@ -104,7 +112,9 @@ def test_fine_tuning_moves_towards_the_venue_that_is_cheaper(agent: str) -> None
     policy.init(0, _spec())
     assert policy.forecaster is not None
     published: list[Any] = []
-    learner = OnlineLearner(agent, params, meta, policy.forecaster, published.append, threaded=False, seed=0)
+    learner = OnlineLearner(
+        agent, params, meta, policy.forecaster, published.append, threaded=False, rng=np.random.default_rng(0)
+    )
     rng = np.random.default_rng(4)
     probe = _cheap_venue_items(200, params, agent, np.random.default_rng(9))
 
@@ -167,7 +177,9 @@ def test_a_failing_update_stops_learning_not_the_session() -> None:
     policy = LearnedPolicy("dqn")
     policy.init(0, _spec())
     assert policy.forecaster is not None
-    learner = OnlineLearner("dqn", params, meta, policy.forecaster, lambda p: None, threaded=False, seed=0)
+    learner = OnlineLearner(
+        "dqn", params, meta, policy.forecaster, lambda p: None, threaded=False, rng=np.random.default_rng(0)
+    )
 
     def broken(items: Any, rng: Any) -> None:
         raise FloatingPointError("nan in the loss")
@@ -184,10 +196,86 @@ def test_a_router_switched_to_mid_session_forecasts_from_what_was_measured() -> 
     from hft_console.rng_buffer import Draws
     from hft_console.routing.runner import RouterRunner
 
-    runner = RouterRunner("best-price", _spec("off"), Draws(rng_for(0, "router")), 0)
+    runner = RouterRunner("best-price", _spec(False), Draws(rng_for(0, "router")), 0)
     ewma = (900.0, 850.0, 700.0, 120.0, 95.0, 800.0)
     last = (1500.0, 800.0, 650.0, 110.0, 90.0, 790.0)
     runner.switch("dqn", (ewma, last))
     forecaster = runner.policy.forecaster  # type: ignore[attr-defined]
     assert forecaster.ewma == list(ewma)
     assert [h[0] for h in forecaster.hist] == list(last)
+
+
+def test_weights_that_are_not_finite_are_never_published() -> None:
+    params, meta = checkpoint.load(checkpoint.models_dir(), "dqn", list(VENUES), E.obs_dim(6))
+    policy = LearnedPolicy("dqn")
+    policy.init(0, _spec())
+    assert policy.forecaster is not None
+    published: list[Any] = []
+    learner = OnlineLearner(
+        "dqn", params, meta, policy.forecaster, published.append, threaded=False, rng=np.random.default_rng(0)
+    )
+
+    def diverged(items: Any, rng: Any) -> Any:
+        import jax
+
+        return jax.tree.map(lambda leaf: np.full_like(np.asarray(leaf), np.nan), params)
+
+    learner._tuner.learn = diverged  # type: ignore[method-assign,union-attr]
+    for item in _cheap_venue_items(40, params, "dqn", np.random.default_rng(1)):
+        learner.add(item)
+        learner.between_batches()
+    assert published == [] and learner.errors == ["FloatingPointError: dqn weights not finite after an update"]
+
+
+def test_without_fine_tuning_the_agent_is_frozen_and_its_forecaster_still_learns(tmp_path: Path) -> None:
+    from hft_console.engine import Engine
+
+    s = make_settings(session__router="ppo", session__clock="sim", session__duration_s=30.0,
+                      session__online_learning=False, session__online_explore=0.5)  # fmt: skip
+    engine = Engine(s, tmp_path / "frozen")
+    weights = engine.router.policy._weights  # type: ignore[attr-defined]
+    engine.run()
+    stats = json.loads((tmp_path / "frozen" / "summary.json").read_text())["online_learning"]
+    assert stats["fine_tune"] is False and stats["updates"] == 0 and stats["forecaster_steps"] > 0
+    assert engine.router.policy._weights is weights  # type: ignore[attr-defined]
+
+
+def test_finished_engines_are_freed(tmp_path: Path) -> None:
+    """The engine keeps what it built out of the collector's sight during a session only: a process
+    running many sessions (a backtest worker) must not keep them all."""
+    import gc
+    import weakref
+
+    from hft_console.engine import Engine
+
+    refs = []
+    for _ in range(2):
+        engine = Engine(make_settings(session__clock="sim", session__duration_s=2.0), None)
+        engine.run()
+        refs.append(weakref.ref(engine))
+        del engine
+    gc.collect()
+    assert [r() for r in refs] == [None, None]
+
+
+def test_a_router_that_fails_to_load_in_any_way_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hft_console.rng import rng_for
+    from hft_console.rng_buffer import Draws
+    from hft_console.routing import runner as R
+
+    real = R.make_policy
+
+    def broken(name: str) -> Any:
+        if name == "dqn":
+            raise RuntimeError("disk on fire")
+        return real(name)
+
+    monkeypatch.setattr(R, "make_policy", broken)
+    run = R.RouterRunner("best-price", _spec(False), Draws(rng_for(0, "router")), 0, background=True)
+    assert run.request("dqn") is not None  # loading in the background
+    for _ in range(200):
+        if run.poll():
+            break
+        time.sleep(0.01)
+    assert run.name == "thompson-discounted"
+    assert run.warnings and "disk on fire" in run.warnings[0]
