@@ -165,12 +165,10 @@ class OnlineLearner:
 
 def _check_finite(tree: Any, what: str) -> None:
     """Weights that are not finite are never handed to the engine: learning stops instead."""
-    leaves = [tree] if not isinstance(tree, dict) else [v for v in tree.values()]
-    for leaf in leaves:
-        if isinstance(leaf, dict):
-            _check_finite(leaf, what)
-        elif not np.all(np.isfinite(np.asarray(leaf))):
-            raise FloatingPointError(f"{what} not finite after an update")
+    from hft_console.learn.checkpoint import _leaves
+
+    if not all(np.all(np.isfinite(leaf)) for leaf in _leaves(tree)):
+        raise FloatingPointError(f"{what} not finite after an update")
 
 
 def _forecast_sgd(params: Any, venues: Any, x: Any, y: Any, mask: Any) -> Any:

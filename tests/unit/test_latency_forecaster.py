@@ -97,3 +97,9 @@ def test_an_agent_trained_with_another_forecaster_is_refused(tmp_path: Path) -> 
     checkpoint.save(tmp_path, "latency", L.numpy_params(_trained_like()), {"venues": venues})
     with pytest.raises(checkpoint.CheckpointError, match="latency forecaster"):
         checkpoint.load(tmp_path, "dqn", venues, E.obs_dim(len(venues)))
+
+
+def test_the_numpy_forecaster_shares_the_networks_constants() -> None:
+    from hft_console.routing import forecast
+
+    assert (forecast.HISTORY, forecast.ALPHA, forecast.CLIP) == (L.HISTORY, L.ALPHA, L.CLIP)
