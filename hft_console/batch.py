@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from hft_console.domain import EngineState
 from hft_console.market.book import BatchBook, Quote, batch_nbbo
 from hft_console.market.normalizer import OK
 
@@ -92,6 +93,49 @@ class BatchView:
                     marks[s] = float(self.mid[self.mark_row[s][j]])
 
 
+class BreakerWatch:
+    """The circuit breaker on every mark of a batch, as the per-tick loop checks it after each book
+    tick: total P&L at each book tick for the positions held now (constant between the loop's stops,
+    where fills land), and the first tick where it falls below -max_loss."""
+
+    def __init__(self, e: Engine, book: BatchBook, view: BatchView) -> None:
+        self.e, self.view = e, view
+        valid = np.flatnonzero(book.valid)
+        self.tick = book.index[valid]  # batch tick of each book row that moves a mark
+        n_sym = len(e.symbols)
+        vsym = book.sym[valid]
+        mid = view.mid[valid]
+        rows = np.arange(valid.size)
+        self.marks = np.empty((n_sym, valid.size))
+        for s in range(n_sym):
+            last = np.maximum.accumulate(np.where(vsym == s, rows, -1))
+            self.marks[s] = np.where(last >= 0, mid[np.maximum(last, 0)], e.portfolio.mark[s])
+
+    def first_trip(self, i0: int, i1: int) -> int:
+        """The first batch tick in [i0, i1] whose mark takes total P&L below -max_loss (-1: none)."""
+        e = self.e
+        p, risk = e.portfolio, e.risk
+        if i1 < i0 or risk.state is EngineState.HALTED or not any(p.position):
+            return -1
+        lo, hi = np.searchsorted(self.tick, [i0, i1 + 1])
+        if lo >= hi:
+            return -1
+        floor = -risk.limits.max_loss
+        total = np.full(hi - lo, p.realized - p.fees)
+        for s, pos in enumerate(p.position):
+            if pos:
+                m = self.marks[s, lo:hi]
+                total += np.where(m != 0, (m - p.avg_cost[s]) * pos, 0.0)
+        # candidates within rounding of the floor are confirmed on the portfolio's own sum, as the
+        # per-tick loop computes it, so both paths trip on the same tick
+        for r in np.flatnonzero(total < floor + 1e-6 * (1.0 + abs(floor))).tolist():
+            k = int(self.tick[lo + r])
+            self.view.sync(k)
+            if p.total < floor:
+                return k
+        return -1
+
+
 VECTOR_MIN_TICKS = 1024  # below this, the per-tick form is faster here (benchmarks/pipeline.py)
 
 
@@ -110,8 +154,9 @@ def process_ticks(e: Engine, batch: TickBatch) -> None:
     flow = e.flow
     sym_of = e.sym_of_stream
     n_ven = e.n_ven
-    marks = e.portfolio.mark
-    position = e.portfolio.position
+    portfolio, risk = e.portfolio, e.risk
+    marks = portfolio.mark
+    position = portfolio.position
     working_buy, working_sell = flow.working_buy, flow.working_sell
     on_book = e.strategy.on_book
     perf = time.perf_counter_ns
@@ -145,6 +190,8 @@ def process_ticks(e: Engine, batch: TickBatch) -> None:
         if bbs == 0 or bas == 0:
             continue
         marks[s] = (bb + ba) * 0.5
+        if position[s] and risk.breaker_hit(portfolio.total):  # the loss limit on the current mark
+            e.on_breaker(t)
         delta = on_book(s, t, bb, bbs, ba, bas, position[s] + working_buy[s] - working_sell[s])
         if delta and e.accepting:
             flow.route(s, t, delta, wall0)
@@ -176,6 +223,7 @@ def process_batch(e: Engine, batch: TickBatch) -> None:
     c_ts = book.ts[c_rows]
     c_target = target[open_book]
     reach = np.maximum.accumulate(ts)  # a venue event is due before the first tick stamped at or after it
+    breaker = BreakerWatch(e, book, view)
     # the array work, shared out over the ticks: part of every decision's latency
     share_ns = (time.perf_counter_ns() - started) // n
     flow = e.flow
@@ -197,6 +245,13 @@ def process_batch(e: Engine, batch: TickBatch) -> None:
             hit = int(np.argmax(ready)) if ready.any() else -1
             if hit >= 0:
                 j = int(c_index[p + hit])
+        tripped = breaker.first_trip(i, i_ev - 1 if i_ev <= j else j)
+        if tripped >= 0:  # the loss limit crossed on a mark before the next event or order: trip there
+            view.sync(tripped)
+            if e.risk.breaker_hit(e.portfolio.total):
+                e.on_breaker(int(ts[tripped]))
+            i = tripped  # the strategy still sees this tick, now halted, as the per-tick loop does
+            continue
         if i_ev < n and i_ev <= j:
             view.sync(i_ev - 1)
             flow.drain(int(ts[i_ev]))

@@ -50,8 +50,19 @@ def build_parser() -> Parser:
 
     p = Parser(
         prog="hft-console",
-        description="Operator console and headless engine for a simulated multi-venue HFT desk.",
-        epilog="Settings precedence: config/default.toml < mode or --config file < .env < environment < flags.",
+        description=(
+            "Operator console and headless engine for a simulated multi-venue HFT desk.\n\n"
+            "commands (each has its own --help, e.g. hft-console backtest --help):\n"
+            "  hft-console [options]     a trading session (console, or --no-ui)\n"
+            "  hft-console backtest ...  Monte Carlo backtest of routers on the engine\n"
+            "  hft-console evaluate ...  every router and the oracle, per market regime\n"
+            "  hft-console train ...     train the latency forecaster and DQN/PPO routers"
+        ),
+        epilog=(
+            "Settings precedence: config/default.toml < mode or --config file < .env <\n"
+            "environment < flags."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,  # keeps the command list one per line
     )
     p.add_argument("--mode", choices=MODES, help="trading mode; picks config/<mode>.toml (default: production)")
     p.add_argument(
@@ -175,10 +186,20 @@ def resolve_run_dir(configured: str) -> Path:
     return path
 
 
+def plain_output() -> None:
+    """Standard output that cannot take Unicode (``PYTHONIOENCODING=ascii``, a latin-1 locale) gets
+    ``?`` for what it cannot encode instead of a crash; the headless printer draws ASCII there."""
+    out = sys.stdout
+    encoding = (getattr(out, "encoding", None) or "").lower().replace("-", "")
+    if not encoding.startswith("utf") and hasattr(out, "reconfigure"):
+        out.reconfigure(errors="replace")
+
+
 def main(argv: list[str] | None = None) -> int:
     from hft_console.routing.registry import ROUTER_NAMES
 
     argv = sys.argv[1:] if argv is None else argv
+    plain_output()
     if argv[:1] == ["backtest"]:
         from hft_console.backtest.command import backtest_main
 
@@ -213,35 +234,56 @@ def open_engine(settings: Any, run_dir: Path) -> Any:
     except DataError as exc:
         print(f"hft-console: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except OSError as exc:
-        print(f"hft-console: error: --run-dir: cannot create {str(run_dir)!r}: {exc.strerror}", file=sys.stderr)
+    except OSError as exc:  # the directory or the journal in it cannot be created: a bad --run-dir
+        why = exc.strerror or str(exc)
+        print(f"hft-console: error: --run-dir: cannot create {str(run_dir)!r}: {why}", file=sys.stderr)
         return EXIT_USAGE
 
 
 def run_console(settings: Any, run_dir: Path) -> int:
+    """The Textual console over a live engine. Exit status: 0 after ``q`` (however the session ended),
+    1 when the engine died, 128 + the signal when SIGINT, SIGTERM or SIGHUP ended it (130, 143, 129):
+    a signal ends the session without asking, exactly as a confirmed ``q`` does (in-flight orders
+    complete, journal closed, summary.json written)."""
+    import contextlib
+    from collections.abc import Callable
+
     from hft_console.headless import HeadlessPrinter
     from hft_console.ui.app import ConsoleApp
+    from hft_console.ui.terminal import ending_signals, exit_status, terminal_problem
 
-    if not sys.stdout.isatty():
-        print("hft-console: error: the console needs a terminal; use --no-ui for headless runs", file=sys.stderr)
+    problem = terminal_problem()
+    if problem is not None:
+        print(f"hft-console: error: {problem}", file=sys.stderr)
         return EXIT_USAGE
-    engine_or_code = open_engine(settings, run_dir)
-    if isinstance(engine_or_code, int):
-        return engine_or_code
-    engine = engine_or_code
-    app = ConsoleApp(engine)
-    app.run()
-    if app.engine_error is not None:
-        print(
-            f"hft-console: the engine stopped: {app.engine_error!r}; the journal holds what was committed",
-            file=sys.stderr,
-        )
-    if app.engine_running:  # the app ended some other way: let the engine close its journal
-        engine.submit(Command("stop"))
-        assert app.engine_thread is not None
-        app.engine_thread.join(timeout=30)
-    if engine.summary is not None:
-        HeadlessPrinter(engine, "quiet").final(engine.summary)
+    early: list[int] = []  # a signal while the engine is being built: the session ends as soon as it can
+    target: Callable[[int], None] = early.append
+    with ending_signals(lambda signum: target(signum)):
+        engine_or_code = open_engine(settings, run_dir)
+        if isinstance(engine_or_code, int):
+            return engine_or_code
+        engine = engine_or_code
+        app = ConsoleApp(engine)
+        app.exit_signal = early[0] if early else None
+        target = app.signal_received
+        app.run()
+        if app.engine_running:  # the app ended some other way: let the engine close its journal
+            engine.submit(Command("stop"))
+            assert app.engine_thread is not None
+            app.engine_thread.join(timeout=30)
+        elif app.engine_thread is None and not engine.finished:  # it never started: close the run cleanly
+            engine.stop_requested = True
+            engine.run()
+        if app.engine_error is not None:
+            print(
+                f"hft-console: the engine stopped: {app.engine_error!r}; the journal holds what was committed",
+                file=sys.stderr,
+            )
+        if engine.summary is not None:
+            with contextlib.suppress(OSError):  # a terminal that hung up without SIGHUP reaching us
+                HeadlessPrinter(engine, "quiet").final(engine.summary)
+    if app.exit_signal is not None:
+        return exit_status(app.exit_signal)
     return 1 if app.engine_error is not None else 0
 
 
@@ -258,8 +300,16 @@ def pre_session_backtest(settings: Any) -> str:
         return f"Backtest: not run ({exc})"
 
 
+ENDING_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
 def run_headless(settings: Any, run_dir: Path) -> int:
+    """A headless session. Exit status: 0 finished, 1 the journal or summary could not be written,
+    128 + the signal when SIGINT, SIGTERM or SIGHUP ended it (130, 143, 129). The first signal ends
+    the session cleanly (in-flight orders completed, journal and summary.json written); a second
+    stops at once, still closing the journal."""
     from hft_console.headless import HeadlessPrinter
+    from hft_console.journal import JournalError
 
     engine_or_code = open_engine(settings, run_dir)
     if isinstance(engine_or_code, int):
@@ -268,30 +318,35 @@ def run_headless(settings: Any, run_dir: Path) -> int:
     for warning in engine.router.warnings:
         print(f"hft-console: warning: {warning}", file=sys.stderr)
     printer = HeadlessPrinter(engine, settings.session.log_level)
-    interrupted = {"count": 0}
+    got: list[int] = []
+    running = {"session": False}
 
-    def on_sigint(signum: int, frame: object) -> None:
-        interrupted["count"] += 1
-        if interrupted["count"] > 1:
+    def on_signal(signum: int, frame: object) -> None:
+        got.append(signum)
+        if len(got) > 1 or not running["session"]:
             raise KeyboardInterrupt
         engine.stop_requested = True
         engine.wake.set()
 
+    previous = {sig: signal.signal(sig, on_signal) for sig in ENDING_SIGNALS}
     try:
-        line = pre_session_backtest(settings)
-    except KeyboardInterrupt:  # before the session: nothing traded, nothing to wind down
-        engine.market.close()
-        engine.journal.close()
-        print("hft-console: interrupted during the pre-session backtest; the session did not start", file=sys.stderr)
-        return 130
-    previous = signal.signal(signal.SIGINT, on_sigint)
-    try:
+        try:
+            line = pre_session_backtest(settings)
+        except KeyboardInterrupt:  # before the session: nothing traded, nothing to keep
+            engine.abandon()
+            print("hft-console: interrupted before the session started; nothing was traded", file=sys.stderr)
+            return 128 + (got[0] if got else signal.SIGINT)
+        running["session"] = True
         printer.banner(line)
         engine.run()
     except KeyboardInterrupt:
         print("hft-console: interrupted twice: stopped at once; journal and summary.json are written", file=sys.stderr)
+    except (JournalError, OSError) as exc:
+        print(f"hft-console: error: {exc}; the journal keeps what was committed", file=sys.stderr)
+        return 1
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     if engine.summary is not None:
         printer.final(engine.summary)
-    return 130 if interrupted["count"] else 0
+    return 128 + got[0] if got else 0

@@ -4,6 +4,7 @@ queue and are applied between events; observers (printer, console) read publishe
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import queue
 import threading
@@ -35,6 +36,7 @@ from hft_console.routing.registry import ROUTER_NAMES
 from hft_console.routing.runner import RouterRunner
 from hft_console.settings import Settings
 from hft_console.snapshot import Snapshot, build_snapshot
+from hft_console.stats import RateMeter
 from hft_console.strategies.imbalance import ImbalanceStrategy
 from hft_console.venues.latency import LatencyModel
 from hft_console.venues.monitor import LatencyMonitor
@@ -65,6 +67,8 @@ class Engine:
         self.n_ven = len(specs)
         self.sym_of_stream = [k // self.n_ven for k in range(len(self.symbols) * self.n_ven)]
         self.tick = s.market.tick_size
+        # a wall clock is anchored again when the engine starts running (``_start``): start-up phases
+        # before that (probes, the pre-session backtest, a console's start-up screen) are not market time
         self.clock: SimClock = WallClock() if s.session.clock == "wall" else SimClock()
         self.normalizer = Normalizer(len(self.symbols), self.n_ven, s.normalizer)
         self.venues = [
@@ -105,6 +109,7 @@ class Engine:
             s.session.router, spec, Draws(rng_for(seed, "router")), seed, background=s.session.clock == "wall"
         )
         self._draws.append(self.router.draws)
+        self._made_run_dir = run_dir is not None and not run_dir.exists()
         if run_dir is not None:
             run_dir.mkdir(parents=True, exist_ok=True)
         self.journal = Journal(run_dir / "journal.sqlite" if run_dir is not None else None)
@@ -125,6 +130,7 @@ class Engine:
         self.session_end_ns = 0
         self.wall_started = 0.0
         self.wall_elapsed = 0.0
+        self.rate = RateMeter()  # ticks per wall second, over about the last second
         self.commands: queue.SimpleQueue[Command] = queue.SimpleQueue()
         self._cmd_pending = False
         self.command_apply_ns: list[int] = []
@@ -167,12 +173,15 @@ class Engine:
             )  # fmt: skip
             what = " ".join([cmd.kind, *(f"{k}={v}" for k, v in cmd.args.items())])
             self.note(t_ns, f"{what} refused: {error}" if error else what)
+        if self.risk.breaker_hit(self.portfolio.total):  # a lowered max_loss applies at once
+            self.on_breaker(t_ns)
         self.journal.commit()
 
     def _set_state(self, t_ns: int, state: EngineState, why: str) -> None:
         if self.risk.state is not state:
             self.journal.event(t_ns, "STATE", state.value, detail={"from": self.risk.state.value, "why": why})
             self.risk.state = state
+            self.flow.stood_down.clear()
 
     def _apply(self, cmd: Command, t_ns: int) -> str | None:
         kind, args = cmd.kind, cmd.args
@@ -183,6 +192,7 @@ class Engine:
         elif kind == "flatten":
             self._set_state(t_ns, EngineState.REDUCING, "operator flatten")
             self.strategy.flatten = True
+            self.check_flat(t_ns)
         elif kind == "reduce":
             self._set_state(t_ns, EngineState.REDUCING, "operator reduce")
         elif kind == "resume":
@@ -217,6 +227,14 @@ class Engine:
         self.journal.event(t_ns, "STATE", EngineState.HALTED.value, detail={"why": "circuit breaker"})
         self.flow.cancel_in_flight(t_ns)
         self.note(t_ns, f"CIRCUIT BREAKER: P&L {self.portfolio.total:,.2f} below -{self.risk.limits.max_loss:,.2f}")
+
+    def check_flat(self, t_ns: int) -> None:
+        """Flatten-then-halt: halt the moment the book is flat with nothing in flight (after the fill
+        that made it so), whatever the batch length."""
+        if self.strategy.flatten and not self.flow.in_flight and not any(self.portfolio.position):
+            self.strategy.flatten = False
+            self._set_state(t_ns, EngineState.HALTED, "flattened")
+            self.note(t_ns, "flat: trading halted")
 
     # -- the loop --------------------------------------------------------------------------------
     def run(self) -> None:
@@ -278,19 +296,16 @@ class Engine:
             self._router_warnings(t_ns)
         feed = self.market.feed_state
         if feed != self.feed_state:
-            self._on_feed(t_ns, feed)
-        if self.risk.breaker_hit(self.portfolio.total):
-            self.on_breaker(t_ns)
-        if self.strategy.flatten and not self.flow.in_flight and not any(self.portfolio.position):
-            self.strategy.flatten = False
-            self._set_state(t_ns, EngineState.HALTED, "flattened")
-            self.note(t_ns, "flat: trading halted")
+            self.on_feed(t_ns, feed)
+        # the circuit breaker and flatten-then-halt are not checked here: they act on every mark and
+        # fill as it happens (batch.py, order_flow.py), so a batch's length never delays or moves them
         self.journal.commit()
         if t_ns >= self._next_pnl_sample_ns:  # the sparkline samples on engine time: same picture on any clock
             self._next_pnl_sample_ns += self.monitor.bucket_ns
             self.pnl_history.append(self.portfolio.total)
         wall = time.perf_counter()
         self.wall_elapsed = wall - self.wall_started
+        self.rate.update(wall, self.ticks)
         if wall - self._last_snapshot_wall >= self._snapshot_every:
             self.publish()
         for observer in self.on_batch:
@@ -311,7 +326,7 @@ class Engine:
             self.note(t_ns, text)
             self.warnings.append(text)
 
-    def _on_feed(self, t_ns: int, feed: str) -> None:
+    def on_feed(self, t_ns: int, feed: str) -> None:
         """A live feed went stale or down: stop opening risk until it is live again."""
         self.journal.event(t_ns, "FEED", feed, detail={"from": self.feed_state, "source": self.market.label})
         self.feed_state = feed
@@ -345,10 +360,15 @@ class Engine:
         self._router_warnings(0)
         if self.market.feed_state != "sim":  # a live feed that is already stale must pause from the start
             self.feed_state = "sim"
-            self._on_feed(0, self.market.feed_state)
+            self.on_feed(0, self.market.feed_state)
+        if isinstance(self.clock, WallClock):
+            self.clock = WallClock()  # session time zero is now, when trading starts
         self.wall_started = time.perf_counter()
+        self.rate.reset(self.wall_started, self.ticks)
 
     def _finish(self) -> None:
+        """End the session: journal the end, write summary.json, close the journal. Every step is tried
+        even when an earlier one failed (a full disk); the first failure is raised after."""
         if self.finished:
             return
         self.finished = True
@@ -358,13 +378,36 @@ class Engine:
         self.router.shut_down()
         gc.unfreeze()  # what _start froze can be collected again once this engine is gone
         self.publish()
-        try:
-            self.market.close()
-        finally:
-            from hft_console.summary import build_summary, write_summary
+        from hft_console.summary import build_summary, write_summary
 
+        errors: list[OSError] = []
+        for step in (self.market.close, self.journal.commit):  # the summary counts every journaled row
+            try:
+                step()
+            except OSError as exc:
+                errors.append(exc)
+        try:
             if self.run_dir is not None:
                 write_summary(self)
             else:
                 self.summary = build_summary(self)
+        except OSError as exc:
+            errors.append(exc)
+        try:
             self.journal.close()
+        except OSError as exc:
+            errors.append(exc)
+        if errors:
+            raise errors[0]
+
+    def abandon(self) -> None:
+        """The session never started (interrupted before it): release the source and remove the empty
+        journal, so the same run directory can be used again."""
+        self.finished = True
+        try:
+            self.market.close()
+        finally:
+            self.journal.discard()
+            if self.run_dir is not None and self._made_run_dir:
+                with contextlib.suppress(OSError):
+                    self.run_dir.rmdir()  # only when still empty

@@ -7,6 +7,7 @@ happen; ``debug`` adds every venue reject and denial note too.
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 import time
@@ -14,6 +15,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from rich.console import Console
 from rich.table import Table
+
+from hft_console.money import money as money_text
 
 if TYPE_CHECKING:
     from hft_console.domain import Fill
@@ -32,9 +35,24 @@ def wants_colour(stream: TextIO) -> bool:
     return stream.isatty() and os.environ.get("TERM") != "dumb"
 
 
+# the printer's non-ASCII characters and what an ASCII-only stream gets instead
+ASCII = str.maketrans({"═": "=", "─": "-", "µ": "u", "·": "-", "—": "-", "→": "->", "…": "...", "×": "x"})
+
+
+def unicode_ok(stream: TextIO) -> bool:
+    """Whether ``stream`` can take the printer's box rules and units (a UTF-8 terminal or file)."""
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    try:
+        "═─µ·—→…×".encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True
+
+
 def money(value: float, width: int = 12) -> str:
-    sign = "-" if value < 0 else "+"
-    return f"{sign}${abs(value):>{width},.2f}"
+    """Signed dollars by the one rounding rule (hft_console.money), '$' next to the number, right-aligned
+    in ``width`` + 2 columns."""
+    return money_text(value).rjust(width + 2)
 
 
 class HeadlessPrinter:
@@ -42,24 +60,28 @@ class HeadlessPrinter:
         self.engine, self.level = engine, level
         self.out = stream or sys.stdout
         self.colour = wants_colour(self.out)
+        self.ascii = not unicode_ok(self.out)
         self.trade_cursor = 0
         self.note_cursor = 0
-        self.epoch: float | None = getattr(engine.clock, "epoch_s", None)
         if level != "quiet":
             engine.on_batch.append(self.on_batch)
             engine.on_status.append(self.on_status)
 
     def _write(self, text: str) -> None:
-        """A closed pipe (``| head``) silences the printer; the session itself carries on."""
+        """A closed pipe (``| head``), a terminal that went away (SIGHUP) or a full disk under a
+        redirect silences the printer; the session itself carries on. Output that cannot take
+        Unicode gets the ASCII forms of the rules and units."""
+        if self.ascii:
+            text = text.translate(ASCII).encode("ascii", "replace").decode("ascii")
         try:
             self.out.write(text)
-        except BrokenPipeError:
+        except OSError:
             self._silence()
 
     def _flush(self) -> None:
         try:
             self.out.flush()
-        except BrokenPipeError:
+        except OSError:
             self._silence()
 
     def _silence(self) -> None:
@@ -96,15 +118,17 @@ class HeadlessPrinter:
         trade = money(f.trade_pnl)
         if self.colour and f.trade_pnl != 0:
             trade = f"{GREEN_BG if f.trade_pnl > 0 else RED_BG}{trade}{RESET}"
+        price = money_text(f.price, signed=False)
         return (
-            f"{stamp:<14}{f.symbol:<8}{f.side.label:<6}{f.qty:>6}  ${f.price:>11,.2f}  {trade:>15}  "
+            f"{stamp:<14}{f.symbol:<8}{f.side.label:<6}{f.qty:>6}  {price:>12}  {trade:>15}  "
             f"{money(f.total_pnl, 12):>15}  {f.venue}"
         )
 
     def _stamp(self, ts_ns: int) -> str:
         """Local time of day on the wall clock; session time since start on the simulated clock."""
-        if self.epoch is not None:
-            at = self.epoch + ts_ns / 1e9
+        epoch: float | None = getattr(self.engine.clock, "epoch_s", None)  # set when the session starts
+        if epoch is not None:
+            at = epoch + ts_ns / 1e9
             return time.strftime("%H:%M:%S", time.localtime(at)) + f".{int(at * 1000) % 1000:03d}"
         ms = ts_ns // 1_000_000
         h, rem = divmod(ms, 3_600_000)
@@ -131,7 +155,7 @@ class HeadlessPrinter:
 
     def on_status(self, engine: Engine) -> None:
         p, flow = engine.portfolio, engine.flow
-        rate = engine.ticks / engine.wall_elapsed if engine.wall_elapsed > 0 else 0.0
+        rate = engine.rate.rate
         line = (
             f"[{engine.now_ns / 1e9:7.1f}s/{engine.duration_ns / 1e9:g}s] {engine.risk.state.value:<8} "
             f"ticks {engine.ticks:,} ({rate:,.0f}/s, {engine.normalizer.rejected_total} rejected)  "
@@ -142,7 +166,8 @@ class HeadlessPrinter:
         self._flush()
 
     def final(self, summary: dict[str, Any]) -> None:
-        console = Console(file=self.out, force_terminal=self.colour, no_color=not self.colour, width=100)
+        buffer = io.StringIO()
+        console = Console(file=buffer, force_terminal=self.colour, no_color=not self.colour, width=100)
         table = Table(title="Session summary", show_header=False, box=None, pad_edge=False)
         table.add_column(style="bold")
         table.add_column(justify="right")
@@ -156,11 +181,12 @@ class HeadlessPrinter:
                 "Ticks",
                 f"{summary['ticks']:,} ({summary['ticks_rejected']:,} rejected, {summary['ticks_per_s']:,.0f}/s)",
             ),
+            *_quality_row(summary.get("data_quality", {})),
             ("Orders / fills", f"{summary['orders']:,} / {summary['fills']:,}"),
             ("Venue rejects / risk denials", f"{summary['rejects']:,} / {summary['risk_denials']:,}"),
             ("P&L total", money(summary["pnl_total"], 0)),
             ("  realised / unrealised", f"{money(summary['pnl_realized'], 0)} / {money(summary['pnl_unrealized'], 0)}"),
-            ("  fees", f"${summary['fees']:,.2f}"),
+            ("  fees", money_text(summary["fees"], signed=False)),
             ("Win rate", f"{summary['win_rate']:.1%} ({summary['wins']} won, {summary['losses']} lost)"),
             ("Decision latency p50/p95/p99", _triple(dl)),
             ("Router inference p50/p95/p99", _triple(inf)),
@@ -180,18 +206,22 @@ class HeadlessPrinter:
                 str(v["rejects"]),
                 *(_num(lat[q]) for q in ("p50", "p95", "p99")),
             )
-        try:
-            console.print()
-            console.print(table)
-            console.print(venues)
-            console.print(f"Journal and summary.json in {self.engine.run_dir}")
-            self.out.flush()
-        except BrokenPipeError:
-            self._silence()
+        console.print()
+        console.print(table)
+        console.print(venues)
+        console.print(f"Journal and summary.json in {self.engine.run_dir}")
+        self._write(buffer.getvalue())
+        self._flush()
 
 
 def _num(x: float | None) -> str:
     return "-" if x is None else f"{x:,.1f}"
+
+
+def _quality_row(quality: dict[str, Any]) -> list[tuple[str, str]]:
+    """One row with the source's non-zero data-quality counts (``data_quality``), none when clean."""
+    counts = [f"{k.replace('_', ' ')} {v:,}" for k, v in quality.items() if isinstance(v, int) and v]
+    return [("Data quality", ", ".join(counts))] if counts else []
 
 
 def _triple(d: dict[str, Any]) -> str:

@@ -8,6 +8,7 @@ engine's clock; ``wall_ns`` columns are wall-clock stamps for people, not for re
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import time
@@ -39,14 +40,28 @@ create index if not exists events_ts on events(ts_ns);
 """
 
 
+class JournalError(OSError):
+    """The journal cannot be written (disk full, I/O error, the file gone): one line naming the file
+    and SQLite's error. What was committed before stays in the file."""
+
+    def __init__(self, path: Path | None, error: BaseException) -> None:
+        self.path = path
+        super().__init__(f"cannot write the journal {str(path or ':memory:')!r}: {error}")
+
+
 class Journal:
     def __init__(self, path: Path | None) -> None:
-        """``path`` None: an in-memory journal (backtest scenarios keep nothing on disk)."""
+        """``path`` None: an in-memory journal (backtest scenarios keep nothing on disk).
+        Raises JournalError when the file cannot be created."""
         self.path = path
-        self.db = sqlite3.connect(path or ":memory:", isolation_level=None, check_same_thread=False)
-        self.db.execute("pragma journal_mode=wal")
-        self.db.execute("pragma synchronous=normal")
-        self.db.executescript(SCHEMA)
+        try:
+            self.db = sqlite3.connect(path or ":memory:", isolation_level=None, check_same_thread=False)
+            self.db.execute("pragma journal_mode=wal")
+            self.db.execute("pragma synchronous=normal")
+            self.db.executescript(SCHEMA)
+        except sqlite3.Error as exc:
+            raise JournalError(path, exc) from None
+        self.broken: JournalError | None = None  # set once a write failed: nothing more is attempted
         self._orders: list[tuple[Any, ...]] = []
         self._done: list[tuple[Any, ...]] = []
         self._fills: list[tuple[Any, ...]] = []
@@ -88,8 +103,19 @@ class Journal:
         self._events.append((ts_ns, kind, symbol, venue, order_id, reason or None, payload, time.time_ns()))
 
     def commit(self) -> None:
+        """Write the buffered rows in one transaction. Raises JournalError when they cannot be written
+        (the transaction is rolled back: the file keeps every earlier commit)."""
+        if self.broken is not None:
+            raise self.broken
         if not (self._orders or self._done or self._fills or self._events):
             return
+        try:
+            self._write()
+        except sqlite3.Error as exc:
+            self.broken = JournalError(self.path, exc)
+            raise self.broken from None
+
+    def _write(self) -> None:
         db = self.db
         db.execute("begin")
         try:
@@ -111,7 +137,9 @@ class Journal:
             )
             db.execute("commit")
         except BaseException:
-            db.execute("rollback")
+            if db.in_transaction:  # a failed write may have ended the transaction already
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("rollback")
             raise
         self.counts["orders"] += len(self._orders)
         self.counts["fills"] += len(self._fills)
@@ -122,6 +150,19 @@ class Journal:
         self._events.clear()
 
     def close(self) -> None:
-        self.commit()
-        self.db.execute("pragma wal_checkpoint(truncate)")
+        """Commit what is buffered, fold the WAL into the file and close it. The file is closed even
+        when the last commit fails (JournalError is raised after)."""
+        try:
+            self.commit()
+            self.db.execute("pragma wal_checkpoint(truncate)")
+        except sqlite3.Error as exc:
+            raise JournalError(self.path, exc) from None
+        finally:
+            self.db.close()
+
+    def discard(self) -> None:
+        """A session that never started: close and remove the file, so the run directory can be used."""
         self.db.close()
+        if self.path is not None:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{self.path}{suffix}").unlink(missing_ok=True)

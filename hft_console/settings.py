@@ -128,6 +128,7 @@ class NormalizerSettings:
     min_price: float = rule(0, 1e9, lo_open=True)
     max_price: float = rule(0, 1e9, lo_open=True)
     reanchor_after: int = rule(1, 1_000_000)
+    max_spread: float = rule(0, 2, lo_open=True)
 
 
 @dataclass(frozen=True)

@@ -191,7 +191,7 @@ def build_snapshot(e: Engine) -> Snapshot:
         paused=e.strategy.paused,
         ticks=e.ticks,
         ticks_rejected=e.normalizer.rejected_total,
-        ticks_per_s=e.ticks / e.wall_elapsed if e.wall_elapsed > 0 else 0.0,
+        ticks_per_s=e.rate.rate,  # the current rate (last second), not the session's average
         orders=flow.orders,
         fills=flow.fills,
         rejects=flow.rejects,

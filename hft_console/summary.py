@@ -6,6 +6,7 @@ import json
 import os
 from typing import TYPE_CHECKING, Any
 
+from hft_console.market.sources import data_quality
 from hft_console.stats import percentiles
 
 if TYPE_CHECKING:
@@ -43,7 +44,13 @@ def build_summary(e: Engine) -> dict[str, Any]:
         "ticks_rejected": e.normalizer.rejected_total,
         "ticks_rejected_by_reason": e.normalizer.rejected_by_reason(),
         # trade prints (replay, live feeds): counted, never traded on; bad ones rejected
-        "trades": {"seen": e.trades_seen, "rejected": int(getattr(e.market, "trades_rejected", 0))},
+        "trades": {
+            "seen": e.trades_seen,
+            "rejected": int(getattr(e.market, "trades_rejected", 0)),
+            "rejected_by_reason": dict(getattr(e.market, "trades_rejected_by_reason", {})),
+        },
+        # what the source dropped, filled in or changed (MarketSource.quality): counts, zero when clean
+        "data_quality": data_quality(e.market),
         "ticks_per_s": round(e.ticks / e.wall_elapsed, 1) if e.wall_elapsed > 0 else 0.0,
         "orders": flow.orders,
         "fills": flow.fills,
@@ -75,16 +82,24 @@ def build_summary(e: Engine) -> dict[str, Any]:
             "state": risk.state.value,
             "limits": {k: getattr(risk.limits, k) for k in risk.limits.__dataclass_fields__},
         },
-        "journal": {"path": "journal.sqlite", **e.journal.counts},
+        "journal": {
+            "path": "journal.sqlite",
+            **e.journal.counts,
+            **({"error": str(e.journal.broken)} if e.journal.broken else {}),
+        },
     }
 
 
 def write_summary(e: Engine) -> dict[str, Any]:
     summary = build_summary(e)
     assert e.run_dir is not None, "a session without a run directory keeps its summary in memory"
+    e.summary = summary
     path = e.run_dir / "summary.json"
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(summary, indent=2) + "\n")
-    os.replace(tmp, path)
-    e.summary = summary
+    try:
+        tmp.write_text(json.dumps(summary, indent=2) + "\n")
+        os.replace(tmp, path)
+    except OSError as exc:  # disk full, the directory gone: no half-written file is left behind
+        tmp.unlink(missing_ok=True)
+        raise OSError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
     return summary

@@ -5,14 +5,23 @@ Definitions (all routers meet the same scenarios):
 - ``pnl``: session P&L per scenario, marked to the consolidated mid at the end; ``ci95`` is the
   half-width of the 95% interval of the mean (1.96 standard errors).
 - ``sharpe``: per session: mean scenario P&L / its standard deviation (not annualised: a few
-  seconds of trading say nothing about a year). ``sharpe_annualised`` scales the P&L path's
-  increments, pooled over scenarios and sampled once per batch (1 s of market), to a trading
-  year of 252 x 6.5 h; with sessions this short it is mostly noise and is given for comparison only.
+  seconds of trading say nothing about a year, so no annualised figure is given).
 - ``max_drawdown``: the worst peak-to-trough fall of any scenario's P&L path, $ (mean also given).
 - ``fill_rate``: shares filled / shares sent.
-- ``slippage_bps``: fill price against the mid when the strategy decided, per filled share, in bps of
-  notional; ``shortfall_bps`` adds fees (implementation shortfall of the executed part). Positive is
-  a cost.
+- ``shortfall_bps``: implementation shortfall of the executed part: fill price against the mid when
+  the strategy decided, plus fees, per filled share, in bps of the filled notional at that mid.
+  ``slippage_bps`` is its price part. A child order is a limit at the touch, so a fill is at the
+  touch or better: the price part is about half the quoted spread whichever router sends it, and
+  every difference between routers lies in what does not fill.
+- ``miss_cost_bps``: the unfilled shares, priced as the routers learn them and as ``evaluate`` prices
+  them (``miss_penalty_ticks`` ticks a share: re-sent after the quote moved, paying spread and fee
+  again), in bps of the notional sent.
+- ``cost_bps``: executed shortfall plus misses, in bps of the notional sent (shares sent x decision
+  mid): ``evaluate``'s ``cost_bps``, and the figure to rank routers by. ``cost_bps =
+  shortfall_bps x filled/sent notional + miss_cost_bps``. A router that fills less sends its
+  strategy fewer trades, so its P&L can look better while its cost is worse.
+Positive is a cost. ``duration_s`` is the market time each scenario simulated: a replay shorter
+than the configured duration (``duration_s_requested``) ends early.
 """
 
 from __future__ import annotations
@@ -23,8 +32,6 @@ from typing import Any
 import numpy as np
 
 from hft_console.backtest.scenarios import REGIMES, Scenario
-
-SECONDS_PER_TRADING_YEAR = 252 * 6.5 * 3600
 
 
 def _ci95(values: np.ndarray) -> float:
@@ -40,19 +47,34 @@ def _bps(cost: float, notional: float) -> float:
     return round(cost / notional * 1e4, 4) if notional > 0 else 0.0
 
 
-def router_figures(runs: list[dict[str, Any]], sample_s: float) -> dict[str, Any]:
+def _costs(runs: list[dict[str, Any]], venue: int | None = None) -> dict[str, float]:
+    """$ sums over runs, of one venue or all: price cost, fees, misses, filled and sent notional."""
+
+    def total(key: str) -> float:
+        return float(sum(r[key][venue] if venue is not None else sum(r[key]) for r in runs))
+
+    return {k: total(k) for k in ("cost_price", "cost_fees", "cost_missed", "notional_filled", "notional_sent")}
+
+
+def cost_figures(runs: list[dict[str, Any]], venue: int | None = None) -> dict[str, float]:
+    """``slippage_bps``, ``shortfall_bps`` (per filled notional), ``miss_cost_bps`` and ``cost_bps``
+    (per sent notional), in bps; positive is a cost."""
+    c = _costs(runs, venue)
+    executed = c["cost_price"] + c["cost_fees"]
+    return {
+        "slippage_bps": _bps(c["cost_price"], c["notional_filled"]),
+        "shortfall_bps": _bps(executed, c["notional_filled"]),
+        "miss_cost_bps": _bps(c["cost_missed"], c["notional_sent"]),
+        "cost_bps": _bps(executed + c["cost_missed"], c["notional_sent"]),
+    }
+
+
+def router_figures(runs: list[dict[str, Any]]) -> dict[str, Any]:
     pnl = np.array([r["pnl"] for r in runs])
-    steps = np.concatenate([np.diff([0.0, *r["path"]]) for r in runs]) if runs else np.zeros(0)
-    sd = steps.std(ddof=1) if steps.size > 1 else 0.0
-    sharpe = float(steps.mean() / sd * math.sqrt(SECONDS_PER_TRADING_YEAR / sample_s)) if sd > 0 else 0.0
     sent = sum(sum(r["qty_sent"]) for r in runs)
     filled = sum(sum(r["qty_filled"]) for r in runs)
-    price = sum(sum(r["cost_price"]) for r in runs)
     fees = sum(sum(r["cost_fees"]) for r in runs)
-    notional = sum(sum(r["notional_filled"]) for r in runs)
-    per_run_shortfall = np.array(
-        [_bps(sum(r["cost_price"]) + sum(r["cost_fees"]), sum(r["notional_filled"])) for r in runs]
-    )
+    per_run = [cost_figures([r]) for r in runs]
     drawdowns = np.array([_drawdown(r["path"]) for r in runs])
     pnl_sd = float(pnl.std(ddof=1)) if pnl.size > 1 else 0.0
     return {
@@ -65,15 +87,15 @@ def router_figures(runs: list[dict[str, Any]], sample_s: float) -> dict[str, Any
             "max": round(float(pnl.max()), 4),
         },
         "sharpe": round(float(pnl.mean()) / pnl_sd, 4) if pnl_sd > 0 else 0.0,
-        "sharpe_annualised": round(sharpe, 3),
         "max_drawdown": round(float(drawdowns.max()), 4),
         "max_drawdown_mean": round(float(drawdowns.mean()), 4),
         "fill_rate": round(filled / sent, 4) if sent else 0.0,
-        "slippage_bps": _bps(price, notional),
-        "shortfall_bps": _bps(price + fees, notional),
-        "shortfall_bps_ci95": round(_ci95(per_run_shortfall), 4),
+        **cost_figures(runs),
+        "shortfall_bps_ci95": round(_ci95(np.array([f["shortfall_bps"] for f in per_run])), 4),
+        "cost_bps_ci95": round(_ci95(np.array([f["cost_bps"] for f in per_run])), 4),
         "fees": round(fees, 4),
         "orders": sum(r["orders"] for r in runs),
+        "shares_sent": sent,
         "shares_filled": filled,
         "risk_denials": sum(r["risk_denials"] for r in runs),
         "by_regime": {
@@ -90,19 +112,14 @@ def venue_figures(runs: list[dict[str, Any]]) -> dict[str, Any]:
     for i, name in enumerate(names):
         sent = sum(r["qty_sent"][i] for r in runs)
         filled = sum(r["qty_filled"][i] for r in runs)
-        orders = sum(r["orders_by_venue"][i] for r in runs)
-        notional = sum(r["notional_filled"][i] for r in runs)
-        price = sum(r["cost_price"][i] for r in runs)
-        fees = sum(r["cost_fees"][i] for r in runs)
         answered = sum(r["answered"][i] for r in runs)
         rt = sum(r["round_trip_us"][i] for r in runs)
         out[name] = {
-            "orders": orders,
+            "orders": sum(r["orders_by_venue"][i] for r in runs),
             "shares_sent": sent,
             "fill_rate": round(filled / sent, 4) if sent else 0.0,
-            "slippage_bps": _bps(price, notional),
-            "shortfall_bps": _bps(price + fees, notional),
-            "fees": round(fees, 4),
+            **cost_figures(runs, i),
+            "fees": round(sum(r["cost_fees"][i] for r in runs), 4),
             "round_trip_us_mean": round(rt / answered, 1) if answered else 0.0,
         }
     return out
@@ -111,14 +128,17 @@ def venue_figures(runs: list[dict[str, Any]]) -> dict[str, Any]:
 def build_report(
     scenarios: list[Scenario], results: list[dict[str, Any]], routers: list[str], wall_s: float, meta: dict[str, Any]
 ) -> dict[str, Any]:
-    """The JSON report; the top-level figures are those of the first router listed (the primary)."""
-    sample_s = meta["sample_s"]
+    """The JSON report; the top-level figures are those of the first router listed (the primary).
+    ``duration_s`` is the market time a run simulated (the mean over runs; a replay ends early),
+    ``meta["duration_s"]`` what was asked for."""
     by_router = {r: [x for x in results if x["router"] == r] for r in routers}
-    tables = {r: router_figures(runs, sample_s) for r, runs in by_router.items()}
+    tables = {r: router_figures(runs) for r, runs in by_router.items()}
     primary = tables[routers[0]]
     events = sum(x["events"] for x in results)
     regimes = {g: sum(1 for s in scenarios if s.regime == g) for g in REGIMES}
     vols = [s.vol_mult for s in scenarios]
+    simulated = float(np.mean([x["duration_s"] for x in results])) if results else 0.0
+    notes = [note for r, runs in by_router.items() if (note := _twin_note(r, runs))]
     return {
         "scenarios": len(scenarios),
         "runs": len(results),
@@ -126,51 +146,96 @@ def build_report(
         "events": events,
         "wall_s": round(wall_s, 3),
         "events_per_s": round(events / wall_s, 1) if wall_s > 0 else 0.0,
-        "pnl": primary["pnl"],
-        "sharpe": primary["sharpe"],
-        "sharpe_annualised": primary["sharpe_annualised"],
-        "max_drawdown": primary["max_drawdown"],
-        "max_drawdown_mean": primary["max_drawdown_mean"],
-        "fill_rate": primary["fill_rate"],
-        "slippage_bps": primary["slippage_bps"],
-        "shortfall_bps": primary["shortfall_bps"],
-        "shortfall_bps_ci95": primary["shortfall_bps_ci95"],
+        **{key: primary[key] for key in _HEADLINE},
         "venues": venue_figures(by_router[routers[0]]),
         "routers": tables,
         "scenario_mix": {"regimes": regimes, "vol_mult_min": round(min(vols), 3), "vol_mult_max": round(max(vols), 3)},
         **meta,
+        "duration_s": round(simulated, 6),
+        "duration_s_requested": meta["duration_s"],
+        "notes": notes,
+        "data_quality": results[0]["data_quality"] if results else {},  # as summary.json's
     }
 
 
-def print_report(report: dict[str, Any]) -> None:
+def _twin_note(router: str, runs: list[dict[str, Any]]) -> str | None:
+    """Says so when a router's runs were too short for it to differ from another (ucb-window before
+    its window fills): its row is that router's, not evidence about its own rule."""
+    from hft_console.routing.bandits import BANDIT_NAMES, DEFAULT_CONFIG, same_as
+
+    if router not in BANDIT_NAMES:
+        return None
+    most = max((sum(r["answered"]) for r in runs), default=0)
+    twin = same_as(router, most)
+    if twin is None:
+        return None
+    return (
+        f"{router} decided exactly as {twin}: no run filled its {DEFAULT_CONFIG.window}-update window "
+        f"(at most {most} answers in a run); longer runs (--duration) tell them apart"
+    )
+
+
+_HEADLINE = (
+    "pnl", "sharpe", "max_drawdown", "max_drawdown_mean", "fill_rate", "slippage_bps", "shortfall_bps",
+    "shortfall_bps_ci95", "miss_cost_bps", "cost_bps", "cost_bps_ci95",
+)  # fmt: skip
+
+
+def print_report(report: dict[str, Any], console: Any = None) -> None:
+    """Three tables that fit 80 columns with nothing cut: P&L per router, execution cost per router
+    (cheapest first, as ``evaluate`` ranks), and the primary router's venues."""
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = console or Console()
     mix = report["scenario_mix"]["regimes"]
+    asked = report.get("duration_s_requested", report["duration_s"])
+    length = f"{report['duration_s']:g} s each" + (
+        f" (the data ends there; {asked:g} s asked)" if report["duration_s"] < asked else ""
+    )
     console.print(
         f"[bold]backtest[/] {report['scenarios']} scenarios x {len(report['routers'])} router(s) on "
-        f"{report['data']} · {report['duration_s']:g} s each · regimes "
+        f"{report['data']} · {length} · regimes "
         + ", ".join(f"{k} {v}" for k, v in mix.items())
         + f" · {report['events']:,} events in {report['wall_s']:.1f} s ({report['events_per_s']:,.0f}/s)"
     )
-    routers = Table(title="routers (same scenarios for each)", title_justify="left")
-    routers.add_column("router", no_wrap=True, min_width=14)
-    for col in ("P&L mean", "± 95%", "Sharpe/run", "max DD", "fill rate", "slip bps", "IS bps"):
-        routers.add_column(col, justify="right")
+
+    def table(title: str, columns: tuple[str, ...], caption: str | None = None) -> Table:
+        t = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
+        for i, col in enumerate(columns):  # fold, never "…": a figure is printed whole or on two lines
+            t.add_column(col, justify="left" if i == 0 else "right", overflow="fold")
+        return t
+
+    pnl = table("P&L per scenario, $ (same scenarios for all)",
+                ("router", "P&L\nmean", "± 95%", "Sharpe", "max DD"))  # fmt: skip
     for name, f in report["routers"].items():
-        routers.add_row(
+        pnl.add_row(
             name, f"{f['pnl']['mean']:,.2f}", f"{f['pnl']['ci95']:,.2f}", f"{f['sharpe']:,.2f}",
-            f"{f['max_drawdown']:,.2f}", f"{f['fill_rate']:.1%}", f"{f['slippage_bps']:.3f}",
-            f"{f['shortfall_bps']:.3f}",
+            f"{f['max_drawdown']:,.2f}",
         )  # fmt: skip
-    console.print(routers)
-    venues = Table(title=f"venues ({report['router']})", title_justify="left")
-    for col in ("venue", "orders", "fill rate", "slip bps", "IS bps", "fees", "round trip µs"):
-        venues.add_column(col, justify="left" if col == "venue" else "right")
+    console.print(pnl)
+    costs = table(
+        "execution cost per share sent, cheapest first",
+        ("router", "fill\nrate", "IS\nbps", "miss\nbps", "cost\nbps", "± 95%"),
+        "IS: shortfall of the filled shares; miss: the unfilled ones as evaluate prices them; cost: both",
+    )
+    for name, f in sorted(report["routers"].items(), key=lambda kv: kv[1]["cost_bps"]):
+        costs.add_row(
+            name, f"{f['fill_rate']:.1%}", f"{f['shortfall_bps']:.3f}", f"{f['miss_cost_bps']:.3f}",
+            f"{f['cost_bps']:.3f}", f"{f['cost_bps_ci95']:.3f}",
+        )  # fmt: skip
+    console.print(costs)
+    # headers on two lines: one-line headers would make rich narrow the figures rather than the headers
+    columns = ("venue", "orders", "fill\nrate", "IS\nbps", "miss\nbps", "cost\nbps", "fees $", "round\ntrip µs")
+    venues = table(f"venues ({report['router']})", columns)
     for name, f in report["venues"].items():
+        if not f["shares_sent"]:  # no orders: no rate and no cost, rather than a 0 that reads as free
+            venues.add_row(name, "0", *["—"] * 6)
+            continue
         venues.add_row(
-            name, f"{f['orders']:,}", f"{f['fill_rate']:.1%}", f"{f['slippage_bps']:.3f}", f"{f['shortfall_bps']:.3f}",
-            f"{f['fees']:,.2f}", f"{f['round_trip_us_mean']:,.0f}",
+            name, f"{f['orders']:,}", f"{f['fill_rate']:.1%}", f"{f['shortfall_bps']:.3f}", f"{f['miss_cost_bps']:.3f}",
+            f"{f['cost_bps']:.3f}", f"{f['fees']:,.2f}", f"{f['round_trip_us_mean']:,.0f}",
         )  # fmt: skip
     console.print(venues)
+    for note in report.get("notes", []):
+        console.print(f"note: {note}")

@@ -39,6 +39,7 @@ def _market_for(settings: Settings, seed: int) -> MarketSource | None:
 def run_one(job: tuple[Settings, Scenario, str, float]) -> dict[str, Any]:
     """One engine session; the figures the report needs, nothing else (results cross processes)."""
     from hft_console.engine import Engine
+    from hft_console.market.sources import data_quality
 
     settings, sc, router, duration_s = job
     s = scenario_settings(settings, sc, router, duration_s)
@@ -61,10 +62,14 @@ def run_one(job: tuple[Settings, Scenario, str, float]) -> dict[str, Any]:
         "cost_price": flow.cost_price,
         "cost_fees": flow.cost_fees,
         "notional_filled": flow.notional_filled,
+        "notional_sent": flow.notional_sent,
+        "cost_missed": flow.cost_missed,
+        "duration_s": engine.session_end_ns / 1e9,  # market time simulated: a shorter replay ends early
         "round_trip_us": flow.round_trip_us,
         "answered": flow.answered,
         "orders_by_venue": [v.orders for v in engine.venues],
         "risk_denials": flow.denials,
+        "data_quality": data_quality(engine.market),  # the same data in every run: the report keeps one
         "wall_s": engine.wall_elapsed,
     }
 
@@ -80,19 +85,24 @@ def resolve_routers(settings: Settings, text: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def prepare(settings: Settings) -> list[str]:
+def prepare(settings: Settings, duration_s: float) -> tuple[list[str], float | None]:
     """Fail fast in the parent, before any worker starts: the data must open (and be cached). The
-    symbols the runs trade: the configured ones, or those in a replay file."""
+    symbols the runs trade (the configured ones, or those in a replay file) and the session second at
+    which recorded data ends (None: it does not end)."""
     src = settings.data.source
     if src == "finnhub":
         raise DataError("backtest", "finnhub is a live feed; backtest needs synthetic, replay:PATH or yahoo", 2)
     if src == "synthetic":
-        return list(settings.session.symbols)
+        return list(settings.session.symbols), None
     from hft_console.market.sources import open_source
 
-    market = open_source(replace(settings, data=replace(settings.data, record="")), settings.session.seed)
+    opened = replace(
+        settings, data=replace(settings.data, record=""), session=replace(settings.session, duration_s=duration_s)
+    )
+    market = open_source(opened, settings.session.seed)
     market.close()
-    return list(market.symbols)
+    end_ns: int | None = getattr(market, "end_ns", None)
+    return list(market.symbols), (end_ns / 1e9 if end_ns else None)
 
 
 def run_backtest(
@@ -104,7 +114,9 @@ def run_backtest(
     progress: bool,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> tuple[list[Scenario], list[dict[str, Any]], float, list[str]]:
-    symbols = prepare(settings)
+    symbols, data_end_s = prepare(settings, duration_s)
+    if data_end_s is not None:  # every run ends with the data: what depends on the length must know it
+        duration_s = min(duration_s, data_end_s)
     scenarios = make_scenarios(settings, n_scenarios)
     jobs = [(settings, sc, r, duration_s) for sc in scenarios for r in routers]
     workers = workers or os.cpu_count() or 1

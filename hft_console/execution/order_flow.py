@@ -9,7 +9,7 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING
 
-from hft_console.domain import Fill, Order, Side
+from hft_console.domain import EngineState, Fill, Order, Side
 from hft_console.routing.policy import Observation, Transition
 from hft_console.venues.simulator import Execution
 
@@ -31,6 +31,7 @@ class OrderFlow:
         self.working_buy = [0] * n_sym
         self.working_sell = [0] * n_sym
         self.in_flight: dict[int, Order] = {}
+        self.stood_down: set[int] = set()  # symbols whose wish was denied once in the current halt
         self.cancel_at: dict[int, int] = {}
         self.next_order_id = 1
         self.next_parent_id = 1
@@ -50,6 +51,9 @@ class OrderFlow:
         self.cost_price, self.cost_fees, self.notional_filled = [0.0] * n, [0.0] * n, [0.0] * n
         self.round_trip_us = [0.0] * n
         self.answered = [0] * n  # reports received (timeouts included): what round_trip_us sums over
+        # the unfilled part, so a low fill rate is not a low cost: the sent notional at the decision mid and
+        # the unfilled shares priced as the routers learn them (miss_penalty_ticks a share, as `evaluate` does)
+        self.notional_sent, self.cost_missed = [0.0] * n, [0.0] * n
 
     def _push(self, ts: int, kind: int, payload: object) -> None:
         self.seq += 1
@@ -88,6 +92,19 @@ class OrderFlow:
             best = max(price)
         if best in (INF, -INF):
             return
+        feed = e.market.feed_state
+        if feed != e.feed_state:  # a live feed that went stale since the last batch: no new risk on it
+            e.on_feed(t_ns, feed)
+        if e.strategy.feed_paused and not e.strategy.flatten:
+            return
+        if e.risk.state is EngineState.HALTED:
+            # halted: the first wish per symbol is denied and journaled, then the strategy stands down
+            if sym in self.stood_down:
+                return
+            self.stood_down.add(sym)
+        learning = time.perf_counter_ns()
+        e.router.learn_due()
+        tick_wall_ns += time.perf_counter_ns() - learning  # an inline update is not decision latency
         limit = round(best + side * self.slippage, 9)
         mask = [size[v] > 0 and side * (price[v] - limit) <= 1e-9 for v in range(n_ven)]
         mid = e.portfolio.mark[sym]
@@ -255,7 +272,10 @@ class OrderFlow:
         self.round_trip_us[v] += rt_us
         self.answered[v] += 1
         missed = (order.qty - filled) * e.settings.market.miss_penalty_ticks * e.tick
+        self.notional_sent[v] += order.qty * mid
+        self.cost_missed[v] += missed
         cost_bps = (cost + fees + missed) / (order.qty * mid) * 1e4 if mid > 0 else 0.0
         e.router.learn(order.router, Transition(v, order.qty, filled, cost_bps, rt_us, -cost_bps, order.decision))
         if filled and e.risk.breaker_hit(portfolio.total):
             e.on_breaker(ex.report_ns)
+        e.check_flat(ex.report_ns)

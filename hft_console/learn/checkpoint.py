@@ -31,6 +31,19 @@ def models_dir() -> Path:
     return packaged if packaged.is_dir() else Path(__file__).resolve().parents[2] / "models"
 
 
+def trained_dir() -> Path:
+    """Where ``hft-console train`` writes by default, not the shipped checkpoints: ``HFT_MODELS_DIR``
+    when set (the directory sessions load from), else ``$XDG_DATA_HOME/hft-console/models``, or
+    ``~/.local/share/hft-console/models`` when that is unset or not absolute (the XDG rule).
+    Sessions load from it once ``HFT_MODELS_DIR`` names it."""
+    override = os.environ.get("HFT_MODELS_DIR")
+    if override:
+        return Path(override)
+    xdg = os.environ.get("XDG_DATA_HOME", "")
+    data_home = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".local" / "share"
+    return data_home / "hft-console" / "models"
+
+
 def save(directory: Path, agent: str, params: Params, meta: dict[str, Any]) -> Path:
     from flax import serialization
 

@@ -34,17 +34,28 @@ def _settings(args: Any) -> Settings:
     return load_settings(flags, router_names=ROUTER_NAMES)
 
 
-def eval_routers(settings: Settings) -> tuple[dict[str, Any], list[str]]:
-    """Every router the evaluation compares, as environment routers; warnings for those missing."""
+def eval_routers(settings: Settings, steps: int = EVAL_STEPS) -> tuple[dict[str, Any], list[str], list[str]]:
+    """Every router the evaluation compares, as environment routers; warnings for those missing, and
+    notes for those left out because over ``steps`` decisions they would decide exactly as another."""
     from hft_console.learn import checkpoint
     from hft_console.learn.env import obs_dim
     from hft_console.learn.evaluate import bandit_router, baseline
-    from hft_console.routing.bandits import BANDIT_NAMES
+    from hft_console.routing.bandits import BANDIT_NAMES, DEFAULT_CONFIG, same_as
     from hft_console.routing.registry import BASELINE_NAMES
 
     routers: dict[str, Any] = {name: baseline(name) for name in BASELINE_NAMES}
     venues = [v.name for v in settings.venues]
-    routers.update({name: bandit_router(name, len(venues)) for name in BANDIT_NAMES})
+    notes: list[str] = []
+    for name in BANDIT_NAMES:
+        twin = same_as(name, steps)
+        if twin is None:
+            routers[name] = bandit_router(name, len(venues))
+        else:
+            window = DEFAULT_CONFIG.window
+            notes.append(
+                f"{name} not evaluated: a scenario of {steps} decisions never fills its {window}-update window, "
+                f"so it would decide exactly as {twin} (--steps {window + 1} or more compares them)"
+            )
     warnings: list[str] = []
     for agent in ("dqn", "ppo"):
         try:
@@ -60,14 +71,14 @@ def eval_routers(settings: Settings) -> tuple[dict[str, Any], list[str]]:
         except Exception as exc:  # any failure here means the parameters do not fit the network
             warnings.append(f"{agent}: parameters do not fit the {agent} network ({type(exc).__name__})")
     routers["oracle"] = baseline("oracle")
-    return routers, warnings
+    return routers, warnings, notes
 
 
 def evaluate(settings: Settings, scenarios: int, steps: int, seed: int, progress: bool) -> dict[str, Any]:
     from hft_console.learn import env as E
     from hft_console.learn.evaluate import make_rollout, regime_worlds, summarise
 
-    routers, warnings = eval_routers(settings)
+    routers, warnings, notes = eval_routers(settings, steps)
     worlds = regime_worlds(E.params_from_settings(settings), scenarios, seed)
     results: dict[str, dict[str, Any]] = {r: {} for r in E.REGIMES}
     rollouts: dict[str, dict[str, Any]] = {r: {} for r in E.REGIMES}
@@ -95,6 +106,7 @@ def evaluate(settings: Settings, scenarios: int, steps: int, seed: int, progress
         "venues": [v.name for v in settings.venues],
         "wall_s": round(time.perf_counter() - started, 2),
         "warnings": warnings,
+        "notes": notes,
     }
 
 
@@ -119,11 +131,12 @@ def _bar(total: int, enabled: bool) -> Any:
     return advance
 
 
-def print_evaluation(report: dict[str, Any]) -> None:
+def print_evaluation(report: dict[str, Any], console: Any = None) -> None:
+    """A table per regime, cheapest first; it fits 80 columns with nothing cut (a figure folds, never "…")."""
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = console or Console()
     console.print(
         f"[bold]evaluate[/] {report['scenarios']} scenarios x {report['steps']} decisions per regime, the same for "
         f"every router · venues {', '.join(report['venues'])} · {report['wall_s']:.1f} s"
@@ -133,15 +146,17 @@ def print_evaluation(report: dict[str, Any]) -> None:
             title=f"{regime}: the oracle beats best-price by {report['oracle_edge_bps'][regime]:.3f} bps",
             title_justify="left",
         )
-        t.add_column("router", no_wrap=True)
-        for col in ("cost bps", "± 95%", "fill rate", "latency µs", "regret bps"):
-            t.add_column(col, justify="right")
+        t.add_column("router", overflow="fold")
+        for col in ("cost\nbps", "± 95%", "fill\nrate", "latency\nµs", "regret\nbps"):  # narrow headers, whole figures
+            t.add_column(col, justify="right", overflow="fold")
         for name, row in sorted(table.items(), key=lambda kv: kv[1]["cost_bps"]):
             t.add_row(
                 name, f"{row['cost_bps']:.4f}", f"{row['cost_bps_ci95']:.4f}", f"{row['fill_rate']:.1%}",
                 f"{row['latency_us_mean']:,.0f}", f"{row['regret_bps']:+.4f}",
             )  # fmt: skip
         console.print(t)
+    for note in report.get("notes", []):
+        console.print(f"note: {note}")
     for warning in report["warnings"]:
         console.print(f"[yellow]warning:[/] {warning}")
 
@@ -190,17 +205,24 @@ def train_main(argv: list[str]) -> int:
         "--agent", choices=("latency", "dqn", "ppo", "all"), default="all",
         help="which model: the latency forecaster, an agent, or all three in that order (default: all)",
     )  # fmt: skip
-    p.add_argument("--out", metavar="DIR", help="where checkpoints go (default: the shipped models/)")
+    p.add_argument(
+        "--out", metavar="DIR",
+        help="where checkpoints go (default: $HFT_MODELS_DIR, else $XDG_DATA_HOME/hft-console/models, i.e. "
+        "~/.local/share/hft-console/models; the shipped ones are never overwritten unless --out names them)",
+    )  # fmt: skip
     try:
         args = p.parse_args(argv)
         settings = _settings(args)
     except (UsageError, SettingsError) as exc:
         print(f"hft-console train: error: {exc}", file=sys.stderr)
         return 2
-    out = Path(args.out) if args.out else checkpoint.models_dir()
+    out = Path(args.out) if args.out else checkpoint.trained_dir()
     venues = [v.name for v in settings.venues]
     seed = settings.session.seed
-    for agent in ("latency", "dqn", "ppo") if args.agent == "all" else (args.agent,):
+    agents = ("latency", "dqn", "ppo") if args.agent == "all" else (args.agent,)
+    if agents[0] != "latency" and not _forecaster_beside(out):
+        return 2
+    for agent in agents:
         stamp = {"venues": venues, "mode": settings.session.mode, "seed": seed,
                  "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}  # fmt: skip
         if agent == "latency":
@@ -228,7 +250,31 @@ def train_main(argv: list[str]) -> int:
             for r, v in evaluation.items()
         )
         print(f"{agent}: saved {path} · {meta.get('env_steps', 0):,} env steps · {captured}")
+    if out.resolve() != checkpoint.models_dir().resolve():
+        print(f"sessions, backtests and evaluate load these with: HFT_MODELS_DIR={out} hft-console ...")
     return 0
+
+
+def _forecaster_beside(out: Path) -> bool:
+    """An agent trains beside the latency forecaster in ``out``. Into a directory without one, the one
+    sessions load now (the shipped one, or ``HFT_MODELS_DIR``'s) is copied first, so the agent is
+    trained as before and the directory is whole: ``load`` refuses an agent beside another forecaster."""
+    import shutil
+
+    from hft_console.learn import checkpoint
+
+    source = checkpoint.models_dir()
+    if (out / "latency.msgpack").is_file() or not (source / "latency.msgpack").is_file():
+        return True
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for name in ("latency.json", "latency.msgpack"):
+            shutil.copyfile(source / name, out / name)
+    except OSError as exc:
+        print(f"hft-console train: error: --out: cannot write {str(out)!r}: {exc.strerror}", file=sys.stderr)
+        return False
+    print(f"latency: copied {source / 'latency.msgpack'} to {out} (the forecaster the agent trains beside)")
+    return True
 
 
 def _save(out: Path, agent: str, params: Any, meta: dict[str, Any]) -> Path | None:

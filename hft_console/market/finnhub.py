@@ -2,11 +2,16 @@
 
 ``FinnhubFeed`` keeps the latest price per symbol from two paths: the websocket's trade prints (pushed,
 fresh while the market is open) and a slow REST quote poll (the fallback, and the fail-fast check at
-start). ``FinnhubMarket`` holds that price flat as the fair price and lets the synthetic venues quote
-around it; nothing is invented on top (no drift, no order-flow pressure).
+start). A lost websocket is reconnected with exponential backoff, which starts over only after a
+connection has stayed healthy (messages flowing, no error message) for ``healthy_s``: a server that
+accepts and then drops every connection is retried ever more slowly, not every second. Prints the feed
+cannot use (malformed, a bad price, an unsubscribed symbol, older than the price held) are counted.
+``FinnhubMarket`` holds that price flat as the fair price and lets the synthetic venues quote around
+it; nothing is invented on top (no drift, no order-flow pressure).
 
 The API key rides in every REST and websocket URL (``token=``), so every text that leaves this module
-goes through ``redact`` and the loggers that see URLs (urllib3, websockets) get a redacting filter.
+goes through ``redact`` and the loggers that see URLs (urllib3, websockets) get a redacting filter
+(both in ``feedkit``, with the backoff schedule and the REST token bucket).
 """
 
 from __future__ import annotations
@@ -21,10 +26,8 @@ import math
 import re
 import threading
 import time
-import traceback
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote as urlquote
 
 import finnhub
@@ -34,6 +37,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI, WebSocketException
 
 from hft_console.domain import VenueSpec
+from hft_console.market.feedkit import RedactFilter, TokenBucket, backoff_delays, call_with_deadline, redact
 from hft_console.market.source import DataError
 from hft_console.market.synthetic import SyntheticMarket, TickBatch
 from hft_console.settings import MarketSettings
@@ -43,69 +47,16 @@ if TYPE_CHECKING:
 
 SOURCE = "finnhub"
 WATCHDOG_S = 60.0  # Finnhub pings stop silently on dead connections (Finnhub-API #517)
+#: a connection that has delivered messages for this long without an error message has worked: the
+#: next reconnect waits the first backoff delay again
+HEALTHY_S = 30.0
 RATE_PER_S, BURST = 1.0, 5  # free tier: 60 calls/min and 30 calls/s per key
 RATE_LIMITED_PAUSE_S = 10.0
-_TOKEN_RE = re.compile(r"(token=)[^&\s'\"]+")
 _ERRNO_RE = re.compile(r"\[Errno -?\d+\] [^'\")]+")
-T = TypeVar("T")
-
-
-def redact(text: str, key: str = "") -> str:
-    """``text`` without the API key: the key itself and any ``token=`` query value."""
-    if key:
-        text = text.replace(key, "***")
-    return _TOKEN_RE.sub(r"\1***", text)
-
-
-class _RedactFilter(logging.Filter):
-    """Rewrites records so no URL query token reaches a handler (debug logs print request lines)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        text = record.getMessage()
-        if record.exc_info:
-            text += "\n" + "".join(traceback.format_exception(*record.exc_info)).rstrip()
-        record.msg, record.args, record.exc_info, record.exc_text = redact(text), None, None, None
-        return True
-
 
 _WS_LOG = logging.getLogger("hft_console.market.finnhub.websocket")
 for _logger in (_WS_LOG, logging.getLogger("urllib3.connectionpool")):  # both log request lines at debug
-    _logger.addFilter(_RedactFilter())
-
-
-def backoff_delays(initial: float = 1.0, factor: float = 2.0, cap: float = 60.0) -> Iterator[float]:
-    """Seconds to wait before each reconnect attempt: 1, 2, 4, ... capped at 60."""
-    delay = initial
-    while True:
-        yield min(delay, cap)
-        delay *= factor
-
-
-class TokenBucket:
-    """``rate`` requests per second on average and at most ``burst`` back to back."""
-
-    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
-        self.rate, self.burst, self.clock = rate, burst, clock
-        self.tokens, self.stamp = float(burst), clock()
-        self._lock = threading.Lock()
-
-    def take(self) -> float:
-        """Take a token and return 0.0, or return how many seconds until one is due."""
-        with self._lock:
-            now = self.clock()
-            self.tokens = min(float(self.burst), self.tokens + (now - self.stamp) * self.rate)
-            self.stamp = now
-            if self.tokens >= 1:
-                self.tokens -= 1
-                return 0.0
-            return (1 - self.tokens) / self.rate
-
-    def acquire(self, stop: threading.Event) -> bool:
-        """Block until a token is taken; False when ``stop`` was set meanwhile."""
-        while (wait := self.take()) > 0:
-            if stop.wait(wait):
-                return False
-        return True
+    _logger.addFilter(RedactFilter())
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -126,20 +77,10 @@ class FeedStats:
     rest_polls: int
     rest_failures: int
     last_error: str  # redacted
-
-
-def _call_with_deadline(fn: Callable[[], T], seconds: float) -> T:
-    """``fn()`` on a daemon thread, abandoned after ``seconds``: DNS lookups ignore requests' timeout."""
-    fut: Future[T] = Future()
-
-    def run() -> None:
-        try:
-            fut.set_result(fn())
-        except BaseException as exc:  # handed to the caller as is
-            fut.set_exception(exc)
-
-    threading.Thread(target=run, name="finnhub-quote", daemon=True).start()
-    return fut.result(timeout=seconds)
+    prints_rejected: int = 0  # malformed, or a price that is not finite and positive: never used
+    prints_unsubscribed: int = 0  # a symbol this feed did not subscribe to: ignored
+    prints_late: int = 0  # older (exchange time) than the price already held: counted, price not used
+    rest_empty: int = 0  # REST polls answered without a quote (c == 0)
 
 
 class FinnhubFeed:
@@ -149,16 +90,20 @@ class FinnhubFeed:
         self, symbols: Sequence[str], api_key: str, *,
         rest_url: str = "https://finnhub.io/api/v1", ws_url: str = "wss://ws.finnhub.io",
         timeout_s: float = 10.0, stale_s: float = 10.0, poll_s: float = 15.0, watchdog_s: float = WATCHDOG_S,
-        reconnect_delays: Callable[[], Iterator[float]] = backoff_delays,
+        reconnect_delays: Callable[[], Iterator[float]] = backoff_delays, healthy_s: float = HEALTHY_S,
         rate_per_s: float = RATE_PER_S, burst: int = BURST,
         clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:  # fmt: skip
+        """``reconnect_delays`` makes a fresh backoff schedule (seconds); ``sleep`` waits out each delay
+        (tests inject one that records them); ``clock`` (monotonic seconds) also times ``healthy_s``."""
         self.symbols = list(symbols)
         self._subscribed = frozenset(self.symbols)
         self._key = api_key.strip()
         self._rest_url, self._ws_url = rest_url.rstrip("/"), ws_url
         self._timeout_s, self._stale_s, self._poll_s, self._watchdog_s = timeout_s, stale_s, poll_s, watchdog_s
-        self._delays, self._clock, self._wall = reconnect_delays, clock, wall
+        self._delays, self._healthy_s, self._clock, self._wall = reconnect_delays, healthy_s, clock, wall
+        self._sleep = sleep
         self._bucket = TokenBucket(rate_per_s, burst, clock)
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -171,6 +116,7 @@ class FinnhubFeed:
         self._fatal = self._last_error = ""
         self._trades = self._price_updates = self._connects = self._watchdogs = 0
         self._errors = self._polls = self._poll_failures = 0
+        self._rejected = self._unsubscribed = self._late = self._rest_empty = 0
 
     def start(self) -> None:
         """One REST quote per symbol, synchronously (DataError on any failure), then the threads."""
@@ -186,7 +132,7 @@ class FinnhubFeed:
             self._bucket.acquire(self._stop)
             error: DataError | None = None
             try:
-                quote = _call_with_deadline(functools.partial(client.quote, sym), self._timeout_s + 1.0)
+                quote = call_with_deadline(functools.partial(client.quote, sym), self._timeout_s + 1.0)
             except Exception as exc:
                 error = self._describe(exc, sym)
             else:
@@ -235,6 +181,7 @@ class FinnhubFeed:
             return FeedStats(
                 self._trades, self._price_updates, self._connects, max(0, self._connects - 1), self._watchdogs,
                 self._errors, self._polls, self._poll_failures, self._last_error,
+                self._rejected, self._unsubscribed, self._late, self._rest_empty,
             )  # fmt: skip
 
     def state(self) -> str:
@@ -279,18 +226,21 @@ class FinnhubFeed:
             self._apply(sym, price, t * 1000, changed, strict=True)
         return True
 
-    def _on_message(self, raw: str | bytes) -> None:
+    def _on_message(self, raw: str | bytes) -> bool:
+        """Handle one websocket message; False for an error message or one that is not JSON."""
         try:
             msg = json.loads(raw)
         except ValueError:
             self._error("websocket: a message that is not JSON")
-            return
+            return False
         kind = msg.get("type") if isinstance(msg, dict) else None
         if kind == "trade":
             self._on_trades(msg.get("data"))
         elif kind == "error":
             self._error(f"finnhub: {msg.get('msg')}")
+            return False
         # "ping" and anything else: arriving at all is what the watchdog needs
+        return True
 
     def _on_trades(self, data: object) -> None:
         now = self._clock()
@@ -299,14 +249,20 @@ class FinnhubFeed:
                 try:
                     sym, price, ts, vol = str(item["s"]), float(item["p"]), int(item["t"]), float(item.get("v") or 0.0)
                 except (AttributeError, KeyError, TypeError, ValueError):
+                    self._rejected += 1
                     continue
-                if sym not in self._subscribed or not (math.isfinite(price) and price > 0):
+                if sym not in self._subscribed:
+                    self._unsubscribed += 1
+                    continue
+                if not (math.isfinite(price) and price > 0):
+                    self._rejected += 1
                     continue
                 if vol > 0:
                     self._trades += 1
                 else:  # v == 0: a price update without a trade (FX, some crypto)
                     self._price_updates += 1
-                self._apply(sym, price, ts, now, strict=False)
+                if not self._apply(sym, price, ts, now, strict=False):
+                    self._late += 1
 
     def _error(self, message: str) -> None:
         with self._lock:
@@ -356,9 +312,10 @@ class FinnhubFeed:
             if code == 429:  # the limit is per minute: the next calls would be refused too
                 self._stop.wait(RATE_LIMITED_PAUSE_S)
             return
-        self._apply_quote(sym, quote)
+        empty = not self._apply_quote(sym, quote)
         with self._lock:
             self._polls += 1
+            self._rest_empty += empty  # an answer without a quote (c == 0): the service is there, the price not
             self._rest_failing = False
 
     def _run_ws(self) -> None:
@@ -369,20 +326,21 @@ class FinnhubFeed:
         self._loop = asyncio.get_running_loop()
         sep = "&" if "?" in self._ws_url else "?"
         url = f"{self._ws_url}{sep}token={urlquote(self._key, safe='')}"
-        delays: Iterator[float] | None = None
+        delays = self._delays()
         while not self._stop.is_set():
-            heard = False
+            healthy = False
             try:
                 async with connect(
                     url, open_timeout=self._timeout_s, close_timeout=1.0, ping_interval=20, ping_timeout=20,
                     logger=_WS_LOG,
                 ) as ws:  # fmt: skip
+                    opened = self._clock()
                     with self._lock:
                         self._connected = True
                         self._connects += 1
                     for sym in self.symbols:  # subscriptions do not survive a reconnect
                         await ws.send(json.dumps({"type": "subscribe", "symbol": sym}))
-                    heard = await self._read(ws)
+                    healthy = await self._read(ws, opened)
             except InvalidStatus as exc:
                 if exc.response.status_code == 401:
                     self._fatal = "invalid API key"
@@ -396,24 +354,30 @@ class FinnhubFeed:
             finally:
                 with self._lock:
                     self._connected = False
-            if heard or delays is None:  # a connection that worked starts the backoff over
+            # only a connection that worked for a while starts the backoff over: one that is refused,
+            # closed or silenced early, or answers with an error, is one more failure in a row
+            if healthy:
                 delays = self._delays()
-            await asyncio.sleep(next(delays))
+            await self._sleep(next(delays))
 
-    async def _read(self, ws: ClientConnection) -> bool:
-        """Messages until the connection closes or goes silent; True when anything arrived."""
-        heard = False
+    async def _read(self, ws: ClientConnection, opened: float) -> bool:
+        """Messages until the connection closes or goes silent. True when it was healthy: a message
+        arrived ``healthy_s`` or more after ``opened`` (feed clock) and after the last error message."""
+        since, healthy = opened, False
         while True:
             try:
                 raw = await asyncio.wait_for(ws.recv(), self._watchdog_s)
             except TimeoutError:
                 with self._lock:
                     self._watchdogs += 1
-                return heard  # leaving ``async with`` closes it; the caller reconnects
+                return healthy  # leaving ``async with`` closes it; the caller reconnects
             except ConnectionClosed:
-                return heard
-            heard = True
-            self._on_message(raw)
+                return healthy
+            now = self._clock()
+            if not self._on_message(raw):
+                since = now
+            elif now - since >= self._healthy_s:
+                healthy = True
 
 
 def _cancel_all(loop: asyncio.AbstractEventLoop) -> None:
@@ -425,6 +389,7 @@ class FinnhubMarket(SyntheticMarket):
     """Venue quotes around Finnhub's latest price, held flat between updates."""
 
     label = "finnhub"
+    chunked = False  # live prices are read as each batch is served, never ahead
 
     def __init__(
         self, symbols: list[str], venues: list[VenueSpec], cfg: MarketSettings, seed: int, feed: FinnhubFeed
@@ -440,6 +405,22 @@ class FinnhubMarket(SyntheticMarket):
     @property
     def feed_state(self) -> str:
         return self.feed.state()
+
+    @property
+    def trades_rejected(self) -> int:
+        """Prints that were malformed or carried a bad price (summary.json ``trades.rejected``)."""
+        return self.feed.stats().prints_rejected
+
+    @property
+    def quality(self) -> dict[str, int]:
+        """What the feed dropped or lost (see ``MarketSource``): unusable prints, and reconnects (a gap
+        in the prices each time), with the errors that caused them."""
+        st = self.feed.stats()
+        return {
+            "prints_rejected": st.prints_rejected, "prints_unsubscribed": st.prints_unsubscribed,
+            "prints_late": st.prints_late, "reconnects": st.reconnects, "watchdog_reconnects": st.watchdog_reconnects,
+            "feed_errors": st.errors, "rest_failures": st.rest_failures, "rest_empty": st.rest_empty,
+        }  # fmt: skip
 
     def close(self) -> None:
         self.feed.stop()

@@ -67,6 +67,10 @@ class RecordingMarket:
         return int(getattr(self.inner, "trades_rejected", 0))
 
     @property
+    def trades_rejected_by_reason(self) -> dict[str, int]:
+        return dict(getattr(self.inner, "trades_rejected_by_reason", {}))
+
+    @property
     def end_ns(self) -> int | None:
         end: int | None = getattr(self.inner, "end_ns", None)
         return end

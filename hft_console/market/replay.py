@@ -1,6 +1,6 @@
 """Replay of recorded ticks from CSV or Parquet, through the same normaliser as live data.
 
-Columns (one row per event, in feed order):
+Columns (one row per event, in feed order; extra columns are ignored, any order):
 
     ts_ns     int    event time, ns (UTC epoch ns for real data, session ns for synthetic recordings)
     symbol    str    ticker
@@ -15,12 +15,24 @@ Columns (one row per event, in feed order):
 used at that time, so a recorded synthetic session replays fill for fill. Data without them (any
 real feed) fills against the latest consolidated mid.
 
+What a file may look like (reading is in replay_read.py): CSV in UTF-8 with or without a byte-order
+mark, or UTF-16/32 with one; CRLF or LF; quoted fields; blank lines. Parquet columns of any type that
+converts exactly; ``ts_ns`` typed as a timestamp (any unit, any time zone), date, time of day or
+duration is converted to ns. Integer ``ts_ns`` must be ns since the epoch (1990-2100) or ns of a
+session starting within its first day; seconds, ms or µs since the epoch are refused, the unit named.
+
 What is an error and what is counted: a missing or unreadable file, missing columns, a truncated
-row, a value of the wrong type, an unknown ``kind``, an empty symbol, or a venue that is not
-configured stops the run with a message naming the file and the row — a backtest on part of a file
-would be silently wrong. A quote whose values parse but make no sense (NaN, crossed, negative,
-out of order) is kept and rejected and counted by the normaliser, exactly as a live feed's would
-be; such a trade print is counted in ``trades_rejected``.
+row, a value of the wrong type, an unknown ``kind``, an empty symbol, a venue that is not
+configured, or a quote the normaliser would accept with a price off the tick grid stops the run with
+a message naming the file and the row — a backtest on part of a file would be silently wrong. A
+quote whose values parse but make no sense (NaN, crossed, negative, too wide, out of order) is kept
+and rejected and counted by the normaliser, exactly as a live feed's would be; a trade print that
+fails the same rules (or is further than ``max_deviation`` from the symbol's last good mid) is
+counted in ``trades_rejected``.
+
+Prices within float32 rounding of the tick grid (a file written with 32-bit floats:
+585.47998046875 for 585.48) are snapped to the grid and counted (``prices_snapped``): the venue
+rounds fills to the tick, so an unsnapped quote could never fill at its own price.
 
 Timestamps are shifted by the whole seconds of the first row, so session time starts near zero
 and a recording of a synthetic session (which starts at 0) replays on the very same times.
@@ -29,139 +41,74 @@ and a recording of a synthetic session (which starts at 0) replays on the very s
 from __future__ import annotations
 
 import copy
-import csv
 import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from hft_console.market.normalizer import OK, REJECT_REASONS, Normalizer, check_trades, sane_quotes, snap_to_tick
+from hft_console.market.replay_read import COLUMNS, ReplayFile, arrow_types
 from hft_console.market.source import DataError
 from hft_console.market.synthetic import TickBatch
+from hft_console.settings import NormalizerSettings
 
-COLUMNS = ("ts_ns", "symbol", "venue", "kind", "bid", "ask", "bid_size", "ask_size", "price", "size")
+__all__ = ["COLUMNS", "KINDS", "ReplayMarket", "read_table"]
 KINDS = ("quote", "trade", "ref")
-INT_COLUMNS = ("ts_ns", "bid_size", "ask_size", "size")
-FLOAT_COLUMNS = ("bid", "ask", "price")
+CHECK_CHUNK = 8192  # quotes per normaliser call when the file is checked at load
 
 
 def _arrow_types() -> dict[str, Any]:
-    import pyarrow as pa
-
-    types = {c: pa.int64() for c in INT_COLUMNS}
-    types.update({c: pa.float64() for c in FLOAT_COLUMNS})
-    types.update({c: pa.string() for c in ("symbol", "venue", "kind")})
-    return types
-
-
-def _first_bad_csv_row(path: Path) -> str:
-    """pyarrow says what is wrong but not where: find the first offending row the slow way."""
-    with path.open(newline="", encoding="utf-8", errors="replace") as fh:
-        reader = csv.reader(fh)
-        header = next(reader, [])
-        index = {name: i for i, name in enumerate(header)}
-        for line, row in enumerate(reader, start=2):
-            if len(row) != len(header):
-                return f"row {line}: expected {len(header)} fields, found {len(row)} (truncated or malformed)"
-            for name in INT_COLUMNS + FLOAT_COLUMNS:
-                text = row[index[name]].strip() if name in index else ""
-                if not text:
-                    continue
-                try:
-                    int(text) if name in INT_COLUMNS else float(text)
-                except ValueError:
-                    kind = "an integer" if name in INT_COLUMNS else "a number"
-                    return f"row {line}: {name} = {text!r}: expected {kind}"
-    return "a value the CSV reader cannot parse"
+    return arrow_types()
 
 
 def read_table(path: Path) -> dict[str, np.ndarray]:
     """The file's columns as numpy arrays; DataError (exit 2) on anything structurally wrong."""
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-    import pyarrow.parquet as pq
-
-    where = f"replay file {str(path)!r}"
-    if not path.is_file():
-        raise DataError("replay", f"{where}: no such file", 2)
-    suffix = path.suffix.lower()
-    if suffix not in (".csv", ".parquet"):
-        raise DataError("replay", f"{where}: expected a .csv or .parquet file", 2)
-    try:
-        if suffix == ".csv":
-            with path.open(newline="", encoding="utf-8", errors="replace") as fh:
-                header = next(csv.reader(fh), [])
-            missing = [c for c in COLUMNS if c not in header]
-            if missing:
-                raise DataError("replay", f"{where}: missing columns {missing}; expected {list(COLUMNS)}", 2)
-            options = pacsv.ConvertOptions(column_types=_arrow_types(), include_columns=list(COLUMNS))
-            table = pacsv.read_csv(path, convert_options=options)
-        else:
-            schema_names = pq.read_schema(path).names
-            missing = [c for c in COLUMNS if c not in schema_names]
-            if missing:
-                raise DataError("replay", f"{where}: missing columns {missing}; expected {list(COLUMNS)}", 2)
-            table = pq.read_table(path, columns=list(COLUMNS))
-            table = table.cast(pa.schema([(c, _arrow_types()[c]) for c in COLUMNS]))
-    except DataError:
-        raise
-    except pa.ArrowInvalid as exc:
-        detail = _first_bad_csv_row(path) if suffix == ".csv" else str(exc).splitlines()[0]
-        raise DataError("replay", f"{where}: {detail}", 2) from None
-    except (OSError, pa.ArrowException) as exc:
-        raise DataError("replay", f"{where}: unreadable ({str(exc).splitlines()[0]})", 2) from None
-    if table.num_rows == 0:
-        raise DataError("replay", f"{where}: no rows", 2)
-    out: dict[str, np.ndarray] = {}
-    for name in COLUMNS:
-        col = table.column(name)
-        if name in ("symbol", "venue", "kind"):
-            out[name] = np.array(col.fill_null("").to_pylist(), dtype=object)
-        elif name in INT_COLUMNS:
-            if name == "ts_ns" and col.null_count:
-                row = int(np.flatnonzero(np.asarray(col.is_null()))[0])
-                raise DataError("replay", f"{where}: row {_row_label(suffix, row)}: ts_ns is empty", 2)
-            out[name] = np.asarray(col.fill_null(0 if name == "ts_ns" else -1), dtype=np.int64)
-        else:
-            out[name] = np.asarray(col.fill_null(math.nan), dtype=np.float64)
-    return out
-
-
-def _row_label(suffix: str, index: int) -> int:
-    """Rows as a person counts them: CSV line numbers (header = 1), Parquet rows from 1."""
-    return index + 2 if suffix == ".csv" else index + 1
+    return ReplayFile(path).cols
 
 
 class ReplayMarket:
+    """A replay file as a market source.
+
+    ``tick`` (``market.tick_size``; 0: prices taken as they are) snaps float32 noise to the grid and
+    refuses a quote the normaliser would accept with a price off it. ``rules`` (the session's
+    normaliser settings; None: only finite, positive prices and sizes) are what trade prints are held to.
+    Raises DataError (exit 2) naming the file and the row.
+    """
+
     feed_state = "sim"
 
-    def __init__(self, path: Path, symbols: list[str] | None, venue_names: list[str]) -> None:
-        cols = read_table(path)
-        suffix = path.suffix.lower()
-        where = f"replay file {str(path)!r}"
+    def __init__(
+        self,
+        path: Path,
+        symbols: list[str] | None,
+        venue_names: list[str],
+        tick: float = 0.0,
+        rules: NormalizerSettings | None = None,
+    ) -> None:
+        f = ReplayFile(path)
+        cols = f.cols
         self.label = f"replay:{path.name}"
         kind = cols["kind"]
         bad_kind = np.flatnonzero(~np.isin(kind, KINDS))
         if bad_kind.size:
             row = int(bad_kind[0])
-            raise DataError(
-                "replay", f"{where}: row {_row_label(suffix, row)}: kind = {kind[row]!r}: expected one of {KINDS}", 2
-            )
+            raise f.error(row, f"kind = {kind[row]!r}: expected one of {KINDS}")
         sym_col = cols["symbol"]
         empty = np.flatnonzero(sym_col == "")
         if empty.size:
-            raise DataError("replay", f"{where}: row {_row_label(suffix, int(empty[0]))}: symbol is empty", 2)
+            raise f.error(int(empty[0]), "symbol is empty")
         in_file = list(dict.fromkeys(sym_col.tolist()))
         if symbols is None:
             self.symbols = in_file
         else:
             absent = [s for s in symbols if s not in in_file]
             if absent:
-                raise DataError("replay", f"{where}: no rows for {', '.join(absent)} (the file has {in_file})", 2)
+                raise DataError("replay", f"{f.where}: no rows for {', '.join(absent)} (the file has {in_file})", 2)
             self.symbols = list(symbols)
         sym_index = {s: i for i, s in enumerate(self.symbols)}
         ven_index = {v: i for i, v in enumerate(venue_names)}
-        n_ven = len(venue_names)
+        self.n_ven = n_ven = len(venue_names)
         keep = np.isin(sym_col, self.symbols)
         self.rows_skipped = int((~keep).sum())
         is_quote = (kind == "quote") & keep
@@ -169,16 +116,11 @@ class ReplayMarket:
         unknown = np.flatnonzero(is_quote & ~np.isin(ven_col, venue_names))
         if unknown.size:
             row = int(unknown[0])
-            raise DataError(
-                "replay",
-                f"{where}: row {_row_label(suffix, row)}: venue = {ven_col[row]!r}: expected a configured venue "
-                f"({', '.join(venue_names)})",
-                2,
-            )
+            raise f.error(row, f"venue = {ven_col[row]!r}: expected a configured venue ({', '.join(venue_names)})")
         ts = cols["ts_ns"]
         events = np.flatnonzero((is_quote | (kind == "trade")) & keep)
         if events.size == 0:
-            raise DataError("replay", f"{where}: no quotes or trades for {', '.join(self.symbols)}", 2)
+            raise DataError("replay", f"{f.where}: no quotes or trades for {', '.join(self.symbols)}", 2)
         self.offset_ns = int(ts[events[0]]) // 1_000_000_000 * 1_000_000_000
         sym_codes = np.array([sym_index.get(s, -1) for s in sym_col.tolist()], dtype=np.int64)
         ven_codes = np.array([ven_index.get(v, 0) for v in ven_col.tolist()], dtype=np.int64)
@@ -188,6 +130,10 @@ class ReplayMarket:
         self.bid, self.ask = cols["bid"][events], cols["ask"][events]
         self.bid_size, self.ask_size = cols["bid_size"][events], cols["ask_size"][events]
         self.price, self.size = cols["price"][events], cols["size"][events]
+        self.tick = tick
+        self.snapped = np.zeros(events.size, dtype=np.int8)  # prices snapped to the tick, per event
+        off_grid = self._snap(tick, rules) if tick > 0 else np.zeros(events.size, dtype=bool)
+        self.trade_verdict = self._check(events, f, off_grid, rules)
         # a batch ends at the first row stamped at or after its end; late rows stay in feed order
         self.ts_reach = np.maximum.accumulate(self.ts)
         refs = np.flatnonzero((kind == "ref") & keep)
@@ -197,17 +143,95 @@ class ReplayMarket:
         self.n_events = int(events.size)
         self.end_ns = int(self.ts_reach[-1]) + 1
         self.ptr = 0
-        self.trades_seen = self.trades_rejected = 0
+        self._reset_counts()
+
+    def _reset_counts(self) -> None:
+        self.trades_seen = self.trades_rejected = self.prices_snapped = 0
+        self.trade_rejects = [0] * len(REJECT_REASONS)
+
+    def _snap(self, tick: float, rules: NormalizerSettings | None) -> np.ndarray:
+        """Snap quote prices within float32 rounding of the grid (counted); the quotes with a price off it.
+
+        Only quotes that pass the normaliser's stateless tests: an empty level's placeholder price
+        (999999.9999) is rejected as it is, neither snapped nor counted."""
+        quote = ~self.is_trade & sane_quotes(self.bid, self.ask, self.bid_size, self.ask_size, rules)
+        off = np.zeros(self.ts.size, dtype=bool)
+        for name in ("bid", "ask"):
+            prices = getattr(self, name)
+            fixed, snapped, off_side = snap_to_tick(prices, tick)
+            snapped &= quote
+            prices[snapped] = fixed[snapped]
+            self.snapped += snapped
+            off |= off_side & quote
+        return off
+
+    def _check(
+        self, events: np.ndarray, f: ReplayFile, off_grid: np.ndarray, rules: NormalizerSettings | None
+    ) -> np.ndarray:
+        """Each trade print's verdict (OK elsewhere); refuses a quote the normaliser accepts off the grid.
+
+        The quotes go through a normaliser of their own, as the engine's will see them (its verdicts
+        depend on the feed alone), for each trade print's reference: its symbol's last accepted mid."""
+        n = self.ts.size
+        verdict = np.full(n, OK, dtype=np.int8)
+        trades = np.flatnonzero(self.is_trade)
+        if not trades.size and not off_grid.any():
+            return verdict
+        quotes = np.flatnonzero(~self.is_trade)
+        if rules is not None:
+            norm = Normalizer(len(self.symbols), self.n_ven, rules)
+            accepted = np.empty(quotes.size, dtype=bool)
+            for lo in range(0, quotes.size, CHECK_CHUNK):
+                q = quotes[lo : lo + CHECK_CHUNK]
+                v = norm.check_batch(self.ts[q], self.stream[q], self.bid[q], self.ask[q], self.bid_size[q],
+                                     self.ask_size[q])  # fmt: skip
+                accepted[lo : lo + q.size] = v == OK
+        else:
+            b, a, bsz, asz = self.bid[quotes], self.ask[quotes], self.bid_size[quotes], self.ask_size[quotes]
+            accepted = sane_quotes(b, a, bsz, asz, None)
+        bad = np.flatnonzero(off_grid[quotes] & accepted)
+        if bad.size:
+            k = int(quotes[bad[0]])
+            name = "bid" if snap_to_tick(self.bid[k : k + 1], self.tick)[2][0] else "ask"
+            price = float(getattr(self, name)[k])
+            raise f.error(
+                int(events[k]),
+                f"{name} = {price!r} is off the {self.tick:g} tick grid (market.tick_size); expected a multiple of "
+                "the tick: set market.tick_size to the file's tick",
+            )
+        if not trades.size:
+            return verdict
+        ref = np.zeros(trades.size)
+        sym = self.stream // self.n_ven
+        good = quotes[accepted]
+        mid = (self.bid[good] + self.ask[good]) * 0.5
+        for s in np.unique(sym[trades]).tolist():
+            mine = sym[good] == s
+            at, m = good[mine], mid[mine]
+            sel = sym[trades] == s
+            k = np.searchsorted(at, trades[sel]) - 1  # the symbol's last accepted quote before the print
+            ref[sel] = np.where(k >= 0, m[np.maximum(k, 0)] if m.size else 0.0, 0.0)
+        verdict[trades] = check_trades(self.price[trades], self.size[trades], ref, rules)
+        return verdict
 
     @property
     def exhausted(self) -> bool:
         return self.ptr >= self.n_events
 
+    @property
+    def quality(self) -> dict[str, int]:
+        """What the replay changed in its data (summary.json ``data_quality``): prices snapped to the tick."""
+        return {"prices_snapped": self.prices_snapped}
+
+    @property
+    def trades_rejected_by_reason(self) -> dict[str, int]:
+        return {r: c for r, c in zip(REJECT_REASONS, self.trade_rejects, strict=True) if c}
+
     def rewound(self) -> ReplayMarket:
         """The same data from the start, sharing the (read-only) arrays: one parse, many runs."""
         other = copy.copy(self)
         other.ptr = 0
-        other.trades_seen = other.trades_rejected = 0
+        other._reset_counts()
         return other
 
     def next_batch(self, t1_ns: int) -> TickBatch:
@@ -215,12 +239,16 @@ class ReplayMarket:
         stop = int(np.searchsorted(self.ts_reach, t1_ns, side="left"))
         stop = max(stop, start)
         self.ptr = stop
+        self.prices_snapped += int(self.snapped[start:stop].sum())
         trade = self.is_trade[start:stop]
         n_trades = int(trade.sum())
         if n_trades:
-            tp, tsz = self.price[start:stop][trade], self.size[start:stop][trade]
             self.trades_seen += n_trades
-            self.trades_rejected += int((~(np.isfinite(tp) & (tp > 0) & (tsz > 0))).sum())
+            rejected = self.trade_verdict[start:stop][trade]
+            rejected = rejected[rejected != OK]
+            self.trades_rejected += int(rejected.size)
+            for r in rejected.tolist():
+                self.trade_rejects[r] += 1
             q = np.flatnonzero(~trade) + start
         else:
             q = slice(start, stop)  # type: ignore[assignment]

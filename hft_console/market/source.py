@@ -25,6 +25,12 @@ class DataError(Exception):
 
 
 class MarketSource(Protocol):
+    """Optional: ``quality``, a dict saying what the source dropped, filled in or otherwise changed in
+    its data. Top-level ints are counts of such changes, zero for clean data (e.g. Yahoo's
+    ``bars_dropped``, ``bars_cut``, ``bars_filled``; Finnhub's ``prints_rejected``, ``reconnects``);
+    nested dicts break them down (by symbol, by reason). summary.json and the backtest report carry it
+    as ``data_quality`` (``sources.data_quality``) and the final summary prints the non-zero counts."""
+
     symbols: list[str]
     #: what the source is, for the banner and the summary (e.g. ``replay:ticks.csv``)
     label: str

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hft_console.market.source import MarketSource
 from hft_console.market.synthetic import SyntheticMarket
@@ -16,6 +16,18 @@ def symbols_explicit(settings: Settings) -> bool:
     """True when the operator named the symbols (flag, environment, .env), not just the config."""
     source = settings.sources.get("session.symbols", "config")
     return source.startswith(("--", "environment", ".env"))
+
+
+def data_quality(market: object) -> dict[str, Any]:
+    """What the source dropped, filled in or otherwise changed: its optional ``quality`` (see
+    ``MarketSource``), looked up through wrappers such as the recorder (``inner``); ``{}`` when it has
+    none. A copy: summary.json and the backtest report take it as ``data_quality``."""
+    while market is not None:
+        quality = getattr(market, "quality", None)
+        if quality is not None:
+            return dict(quality)
+        market = getattr(market, "inner", None)
+    return {}
 
 
 def open_source(settings: Settings, seed: int) -> MarketSource:

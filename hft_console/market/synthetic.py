@@ -24,6 +24,7 @@ START_PRICES = {
     "META": 480.0, "SPY": 520.0, "QQQ": 440.0, "JPM": 190.0, "NFLX": 620.0, "AMD": 160.0,
 }  # fmt: skip
 SECONDS_PER_YEAR = 252 * 6.5 * 3600
+CHUNK_MS = 100  # market time generated at once, whatever the engine's batch: batch_ms never changes the ticks
 BAD_KINDS = ("nan", "nonpositive", "crossed", "absurd", "duplicate", "out_of_order")
 
 
@@ -73,6 +74,9 @@ class SyntheticMarket:
     venue quoting, which is how Yahoo bars and Finnhub trades become venue quotes."""
 
     label = "synthetic"
+    #: generate in fixed chunks of market time (the same seed gives the same ticks for any batch length);
+    #: False: generate exactly what each batch asks for (a live feed, whose prices must not be read ahead)
+    chunked = True
 
     def __init__(self, symbols: list[str], venues: list[VenueSpec], cfg: MarketSettings, seed: int) -> None:
         self.symbols, self.venues, self.cfg = symbols, venues, cfg
@@ -89,9 +93,13 @@ class SyntheticMarket:
         self.log_vol = np.zeros(self.n_sym)
         self.flow = np.zeros(self.n_sym)
         max_stale_us = max((v.staleness_us for v in venues), default=0.0)
-        # history must cover a whole batch (orders arriving anywhere in it ask for the fair price)
-        # plus the stalest quote's lag
-        self.lookback = math.ceil(cfg.batch_ms * 1000 / cfg.grid_us) + math.ceil(8 * max_stale_us / cfg.grid_us) + 2
+        self.chunk_ns = self.grid_ns * math.ceil(CHUNK_MS * 1_000_000 / self.grid_ns) if self.chunked else 0
+        # a quote looks back at most this many grid steps (a fixed number: the same quotes for any batch)
+        self.stale_steps = math.ceil(8 * max_stale_us / cfg.grid_us) + 2
+        # history must reach from the start of the batch being served (orders arriving anywhere in it ask
+        # for the fair price) to the end of what has been generated ahead
+        ahead_ns = max(cfg.batch_ms * 1_000_000, self.chunk_ns) + self.chunk_ns
+        self.lookback = math.ceil(ahead_ns / self.grid_ns) + self.stale_steps + 2
         self.hist_price = np.repeat(np.exp(self.log_price)[:, None], self.lookback, axis=1)
         self.hist_flow = np.zeros((self.n_sym, self.lookback))
         share = np.array([v.share for v in venues], dtype=float)
@@ -102,7 +110,9 @@ class SyntheticMarket:
         self.lot = np.where(self.depth >= 100, 100, 1)
         inv = 1 / cfg.tick_size
         self.inv_tick = round(inv) if abs(inv - round(inv)) < 1e-9 else None
-        self.t_ns = 0
+        self.t_ns = 0  # end of the generated fair-price path (ahead of what was served when chunked)
+        self.served_ns = 0  # end of the market time handed to the engine
+        self._ahead: list[np.ndarray] = []  # generated, not yet served: ts, stream, bid, ask, sizes, bad kind
 
     @property
     def feed_state(self) -> str:
@@ -116,8 +126,9 @@ class SyntheticMarket:
         return None
 
     def fundamental(self) -> np.ndarray:
-        """The latest fundamental price per symbol (what quotes chase); for diagnostics and oracles."""
-        return self.hist_price[:, -1].copy()
+        """The fundamental price per symbol at the end of the market time served so far (what quotes
+        chase); for diagnostics and oracles."""
+        return np.array([self.fundamental_at(s, self.served_ns) for s in range(self.n_sym)])
 
     def _advance_grid(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         rng, cfg = self.rng, self.cfg
@@ -133,13 +144,39 @@ class SyntheticMarket:
         return np.exp(log_price), flow
 
     def next_batch(self, t1_ns: int) -> TickBatch:
-        """Every quote update with a timestamp in [t_ns, t1_ns), then move on to t1_ns."""
+        """Every quote update with a timestamp in [served_ns, t1_ns), then move on to t1_ns.
+
+        Chunked: ticks are generated in chunks of ``chunk_ns`` and handed out by the time the feed
+        delivered them, so the sequence of ticks does not depend on how the engine slices time."""
+        if self.chunked:
+            while self.t_ns < t1_ns:
+                self._generate(self.t_ns + self.chunk_ns)
+        elif t1_ns > self.t_ns:
+            self._generate(t1_ns)
+        self.served_ns = max(self.served_ns, t1_ns)
+        cols = self._ahead
+        if not cols:
+            empty = np.zeros(0, dtype=np.int64)
+            return TickBatch(empty, empty, np.zeros(0), np.zeros(0), empty, empty, {})
+        cut = int(np.searchsorted(cols[0], t1_ns, side="left"))
+        out = [c[:cut] for c in cols]
+        self._ahead = [c[cut:] for c in cols] if cut < cols[0].size else []
+        _, ts, stream, bid, ask, bid_sz, ask_sz, bad = out
+        kinds = np.bincount(bad[bad >= 0], minlength=len(BAD_KINDS)) if bad.size else np.zeros(len(BAD_KINDS))
+        injected = {name: int(k) for name, k in zip(BAD_KINDS, kinds.tolist(), strict=True) if k}
+        return TickBatch(ts, stream, bid, ask, bid_sz, ask_sz, injected)
+
+    def _generate(self, t1_ns: int) -> None:
+        """Generate the fair-price path and every quote update in [t_ns, t1_ns) into ``_ahead``."""
         t0 = self.t_ns
         n_grid = max(1, -(-(t1_ns - t0) // self.grid_ns))
         price, flow = self._advance_grid(n_grid)
-        prices = np.concatenate([self.hist_price, price], axis=1)
+        back = self.stale_steps
+        prices = np.concatenate([self.hist_price[:, -back:], price], axis=1)
         flows = np.concatenate([self.hist_flow, flow], axis=1)
-        self.hist_price, self.hist_flow = prices[:, -self.lookback :], flows[:, -self.lookback :]
+        self.hist_price = np.concatenate([self.hist_price, price], axis=1)[:, -self.lookback :]
+        self.hist_flow = flows[:, -self.lookback :]
+        flows = flows[:, -(back + n_grid) :]
         self.t_ns = t1_ns
 
         rng = self.rng
@@ -150,7 +187,7 @@ class SyntheticMarket:
         sym, ven = np.divmod(stream, self.n_ven)
         seen_ns = ts - rng.exponential(1.0, n) * self.stale_ns[ven]
         # the latest grid price at or before the time the venue last looked: never one from the future
-        g = np.clip(((seen_ns - t0) // self.grid_ns).astype(np.int64) + self.lookback - 1, 0, prices.shape[1] - 1)
+        g = np.clip(((seen_ns - t0) // self.grid_ns).astype(np.int64) + back - 1, 0, prices.shape[1] - 1)
         mid, pressure = prices[sym, g], flows[sym, g]
         spread = self.spread[ven] + (rng.random(n) < 0.08)
         bid_t = np.floor(mid / self.cfg.tick_size - spread / 2 + 0.5)
@@ -164,24 +201,26 @@ class SyntheticMarket:
             bid, ask = bid_t / self.inv_tick, ask_t / self.inv_tick
         else:
             bid, ask = bid_t * self.cfg.tick_size, ask_t * self.cfg.tick_size
-        cols = [ts, stream, bid, ask, bid_sz, ask_sz]
-        injected = self._corrupt(cols, t0) if self.cfg.bad_tick_rate > 0 and n else {}
-        ts, stream, bid, ask, bid_sz, ask_sz = cols
-        return TickBatch(
-            ts.astype(np.int64), stream.astype(np.int64), bid, ask, bid_sz.astype(np.int64), ask_sz.astype(np.int64),
-            injected,
-        )  # fmt: skip
+        # the time the feed delivered each update: what batches are cut on (a late-stamped tick arrives
+        # when it arrives)
+        cols = [ts.copy(), ts, stream, bid, ask, bid_sz, ask_sz, np.full(n, -1, dtype=np.int64)]
+        if self.cfg.bad_tick_rate > 0 and n:
+            self._corrupt(cols)
+        cols = [cols[0], cols[1].astype(np.int64), cols[2].astype(np.int64), *cols[3:5],
+                cols[5].astype(np.int64), cols[6].astype(np.int64), cols[7]]  # fmt: skip
+        self._ahead = [np.concatenate([a, c]) for a, c in zip(self._ahead, cols, strict=True)] if self._ahead else cols
 
-    def _corrupt(self, cols: list[np.ndarray], t0: int) -> dict[str, int]:
-        """Damage a few ticks the way real feeds do, so the normaliser has something to reject."""
-        ts, bid, ask = cols[0], cols[2], cols[3]
+    def _corrupt(self, cols: list[np.ndarray]) -> None:
+        """Damage a few ticks the way real feeds do, so the normaliser has something to reject; each
+        damaged row's kind (an index into BAD_KINDS) goes in the last column."""
+        ts, bid, ask, bad = cols[1], cols[3], cols[4], cols[7]
         n = ts.size
         k = int(self.rng.binomial(n, self.cfg.bad_tick_rate))
         if k == 0:
-            return {}
+            return
         idx = np.sort(self.rng.choice(n, size=min(k, n), replace=False))
         kinds = self.rng.integers(0, len(BAD_KINDS), idx.size)
-        counts = {name: int((kinds == i).sum()) for i, name in enumerate(BAD_KINDS)}
+        bad[idx[kinds != 4]] = kinds[kinds != 4]
         bid[idx[kinds == 0]] = np.nan
         sel = idx[kinds == 1]
         bid[sel] = -np.abs(bid[sel])
@@ -194,7 +233,7 @@ class SyntheticMarket:
         dup = idx[kinds == 4] + 1
         for j, col in enumerate(cols):
             cols[j] = np.insert(col, dup, col[dup - 1])
-        return counts
+        cols[7][dup + np.arange(dup.size)] = 4  # the inserted copies are the duplicates
 
     def fundamental_at(self, sym: int, t_ns: int) -> float:
         """Fundamental price of ``sym`` at ``t_ns`` within the kept history (clamped at its ends)."""

@@ -6,6 +6,11 @@ time in UTC nanoseconds). A file that exists is used as is, without touching the
 fetch fresh bars. yfinance's own caches (timezone, cookie and ISIN databases) live in
 ``<cache_dir>/yfinance`` rather than the home directory.
 
+Bars are cleaned and aligned (daily ones by trading date) in ``bars.py``; what that dropped, cut and
+filled is counted per symbol and reported as the source's ``quality`` (``summary.json``
+``data_quality``). A symbol with no bar of its own among the bars a session replays is refused rather
+than replayed as a flat line.
+
 Each bar is replayed over ``bar_s`` seconds of session time. Within a bar the fair price runs from the
 open through the nearer extreme, then the other one, to the close, with Brownian-bridge noise between
 those waypoints, kept within the bar's low and high. The venue quotes around that price are
@@ -24,14 +29,22 @@ import threading
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from hft_console.domain import VenueSpec
+from hft_console.market.bars import (
+    Bars,
+    FloatArray,
+    align_bars,
+    bar_quality,
+    clean_bars,
+    intraday,
+    on_trading_dates,
+    require_own_bars,
+)
 from hft_console.market.source import DataError
 from hft_console.market.synthetic import SyntheticMarket
 from hft_console.rng import rng_for
@@ -47,34 +60,7 @@ BRIDGE_NOISE = 0.5
 #: the path of one bar has at most this many steps (memory stays bounded when bars are replayed slowly)
 MAX_STEPS_PER_BAR = 20_000
 NO_BARS_HINT = "unknown symbol or range Yahoo does not serve; 1m bars exist only for the last 30 days"
-
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
-
 _yf_cache_dir: Path | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Bars:
-    """One symbol's bars in time order; ``ts_ns`` is each bar's open time (UTC ns)."""
-
-    ts_ns: IntArray
-    open: FloatArray
-    high: FloatArray
-    low: FloatArray
-    close: FloatArray
-    volume: FloatArray
-    rejected: int = 0  # rows cleaning dropped (bad prices, NaN, duplicate times)
-    filled: int = 0  # flat bars at the previous close, inserted to line up with the other symbols
-
-    def __len__(self) -> int:
-        return int(self.ts_ns.size)
-
-    def take(self, keep: npt.NDArray[np.intp] | npt.NDArray[np.bool_], rejected: int = 0, filled: int = 0) -> Bars:
-        return Bars(
-            self.ts_ns[keep], self.open[keep], self.high[keep], self.low[keep], self.close[keep], self.volume[keep],
-            rejected, filled,
-        )  # fmt: skip
 
 
 def cache_path(cache_dir: Path, symbol: str, interval: str, period: str) -> Path:
@@ -93,53 +79,21 @@ def fetch_bars(
 
     Symbols are aligned by forward fill: the timeline is every bar time of any symbol from the latest
     first bar on, and a symbol with no bar at a time gets a flat bar at its previous close (volume 0).
-    Raises ``DataError`` (source ``yahoo``): exit 1 when Yahoo cannot deliver, exit 2 for a bad cache file.
+    Daily and longer bars are aligned by trading date (``on_trading_dates``). Raises ``DataError``
+    (source ``yahoo``): exit 1 when Yahoo cannot deliver, exit 2 for a bad cache file.
     """
+    dated = (lambda b: b) if intraday(interval) else on_trading_dates
     cleaned: dict[str, Bars] = {}
     for sym in symbols:
         path = cache_path(cache_dir, sym, interval, period)
         if path.exists():
-            cleaned[sym] = clean_bars(sym, read_cache(path), f"cache file {path} (delete it to fetch again)", 2)
+            where, code = f"cache file {path} (delete it to fetch again)", 2
+            cleaned[sym] = clean_bars(sym, dated(read_cache(path)), where, code)
         else:
             raw = _download(sym, interval, period, cache_dir, timeout_s, session)
-            cleaned[sym] = clean_bars(sym, raw, f"Yahoo's {interval} bars over {period}", 1)
+            cleaned[sym] = clean_bars(sym, dated(raw), f"Yahoo's {interval} bars over {period}", 1)
             write_cache(path, raw)
     return align_bars(cleaned)
-
-
-def clean_bars(symbol: str, bars: Bars, where: str, exit_code: int = 1) -> Bars:
-    """Drop (and count) rows no real bar can have, sort by time and keep the first of duplicate times."""
-    o, h, lo, c, v = bars.open, bars.high, bars.low, bars.close, bars.volume
-    with np.errstate(invalid="ignore"):
-        ok = np.isfinite(o) & np.isfinite(h) & np.isfinite(lo) & np.isfinite(c) & np.isfinite(v)
-        ok &= (o > 0) & (h > 0) & (lo > 0) & (c > 0) & (v >= 0)
-        ok &= (h >= np.maximum(o, c)) & (lo <= np.minimum(o, c))
-    idx = np.flatnonzero(ok)
-    idx = idx[np.argsort(bars.ts_ns[idx], kind="stable")]
-    if idx.size > 1:
-        ts = bars.ts_ns[idx]
-        idx = idx[np.concatenate(([True], ts[1:] != ts[:-1]))]
-    if idx.size == 0:
-        raise DataError("yahoo", f"no valid bars for {symbol} in {where}: all {len(bars)} rows rejected", exit_code)
-    return bars.take(idx, rejected=len(bars) - int(idx.size))
-
-
-def align_bars(bars: dict[str, Bars]) -> dict[str, Bars]:
-    """Put every symbol on one timeline (see ``fetch_bars``); bars before the latest first bar are dropped."""
-    if not bars:
-        return {}
-    start = max(int(b.ts_ns[0]) for b in bars.values())
-    times = np.unique(np.concatenate([b.ts_ns for b in bars.values()]))
-    times = times[times >= start]
-    out: dict[str, Bars] = {}
-    for sym, b in bars.items():
-        i = np.searchsorted(b.ts_ns, times, side="right") - 1
-        have = b.ts_ns[i] == times
-        prev = b.close[i]  # a missing bar is flat at the previous close
-        o, h, lo = (np.where(have, x[i], prev) for x in (b.open, b.high, b.low))
-        v = np.where(have, b.volume[i], 0.0)
-        out[sym] = Bars(times, o, h, lo, prev, v, rejected=b.rejected, filled=int((~have).sum()))
-    return out
 
 
 def read_cache(path: Path) -> Bars:
@@ -198,7 +152,10 @@ def _download(sym: str, interval: str, period: str, cache_dir: Path, timeout_s: 
     def work() -> None:
         try:
             ticker = yf.Ticker(sym, session=session)
-            box["frame"] = ticker.history(period=period, interval=interval, timeout=timeout_s, auto_adjust=True)
+            # keepna: yfinance would drop bars without prices unseen; clean_bars drops and counts them
+            box["frame"] = ticker.history(
+                period=period, interval=interval, timeout=timeout_s, auto_adjust=True, keepna=True
+            )
         except BaseException as e:  # handed over to the calling thread, which turns it into a DataError
             box["error"] = e
 
@@ -305,7 +262,10 @@ class YahooMarket(SyntheticMarket):
         bars: dict[str, Bars],
         bar_s: float,
         label: str,
+        window: int | None = None,
     ) -> None:
+        """``window``: the bars the session replays (default all); every symbol needs a bar of its own
+        among them (``DataError`` exit 2 otherwise), and ``quality`` counts what was filled in them."""
         # injected bad ticks are a synthetic-feed exercise; recorded bars are already cleaned
         super().__init__(symbols, venues, dataclasses.replace(cfg, bad_tick_rate=0.0), seed)
         missing = [s for s in symbols if s not in bars]
@@ -316,8 +276,10 @@ class YahooMarket(SyntheticMarket):
             raise ValueError("bars must be aligned (same times for every symbol) and not empty")
         self.label = label
         self.n_bars = len(series[0])
-        self.bars_rejected = sum(b.rejected for b in series)
-        self.rejected_by_symbol = {s: b.rejected for s, b in zip(symbols, series, strict=True)}
+        self.window = self.n_bars if window is None else max(1, min(window, self.n_bars))
+        require_own_bars(symbols, series, self.window)
+        #: what cleaning and alignment did to the data (``bar_quality``); summary.json ``data_quality``
+        self.quality = bar_quality(symbols, series, self.window)
         self.bar_ns = max(1, round(bar_s * 1e9))
         self.steps = min(MAX_STEPS_PER_BAR, max(4, -(-self.bar_ns // self.grid_ns)))
         o, h, lo, c = (np.stack([getattr(b, f) for b in series]) for f in ("open", "high", "low", "close"))
@@ -341,7 +303,7 @@ class YahooMarket(SyntheticMarket):
 
     @property
     def exhausted(self) -> bool:
-        return self.t_ns >= self.end_ns
+        return self.served_ns >= self.end_ns
 
     @property
     def end_ns(self) -> int:
@@ -401,4 +363,6 @@ def open_yahoo(settings: Settings, venues: list[VenueSpec], seed: int, session: 
     d, symbols = settings.data, list(settings.session.symbols)
     bars = fetch_bars(symbols, d.yahoo_interval, d.yahoo_period, Path(d.cache_dir), d.timeout_s, session)
     label = f"yahoo:{d.yahoo_interval}/{d.yahoo_period}"
-    return YahooMarket(symbols, venues, settings.market, seed, bars, d.bar_s, label)
+    # the engine plays bar k over [k, k + 1) * bar_ns while k * bar_ns < the session's length
+    window = -(-int(settings.session.duration_s * 1e9) // max(1, round(d.bar_s * 1e9)))
+    return YahooMarket(symbols, venues, settings.market, seed, bars, d.bar_s, label, window)

@@ -232,11 +232,17 @@ class LearnedPolicy:
     def warm(self) -> None:
         """One forward pass on the last observation, its answer unused: called once per market batch,
         it keeps the decision path (JAX's dispatch included) in the CPU's caches between decisions
-        that come only every few hundred ms on the wall clock. On the simulated clock the online
-        learner's updates run here too: between batches, never inside a decision."""
+        that come only every few hundred ms on the wall clock. A threaded learner starts here."""
         if self._forward is not None and self._last_x is not None:
             self._forward(self._last_x)
-        if self.learner is not None:
+        if self.learner is not None and self.learner.threaded:
+            self.learner.between_batches()
+
+    def learn_due(self) -> None:
+        """Before a parent order is routed: an inline learner (simulated clock) takes the update it
+        has queued enough answers for. Paced by decisions and answers, never by batches, so the
+        engine's batch length cannot change what the router learns or decides."""
+        if self.learner is not None and not self.learner.threaded:
             self.learner.between_batches()
 
     def update(self, state: Any, transition: Transition) -> Any:

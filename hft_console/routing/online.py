@@ -7,8 +7,9 @@ forecaster its examples. The forecaster learns in every session; the agent only 
 learner thread wakes every ``PERIOD_S``, takes what has queued, runs jitted updates (JAX releases
 the GIL while it computes) and hands new weights back through ``publish``; the engine thread swaps
 them in before its next decision. On the simulated clock the same updates run on the engine thread
-at the start of a market batch (``between_batches``), once enough transitions have queued, so a
-session stays reproducible from its seed and no decision waits on an update.
+before a parent order is routed (``between_batches``, from ``LearnedPolicy.learn_due``), once enough
+transitions have queued: paced by decisions and answers, so a session stays reproducible from its
+seed whatever the engine's batch length, and an update's time is not counted as decision latency.
 
 - DQN: a ring buffer of the session's transitions; every ``DQN_EVERY`` new ones, ``DQN_STEPS``
   Double-DQN Huber steps on minibatches from it (the training loss, gamma and reward scaling from
@@ -86,8 +87,9 @@ class OnlineLearner:
         self._pending += 1
 
     def between_batches(self) -> None:
-        """Engine thread, between market batches. Threaded: start the learner thread the first time
-        (not before the session runs). Inline: learn here once a learning step's worth has queued."""
+        """Engine thread. Threaded (between market batches): start the learner thread the first time
+        (not before the session runs). Inline (before a routing decision): learn here once a learning
+        step's worth has queued."""
         if self.threaded:
             if self._thread is None and not self._stop.is_set():
                 self._thread = threading.Thread(target=self._loop, name=f"online-{self.agent}", daemon=True)

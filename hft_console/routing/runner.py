@@ -128,6 +128,12 @@ class RouterRunner:
         if warm is not None:
             warm()
 
+    def learn_due(self) -> None:
+        """A learned router's inline online update, when one is due (see ``LearnedPolicy.learn_due``)."""
+        learn = getattr(self.policy, "learn_due", None)
+        if learn is not None:
+            learn()
+
     def close(self) -> None:
         """Stop the active policy's background learning, if any."""
         _close(self.policy)

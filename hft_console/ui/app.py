@@ -3,11 +3,17 @@
 The engine runs on its own thread (``Engine.run``); the console never touches engine state directly.
 It reads the engine's latest published snapshot on a fixed timer and sends every operator action
 through the engine's command queue, where it is applied between events and journaled.
+
+Every way to end the session goes through one gate (``action_quit_console``): ``q``, ``ctrl+q``,
+``ctrl+c`` and the palette's "Quit" ask first while positions are open. A signal (SIGINT, SIGTERM,
+SIGHUP) ends the session without asking, since nobody may be there to answer (``end_by_signal``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import signal
 import sys
 import threading
 from collections.abc import Callable, Iterable
@@ -17,15 +23,20 @@ from rich.text import Text
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.driver import Driver
 from textual.events import Resize
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Static
 
 from hft_console.domain import Command
 from hft_console.engine import Engine
 from hft_console.routing.registry import ROUTER_NAMES
 from hft_console.snapshot import Snapshot
-from hft_console.ui.panes import HeatmapPane, KeyBar, Pane, PnlPane, RiskPane, RouterPane, StatusBar, TapePane
-from hft_console.ui.screens import ConfirmScreen, HelpScreen, LimitEditor
+from hft_console.ui import terminal
+from hft_console.ui.keybar import KeyBar
+from hft_console.ui.layout import MIN_SIZE, Layout, plan
+from hft_console.ui.panes import HeatmapPane, Pane, PnlPane, RiskPane, RouterPane, StatusBar, TapePane
+from hft_console.ui.screens import ConfirmScreen, HelpScreen, LimitEditor, limit_text
 from hft_console.ui.startup import StartupScreen
 
 FULL_GC_EVERY_S = 30.0
@@ -38,9 +49,16 @@ KEYS = [
     ("p", "pause / resume the strategy (orders in flight still complete)"),
     ("?", "this help"),
     ("q", "quit (asks when positions are open)"),
-    ("ctrl+q", "quit, the same way"),
+    ("ctrl+q, ctrl+c", "quit, the same way"),
     ("ctrl+p", "command palette"),
+    ("PgDn / PgUp", "trades: older / newer page"),
+    ("Home / End", "trades: newest (live) / oldest kept"),
 ]
+PANES = ("tape", "heatmap", "risk", "router", "pnl")  # the ids of the panes the layout places
+# Textual's own App actions: these are routed to the console's (the methods are overridden below) or
+# harmless; every other one (theme, screenshot, suspend, screen switching, ...) is refused by check_action.
+ROUTED_ACTIONS = {"quit": "quit_console", "help_quit": "quit_console", "show_help_panel": "help"}
+HARMLESS_ACTIONS = frozenset({"command_palette", "focus_next", "focus_previous"})
 
 
 class ConsoleApp(App[None]):
@@ -55,9 +73,16 @@ class ConsoleApp(App[None]):
         Binding("p", "pause", "Pause"),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit_console", "Quit"),
-        Binding("ctrl+q", "quit_console", "Quit", show=False, priority=True),
+        Binding("ctrl+q,ctrl+c", "quit_console", "Quit", show=False, priority=True),
+        Binding("pagedown", "tape('older')", show=False),
+        Binding("pageup", "tape('newer')", show=False),
+        Binding("home", "tape('newest')", show=False),
+        Binding("end", "tape('oldest')", show=False),
     ]
     TRADING_ACTIONS = frozenset({"halt", "flatten", "resume", "limits", "cycle_router", "pause"})
+    ALLOWED_ACTIONS = frozenset(
+        {b.action.split("(")[0] for b in BINDINGS if isinstance(b, Binding)} | set(ROUTED_ACTIONS) | HARMLESS_ACTIONS
+    )
 
     def __init__(
         self, engine: Engine, *, startup: bool = True, deterministic: bool = False, refresh_hz: float = 10.0
@@ -71,12 +96,20 @@ class ConsoleApp(App[None]):
         self._initial_pause = engine.strategy.paused
         self.engine_error: BaseException | None = None
         self.quitting = False
+        self.exit_signal: int | None = None  # the signal that ended the session, if one did
+        self.terminal_gone = False
+        self._loop_ref: asyncio.AbstractEventLoop | None = None
         self.router_pending: str | None = None
-        self._shown: Snapshot | None = None
+        self._shown: Snapshot | None = None  # what the panes show (the status line may be newer)
+        self._status_snap: Snapshot | None = None
+        self._layout: Layout | None = None
         self._finished_noted = False
         self._switch_interval = sys.getswitchinterval()
         self.confirm = ConfirmScreen()
         self.limit_editor: LimitEditor | None = None
+
+    def get_driver_class(self) -> type[Driver]:
+        return terminal.surviving_driver(super().get_driver_class())
 
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status")
@@ -88,9 +121,11 @@ class ConsoleApp(App[None]):
                 yield RiskPane(id="risk", classes="pane")
                 yield RouterPane(id="router", classes="pane")
                 yield PnlPane(id="pnl", classes="pane")
+        yield Static(id="too-small")
         yield KeyBar(id="keys")
 
     def on_mount(self) -> None:
+        self._loop_ref = asyncio.get_running_loop()
         self.install_screen(self.confirm, "confirm")
         self.query_one(StatusBar).paused = self._initial_pause
         # The garbage collector holds the GIL: a full collection over Textual's render caches stalls
@@ -107,12 +142,10 @@ class ConsoleApp(App[None]):
         self.set_interval(1 / self.refresh_hz, self.refresh_panes)
         self.set_interval(1.0, self._collect_young)
         self.set_interval(FULL_GC_EVERY_S, self._collect_all)
-        if not self.deterministic:
-            self.notify(
-                "Keys: k kill switch · K flatten · r resume · l limits · m router · p pause · ? help", timeout=6
-            )
         self.refresh_bindings()
-        if self.engine.finished:
+        if self.exit_signal is not None:  # a signal came while the console was starting
+            self.end_by_signal(self.exit_signal)
+        elif self.engine.finished:
             self.refresh_panes()
         elif self.startup:
             self.push_screen(StartupScreen(self.engine), lambda _: self.start_engine())
@@ -120,7 +153,32 @@ class ConsoleApp(App[None]):
             self.start_engine()
 
     def on_resize(self, event: Resize) -> None:
-        self.screen_stack[0].set_class(event.size.width < 100 or event.size.height < 30, "compact")
+        self.apply_layout(event.size.width, event.size.height)
+
+    def apply_layout(self, width: int = 0, height: int = 0) -> None:
+        """Pick the layout for this size (the terminal's when not given) and the latest content; change the
+        screen only when the layout changes."""
+        snap = self._shown or self.engine.snapshot
+        if not width:
+            width, height = self.size
+        if snap is None:
+            layout = plan(width, height, {name: (0, 0) for name in PANES})
+        else:
+            layout = plan(width, height, {name: self.query_one(f"#{name}", Pane).needs(snap) for name in PANES})
+        if layout == self._layout:
+            return
+        self._layout = layout
+        main = self.screen_stack[0]
+        with self.batch_update():
+            for kind in ("wide", "compact", "small"):
+                main.set_class(layout.kind == kind, kind)
+            for name in PANES:
+                self.query_one(f"#{name}").display = name in layout.shown
+            self.query_one("#right").styles.width = layout.right_width if layout.kind == "wide" else "100%"
+            self.query_one("#too-small", Static).update(
+                f"hft-console needs at least {MIN_SIZE[0]}×{MIN_SIZE[1]}; this terminal is {width}×{height}.\n"
+                "Make it larger, or press q to quit."
+            )
 
     def refresh_bindings(self) -> None:
         super().refresh_bindings()
@@ -133,11 +191,19 @@ class ConsoleApp(App[None]):
             for bar in self.screen_stack[0].query(KeyBar):
                 bar.show_keys(keys)
 
+    @property
+    def dialog_open(self) -> bool:
+        return any(isinstance(s, ModalScreen) for s in self.screen_stack[1:])
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Trading keys work only while the engine runs; shown disabled before and after."""
+        """Trading keys work only while the engine runs (shown disabled before and after); of Textual's
+        own actions only the routed and harmless ones run; the palette does not open over a dialog,
+        which has the operator's attention."""
+        if action not in self.ALLOWED_ACTIONS:
+            return False
         if action in self.TRADING_ACTIONS and not self.engine_running:
             return None
-        return True
+        return not (action == "command_palette" and self.dialog_open)
 
     def _collect_young(self) -> None:
         gc.collect(1)
@@ -170,30 +236,41 @@ class ConsoleApp(App[None]):
         return self.engine_thread is not None and self.engine_thread.is_alive()
 
     def refresh_panes(self) -> None:
+        """At ``refresh_hz``: the status line always shows the latest snapshot, even under a dialog (an
+        operator deciding on the kill switch must not read an old P&L); the panes behind a dialog hold
+        still, greyed as stale, so the dialog's keys stay quick, and catch up once it closes."""
         if self.quitting and not self.engine_running:
             self.exit()
             return
-        if self.engine_error is not None and not self.query_one(StatusBar).dead:
-            bar = self.query_one(StatusBar)
-            bar.dead = f"ENGINE STOPPED: {self.engine_error!r}"
-            bar.update(Text(f" {bar.dead} — the journal holds what was committed; q quits ", style="bold white on red"))
-            self.notify(f"The engine stopped: {self.engine_error!r}.", severity="error", timeout=30)
+        if not self.terminal_gone and terminal.output_lost(self._driver) and not terminal.terminal_alive():
+            self.end_by_signal(signal.SIGHUP)  # the terminal hung up, whether its SIGHUP reached us or not
+        status = self.query_one(StatusBar)
+        if self.engine_error is not None and not status.dead:
+            status.dead = f"ENGINE STOPPED: {self.engine_error!r}"
+            status.update(Text(f" {status.dead} — the journal holds what was committed; q quits ",
+                               style="bold white on red"))  # fmt: skip
             self.refresh_bindings()
         snap = self.engine.snapshot
-        if snap is None or snap is self._shown:
+        if snap is None:
             return
-        if len(self.screen_stack) > 1 and self._shown is not None:
-            return  # a dialog has the operator's attention: keep its keys quick, catch up after
+        if snap is not self._status_snap or status.expire_note():
+            self._status_snap = snap
+            status.render_snapshot(snap, self.deterministic)
+        stale = self.dialog_open and self._shown is not None
+        self.query_one("#body").set_class(stale, "stale")
+        if snap is self._shown or stale:
+            return
         self._shown = snap
         with self.batch_update():
+            self.apply_layout()
             for pane in self.query(Pane):
-                if not (isinstance(pane, StatusBar) and pane.dead):
+                if not isinstance(pane, StatusBar) and pane.display:
                     pane.render_snapshot(snap, self.deterministic)
         if snap.finished and not self._finished_noted:
             self._finished_noted = True
             self.refresh_bindings()
-            if not self.quitting and not self.deterministic and self.engine_error is None:
-                self.notify("Session finished. The journal and summary.json are written; q quits.", timeout=15)
+            if not self.quitting and self.engine_error is None:
+                status.note("session over, journal written; q quits", seconds=None)
 
     def ask(self, title: str, message: str, on_yes: Callable[[], None], danger: bool = True) -> None:
         """Show the one confirmation dialog, reconfigured for this question."""
@@ -205,17 +282,15 @@ class ConsoleApp(App[None]):
     def send(self, kind: str, **args: object) -> bool:
         """Queue a command for the engine; refused (and said so) when no engine is running."""
         if kind != "stop" and not self.engine_running:
-            self.notify("No session is running: nothing was sent.", severity="warning")
+            self.query_one(StatusBar).note("no session is running: nothing was sent")
             return False
         self.engine.submit(Command(kind, dict(args), source="console"))
         return True
 
     def _confirm(self, title: str, message: str, kind: str, note: str) -> None:
         def go() -> None:
-            if not self.send(kind):
-                return
-            self.query_one(StatusBar).extra = note
-            self.notify(note, severity="warning" if kind != "resume" else "information")
+            if self.send(kind):
+                self.query_one(StatusBar).note(note)
 
         self.ask(title, message, go, danger=kind != "resume")
 
@@ -237,7 +312,7 @@ class ConsoleApp(App[None]):
     def action_limits(self) -> None:
         def apply(name: str, value: float) -> None:
             if self.send("set_limit", name=name, value=value):
-                self.notify(f"{name} set to {value:,g}")
+                self.query_one(StatusBar).note(f"{name} set to {limit_text(name, value)}")
 
         if self.limit_editor is None:
             self.limit_editor = LimitEditor(self.engine.risk.limits, self.engine.risk.caps, apply)
@@ -249,31 +324,40 @@ class ConsoleApp(App[None]):
         # cycle from what this console last asked for, so quick presses step through the list
         current = self.router_pending or (self._shown.router if self._shown else self.engine.settings.session.router)
         nxt = ROUTER_NAMES[(ROUTER_NAMES.index(current) + 1) % len(ROUTER_NAMES)]
-        if not self._switch_router(nxt):
-            return
-        self.query_one(StatusBar).extra = f"router → {nxt}"
-        self.notify(f"routing policy: {current} → {nxt}")
+        self._switch_router(nxt)
 
     def _switch_router(self, name: str) -> bool:
         if not self.send("set_router", name=name):
             return False
         self.router_pending = name
+        self.query_one(StatusBar).note(f"router → {name}")
         return True
 
     def action_pause(self) -> None:
-        paused = not self.query_one(StatusBar).paused
+        status = self.query_one(StatusBar)
+        paused = not status.paused
         if not self.send("pause" if paused else "unpause"):
             return
-        self.query_one(StatusBar).paused = paused
-        if self._shown is not None:
-            self.query_one(StatusBar).show(self._shown, self.deterministic)
+        status.paused = paused
+        status.redraw()
+
+    def action_tape(self, where: str) -> None:
+        tape = self.query_one(TapePane)
+        if where == "newest":
+            tape.show_newest()
+        elif where == "oldest":
+            tape.show_oldest()
+        else:
+            tape.page_by((tape.page - 1 if tape.page > 1 else 1) * (1 if where == "older" else -1))
 
     def action_help(self) -> None:
         if not self.is_screen_installed("help"):
             self.install_screen(HelpScreen(KEYS), "help")
-        self.push_screen("help")
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen("help")
 
     def action_quit_console(self) -> None:
+        """The one way out for the operator: asks first while positions are open."""
         positions = self._shown.positions if self._shown else ()
         if self.engine_running and any(p.position for p in positions):
             open_ = ", ".join(f"{p.symbol} {p.position:+,}" for p in positions if p.position)
@@ -281,15 +365,55 @@ class ConsoleApp(App[None]):
         else:
             self._stop()
 
+    async def action_quit(self) -> None:
+        """Textual's own quit (ctrl+q by default, the palette's "Quit") goes through the same gate."""
+        self.action_quit_console()
+
+    def action_help_quit(self) -> None:
+        self.action_quit_console()
+
+    def action_show_help_panel(self) -> None:
+        self.action_help()
+
+    def signal_received(self, signum: int) -> None:
+        """From a signal handler (main thread, any moment): end the session on the app's own loop."""
+        if self.exit_signal is None:
+            self.exit_signal = signum
+        loop = self._loop_ref
+        if loop is not None and loop.is_running():
+            loop.call_soon_threadsafe(self.end_by_signal, signum)
+
+    def end_by_signal(self, signum: int) -> None:
+        """End the session as ``q`` does, without asking: in-flight orders complete, the journal and
+        summary.json are written. After SIGHUP with the terminal gone nothing more is drawn."""
+        self.exit_signal = self.exit_signal or signum
+        headless = self.is_headless
+        if signum == signal.SIGHUP and not self.terminal_gone and not headless and not terminal.terminal_alive():
+            self.terminal_gone = True
+            terminal.detach_terminal()
+        if not self.quitting:
+            self._stop()
+
     def _stop(self) -> None:
         self.quitting = True
         if self.engine_running:
             self.send("stop")
+        elif self.engine_thread is None and not self.engine.finished:
+            # quit before the session started: it starts and ends at once, so the journal is closed,
+            # SESSION end written and summary.json there (the run directory is never left half-open)
+            self.engine.stop_requested = True
+            self.start_engine()
         else:
             self.exit()
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
+        """The palette offers the console's actions only; Textual's own (theme, screenshot, keys panel,
+        maximize) are not offered, and its "Quit" and "Keys" are the console's."""
+        yield SystemCommand("Quit", "End the session and quit (asks when positions are open)",
+                            self.action_quit_console)  # fmt: skip
+        yield SystemCommand("Keys", "Every key the console answers to", self.action_help)
+        if not self.engine_running:
+            return
         yield SystemCommand("Kill switch: halt", "Cancel orders in flight and refuse new ones", self.action_halt)
         yield SystemCommand("Flatten then halt", "Close every position, then halt", self.action_flatten)
         yield SystemCommand("Resume trading", "Back to ACTIVE", self.action_resume)

@@ -6,22 +6,24 @@ from collections.abc import Sequence
 
 from rich.text import Text
 
+from hft_console import money as rule
+
 SPARK = "▁▂▃▄▅▆▇█"
 STATE_STYLE = {"ACTIVE": "bold black on green", "REDUCING": "bold black on yellow", "HALTED": "bold white on red"}
 
 
 def money(value: float, width: int = 0) -> Text:
-    sign = "-" if value < 0 else "+"
-    text = f"{sign}${abs(value):,.2f}"
-    style = "green" if value > 0 else "red" if value < 0 else ""
-    return Text(text.rjust(width), style=style)
+    """Signed dollars by the one rounding rule (hft_console.money), green above zero, red below."""
+    sign = rule.sign_of(value)
+    style = "green" if sign > 0 else "red" if sign < 0 else ""
+    return Text(rule.money(value).rjust(width), style=style)
 
 
 def pnl_cell(value: float, width: int = 11) -> Text:
     """Trade P&L with a green or red background, as on the seed's tape."""
-    sign = "-" if value < 0 else "+"
-    style = "black on green" if value > 0 else "white on red" if value < 0 else ""
-    return Text(f"{sign}${abs(value):,.2f}".rjust(width), style=style)
+    sign = rule.sign_of(value)
+    style = "black on green" if sign > 0 else "white on red" if sign < 0 else ""
+    return Text(rule.money(value).rjust(width), style=style)
 
 
 def gauge(fraction: float, width: int) -> Text:
@@ -68,14 +70,21 @@ def heat_row(cells: Sequence[tuple[float | None, float | None, int, int] | None]
 
 
 def compact(value: float, money: bool = False) -> str:
-    """12,345 -> 12.3k; 5,000,000 -> 5.0M: gauges fit narrow panes."""
+    """12,345 -> 12.3k; 5,000,000 -> 5.0M: gauges fit narrow panes (rounded by the one money rule)."""
     sign = "-" if value < 0 else ""
     value = abs(value)
     prefix = "$" if money else ""
     for div, unit in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if value >= div:
-            return f"{sign}{prefix}{value / div:.1f}{unit}"
-    return f"{sign}{prefix}{value:,.0f}"
+        if rule.rounded(value / div, 1) >= 1:
+            return f"{sign}{prefix}{rule.dollars(value / div, 1)}{unit}"
+    return f"{sign}{prefix}{rule.dollars(value, 0)}"
+
+
+def quantity(value: float) -> str:
+    """A limit or count as people write it: 5000000 -> '5,000,000', 2.5 -> '2.5' (never '5e+06')."""
+    if float(value).is_integer():
+        return f"{int(value):,}"
+    return f"{value:,.6f}".rstrip("0").rstrip(".")
 
 
 def micros(value: float | None) -> str:
@@ -91,9 +100,11 @@ def clock(seconds: float) -> str:
     return f"{h:02d}:{m:02d}:{s:02d}"
 
 
-def session_time(ts_ns: int) -> str:
+def session_time(ts_ns: int, hours: bool = True) -> str:
+    """Session time with milliseconds: '00:01:04.839', or '01:04.839' without hours (sessions under an hour)."""
     ms = ts_ns // 1_000_000
-    return f"{clock(ms // 1000)}.{ms % 1000:03d}"
+    text = f"{clock(ms // 1000)}.{ms % 1000:03d}"
+    return text if hours else text[3:]
 
 
 Cell = tuple["str | Text", int, str]  # value, width, "<" or ">"

@@ -1,13 +1,24 @@
 """The console's panes. Each is a Static that redraws itself from one engine snapshot; none of them
 does engine work. Rows are built as fixed-width text (a rich Table costs far more to render at
 10 Hz). ``deterministic`` hides the few figures measured on the wall clock, so a screen captured at
-a fixed seed is the same on every machine."""
+a fixed seed is the same on every machine.
+
+Every pane says what it needs (``needs``: columns and rows, frame included) so the console can pick a
+layout in which nothing wraps or is cut; a pane never wraps a row (``text-wrap: nowrap`` in the CSS).
+"""
 
 from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from rich.text import Span, Text
 from textual.widgets import Static
 
+from hft_console.domain import Fill
+from hft_console.money import dollars
+from hft_console.money import money as money_text
 from hft_console.snapshot import Snapshot
 from hft_console.ui.format import (
     STATE_STYLE,
@@ -25,12 +36,19 @@ from hft_console.ui.format import (
 )
 
 HEAD = "bold"
+FRAME_W, FRAME_H = 4, 2  # a pane's round border (2 columns, 2 rows) and its padding (2 columns)
+TAPE_MIN_ROWS = 5  # trades the tape shows at least, or the layout gives it more room
 
 
 def header(*cells: tuple[str, int, str]) -> Text:
     row = columns(cells)
     row.stylize(HEAD)
     return row
+
+
+def fit(options: Sequence[str], width: int) -> str:
+    """The first of ``options`` (longest first) that fits ``width`` cells, else ''."""
+    return next((o for o in options if len(o) <= width), "")
 
 
 class Pane(Static):
@@ -44,9 +62,12 @@ class Pane(Static):
         self.last = (snap, deterministic)
         self.show(snap, deterministic)
 
-    def on_resize(self) -> None:
+    def redraw(self) -> None:
         if self.last is not None:
             self.show(*self.last)
+
+    def on_resize(self) -> None:
+        self.redraw()
 
     def put(self, content: Text) -> None:
         """Repaint only when the text or its styles changed, and lay out only when its height did."""
@@ -63,21 +84,54 @@ class Pane(Static):
         """Columns available for content (``size`` excludes border and padding)."""
         return max(20, self.size.width)
 
+    @property
+    def frame_text_width(self) -> int:
+        """Cells a border title or subtitle can use: the outer width less the corners and a space each side."""
+        return max(0, self.size.width + FRAME_W - 4)
+
+    def needs(self, snap: Snapshot) -> tuple[int, int]:
+        """(columns, rows) this pane needs for ``snap`` without wrapping or cutting, frame included."""
+        raise NotImplementedError
+
     def show(self, snap: Snapshot, deterministic: bool) -> None:
         raise NotImplementedError
 
 
 FEED_STYLE = {"live": "bold black on green", "stale": "bold black on yellow", "down": "bold white on red"}
+NOTE_S = 5.0  # how long a status-line note stays
 
 
 class StatusBar(Pane):
-    """Engine state, mode, session progress, data source, throughput, router and P&L on one line."""
+    """Engine state, mode, session progress, data source, throughput, router and P&L on one line.
 
+    What must always be there comes first: state, progress bar (at least ``GAUGE_MIN`` cells), clock and
+    P&L; then the mode; a note ("halt sent") gets what is left, cut if need be, and expires after
+    ``NOTE_S`` seconds; throughput, router and data source show only where they fit whole.
+    """
+
+    GAUGE_MIN = 10
     paused = False  # set by the console's pause key, so the effect shows before the next snapshot
-    extra = ""
     dead = ""  # set when the engine thread died; the status line then shows only that
+    note_text = ""
+    note_until: float | None = None  # deadline on ``now``; None: stays until replaced
+    now: Callable[[], float] = time.monotonic  # the clock notes expire on; tests set their own
+
+    def note(self, text: str, seconds: float | None = NOTE_S) -> None:
+        self.note_text = text
+        self.note_until = None if seconds is None else self.now() + seconds
+        self.redraw()
+
+    def expire_note(self) -> bool:
+        """Drop a note whose time is up; True when one was dropped (the line needs a redraw)."""
+        if self.note_text and self.note_until is not None and self.now() >= self.note_until:
+            self.note_text, self.note_until = "", None
+            return True
+        return False
 
     def show(self, snap: Snapshot, deterministic: bool) -> None:
+        if self.dead:
+            return
+        self.expire_note()
         width = max(40, self.size.width)
         elapsed, total = snap.elapsed_s, snap.duration_s
         left = Text()
@@ -88,69 +142,155 @@ class StatusBar(Pane):
             left.append(" PAUSED ", style="bold black on cyan")
         if snap.feed != "sim":  # a live feed: stale or down pauses trading by itself
             left.append(f" FEED {snap.feed.upper()} ", style=FEED_STYLE.get(snap.feed, "bold"))
-        wide = width >= 100
-        left.append(f" {snap.mode.upper()} · {snap.data_source} · {snap.clock} " if wide else f" {snap.mode.upper()} ")
-        right = Text(f" {clock(elapsed)}/{clock(total)} ")
-        if wide:
-            rate = "—" if deterministic else f"{snap.ticks_per_s:,.0f}"
-            right.append(f"· {rate} ticks/s · {snap.router} ")
-        right.append("· P&L ")
-        right.append(money(snap.pnl_total))
-        if self.extra:
-            right.append(f" · {self.extra}", style="bold yellow")
-        bar = max(4, width - len(left) - len(right) - 1)
+        cut = 0 if total >= 3600 else 3  # hours only for sessions of an hour or more
+        when = Text(f" {clock(elapsed)[cut:]}/{clock(total)[cut:]} ")
+        pnl = Text("· P&L ") + money(snap.pnl_total) + Text(" ")
+        room = width - left.cell_len - when.cell_len - pnl.cell_len - self.GAUGE_MIN
+        mode = f" {snap.mode.upper()} "
+        if room >= len(mode):
+            left.append(mode)
+            room -= len(mode)
+        note = Text()
+        if self.note_text and room > 4:
+            note = Text(f"· {self.note_text} ", style="bold yellow")
+            note.truncate(room, overflow="ellipsis")
+            room -= note.cell_len
+        shown = ""
+        for extra in (f"· {'—' if deterministic else f'{snap.ticks_per_s:,.0f}'} ticks/s ", f"· {snap.router} "):
+            if len(extra) <= room:
+                shown += extra
+                room -= len(extra)
+        where = f"· {snap.data_source} · {snap.clock} "
+        if room >= len(where):
+            left.append(where)
+            room -= len(where)
+        right = when + Text(shown) + pnl + note
+        bar = width - left.cell_len - right.cell_len
         self.update(left + gauge(min(1.0, elapsed / total if total else 1.0), bar) + right, layout=False)
+
+    def needs(self, snap: Snapshot) -> tuple[int, int]:
+        return 80, 1
 
 
 class TapePane(Pane):
-    """Newest trade on top, the seed's columns, green/red trade P&L."""
+    """Newest trade on top, the seed's columns, green/red trade P&L. PgDn/PgUp page through older
+    trades (the view then holds still while new ones arrive), Home goes back to the live top, End to
+    the oldest trade kept."""
+
+    HEADS = ("Time", "Sym", "Side", "Qty", "Price", "Trade P&L", "Total P&L", "Venue")
+    ALIGN = ("<", "<", "<", ">", ">", ">", ">", "<")
+    top_seq: int | None = None  # None: live (newest on top); else the trade held on the top row
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._widths = [len(h) for h in self.HEADS]
+        self._widths[3:8] = [5, 8, 9, 10, 6]  # room for typical values from the start, so columns rarely move
+
+    def _cells(self, snap: Snapshot, f: Fill) -> list[str | Text]:
+        return [
+            session_time(f.ts_ns, hours=snap.duration_s >= 3600),
+            f.symbol,
+            Text(f.side.label, style="green" if f.side > 0 else "red"),
+            f"{f.qty:,}",
+            dollars(f.price),
+            pnl_cell(f.trade_pnl, 0),
+            money(f.total_pnl),
+            f.venue,
+        ]
+
+    def _grow(self, snap: Snapshot, rows: list[list[str | Text]]) -> list[int]:
+        """Column widths: wide enough for every value seen so far (they only grow, so nothing jumps)."""
+        w = self._widths
+        w[0] = max(w[0], 12 if snap.duration_s >= 3600 else 9)
+        w[1] = max([w[1], *(len(p.symbol) for p in snap.positions)])
+        w[7] = max([w[7], *(len(v.name) for v in snap.venues)])
+        for row in rows:
+            for i, cell in enumerate(row):
+                n = cell.cell_len if isinstance(cell, Text) else len(cell)
+                if n > w[i]:
+                    w[i] = n
+        return w
+
+    def needs(self, snap: Snapshot) -> tuple[int, int]:
+        return sum(self._grow(snap, [])) + len(self.HEADS) - 1 + FRAME_W, 1 + TAPE_MIN_ROWS + FRAME_H
+
+    @property
+    def page(self) -> int:
+        return max(1, self.size.height - 1)
+
+    def page_by(self, rows: int) -> None:
+        """Positive: towards older trades. Holding starts from the live top."""
+        if self.last is None or not self.last[0].trades:
+            return
+        trades = self.last[0].trades
+        newest, oldest = trades[-1].seq, trades[0].seq
+        top = (newest if self.top_seq is None else self.top_seq) - rows
+        top = max(min(top, newest), min(newest, oldest + self.page - 1))
+        self.top_seq = None if top >= newest else top
+        self.redraw()
+
+    def show_newest(self) -> None:
+        self.top_seq = None
+        self.redraw()
+
+    def show_oldest(self) -> None:
+        self.page_by(1 << 40)
 
     def show(self, snap: Snapshot, deterministic: bool) -> None:
-        n_rows = max(1, self.size.height - 3)
+        n_rows = self.page
         closed = snap.wins + snap.losses
-        self.border_title = f"Trades  {snap.fills:,} fills"
-        self.border_subtitle = (
-            f"won {snap.wins} lost {snap.losses}  win rate {snap.wins / closed:.0%}" if closed else ""
+        trades = snap.trades
+        top = len(trades) - 1
+        if self.top_seq is not None and trades:
+            top = max(0, min(top, self.top_seq - trades[0].seq))
+            if top < min(len(trades), n_rows) - 1:  # the held trade aged out: keep a full page
+                top = min(len(trades), n_rows) - 1
+        view = [trades[i] for i in range(top, max(-1, top - n_rows), -1)]
+        cells = [self._cells(snap, f) for f in view]
+        widths = self._grow(snap, cells)
+        self.border_title = fit([f"Trades  {snap.fills:,} fills", f"Trades {snap.fills:,}", "Trades"],
+                                self.frame_text_width)  # fmt: skip
+        held = ""
+        if self.top_seq is not None and trades:
+            first = len(trades) - top
+            held = f"rows {first:,}–{first + len(view) - 1:,} of {len(trades):,} · Home: newest"
+        elif len(trades) > n_rows:
+            held = "PgDn: older"
+        score = f"won {snap.wins} lost {snap.losses}  win rate {snap.wins / closed:.0%}" if closed else ""
+        self.border_subtitle = fit(
+            [f"{held}  {score}".strip(), held or score, f"won {snap.wins} lost {snap.losses}"], self.frame_text_width
         )
-        venue_w = max(4, self.inner_width - 12 - 5 - 4 - 5 - 8 - 9 - 10 - 7)
-        rows = [
-            header(
-                ("Time", 12, "<"),
-                ("Sym", 5, "<"),
-                ("Side", 4, "<"),
-                ("Qty", 5, ">"),
-                ("Price", 8, ">"),
-                ("Trade P&L", 9, ">"),
-                ("Total P&L", 10, ">"),
-                ("Venue", venue_w, "<"),
-            )
-        ]
-        for f in reversed(snap.trades[-n_rows:]):
-            side = Text(f.side.label, style="green" if f.side > 0 else "red")
-            rows.append(
-                columns(
-                    [
-                        (session_time(f.ts_ns), 12, "<"),
-                        (f.symbol, 5, "<"),
-                        (side, 4, "<"),
-                        (f"{f.qty:,}", 5, ">"),
-                        (f"{f.price:,.2f}", 8, ">"),
-                        (pnl_cell(f.trade_pnl, 9), 9, ">"),
-                        (money(f.total_pnl), 10, ">"),
-                        (f.venue, venue_w, "<"),
-                    ]
-                )
-            )
+        rows = [header(*zip(self.HEADS, widths, self.ALIGN, strict=True))]
+        for f, row in zip(view, cells, strict=True):
+            row[5] = pnl_cell(f.trade_pnl, widths[5])  # the green or red background fills the column
+            rows.append(columns(list(zip(row, widths, self.ALIGN, strict=True))))
         self.put(lines(rows))
+
+
+HEAT_FIXED = (6, 7, 7, 7, 7, 7)  # venue, status, p50, p95, p99, expect
+HEAT_MIN_CELLS = 5
 
 
 class HeatmapPane(Pane):
     """Venues x time buckets of round-trip p95, against each venue's calm round trip."""
 
+    def needs(self, snap: Snapshot) -> tuple[int, int]:
+        return sum(HEAT_FIXED) + HEAT_MIN_CELLS + len(HEAT_FIXED) + FRAME_W, 1 + len(snap.venues) + FRAME_H
+
     def show(self, snap: Snapshot, deterministic: bool) -> None:
-        cells = max(5, min(len(snap.heatmap_start_ns), self.inner_width - 6 - 7 - 4 * 8 - 3))
-        self.border_title = f"Venue latency  last {cells} × {snap.bucket_s:g}s"
-        self.border_subtitle = "p95÷calm RT ≤1.5 green ≤3 yellow ≤6 orange >6 red · X timeout"
+        free = self.inner_width - sum(HEAT_FIXED) - len(HEAT_FIXED)
+        cells = max(HEAT_MIN_CELLS, min(len(snap.heatmap_start_ns), free))
+        self.border_title = fit(
+            [f"Venue latency  last {cells} × {snap.bucket_s:g}s", "Venue latency"], self.frame_text_width
+        )
+        self.border_subtitle = fit(
+            [
+                "p95÷calm RT ≤1.5 green ≤3 yellow ≤6 orange >6 red · X timeout",
+                "p95÷calm ≤1.5 green ≤3 yellow ≤6 orange · X timeout",
+                "p95÷calm RT · X timeout",
+            ],
+            self.frame_text_width,
+        )
         widths = ((6, "<"), (7, "<"), (cells, "<"), (7, ">"), (7, ">"), (7, ">"), (7, ">"))
         names = ("Venue", "Status", "History", "p50", "p95", "p99", "expect")
         rows = [header(*((n, w, a) for n, (w, a) in zip(names, widths, strict=True)))]
@@ -177,16 +317,29 @@ class HeatmapPane(Pane):
 class RouterPane(Pane):
     """What the router is doing: per venue the pulls, mean reward and share of recent decisions."""
 
+    @staticmethod
+    def _belief_width(snap: Snapshot) -> tuple[str, int]:
+        beliefs = "".join(a.belief for a in snap.arms)  # a bandit's bound or posterior; a learned router's forecast
+        title = "Forecast" if "µs" in beliefs else "Belief" if "±" in beliefs else "Bound"
+        belief = max((len(a.belief) for a in snap.arms), default=0)
+        return title, (max(belief, len(title), 6) + 1 if belief else 0)
+
+    def needs(self, snap: Snapshot) -> tuple[int, int]:
+        _, belief = self._belief_width(snap)
+        return 6 + 7 + 7 + belief + 4 + 5 + 3 + 1 + FRAME_W, 1 + len(snap.arms) + FRAME_H
+
     def show(self, snap: Snapshot, deterministic: bool) -> None:
         inf = snap.inference_us
         speed = "" if deterministic else f"  inference p50 {micros(inf['p50'])} p99 {micros(inf['p99'])}"
         learning = "" if snap.online_updates is None else f"  online {snap.online_updates:,} updates"
-        self.border_title = f"Router {snap.router}  {snap.router_decisions:,} decisions{learning}"
-        self.border_subtitle = f"reward = -cost bps{speed}"
-        beliefs = "".join(a.belief for a in snap.arms)  # a bandit's bound or posterior; a learned router's forecast
-        title = "Forecast" if "µs" in beliefs else "Belief" if "±" in beliefs else "Bound"
-        belief = max((len(a.belief) for a in snap.arms), default=0)
-        belief = max(belief, len(title), 6) + 1 if belief else 0
+        head = f"Router {snap.router}"
+        self.border_title = fit(
+            [f"{head}  {snap.router_decisions:,} decisions{learning}", f"{head}  {snap.router_decisions:,} decisions",
+             head, snap.router],
+            self.frame_text_width,
+        )  # fmt: skip
+        self.border_subtitle = fit([f"reward = -cost bps{speed}", "reward = -cost bps"], self.frame_text_width)
+        title, belief = self._belief_width(snap)
         bar = max(4, self.inner_width - 6 - 7 - 7 - belief - 5 - 3)
         cols = [("Venue", 6, "<"), ("Pulls", 7, ">"), ("Reward", 7, ">")]
         if belief:
@@ -204,70 +357,90 @@ class RouterPane(Pane):
         self.put(lines(rows))
 
 
+RISK_NOTES = 2
+RISK_BAR_MIN = 8
+
+
 class RiskPane(Pane):
     """The engine state as a banner, and every limit with its usage as a gauge."""
 
-    def show(self, snap: Snapshot, deterministic: bool) -> None:
-        width = self.inner_width
-        self.border_title = f"Risk  {snap.breaches} breaches  {snap.risk_denials} denied"
-        rows = [Text(f" {snap.state} ".center(width), style=STATE_STYLE.get(snap.state, "bold"))]
-        names = max(len(lim.name) for lim in snap.limits)
-        bar = max(4, width - names - 15 - 2)
-        rows.append(header(("Limit", names, "<"), ("Usage", bar, "<"), ("Used/limit", 15, ">")))
+    @staticmethod
+    def _used(snap: Snapshot) -> list[str]:
+        out = []
         for lim in snap.limits:
             money_like = lim.unit == "$"
             unit = "/s" if lim.unit == "/s" else ""
-            used = f"{compact(lim.used, money_like)}/{compact(lim.limit, money_like)}{unit}"
-            rows.append(columns([(lim.name, names, "<"), (gauge(lim.usage, bar), bar, "<"), (used, 15, ">")]))
-        notes = [n for n in snap.notes if "denied" not in n[2]][-2:]
+            out.append(f"{compact(lim.used, money_like)}/{compact(lim.limit, money_like)}{unit}")
+        return out
+
+    def needs(self, snap: Snapshot) -> tuple[int, int]:
+        names = max(len(lim.name) for lim in snap.limits)
+        used = max([len("Used/limit"), *map(len, self._used(snap))])
+        return names + RISK_BAR_MIN + used + 2 + FRAME_W, 2 + len(snap.limits) + RISK_NOTES + FRAME_H
+
+    def show(self, snap: Snapshot, deterministic: bool) -> None:
+        width = self.inner_width
+        self.border_title = fit(
+            [f"Risk  {snap.breaches:,} breaches  {snap.risk_denials:,} denied", f"Risk  {snap.breaches:,} breaches",
+             "Risk"],
+            self.frame_text_width,
+        )  # fmt: skip
+        rows = [Text(f" {snap.state} ".center(width), style=STATE_STYLE.get(snap.state, "bold"))]
+        names = max(len(lim.name) for lim in snap.limits)
+        used = self._used(snap)
+        used_w = max([len("Used/limit"), *map(len, used)])
+        bar = max(RISK_BAR_MIN, width - names - used_w - 2)
+        rows.append(header(("Limit", names, "<"), ("Usage", bar, "<"), ("Used/limit", used_w, ">")))
+        for lim, text in zip(snap.limits, used, strict=True):
+            rows.append(columns([(lim.name, names, "<"), (gauge(lim.usage, bar), bar, "<"), (text, used_w, ">")]))
+        notes = [n for n in snap.notes if "denied" not in n[2]][-RISK_NOTES:]
         for _, ts, text in notes:
-            rows.append(Text(f"{session_time(ts)} {text}"[:width], style="yellow"))
-        rows.extend(Text("") for _ in range(2 - len(notes)))
+            note = Text(f"{session_time(ts, hours=snap.duration_s >= 3600)} {text}", style="yellow")
+            note.truncate(width, overflow="ellipsis")
+            rows.append(note)
+        rows.extend(Text("") for _ in range(RISK_NOTES - len(notes)))
         self.put(lines(rows))
 
 
 class PnlPane(Pane):
     """Totals, realised/unrealised, fees, per-symbol positions and a sparkline of total P&L."""
 
-    def show(self, snap: Snapshot, deterministic: bool) -> None:
-        self.border_title = "P&L and positions"
-        rows = [
-            Text("Total ", style="bold") + money(snap.pnl_total) + Text(f"   fees ${snap.fees:,.2f}"),
+    NAMES = ("Sym", "Pos", "Avg", "Unreal", "Real")
+
+    def _content(self, snap: Snapshot) -> tuple[list[Text], list[list[str | Text]], list[int]]:
+        top = [
+            Text("Total ", style="bold")
+            + money(snap.pnl_total)
+            + Text(f"   fees {money_text(snap.fees, signed=False)}"),
             Text("realised ") + money(snap.pnl_realized) + Text("  unrealised ") + money(snap.pnl_unrealized),
-            sparkline(snap.pnl_history, self.inner_width),
         ]
-        widths = ((5, "<"), (6, ">"), (8, ">"), (10, ">"), (10, ">"))
-        names = ("Sym", "Pos", "Avg", "Unreal", "Real")
-        rows.append(header(*((n, w, a) for n, (w, a) in zip(names, widths, strict=True))))
-        for p in snap.positions:
-            values: tuple[str | Text, ...] = (
+        table: list[list[str | Text]] = [
+            [
                 p.symbol,
                 f"{p.position:+,}",
-                f"{p.avg_cost:,.2f}" if p.position else "—",
+                dollars(p.avg_cost) if p.position else "—",
                 money(p.unrealized),
                 money(p.realized),
-            )
-            rows.append(columns([(v, w, a) for v, (w, a) in zip(values, widths, strict=True)]))
+            ]
+            for p in snap.positions
+        ]
+        widths = [5, 6, 9, 10, 10]
+        for row in table:
+            for i, cell in enumerate(row):
+                widths[i] = max(widths[i], cell.cell_len if isinstance(cell, Text) else len(cell))
+        return top, table, widths
+
+    def needs(self, snap: Snapshot) -> tuple[int, int]:
+        top, _, widths = self._content(snap)
+        width = max([sum(widths) + len(widths) - 1, *(t.cell_len for t in top)])
+        return width + FRAME_W, 4 + len(snap.positions) + FRAME_H
+
+    def show(self, snap: Snapshot, deterministic: bool) -> None:
+        self.border_title = "P&L and positions"
+        top, table, widths = self._content(snap)
+        align = ("<", ">", ">", ">", ">")
+        rows = [*top, sparkline(snap.pnl_history, self.inner_width)]
+        rows.append(header(*zip(self.NAMES, widths, align, strict=True)))
+        for row in table:
+            rows.append(columns(list(zip(row, widths, align, strict=True))))
         self.put(lines(rows))
-
-
-class KeyBar(Static):
-    """The key line at the bottom. Textual's Footer rebuilds itself on every dialog and keeps part
-    of each rebuild (measured: ~600 objects per dialog with two keys), so the console draws its own."""
-
-    def show_keys(self, keys: list[tuple[str, str, bool]]) -> None:
-        """``keys``: (key, label, enabled); disabled keys are dimmed."""
-        wide = self.size.width >= 100
-        line = Text(no_wrap=True, overflow="ellipsis")
-        for key, label, enabled in keys:
-            key_text = f" {key} " if wide else key
-            line.append(key_text, style="bold black on dark_orange" if enabled else "grey50 on grey15")
-            line.append(f" {label}  ", style="" if enabled else "grey50")
-        if wide:
-            line.append(" ^p ", style="bold black on dark_orange")
-            line.append(" palette")
-        self.update(line, layout=False)
-
-    def on_resize(self) -> None:
-        if self.app.is_running:
-            self.app.refresh_bindings()

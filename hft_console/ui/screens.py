@@ -13,7 +13,28 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
 from hft_console.execution.risk import LIMIT_NAMES, validate_limit
+from hft_console.money import dollars
 from hft_console.settings import RiskSettings
+from hft_console.ui.format import quantity
+
+# what each limit counts, shown beside every value in the editor
+LIMIT_UNITS = {
+    "max_position": "shares per symbol",
+    "max_notional": "$ gross notional",
+    "max_order_qty": "shares per order",
+    "max_orders_per_s": "orders/s",
+    "max_loss": "$ loss (circuit breaker)",
+    "max_price_deviation_bps": "bps from the mid",
+}
+
+
+def limit_text(name: str, value: float) -> str:
+    """A limit's value as people write it, with its unit: '$5,000,000', '10,000 shares', '200 orders/s'."""
+    unit = LIMIT_UNITS.get(name, "")
+    if unit.startswith("$"):
+        return f"${quantity(value) if float(value).is_integer() else dollars(value)}"
+    return f"{quantity(value)} {unit.split()[0]}" if unit else quantity(value)
+
 
 MODAL_CSS = """
 ConfirmScreen, LimitEditor, HelpScreen { align: center middle; }
@@ -104,7 +125,7 @@ class LimitEditor(ModalScreen[tuple[str, float] | None]):
             self.query_one("#value", Input).focus()
 
     def _options(self) -> list[tuple[str, str]]:
-        return [(f"{name}  (now {getattr(self.limits, name):,g})", name) for name in LIMIT_NAMES]
+        return [(f"{name}  (now {limit_text(name, getattr(self.limits, name))})", name) for name in LIMIT_NAMES]
 
     def compose(self) -> ComposeResult:
         options = self._options()
@@ -112,7 +133,7 @@ class LimitEditor(ModalScreen[tuple[str, float] | None]):
             yield Label("Edit a risk limit", id="title")
             yield Select(options, value=LIMIT_NAMES[0], allow_blank=False, id="limit")
             yield Label("", id="current")
-            yield Input(placeholder="new value, e.g. 5,000", id="value")
+            yield Input(placeholder="new value", id="value")
             yield Label("", id="error")
             with Horizontal(id="buttons"):
                 yield Button("Apply (Enter)", variant="primary", id="apply")
@@ -125,8 +146,10 @@ class LimitEditor(ModalScreen[tuple[str, float] | None]):
     def _show_current(self) -> None:
         name = str(self.query_one("#limit", Select).value)
         self.query_one("#current", Label).update(
-            f"current {getattr(self.limits, name):,g} · hard cap {getattr(self.caps, name):,g}"
+            f"current {limit_text(name, getattr(self.limits, name))} · hard cap "
+            f"{limit_text(name, getattr(self.caps, name))} · unit: {LIMIT_UNITS.get(name, '')}"
         )
+        self.query_one("#value", Input).placeholder = f"new value ({LIMIT_UNITS.get(name, '')}), e.g. 5,000"
 
     def on_select_changed(self, event: Select.Changed) -> None:
         self._show_current()

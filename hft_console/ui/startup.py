@@ -19,6 +19,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.css.query import NoMatches
+from textual.events import Resize
 from textual.screen import Screen
 from textual.widgets import Label, ProgressBar, Static
 
@@ -27,6 +28,7 @@ from hft_console.market.source import DataError
 from hft_console.rng import rng_for
 from hft_console.rng_buffer import Draws
 from hft_console.stats import percentiles
+from hft_console.ui.layout import MIN_SIZE
 from hft_console.venues.latency import LatencyModel
 
 PROBES = 8
@@ -37,10 +39,14 @@ STEP_S = 0.02
 class StartupScreen(Screen[None]):
     DEFAULT_CSS = """
     StartupScreen { align: center middle; }
-    #phases { width: 90; height: auto; border: round $accent; padding: 1 2; }
+    #phases { width: 90; max-width: 100%; height: auto; max-height: 100%; border: round $accent; padding: 0 2; }
+    #phases.roomy { padding: 1 2; }
     .phase { text-style: bold; margin-top: 1; }
     .detail { color: $text-muted; height: auto; }
     .failed { color: $error; }
+    #startup-too-small { display: none; width: 100%; height: 100%; content-align: center middle; text-align: center; }
+    StartupScreen.small #phases { display: none; }
+    StartupScreen.small #startup-too-small { display: block; }
     """
     BINDINGS = [Binding("enter,space", "finish", "Skip ahead")]
 
@@ -56,6 +62,7 @@ class StartupScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         n_probes = len(self.engine.venues) * PROBES
+        yield Static("", id="startup-too-small")
         with Vertical(id="phases"):
             yield Label("HFT CONSOLE - starting the session", id="title")
             yield Label("1  Infrastructure: venues and first latency measurements", classes="phase")
@@ -78,6 +85,15 @@ class StartupScreen(Screen[None]):
         self.steps.append(self._backtest)
         self.steps.append(self._execution)
         self._timer = self.set_interval(STEP_S, self._next)
+
+    def on_resize(self, event: Resize) -> None:
+        width, height = event.size
+        self.set_class(width < MIN_SIZE[0] or height < MIN_SIZE[1], "small")
+        self.query_one("#phases").set_class(height >= MIN_SIZE[1] + 4, "roomy")
+        self.query_one("#startup-too-small", Static).update(
+            f"hft-console needs at least {MIN_SIZE[0]}×{MIN_SIZE[1]}; this terminal is {width}×{height}.\n"
+            "Make it larger, or press q to quit."
+        )
 
     def _next(self) -> None:
         if self.backtest_running or time.monotonic() < self.hold_until:
@@ -164,14 +180,15 @@ class StartupScreen(Screen[None]):
             self.query_one("#p2", ProgressBar).update(progress=1 + done)
 
     def _backtest_done(self, line: str) -> None:
+        """The result shows in phase 2; only when the operator skipped ahead (this screen is gone) does it
+        come as a notification, over the trades tape."""
         self.backtest_line = line
-        if not self.backtest_running:  # skipped ahead: tell the operator wherever they are now
+        if not self.backtest_running:
             self.app.notify(line, title="pre-session backtest", timeout=15)
             return
         self.backtest_running = False
         self.hold_until = time.monotonic() + RESULT_HOLD_S
         self.query_one("#d2", Static).update(f"{self._policy_text()}\n{line}")
-        self.app.notify(line, title="pre-session backtest", timeout=15)
 
     def _execution(self) -> None:
         s = self.engine.settings.session

@@ -6,6 +6,10 @@ that is stale-cheap against the current fundamental is sniped by faster traders
 (``snipe_per_tick`` per tick it is through fair value). The order may walk ``depth_levels`` price
 levels within its limit; what it cannot fill is cancelled. Our own earlier fills against an
 unchanged quote use up its displayed size.
+
+Fills are on the tick grid and never better than the displayed price: a buy fills at the displayed
+ask or the next grid price above it, a sell at the bid or the next grid price below (a quote off the
+grid, 100.025 on a cent grid, buys at 100.03); only float noise (1e-6 of a tick) rounds to nearest.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from hft_console.settings import MarketSettings
 from hft_console.venues.latency import LatencyModel
 
 TRADING_DAYS = 252
+GRID_NOISE = 1e-6  # of a tick: price x (1 / tick) arithmetic, never a price between two grid prices
 
 
 def impact_per_sqrt_share(cfg: MarketSettings) -> float:
@@ -97,8 +102,12 @@ class SimVenue:
         remaining = order.qty
         fills: list[tuple[int, float]] = []
         taken_at_touch = 0
+        at = touch * self.inv_tick  # the touch in ticks; a fill is at a whole number of them, never better
+        k = round(at)
+        if abs(at - k) > GRID_NOISE:
+            k = math.ceil(at) if sign > 0 else math.floor(at)
         for level in range(self.spec.depth_levels):
-            price = round((touch + sign * level * self.tick) * self.inv_tick) / self.inv_tick
+            price = (k + sign * level) / self.inv_tick
             if sign * (price - order.limit) > 1e-9 or remaining == 0:
                 break
             depth = max(available, 0) if level == 0 else self.spec.depth_shares

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -109,25 +106,6 @@ def test_a_run_dir_with_a_journal_is_never_overwritten(tmp_path: Path) -> None:
 def test_the_console_without_a_terminal_points_to_no_ui(tmp_path: Path) -> None:
     out = hft("--mode", "fast", "--run-dir", str(tmp_path / "r"))
     assert out.returncode == 2 and "--no-ui" in out.stderr and "Traceback" not in out.stderr
-
-
-def test_ctrl_c_ends_cleanly_with_summary_and_journal(tmp_path: Path) -> None:
-    clean = {k: v for k, v in os.environ.items() if k not in ENV_KEYS}
-    args = ["--no-ui", "--mode", "fast", "--clock", "wall", "--duration", "60", "--log-level", "quiet"]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hft_console", *args, "--run-dir", str(tmp_path / "r")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean,
-    )  # fmt: skip
-    time.sleep(2.5)
-    proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=20)
-    assert proc.returncode == 130, stderr
-    assert "Traceback" not in stderr and "Session summary" in stdout
-    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
-    assert 0.5 < summary["duration_s"] < 30
-    db = sqlite3.connect(tmp_path / "r" / "journal.sqlite")
-    assert db.execute("select count(*) from events where kind='SESSION' and reason='end'").fetchone()[0] == 1
-    assert db.execute("select count(*) from orders").fetchone()[0] == summary["orders"]
 
 
 def test_a_closed_pipe_silences_the_tape_but_the_session_completes(tmp_path: Path) -> None:

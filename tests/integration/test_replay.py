@@ -67,7 +67,7 @@ def test_values_that_parse_but_make_no_sense_are_rejected_and_counted_never_trad
     assert out.returncode == 0, out.stderr
     summary = json.loads((tmp_path / "r" / "summary.json").read_text())
     assert summary["ticks"] == 400 and summary["ticks_rejected"] == 3
-    assert summary["trades"] == {"seen": 1, "rejected": 0}
+    assert summary["trades"] == {"seen": 1, "rejected": 0, "rejected_by_reason": {}}
     assert set(summary["ticks_rejected_by_reason"]) == {"non_finite", "crossed", "non_positive"}
 
 

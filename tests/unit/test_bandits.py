@@ -216,3 +216,18 @@ def test_policy_is_reproducible_from_its_key_and_reports_unpulled_arms() -> None
 def test_unknown_bandit() -> None:
     with pytest.raises(ValueError, match="unknown bandit"):
         B.bandit_init("nosuch", K)
+
+
+def test_ucb_window_is_ucb_until_its_window_fills_and_says_so() -> None:
+    """Why ucb-window and ucb read the same in evaluate (200 decisions) and a 10 s backtest (50-70
+    orders): until an answer leaves the 200-update window the two make the very same choices."""
+    window = B.DEFAULT_CONFIG.window
+
+    def means_at(t: int) -> np.ndarray:
+        return BEFORE if t < window // 2 else AFTER
+
+    plain, windowed = (simulate(n, means_at, 3 * window, seed=5)[0] for n in ("ucb", "ucb-window"))
+    assert (plain[: window + 1] == windowed[: window + 1]).all()
+    assert (plain[window + 1 :] != windowed[window + 1 :]).any()
+    assert B.same_as("ucb-window", window) == "ucb" and B.same_as("ucb-window", window + 1) is None
+    assert all(B.same_as(name, 10) is None for name in B.BANDIT_NAMES if name != "ucb-window")

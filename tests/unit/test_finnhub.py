@@ -25,15 +25,10 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from hft_console.market.finnhub import (
-    FinnhubFeed,
-    FinnhubMarket,
-    TokenBucket,
-    backoff_delays,
-    open_finnhub,
-    redact,
-)
+from hft_console.market.feedkit import TokenBucket, backoff_delays, redact
+from hft_console.market.finnhub import FinnhubFeed, FinnhubMarket, open_finnhub
 from hft_console.market.source import DataError
+from hft_console.market.sources import data_quality
 from tests.conftest import make_settings
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "finnhub"
@@ -102,11 +97,22 @@ def make_feed(rest_url: str, ws_url: str = "", key: str = KEY, **kw: Any) -> Fin
     )
 
 
-async def wait_for(cond: Callable[[], bool], timeout: float = 3.0) -> None:
+async def wait_for(cond: Callable[[], bool], timeout: float = 30.0) -> None:
+    """Poll ``cond``; the timeout only bounds a hang (a loaded machine may take long, never fails early)."""
     end = time.monotonic() + timeout
     while not cond():
         assert time.monotonic() < end, "condition not met in time"
         await asyncio.sleep(0.01)
+
+
+class SkewedClock:
+    """The feed's monotonic clock, moved ahead by the test: time-dependent states without real waiting."""
+
+    def __init__(self) -> None:
+        self.skew = 0.0
+
+    def __call__(self) -> float:
+        return time.monotonic() + self.skew
 
 
 def trade(*prints: tuple[str, float, float]) -> str:
@@ -229,6 +235,13 @@ async def test_trades_pings_reconnect_and_resubscribe(rest: RestServer) -> None:
         if n == 1:
             await wait_for(lambda: len(server.subscribes()) >= 2)
             await ws.send(trade(("AAPL", 190.5, 100), ("MSFT", 415.0, 0), ("TSLA", 250.0, 5)))
+            # a bad price, no price, and a print older than the price held
+            bad = [
+                {"s": "AAPL", "p": -1.0, "t": 1, "v": 1},
+                {"s": "AAPL", "t": 1},
+                {"s": "MSFT", "p": 1, "t": 1, "v": 1},
+            ]
+            await ws.send(json.dumps({"type": "trade", "data": bad}))
             await ws.send(json.dumps({"type": "error", "msg": "Subscribing to too many symbols"}))
             await ws.send("not json")
             await asyncio.sleep(0.05)
@@ -248,7 +261,9 @@ async def test_trades_pings_reconnect_and_resubscribe(rest: RestServer) -> None:
             assert server.subscribes() == ["AAPL", "MSFT", "AAPL", "MSFT"]
             assert all(path == f"/?token={KEY}" for path in server.paths)
             assert feed.prices()["MSFT"] == 415.0  # v == 0: a price update, not a trade
-            assert (stats.trades, stats.price_updates) == (2, 1)  # TSLA is not subscribed
+            assert (stats.trades, stats.price_updates) == (3, 1)  # TSLA is not subscribed
+            assert (stats.prints_rejected, stats.prints_unsubscribed, stats.prints_late) == (2, 1, 1)
+            assert feed.prices()["MSFT"] == 415.0  # the late print was counted, its price not used
             assert stats.errors == 2 and "not JSON" in stats.last_error
             assert feed.state() == "live" and feed.connected
         finally:
@@ -257,15 +272,19 @@ async def test_trades_pings_reconnect_and_resubscribe(rest: RestServer) -> None:
 
 
 async def test_watchdog_reconnects_a_silent_connection_but_not_one_with_pings(rest: RestServer) -> None:
+    pings = [0]
+
     async def pinging(ws: ServerConnection, n: int) -> None:
         while True:
             await ws.send(json.dumps({"type": "ping"}))
+            pings[0] += 1
             await asyncio.sleep(0.05)
 
     async with WsServer(pinging) as ws_url:
-        feed = make_feed(rest.url, ws_url, watchdog_s=0.3)
+        # pings every 0.05 s against a 1.5 s watchdog: only a 30-fold stall could trip it
+        feed = make_feed(rest.url, ws_url, watchdog_s=1.5)
         await asyncio.to_thread(feed.start)
-        await asyncio.sleep(0.8)
+        await wait_for(lambda: pings[0] >= 60)  # three watchdog periods of pings
         assert feed.stats().watchdog_reconnects == 0 and feed.stats().connects == 1
         await asyncio.to_thread(feed.stop)
 
@@ -289,16 +308,17 @@ async def test_stale_without_updates_then_down_when_everything_is_gone(rest: Res
             await ws.send(json.dumps({"type": "ping"}))
 
     server = WsServer(one_trade_then_pings)
+    clock = SkewedClock()
     async with server as ws_url:
-        feed = make_feed(rest.url, ws_url, stale_s=0.3, poll_s=0.1, rate_per_s=100.0)
+        feed = make_feed(rest.url, ws_url, stale_s=30.0, poll_s=0.1, rate_per_s=100.0, clock=clock)
         await asyncio.to_thread(feed.start)
         try:
             await wait_for(lambda: feed.state() == "live")
-            await wait_for(lambda: feed.state() == "stale")
-            assert feed.connected and "no update for" in feed.reason()
+            clock.skew += 31.0  # the trade is now older than stale_s; pings are no news
+            assert feed.state() == "stale" and feed.connected and "no update for" in feed.reason()
+            polls = feed.stats().rest_polls
             await server.stop()  # the websocket goes away; REST still answers: stale, not down
-            await wait_for(lambda: not feed.connected)
-            await asyncio.sleep(0.3)
+            await wait_for(lambda: not feed.connected and feed.stats().rest_polls >= polls + 3)
             assert feed.state() == "stale"
             rest.close()
             await wait_for(lambda: feed.state() == "down")
@@ -406,6 +426,10 @@ async def test_market_quotes_around_the_live_price(rest: RestServer) -> None:
                 assert market.fundamental_at(0, t) == want
             assert trades == 2
             assert market.feed_state in ("live", "stale")
+            assert market.trades_rejected == 0 and data_quality(market) == {
+                "prints_rejected": 0, "prints_unsubscribed": 0, "prints_late": 0, "reconnects": 0,
+                "watchdog_reconnects": 0, "feed_errors": 0, "rest_failures": 0, "rest_empty": 0,
+            }  # fmt: skip
         finally:
             await asyncio.to_thread(market.close)
 
@@ -416,11 +440,14 @@ def feed_price(market: FinnhubMarket) -> float | None:
 
 
 def test_rest_poll_401_takes_the_feed_down_and_429_does_not(rest: RestServer) -> None:
-    feed = make_feed(rest.url, poll_s=0.05, rate_per_s=100.0)
+    # the websocket (no server) fails once and then waits an hour: its error cannot overwrite the REST one
+    feed = make_feed(rest.url, poll_s=0.05, rate_per_s=100.0, reconnect_delays=lambda: itertools.repeat(3600.0))
     feed.start()
     try:
+        end = time.monotonic() + 30  # a bound on a hang only
+        while feed.stats().errors == 0 and time.monotonic() < end:
+            time.sleep(0.01)
         rest.routes = {"AAPL": (429, "error_429.json"), "MSFT": (429, "error_429.json")}
-        end = time.monotonic() + 3
         while feed.stats().rest_failures == 0 and time.monotonic() < end:
             time.sleep(0.01)
         assert feed.stats().rest_failures == 1 and feed.state() == "stale"  # paused after a 429, not down
@@ -432,7 +459,7 @@ def test_rest_poll_401_takes_the_feed_down_and_429_does_not(rest: RestServer) ->
     feed.start()
     try:
         rest.routes = {"AAPL": (401, "error_401.json"), "MSFT": (401, "error_401.json")}
-        end = time.monotonic() + 3
+        end = time.monotonic() + 30
         while feed.state() != "down" and time.monotonic() < end:
             time.sleep(0.01)
         assert feed.state() == "down" and feed.reason() == "invalid API key"

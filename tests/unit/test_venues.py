@@ -136,3 +136,31 @@ def test_monitor_percentiles_and_heatmap_buckets() -> None:
     assert mon.heatmap(4_500_000_000)[1][1][-1] == (None, None, 0, 1)
     assert mon.samples[1] == [] and mon.timeouts[1] == 1 and mon.ewma_us[1] > 200.0
     assert rows[1] == [None, None, None]
+
+
+def sell(qty: int, limit: float) -> Order:
+    return Order(1, 1, "X", Side.SELL, qty, limit, "V", "best-price", 0, 100.0)
+
+
+def test_a_fill_is_never_better_than_the_displayed_price_even_off_the_grid() -> None:
+    v = venue(spec=dataclasses.replace(VENUE, depth_levels=1))
+    quote = (900, 100.015, 100.025, 200, 200)  # both sides between two cents
+    assert v.execute(buy(100, 100.04), 1000, 0, quote, 100.02).fills == [(100, 100.03)]  # not 100.02
+    assert v.execute(buy(100, 100.025), 1000, 0, quote, 100.02).fills == []  # 100.03 is beyond the limit
+    assert v.execute(sell(100, 100.0), 1000, 0, quote, 100.02).fills == [(100, 100.01)]  # not 100.02
+    noisy = (900, 585.4799999999999, 585.7300000000001, 200, 200)  # float noise only: the grid price itself
+    assert v.execute(buy(100, 585.73), 1000, 0, noisy, 585.6).fills == [(100, 585.73)]
+    assert v.execute(sell(100, 585.48), 1000, 0, noisy, 585.6).fills == [(100, 585.48)]
+
+
+def test_no_fill_anywhere_in_the_fill_model_beats_the_displayed_touch() -> None:
+    rng = np.random.default_rng(5)
+    v = venue()
+    for _ in range(500):
+        bid = float(rng.uniform(10, 1000))
+        ask = bid + float(rng.uniform(0.001, 0.05))
+        quote = (0, bid, ask, 300, 300)
+        for order, touch in ((buy(400, ask + 0.05), ask), (sell(400, bid - 0.05), bid)):
+            fills = v.execute(order, 0, 0, quote, (bid + ask) / 2).fills
+            assert all(order.side * (p - touch) >= 0 for _, p in fills), (quote, fills)
+            assert all(abs(p * 100 - round(p * 100)) < 1e-6 for _, p in fills)  # on the cent grid

@@ -9,14 +9,16 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
+import pandas as pd
 import pytest
 import requests
 from requests.adapters import BaseAdapter
 from requests.models import PreparedRequest, Response
 
 from hft_console.market import yahoo
+from hft_console.market.bars import Bars, clean_bars
 from hft_console.market.source import DataError
-from hft_console.market.yahoo import Bars, YahooMarket, cache_path, clean_bars, fetch_bars, open_yahoo, read_cache
+from hft_console.market.yahoo import YahooMarket, cache_path, fetch_bars, open_yahoo, read_cache
 from tests.conftest import make_settings
 
 FIXTURES = Path(__file__).resolve().parent.parent / "data" / "yahoo"
@@ -129,8 +131,11 @@ def test_yfinance_parses_the_recorded_chart_offline(tmp_path: Path) -> None:
     bars = fetch_bars(["AAPL"], "1m", "1d", tmp_path, 5.0, fake.session())["AAPL"]
 
     quote = json.loads(CHART.read_text())["chart"]["result"][0]["indicators"]["quote"][0]
-    # the recorded last minute has no trades (all null): yfinance drops it, the 30 real bars remain
-    assert len(bars) == 30 and bars.rejected == 0 and bars.filled == 0
+    # the recorded last minute has no trades (all null): it reaches cleaning, which drops and counts it
+    assert len(bars) == 30 and bars.rejected == 1 and bars.rejected_by_reason == {"missing": 1}
+    assert bars.filled == 0 and bars.cut == 0 and bars.own is not None and bars.own.all()
+    cached = cache_path(tmp_path, "AAPL", "1m", "1d").read_text().splitlines()
+    assert len(cached) == 32 and cached[-1].endswith(",nan,nan,nan,nan,0.0")  # the cache keeps what Yahoo sent
     assert bars.ts_ns.dtype == np.int64 and bars.ts_ns[0] == T0_NS
     assert np.all(np.diff(bars.ts_ns) == 60 * 10**9)
     for field in ("open", "high", "low", "close", "volume"):
@@ -294,7 +299,7 @@ def test_the_path_stays_in_each_bar_and_runs_open_high_low_close(tmp_path: Path)
     m = market(bars)
     prices = full_path(m)
     per_bar = BAR_NS // m.grid_ns
-    assert m.n_bars == 30 and m.bars_rejected == 1 and m.label == "yahoo:1m/5d" and m.duration_s == 30.0
+    assert m.n_bars == 30 and m.quality["bars_dropped"] == 1 and m.label == "yahoo:1m/5d" and m.duration_s == 30.0
     assert np.allclose(m.hist_price[:, -1], [bars["AAPL"].open[0], bars["MSFT"].open[0]])
     for s, sym in enumerate(("AAPL", "MSFT")):
         b = bars[sym]
@@ -317,11 +322,12 @@ def test_the_path_is_seeded_and_does_not_depend_on_batch_sizes(tmp_path: Path) -
     whole = full_path(market(bars, seed=3))
     assert np.array_equal(whole, full_path(market(bars, seed=3)))
     assert not np.array_equal(whole, full_path(market(bars, seed=4)))
-    m, step = market(bars, seed=3), 20_000_000
-    pieces = []
-    for t1 in range(step, 3 * BAR_NS + 1, step):
-        m.next_batch(t1)
-        pieces.append(m.hist_price[:, -(step // m.grid_ns) :])
+    # the path generator asked for irregular pieces (crossing bar edges) gives the same path
+    m, pieces = market(bars, seed=3), []
+    for n in (1, 7, 20, 972, 1, 999, 500, 500):
+        pieces.append(m._advance_grid(n)[0])
+        m.t_ns += n * m.grid_ns
+    assert m.t_ns == 3 * BAR_NS
     assert np.array_equal(np.concatenate(pieces, axis=1), whole[:, : 3 * BAR_NS // m.grid_ns])
 
 

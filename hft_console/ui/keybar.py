@@ -1,0 +1,39 @@
+"""The key line at the bottom of the console."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+
+class KeyBar(Static):
+    """The key line at the bottom. Textual's Footer rebuilds itself on every dialog and keeps part
+    of each rebuild (measured: ~600 objects per dialog with two keys), so the console draws its own.
+    Every key the console answers to is on it at 80 columns; wider, the keys get more room and the
+    tape's scroll keys join them."""
+
+    EXTRA = (("^p", "Palette"),)
+    SCROLL = ("PgUp/PgDn/Home/End", "Scroll trades")
+
+    def show_keys(self, keys: list[tuple[str, str, bool]]) -> None:
+        """``keys``: (key, label, enabled); disabled keys are dimmed."""
+        keys = [*keys, *((k, label, True) for k, label in self.EXTRA)]
+        width = self.size.width
+        for pad, gap, scroll in ((True, "  ", True), (False, " ", True), (True, "  ", False), (False, " ", False)):
+            line = self._line(keys + ([(*self.SCROLL, True)] if scroll else []), pad, gap)
+            if line.cell_len <= width:
+                break
+        self.update(line, layout=False)
+
+    @staticmethod
+    def _line(keys: list[tuple[str, str, bool]], pad: bool, gap: str) -> Text:
+        line = Text(no_wrap=True, overflow="ellipsis")
+        for i, (key, label, enabled) in enumerate(keys):
+            style = "bold black on dark_orange" if enabled else "grey50 on grey15"
+            line.append(f" {key} " if pad else key, style=style)
+            line.append(f" {label}" + (gap if i < len(keys) - 1 else ""), style="" if enabled else "grey50")
+        return line
+
+    def on_resize(self) -> None:
+        if self.app.is_running:
+            self.app.refresh_bindings()
