@@ -97,7 +97,7 @@ def monte_carlo(n: int, workers: int) -> None:
     s = settings_for("fast")
     report = backtest(s, [s.session.router], n, s.backtest.duration_s, workers, False)
     print(
-        f"monte carlo: {n:,} scenarios x {s.backtest.duration_s:g} s (fast mode, {report['workers']} workers): "
+        f"monte carlo: {n:,} scenarios x {report['duration_s']:g} s (fast mode, {report['workers']} workers): "
         f"{report['wall_s']:.1f} s wall, {report['events']:,} events, {report['events_per_s']:,.0f} events/s"
     )
 

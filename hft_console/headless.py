@@ -49,6 +49,13 @@ def unicode_ok(stream: TextIO) -> bool:
     return True
 
 
+def seconds(ns: int) -> str:
+    """A session length for people: tenths of a second (a replay whose last tick is at 19.99997 s is a
+    20.0 s session), milliseconds below one second. summary.json keeps the exact figure."""
+    s = ns / 1e9
+    return f"{s:,.1f}s" if s >= 1 else f"{s:.3f}s"
+
+
 def money(value: float, width: int = 12) -> str:
     """Signed dollars by the one rounding rule (hft_console.money), '$' next to the number, right-aligned
     in ``width`` + 2 columns."""
@@ -98,7 +105,7 @@ class HeadlessPrinter:
             RULE,
             "  HFT CONSOLE - SIMULATED MULTI-VENUE TRADING (headless)",
             RULE,
-            f"  Mode: {s.mode.upper()}  |  Duration: {self.engine.duration_ns / 1e9:g}s ({clock})  |  "
+            f"  Mode: {s.mode.upper()}  |  Duration: {seconds(self.engine.duration_ns)} ({clock})  |  "
             f"Symbols: {len(symbols)}",
             f"  {', '.join(symbols)}  |  Router: {s.router}  |  Seed: {s.seed}  |  Data: {self.engine.market.label}",
             f"  Venues: {', '.join(v.name for v in self.engine.venues)}  |  Run: {self.engine.run_dir}",
@@ -157,7 +164,7 @@ class HeadlessPrinter:
         p, flow = engine.portfolio, engine.flow
         rate = engine.rate.rate
         line = (
-            f"[{engine.now_ns / 1e9:7.1f}s/{engine.duration_ns / 1e9:g}s] {engine.risk.state.value:<8} "
+            f"[{engine.now_ns / 1e9:7.1f}s/{seconds(engine.duration_ns)}] {engine.risk.state.value:<8} "
             f"ticks {engine.ticks:,} ({rate:,.0f}/s, {engine.normalizer.rejected_total} rejected)  "
             f"orders {flow.orders:,}  fills {flow.fills:,}  P&L {money(p.total, 0)}  "
             f"win {p.win_rate:.0%}  router {engine.router.name}"

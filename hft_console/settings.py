@@ -248,8 +248,8 @@ def config_dir() -> Path:
 
 def read_toml(path: Path, source: str) -> dict[str, Any]:
     try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
+        # utf-8-sig: an editor's byte-order mark is not a TOML statement
+        return tomllib.loads(path.read_bytes().decode("utf-8-sig"))
     except FileNotFoundError:
         raise SettingsError(source, "--config", str(path), "an existing TOML file") from None
     except IsADirectoryError:
@@ -267,7 +267,7 @@ def read_dotenv(path: Path) -> dict[str, str]:
     out: dict[str, str] = {}
     if not path.is_file():
         return out
-    for raw in path.read_text(encoding="utf-8", errors="replace").splitlines():
+    for raw in path.read_text(encoding="utf-8-sig", errors="replace").splitlines():  # a BOM is not part of a key
         line = raw.strip()
         if not line or line.startswith("#") or "=" not in line:
             continue

@@ -74,7 +74,9 @@ def router_figures(runs: list[dict[str, Any]]) -> dict[str, Any]:
     sent = sum(sum(r["qty_sent"]) for r in runs)
     filled = sum(sum(r["qty_filled"]) for r in runs)
     fees = sum(sum(r["cost_fees"]) for r in runs)
-    per_run = [cost_figures([r]) for r in runs]
+    # a run that filled (sent) nothing has no shortfall (cost) to average, rather than one of 0
+    filled_runs = [cost_figures([r]) for r in runs if sum(r["qty_filled"])]
+    sent_runs = [cost_figures([r]) for r in runs if sum(r["qty_sent"])]
     drawdowns = np.array([_drawdown(r["path"]) for r in runs])
     pnl_sd = float(pnl.std(ddof=1)) if pnl.size > 1 else 0.0
     return {
@@ -91,8 +93,8 @@ def router_figures(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "max_drawdown_mean": round(float(drawdowns.mean()), 4),
         "fill_rate": round(filled / sent, 4) if sent else 0.0,
         **cost_figures(runs),
-        "shortfall_bps_ci95": round(_ci95(np.array([f["shortfall_bps"] for f in per_run])), 4),
-        "cost_bps_ci95": round(_ci95(np.array([f["cost_bps"] for f in per_run])), 4),
+        "shortfall_bps_ci95": round(_ci95(np.array([f["shortfall_bps"] for f in filled_runs])), 4),
+        "cost_bps_ci95": round(_ci95(np.array([f["cost_bps"] for f in sent_runs])), 4),
         "fees": round(fees, 4),
         "orders": sum(r["orders"] for r in runs),
         "shares_sent": sent,
@@ -206,8 +208,8 @@ def print_report(report: dict[str, Any], console: Any = None) -> None:
             t.add_column(col, justify="left" if i == 0 else "right", overflow="fold")
         return t
 
-    pnl = table("P&L per scenario, $ (same scenarios for all)",
-                ("router", "P&L\nmean", "± 95%", "Sharpe", "max DD"))  # fmt: skip
+    pnl = table("P&L per scenario, $ (same scenarios for all)", ("router", "P&L\nmean", "± 95%", "Sharpe", "max DD"),
+                "P&L is the strategy's too: a router that fills less trades less. Rank routers by cost.")  # fmt: skip
     for name, f in report["routers"].items():
         pnl.add_row(
             name, f"{f['pnl']['mean']:,.2f}", f"{f['pnl']['ci95']:,.2f}", f"{f['sharpe']:,.2f}",
@@ -230,7 +232,7 @@ def print_report(report: dict[str, Any], console: Any = None) -> None:
     venues = table(f"venues ({report['router']})", columns)
     for name, f in report["venues"].items():
         if not f["shares_sent"]:  # no orders: no rate and no cost, rather than a 0 that reads as free
-            venues.add_row(name, "0", *["—"] * 6)
+            venues.add_row(name, f"{f['orders']:,}", *["-"] * 6)
             continue
         venues.add_row(
             name, f"{f['orders']:,}", f"{f['fill_rate']:.1%}", f"{f['shortfall_bps']:.3f}", f"{f['miss_cost_bps']:.3f}",

@@ -40,7 +40,13 @@ def open_source(settings: Settings, seed: int) -> MarketSource:
     if src.startswith("replay:"):
         from hft_console.market.replay import ReplayMarket
 
-        market = ReplayMarket(Path(src.removeprefix("replay:")), symbols if symbols_explicit(settings) else None, names)
+        market = ReplayMarket(
+            Path(src.removeprefix("replay:")),
+            symbols if symbols_explicit(settings) else None,
+            names,
+            tick=settings.market.tick_size,
+            rules=settings.normalizer,
+        )
     elif src == "yahoo":
         from hft_console.market.yahoo import open_yahoo
 

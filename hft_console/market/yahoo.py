@@ -60,6 +60,7 @@ BRIDGE_NOISE = 0.5
 #: the path of one bar has at most this many steps (memory stays bounded when bars are replayed slowly)
 MAX_STEPS_PER_BAR = 20_000
 NO_BARS_HINT = "unknown symbol or range Yahoo does not serve; 1m bars exist only for the last 30 days"
+
 _yf_cache_dir: Path | None = None
 
 

@@ -58,6 +58,7 @@ class StartupScreen(Screen[None]):
         self.down: list[str] = []
         self.backtest_running = False
         self.backtest_line = ""
+        self.skipped = False  # the operator skipped ahead: a backtest still running reports as a notification
         self.hold_until = 0.0  # the backtest's result stays readable a moment before the console opens
 
     def compose(self) -> ComposeResult:
@@ -105,10 +106,11 @@ class StartupScreen(Screen[None]):
             self.dismiss(None)
 
     def action_finish(self) -> None:
+        self.skipped = True
         self.hold_until = 0.0
-        self.backtest_running = False  # do not wait for it: its result will come as a notification
         while self.steps:
             self.steps.pop(0)()
+        self.backtest_running = False  # do not wait for it (even one this started): its result comes later
 
     def _probe(self, venue: str, model: LatencyModel, i: int) -> None:
         t_ns = i * 1_000_000
@@ -183,7 +185,7 @@ class StartupScreen(Screen[None]):
         """The result shows in phase 2; only when the operator skipped ahead (this screen is gone) does it
         come as a notification, over the trades tape."""
         self.backtest_line = line
-        if not self.backtest_running:
+        if self.skipped:
             self.app.notify(line, title="pre-session backtest", timeout=15)
             return
         self.backtest_running = False

@@ -194,9 +194,9 @@ def test_slippage_on_fills_is_half_the_spread_whatever_the_router() -> None:
 def render(report: dict[str, Any]) -> str:
     from rich.console import Console
 
-    console = Console(width=80, file=io.StringIO(), color_system=None, legacy_windows=False)
-    print_report(report, console)
-    return str(console.file.getvalue())
+    out = io.StringIO()
+    print_report(report, Console(width=80, file=out, color_system=None, legacy_windows=False))
+    return out.getvalue()
 
 
 def test_the_printed_report_fits_80_columns_with_nothing_cut() -> None:

@@ -219,20 +219,23 @@ def test_snapshot_carries_what_the_console_shows(run_engine: Any) -> None:
 
 
 def test_commands_from_another_thread_on_the_wall_clock(tmp_path: Path) -> None:
+    """A command sent from another thread wakes the engine and is applied while the session runs.
+    How fast is a figure for benchmarks/console.py (summary ``command_apply_us``), not a test: no bound
+    here depends on how busy the machine is."""
     e = Engine(make_settings(session__clock="wall", session__duration_s=1.5), tmp_path / "wall")
     runner = threading.Thread(target=e.run)
     runner.start()
-    time.sleep(0.5)
-    sent = time.perf_counter()
+    deadline = time.monotonic() + 60  # a bound on a hang only
+    while e.now_ns < 0.5 * SEC and runner.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.01)
     e.submit(Command("halt"))
-    while e.risk.state is not EngineState.HALTED and time.perf_counter() - sent < 1:
-        time.sleep(0.001)
-    reaction = time.perf_counter() - sent
-    runner.join(timeout=10)
+    runner.join(timeout=60)
     assert not runner.is_alive()
     assert e.risk.state is EngineState.HALTED
-    assert reaction < 0.05
-    assert 1.4 < e.wall_elapsed < 3.0  # paced by the wall clock, not as fast as possible
+    applied = rows(e, "select ts_ns from events where kind = 'COMMAND' and reason = 'accepted'")
+    assert len(applied) == 1 and 0.5 * SEC <= applied[0][0] < 1.5 * SEC
+    assert e.summary is not None and e.summary["command_apply_us"]["count"] == 1
+    assert e.wall_elapsed >= 1.5  # paced by the wall clock, not as fast as possible
 
 
 def test_a_learned_router_loads_in_the_background_while_the_current_one_routes(run_engine: Any) -> None:
@@ -240,14 +243,11 @@ def test_a_learned_router_loads_in_the_background_while_the_current_one_routes(r
     dqn is built, then dqn takes over at a batch boundary (journaled); a router asked for and then
     replaced before it was ready never takes over."""
     s = make_settings(session__clock="wall", session__duration_s=8.0, session__router="best-price")
-    gaps: list[float] = []
-    last = {"wall": 0.0}
+    while_loading = {"batches": 0}
 
     def watch(e: Engine) -> None:
-        now = time.perf_counter()
-        if last["wall"]:
-            gaps.append(now - last["wall"])
-        last["wall"] = now
+        if any(t.name.startswith("load-") for t in threading.enumerate()):
+            while_loading["batches"] += 1
 
     def setup(engine: Engine) -> None:
         engine.on_batch.append(watch)
@@ -261,6 +261,7 @@ def test_a_learned_router_loads_in_the_background_while_the_current_one_routes(r
     first_dqn = rows(e, "select min(ts_ns) from orders where router = 'dqn'")[0][0]
     last_bp = rows(e, "select max(ts_ns) from orders where router = 'best-price'")[0][0]
     assert last_bp < first_dqn
-    # the engine kept its pace while two learned routers were built: no batch waited for a compile
-    assert max(gaps) < 0.5, max(gaps)
+    # the engine kept going while two learned routers were built: batches ran during the compiles
+    # (counted, not timed: a busy machine only makes the compiles longer and the count larger)
+    assert while_loading["batches"] > 0
     assert not [t for t in threading.enumerate() if t.name.startswith(("online-", "load-"))]

@@ -99,9 +99,9 @@ def test_the_evaluation_tables_fit_80_columns_with_nothing_cut() -> None:
               "wall_s": 12.3, "regimes": {r: table for r in ("calm", "congested", "degraded")},
               "oracle_edge_bps": {r: 0.1 for r in ("calm", "congested", "degraded")},
               "notes": ["a note"], "warnings": []}  # fmt: skip
-    console = Console(width=80, file=io.StringIO(), color_system=None)
-    command.print_evaluation(report, console)
-    text = str(console.file.getvalue())
+    out = io.StringIO()
+    command.print_evaluation(report, Console(width=80, file=out, color_system=None))
+    text = out.getvalue()
     assert max(len(line) for line in text.splitlines()) <= 80 and "…" not in text
     for name in ROUTER_NAMES:
         (line,) = [x for x in text.splitlines() if f"│ {name} " in x and "calm" not in x][:1]

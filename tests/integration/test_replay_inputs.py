@@ -134,9 +134,6 @@ def test_trade_prints_ten_times_away_are_rejected_and_counted(tmp_path: Path) ->
     assert e.trades_seen == 2 and getattr(e.market, "trades_rejected_by_reason", None) == {"deviation": 1}
 
 
-@pytest.mark.xfail(
-    strict=True, reason="sources.open_source does not pass market.tick_size and the normaliser rules yet"
-)
 def test_the_command_line_snaps_float32_prices_and_checks_trade_prints(tmp_path: Path, recording: Path) -> None:
     t = pq.read_table(recording)
     f32 = t.set_column(4, "bid", t.column("bid").cast(pa.float32())).set_column(

@@ -1,17 +1,19 @@
-"""Finnhub's websocket reconnect backoff against a local server on 127.0.0.1: it starts over only after
-a healthy connection. The delays the feed chooses are recorded by an injected sleep and the feed's
-clock is moved by the test, so nothing depends on how fast this machine is."""
+"""Finnhub's websocket reconnect backoff against a local server on 127.0.0.1 (it starts over only after
+a healthy connection), and the schedule and token bucket themselves. The delays the feed chooses are
+recorded by an injected sleep and the feed's clock is moved by the test, so nothing depends on how
+fast this machine is."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from collections.abc import Iterator
 
 import pytest
 from websockets.asyncio.server import ServerConnection
 
-from hft_console.market.feedkit import backoff_delays
+from hft_console.market.feedkit import TokenBucket, backoff_delays
 from hft_console.market.finnhub import HEALTHY_S
 from tests.unit.test_finnhub import RestServer, SkewedClock, WsServer, make_feed, trade, wait_for
 
@@ -94,3 +96,14 @@ async def test_the_backoff_starts_over_only_after_a_healthy_connection(rest: Res
     # waits after connections 1..5: fail, fail, healthy (start over), fail, fail
     assert sleep.delays == [1, 2, 1, 2, 4]
     assert feed.stats().connects == 6 and feed.stats().reconnects == 5
+
+
+def test_token_bucket_and_backoff() -> None:
+    now = [0.0]
+    bucket = TokenBucket(1.0, 5, clock=lambda: now[0])
+    assert [bucket.take() for _ in range(6)] == [0.0] * 5 + [1.0]
+    now[0] = 0.5
+    assert bucket.take() == pytest.approx(0.5)
+    now[0] = 1.0
+    assert bucket.take() == 0.0
+    assert list(itertools.islice(backoff_delays(), 8)) == [1, 2, 4, 8, 16, 32, 60, 60]

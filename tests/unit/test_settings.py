@@ -164,3 +164,12 @@ def test_unreadable_config_files_are_refused_without_a_traceback(tmp_path: Path)
 def test_degenerate_timescales_are_refused(tmp_path: Path, text: str) -> None:
     with pytest.raises(SettingsError):
         load_settings({"config": write(tmp_path, text)}, environ={}, dotenv_path=None)
+
+
+def test_a_byte_order_mark_from_an_editor_is_not_part_of_the_first_key(tmp_path: Path) -> None:
+    cfg = tmp_path / "bom.toml"
+    cfg.write_bytes("\ufeff[risk]\nmax_position = 500\n".encode())
+    dotenv = tmp_path / ".env"
+    dotenv.write_bytes("\ufeffLOG_LEVEL=debug\nTRADING_MODE=balanced\n".encode())
+    s = load_settings({"config": str(cfg)}, environ={}, dotenv_path=dotenv)
+    assert s.risk.max_position == 500 and s.session.log_level == "debug"
