@@ -248,7 +248,8 @@ class Engine:
             self.accepting = False
             limit = t + self._wind_down_ns()
             while self.flow.in_flight and t < limit:
-                t = self._step(t, t + self.batch_ns)
+                # up to the next venue event, so the wind-down ends at the last answer whatever the batch
+                t = self._step(t, min(t + self.batch_ns, int(min(self.flow.next_event_ns, limit)) + 1))
             if self.flow.in_flight:
                 self.flow.expire_all(t)
         finally:

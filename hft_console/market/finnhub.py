@@ -77,7 +77,7 @@ class FeedStats:
     rest_polls: int
     rest_failures: int
     last_error: str  # redacted
-    prints_rejected: int = 0  # malformed, or a price that is not finite and positive: never used
+    prints_rejected: int = 0  # malformed, a price not finite and positive, or too far from the held one
     prints_unsubscribed: int = 0  # a symbol this feed did not subscribe to: ignored
     prints_late: int = 0  # older (exchange time) than the price already held: counted, price not used
     rest_empty: int = 0  # REST polls answered without a quote (c == 0)
@@ -94,6 +94,7 @@ class FinnhubFeed:
         rate_per_s: float = RATE_PER_S, burst: int = BURST,
         clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        max_deviation: float = 0.1, reanchor_after: int = 5,
     ) -> None:  # fmt: skip
         """``reconnect_delays`` makes a fresh backoff schedule (seconds); ``sleep`` waits out each delay
         (tests inject one that records them); ``clock`` (monotonic seconds) also times ``healthy_s``."""
@@ -117,6 +118,10 @@ class FinnhubFeed:
         self._trades = self._price_updates = self._connects = self._watchdogs = 0
         self._errors = self._polls = self._poll_failures = 0
         self._rejected = self._unsubscribed = self._late = self._rest_empty = 0
+        # the normaliser's rule for prints: one further than max_deviation from the price held is
+        # rejected, until reanchor_after such prints in a row say the level really moved
+        self._max_dev, self._reanchor_after = max_deviation, reanchor_after
+        self._deviants: dict[str, int] = {}
 
     def start(self) -> None:
         """One REST quote per symbol, synchronously (DataError on any failure), then the threads."""
@@ -257,6 +262,13 @@ class FinnhubFeed:
                 if not (math.isfinite(price) and price > 0):
                     self._rejected += 1
                     continue
+                held = self._latest.get(sym)
+                if held is not None and abs(price - held.price) > self._max_dev * held.price:
+                    self._deviants[sym] = self._deviants.get(sym, 0) + 1
+                    if self._deviants[sym] < self._reanchor_after:
+                        self._rejected += 1
+                        continue
+                self._deviants[sym] = 0
                 if vol > 0:
                     self._trades += 1
                 else:  # v == 0: a price update without a trade (FX, some crypto)
@@ -449,6 +461,7 @@ def open_finnhub(settings: Settings, venues: list[VenueSpec], seed: int) -> Finn
     feed = FinnhubFeed(
         symbols, settings.finnhub_api_key, rest_url=d.finnhub_rest_url, ws_url=d.finnhub_ws_url,
         timeout_s=d.timeout_s, stale_s=d.finnhub_stale_s, poll_s=d.finnhub_poll_s,
+        max_deviation=settings.normalizer.max_deviation, reanchor_after=settings.normalizer.reanchor_after,
     )  # fmt: skip
     feed.start()
     try:

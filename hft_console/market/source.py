@@ -23,6 +23,10 @@ class DataError(Exception):
         self.source, self.message, self.exit_code = source, message, exit_code
         super().__init__(f"{source}: {message}")
 
+    def __reduce__(self) -> tuple[type[DataError], tuple[str, str, int]]:
+        """Picklable as itself: a backtest worker's DataError reaches the parent as one line."""
+        return (DataError, (self.source, self.message, self.exit_code))
+
 
 class MarketSource(Protocol):
     """Optional: ``quality``, a dict saying what the source dropped, filled in or otherwise changed in

@@ -77,6 +77,7 @@ class StartupScreen(Screen[None]):
             yield Static("", classes="detail", id="d3")
 
     def on_mount(self) -> None:
+        self.console = self.app  # kept: once this screen is dismissed it has no app to ask for
         e = self.engine
         for venue in e.venues:
             model = LatencyModel(venue.spec.latency, Draws(rng_for(e.settings.session.seed, f"probe.{venue.name}")))
@@ -159,7 +160,9 @@ class StartupScreen(Screen[None]):
         self.query_one("#p2", ProgressBar).update(total=1 + runs)
         self.query_one("#d2", Static).update(f"{self._policy_text()}\nbacktest: {runs} short scenarios running")
         self.backtest_running = True
-        self.run_worker(self._run_backtest, thread=True, group="backtest", exit_on_error=False)
+        # the app's worker, not this screen's: a screen's workers are cancelled when it goes, and the
+        # operator may skip ahead while the backtest runs
+        self.console.run_worker(self._run_backtest, thread=True, group="backtest", exit_on_error=False)
 
     def _run_backtest(self) -> None:
         from hft_console.backtest.command import startup_backtest, startup_line
@@ -173,7 +176,7 @@ class StartupScreen(Screen[None]):
     def _from_thread(self, fn: Callable[..., None]) -> Callable[..., None]:
         def call(*args: object) -> None:
             with contextlib.suppress(RuntimeError):  # the app is closing: nobody left to tell
-                self.app.call_from_thread(fn, *args)
+                self.console.call_from_thread(fn, *args)
 
         return call
 
@@ -186,7 +189,7 @@ class StartupScreen(Screen[None]):
         come as a notification, over the trades tape."""
         self.backtest_line = line
         if self.skipped:
-            self.app.notify(line, title="pre-session backtest", timeout=15)
+            self.console.notify(line, title="pre-session backtest", timeout=15)
             return
         self.backtest_running = False
         self.hold_until = time.monotonic() + RESULT_HOLD_S

@@ -86,6 +86,9 @@ def test_batch_ms_never_changes_orders_fills_or_risk_events(
     assert any(row[1] == "CIRCUIT_BREAKER" for row in journals[0]["risk"]) == (max_loss < 100)
     for other in journals[1:]:
         assert other == journals[0]
+    keys = ("ticks", "ticks_rejected", "duration_s", "wind_down_s", "pnl_total", "fees", "positions", "risk")
+    figures = [{k: (e.summary or {})[k] for k in keys} for e in engines]
+    assert figures[1] == figures[0] and figures[2] == figures[0]
     if router == "dqn":
         assert all((e.summary or {})["online_learning"]["updates"] > 0 for e in engines)
 

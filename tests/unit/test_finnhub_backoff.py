@@ -107,3 +107,21 @@ def test_token_bucket_and_backoff() -> None:
     now[0] = 1.0
     assert bucket.take() == 0.0
     assert list(itertools.islice(backoff_delays(), 8)) == [1, 2, 4, 8, 16, 32, 60, 60]
+
+
+def test_a_print_ten_times_away_is_rejected_until_the_level_is_confirmed() -> None:
+    """The normaliser's deviation rule on live prints: a fat-finger print never moves the quotes; a
+    real move is trusted after reanchor_after prints in a row."""
+    feed = make_feed("http://127.0.0.1:9/api/v1", max_deviation=0.1, reanchor_after=3)
+
+    def trade(price: float, t: int) -> None:
+        feed._on_message(json.dumps({"type": "trade", "data": [{"s": "AAPL", "p": price, "t": t, "v": 100}]}))
+
+    trade(190.0, 1)
+    trade(1900.0, 2)
+    assert feed.prices()["AAPL"] == 190.0 and feed.stats().prints_rejected == 1
+    trade(190.5, 3)
+    assert feed.prices()["AAPL"] == 190.5
+    for t in (4, 5, 6):  # the level really moved: the third print in a row is trusted
+        trade(250.0, t)
+    assert feed.prices()["AAPL"] == 250.0 and feed.stats().prints_rejected == 3

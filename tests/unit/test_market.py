@@ -78,3 +78,12 @@ def test_book_imbalance_carries_information_about_the_next_moves() -> None:
 def test_unknown_symbols_get_a_stable_price() -> None:
     assert start_price("ZZZZ") == start_price("ZZZZ")
     assert 20 <= start_price("ZZZZ") < 500
+
+
+def test_a_data_error_crosses_a_process_boundary_whole() -> None:
+    import pickle
+
+    from hft_console.market.source import DataError
+
+    again = pickle.loads(pickle.dumps(DataError("replay:t.csv", "row 3: bid = 'x': expected a number", 2)))
+    assert isinstance(again, DataError) and again.exit_code == 2 and str(again).startswith("replay:t.csv: row 3")
