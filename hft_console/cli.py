@@ -58,10 +58,7 @@ def build_parser() -> Parser:
             "  hft-console evaluate ...  every router and the oracle, per market regime\n"
             "  hft-console train ...     train the latency forecaster and DQN/PPO routers"
         ),
-        epilog=(
-            "Settings precedence: config/default.toml < mode or --config file < .env <\n"
-            "environment < flags."
-        ),
+        epilog=("Settings precedence: config/default.toml < mode or --config file < .env <\nenvironment < flags."),
         formatter_class=argparse.RawDescriptionHelpFormatter,  # keeps the command list one per line
     )
     p.add_argument("--mode", choices=MODES, help="trading mode; picks config/<mode>.toml (default: production)")
@@ -186,13 +183,27 @@ def resolve_run_dir(configured: str) -> Path:
     return path
 
 
+def _ascii_forms(error: UnicodeError) -> tuple[str, int]:
+    """Codec error handler: the ASCII form of a rule or unit character (µs → us), else ``?``."""
+    from hft_console.headless import ASCII
+
+    if not isinstance(error, UnicodeEncodeError):
+        raise error
+    bad = error.object[error.start : error.end]
+    text = bad.translate(ASCII)
+    return text.encode("ascii", "replace").decode("ascii"), error.end
+
+
 def plain_output() -> None:
-    """Standard output that cannot take Unicode (``PYTHONIOENCODING=ascii``, a latin-1 locale) gets
-    ``?`` for what it cannot encode instead of a crash; the headless printer draws ASCII there."""
+    """Standard output that cannot take Unicode (``PYTHONIOENCODING=ascii``, a latin-1 locale) gets the
+    ASCII forms of what it cannot encode instead of a crash, for every command (tables included)."""
+    import codecs
+
     out = sys.stdout
     encoding = (getattr(out, "encoding", None) or "").lower().replace("-", "")
     if not encoding.startswith("utf") and hasattr(out, "reconfigure"):
-        out.reconfigure(errors="replace")
+        codecs.register_error("hft-ascii", _ascii_forms)
+        out.reconfigure(errors="hft-ascii")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,6 +18,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 from rich.text import Text
 from textual.app import App, ComposeResult, SystemCommand
@@ -406,7 +407,7 @@ class ConsoleApp(App[None]):
         else:
             self.exit()
 
-    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         """The palette offers the console's actions only; Textual's own (theme, screenshot, keys panel,
         maximize) are not offered, and its "Quit" and "Keys" are the console's."""
         yield SystemCommand("Quit", "End the session and quit (asks when positions are open)",

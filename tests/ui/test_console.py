@@ -18,6 +18,7 @@ from tests.ui.conftest import pane_text, wait_for
 
 
 def journal(app: ConsoleApp, sql: str) -> list[Any]:
+    assert app.engine.run_dir is not None
     db = sqlite3.connect(app.engine.run_dir / "journal.sqlite")
     try:
         return db.execute(sql).fetchall()

@@ -23,7 +23,7 @@ def problems(app: ConsoleApp) -> list[str]:
     width, height = app.size
     found = []
     for pane in app.query(Pane):
-        if not pane.display or pane.last is None and not isinstance(pane, StatusBar):
+        if not pane.display or (pane.last is None and not isinstance(pane, StatusBar)):
             continue
         region, size = pane.region, pane.size
         name = pane.id or type(pane).__name__

@@ -48,16 +48,18 @@ async def test_a_long_note_never_pushes_the_progress_bar_off_the_line(finished_e
         await wait_for(pilot, lambda: app._shown is not None)
         status = app.query_one(StatusBar)
         status.paused = True
-        snap = replace(app._shown, feed="stale")  # type: ignore[type-var]
+        shown = app._shown
+        assert shown is not None
+        snap = replace(shown, feed="stale")
         status.render_snapshot(snap, True)
         status.note("flattening: REDUCING until flat, then HALTED — " * 4)
         text = line(status)
         assert Text(text).cell_len == 80
         assert text.count("█") + text.count("░") >= StatusBar.GAUGE_MIN
-        assert f" 00:20/00:20 · P&L +$" in text  # the session's clock (no hours under an hour) and P&L
+        assert " 00:20/00:20 · P&L +$" in text  # the session's clock (no hours under an hour) and P&L
         assert "FINISHED" in text and "PAUSED" in text and "FEED STALE" in text and "· fl…" in text
         status.paused = False
-        status.render_snapshot(app._shown, True)  # type: ignore[arg-type]
+        status.render_snapshot(shown, True)
         text = line(status)
         assert Text(text).cell_len == 80 and "· flattening: REDU…" in text
         assert text.count("█") + text.count("░") >= StatusBar.GAUGE_MIN
@@ -94,7 +96,7 @@ async def test_start_up_says_nothing_the_screen_already_shows(tmp_path: Any) -> 
 async def test_a_late_backtest_result_never_covers_a_gauge(tmp_path: Any) -> None:
     settings = make_settings(session__duration_s=3000, session__clock="wall", backtest__startup_duration_s=1)
     app = ConsoleApp(Engine(settings, tmp_path / "s"), startup=True)
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
         await pilot.press("enter")  # skip ahead: the backtest's result comes later, as a notification
         await wait_for(pilot, lambda: app.engine_running and app._shown is not None)
         await wait_for(pilot, lambda: bool(app.screen.query(Toast)), timeout=60)
@@ -146,11 +148,14 @@ async def test_a_paged_tape_holds_still_while_trades_arrive(live_app: Any) -> No
         await wait_for(pilot, lambda: app._shown is not None and len(app._shown.trades) > tape.size.height + 2)
         await pilot.press("pagedown")
         held = rows(tape)
-        fills = app._shown.fills  # type: ignore[union-attr]
+        shown = app._shown
+        assert shown is not None
+        fills = shown.fills
         await wait_for(pilot, lambda: app._shown is not None and app._shown.fills > fills + 2)
         await pilot.pause(0.2)
         assert rows(tape) == held
         await pilot.press("home")
-        newest = app._shown.trades[-1]  # type: ignore[union-attr]
-        assert rows(tape)[0].startswith(str(tape._cells(app._shown, newest)[0]))  # type: ignore[arg-type]
+        shown = app._shown
+        assert shown is not None
+        assert rows(tape)[0].startswith(str(tape._cells(shown, shown.trades[-1])[0]))
         await quit_app(app, pilot)
