@@ -282,9 +282,10 @@ def run_console(settings: Any, run_dir: Path) -> int:
             engine.submit(Command("stop"))
             assert app.engine_thread is not None
             app.engine_thread.join(timeout=30)
-        elif app.engine_thread is None and not engine.finished:  # it never started: close the run cleanly
-            engine.stop_requested = True
-            engine.run()
+        elif app.engine_thread is None and not engine.finished:  # it never started: keep nothing, as headless
+            engine.abandon()
+        if app.engine_thread is None:
+            print("hft-console: ended before the session started; nothing was traded", file=sys.stderr)
         if app.engine_error is not None:
             print(
                 f"hft-console: the engine stopped: {app.engine_error!r}; the journal holds what was committed",

@@ -29,6 +29,7 @@ from hft_console.market.normalizer import Normalizer
 from hft_console.market.source import MarketSource
 from hft_console.market.sources import open_source
 from hft_console.market.synthetic import TickBatch
+from hft_console.money import money
 from hft_console.rng import rng_for
 from hft_console.rng_buffer import Draws
 from hft_console.routing.policy import PolicySpec
@@ -197,7 +198,7 @@ class Engine:
             self._set_state(t_ns, EngineState.REDUCING, "operator reduce")
         elif kind == "resume":
             if self.portfolio.total < -self.risk.limits.max_loss:
-                return f"total P&L {self.portfolio.total:,.2f} is beyond max_loss; raise the limit first"
+                return f"total P&L {money(self.portfolio.total)} is beyond max_loss; raise the limit first"
             self.strategy.flatten = False
             self._set_state(t_ns, EngineState.ACTIVE, "operator resume")
         elif kind == "set_limit":
@@ -226,7 +227,8 @@ class Engine:
         )  # fmt: skip
         self.journal.event(t_ns, "STATE", EngineState.HALTED.value, detail={"why": "circuit breaker"})
         self.flow.cancel_in_flight(t_ns)
-        self.note(t_ns, f"CIRCUIT BREAKER: P&L {self.portfolio.total:,.2f} below -{self.risk.limits.max_loss:,.2f}")
+        loss = money(-self.risk.limits.max_loss)
+        self.note(t_ns, f"CIRCUIT BREAKER: P&L {money(self.portfolio.total)} below {loss}")
 
     def check_flat(self, t_ns: int) -> None:
         """Flatten-then-halt: halt the moment the book is flat with nothing in flight (after the fill

@@ -28,6 +28,15 @@ def dollars(value: float, places: int = 2) -> str:
     return f"{abs(rounded(value, places)):,.{places}f}"
 
 
+def amount(value: float, plus: bool = False, places: int = 2) -> str:
+    """A signed amount without '$' (for a column headed in $): '-7.59', '1,234.57', '+0.50' with ``plus``."""
+    if not math.isfinite(value):
+        return "n/a"
+    q = rounded(value, places)
+    sign = "-" if q < 0 else "+" if plus else ""
+    return f"{sign}{abs(q):,.{places}f}"
+
+
 def money(value: float, signed: bool = True) -> str:
     """'+$1,234.57' / '-$7.59' ('$' next to the number); ``signed=False`` drops only the '+'. Zero is '+$0.00'.
 

@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from hft_console.money import money
 from hft_console.backtest.report import build_report, print_report
 from hft_console.backtest.run import resolve_routers, run_backtest
 from hft_console.market.source import DataError
@@ -54,9 +55,9 @@ def startup_line(report: dict[str, Any]) -> str:
     p = report["pnl"]
     return (
         f"Backtest {report['router']}: {report['scenarios']} scenarios x {report['duration_s']:g} s on "
-        f"{report['data']}: P&L {p['mean']:+,.2f} ± {p['ci95']:,.2f}, fill rate {report['fill_rate']:.1%}, "
-        f"cost {report['cost_bps']:.2f} bps (misses {report['miss_cost_bps']:.2f}), "
-        f"max drawdown {report['max_drawdown']:,.2f}"
+        f"{report['data']}: P&L {money(p['mean'])} ± {money(p['ci95'], signed=False)}, "
+        f"fill rate {report['fill_rate']:.1%}, cost {report['cost_bps']:.2f} bps (misses {report['miss_cost_bps']:.2f}), "
+        f"max drawdown {money(report['max_drawdown'], signed=False)}"
     )
 
 

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from hft_console.money import amount
 from hft_console.backtest.scenarios import REGIMES, Scenario
 
 
@@ -212,8 +213,8 @@ def print_report(report: dict[str, Any], console: Any = None) -> None:
                 "P&L is the strategy's too: a router that fills less trades less. Rank routers by cost.")  # fmt: skip
     for name, f in report["routers"].items():
         pnl.add_row(
-            name, f"{f['pnl']['mean']:,.2f}", f"{f['pnl']['ci95']:,.2f}", f"{f['sharpe']:,.2f}",
-            f"{f['max_drawdown']:,.2f}",
+            name, amount(f["pnl"]["mean"]), amount(f["pnl"]["ci95"]), f"{f['sharpe']:,.2f}",
+            amount(f["max_drawdown"]),
         )  # fmt: skip
     console.print(pnl)
     costs = table(
@@ -236,7 +237,7 @@ def print_report(report: dict[str, Any], console: Any = None) -> None:
             continue
         venues.add_row(
             name, f"{f['orders']:,}", f"{f['fill_rate']:.1%}", f"{f['shortfall_bps']:.3f}", f"{f['miss_cost_bps']:.3f}",
-            f"{f['cost_bps']:.3f}", f"{f['fees']:,.2f}", f"{f['round_trip_us_mean']:,.0f}",
+            f"{f['cost_bps']:.3f}", amount(f["fees"]), f"{f['round_trip_us_mean']:,.0f}",
         )  # fmt: skip
     console.print(venues)
     for note in report.get("notes", []):

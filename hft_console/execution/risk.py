@@ -144,5 +144,6 @@ def validate_limit(name: str, raw: object, caps: RiskSettings) -> tuple[float | 
         return None, f"{name}: {raw!r} must be a whole number"
     cap = getattr(caps, name)
     if value > cap:
-        return None, f"{name}: {raw!r} is above the hard cap {cap:,g}"
+        plain = f"{cap:,.4f}".rstrip("0").rstrip(".")  # 50,000,000 rather than 5e+07
+        return None, f"{name}: {raw!r} is above the hard cap {plain}"
     return (int(value) if name in INTEGER_LIMITS else value), None

@@ -99,6 +99,7 @@ class ConsoleApp(App[None]):
         self.quitting = False
         self.exit_signal: int | None = None  # the signal that ended the session, if one did
         self.terminal_gone = False
+        self.abandoned = False  # ended before the session started: no journal, no summary.json
         self._loop_ref: asyncio.AbstractEventLoop | None = None
         self.router_pending: str | None = None
         self._shown: Snapshot | None = None  # what the panes show (the status line may be newer)
@@ -174,7 +175,10 @@ class ConsoleApp(App[None]):
             for kind in ("wide", "compact", "small"):
                 main.set_class(layout.kind == kind, kind)
             for name in PANES:
-                self.query_one(f"#{name}").display = name in layout.shown
+                pane = self.query_one(f"#{name}", Pane)
+                if name in layout.shown and not pane.display and self._shown is not None:
+                    pane.render_snapshot(self._shown, self.deterministic)  # never an empty frame, dialog or not
+                pane.display = name in layout.shown
             self.query_one("#right").styles.width = layout.right_width if layout.kind == "wide" else "100%"
             self.query_one("#too-small", Static).update(
                 f"hft-console needs at least {MIN_SIZE[0]}×{MIN_SIZE[1]}; this terminal is {width}×{height}.\n"
@@ -271,7 +275,7 @@ class ConsoleApp(App[None]):
             self._finished_noted = True
             self.refresh_bindings()
             if not self.quitting and self.engine_error is None:
-                status.note("session over, journal written; q quits", seconds=None)
+                status.note("session over; q quits", seconds=None)
 
     def ask(self, title: str, message: str, on_yes: Callable[[], None], danger: bool = True) -> None:
         """Show the one confirmation dialog, reconfigured for this question."""
@@ -399,12 +403,12 @@ class ConsoleApp(App[None]):
         self.quitting = True
         if self.engine_running:
             self.send("stop")
-        elif self.engine_thread is None and not self.engine.finished:
-            # quit before the session started: it starts and ends at once, so the journal is closed,
-            # SESSION end written and summary.json there (the run directory is never left half-open)
-            self.engine.stop_requested = True
-            self.start_engine()
         else:
+            if self.engine_thread is None and not self.engine.finished:
+                # before the session started nothing was traded: as headless does, nothing is kept and
+                # the same run directory can be used again
+                self.engine.abandon()
+                self.abandoned = True
             self.exit()
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:

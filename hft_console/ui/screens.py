@@ -44,7 +44,7 @@ ConfirmScreen, LimitEditor, HelpScreen { align: center middle; }
 #buttons { height: auto; margin-top: 1; align-horizontal: right; }
 #buttons Button { margin-left: 2; }
 #error { color: $error; height: auto; }
-#current { color: $text-muted; }
+#current { color: $text-muted; width: 100%; height: auto; }
 """
 
 
@@ -147,7 +147,7 @@ class LimitEditor(ModalScreen[tuple[str, float] | None]):
         name = str(self.query_one("#limit", Select).value)
         self.query_one("#current", Label).update(
             f"current {limit_text(name, getattr(self.limits, name))} · hard cap "
-            f"{limit_text(name, getattr(self.caps, name))} · unit: {LIMIT_UNITS.get(name, '')}"
+            f"{limit_text(name, getattr(self.caps, name))}\nunit: {LIMIT_UNITS.get(name, '')}"
         )
         self.query_one("#value", Input).placeholder = f"new value ({LIMIT_UNITS.get(name, '')}), e.g. 5,000"
 

@@ -127,7 +127,8 @@ def output_lost(driver: Driver | None) -> bool:
 
 def surviving_driver(base: type[Driver]) -> type[Driver]:
     """``base`` (Textual's Linux driver) made to outlive its terminal: output that cannot be written is
-    dropped, and a key reader whose terminal is gone stops instead of taking the app down with it."""
+    dropped, and a key reader whose terminal is gone stops instead of taking the app down with it. It
+    also takes the terminal's size from the terminal rather than from COLUMNS/LINES."""
     from textual.drivers.linux_driver import LinuxDriver
 
     if not issubclass(base, LinuxDriver):
@@ -138,6 +139,17 @@ def surviving_driver(base: type[Driver]) -> type[Driver]:
             super().__init__(*args, **kwargs)
             drawn_on: IO[str] = vars(self)["_file"]  # sys.__stderr__, where LinuxDriver draws
             self._file = _SurvivingFile(drawn_on)
+
+        def _get_terminal_size(self) -> tuple[int, int]:
+            # the terminal's own answer first: Textual asks shutil, which prefers COLUMNS and LINES
+            # from the environment, stale wherever they were exported (or set by a test runner)
+            for fd in (2, 0, 1):
+                with contextlib.suppress(OSError):
+                    size = os.get_terminal_size(fd)
+                    if size.columns and size.lines:
+                        return size.columns, size.lines
+            size_: tuple[int, int] = super()._get_terminal_size()
+            return size_
 
         def disable_input(self) -> None:
             release_stdin()

@@ -149,7 +149,10 @@ def test_closing_the_terminal_ends_the_session_cleanly(tmp_path: Path) -> None:
 
 def test_a_small_terminal_says_so_and_ctrl_c_asks_like_q(tmp_path: Path) -> None:
     session, run_dir, status = start(tmp_path, 79, 23)
-    screen = lambda: tmux("capture-pane", "-p", "-t", session)  # noqa: E731
+
+    def screen() -> str:
+        return tmux("capture-pane", "-p", "-t", session)
+
     try:
         wait(lambda: "needs at least 80×24" in screen())
         tmux("resize-window", "-t", session, "-x", "80", "-y", "24")

@@ -33,7 +33,7 @@ def test_headless_session_prints_banner_tape_status_and_summary(tmp_path: Path) 
     tape = [line for line in text.splitlines() if line[:2].isdigit() and (" BUY " in line or " SELL " in line)]
     assert len(tape) == json.loads((tmp_path / "r" / "summary.json").read_text())["fills"]
     assert tape[0][8] == "." and tape[0][12] == " "  # HH:MM:SS.mmm
-    assert "[   10.0s/12s] ACTIVE" in text  # a status line every status_interval_s of session time
+    assert "[   10.0s/12.0s] ACTIVE" in text  # a status line every status_interval_s of session time
     assert "Session summary" in text and "\x1b[" not in text  # no colour into a pipe
 
 

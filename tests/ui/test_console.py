@@ -213,6 +213,7 @@ async def test_startup_runs_the_pre_session_backtest_and_shows_its_result(tmp_pa
         text = str(screen.query_one("#d2", Static).render())
         assert "Backtest best-price: 8 scenarios x 1 s on synthetic: P&L" in text
         await wait_for(pilot, lambda: app.engine_running)
+        assert len(app._notifications) == 0  # the result was on the screen: no toast repeats it
         await quit_app(app, pilot)
 
 

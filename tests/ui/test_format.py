@@ -72,7 +72,7 @@ async def test_the_limit_editor_writes_numbers_and_units_as_people_do(live_app: 
         editor.query_one("#limit").value = "max_notional"  # type: ignore[attr-defined]
         await pilot.pause()
         current = str(editor.query_one("#current").content)  # type: ignore[attr-defined]
-        assert "current $5,000,000 · hard cap $50,000,000 · unit: $ gross notional" in current
+        assert "current $5,000,000 · hard cap $50,000,000\nunit: $ gross notional" in current
         await pilot.press(*"6,000,000", "enter")
         await wait_for(pilot, lambda: app.engine.risk.limits.max_notional == 6e6)
         status = app.query_one(StatusBar).content

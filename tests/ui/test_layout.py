@@ -132,3 +132,51 @@ async def test_the_start_up_screen_fits_80x24(tmp_path: Any) -> None:
         if app.screen is not app.screen_stack[0]:
             await pilot.press("y")
         await wait_for(pilot, lambda: not app.engine_running)
+
+
+async def test_every_dialog_fits_80x24(live_app: Any) -> None:
+    app = live_app()
+    async with app.run_test(size=MIN_SIZE) as pilot:
+        await wait_for(pilot, lambda: app.engine_running and app._shown is not None)
+        for key in ("question_mark", "l", "k"):
+            await pilot.press(key)
+            await pilot.pause()
+            dialog = app.screen.query_one("#dialog")
+            assert dialog.region.bottom <= MIN_SIZE[1] and dialog.region.right <= MIN_SIZE[0], key
+            inner = sum(child.outer_size.height for child in dialog.children)
+            assert inner <= dialog.content_region.height, f"{key}: the dialog is cut"
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: app.screen is app.screen_stack[0])
+        await pilot.press("q")
+        if app.screen is not app.screen_stack[0]:
+            await pilot.press("y")
+        await wait_for(pilot, lambda: not app.engine_running)
+
+
+async def test_start_up_below_80x24_says_what_it_needs(tmp_path: Any) -> None:
+    settings = make_settings(session__duration_s=3000, session__clock="wall", session__skip_backtest=True)
+    app = ConsoleApp(Engine(settings, tmp_path / "s"), startup=True)
+    async with app.run_test(size=(79, 23)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, StartupScreen)
+        await pilot.pause()
+        message = screen.query_one("#startup-too-small", Static)
+        assert message.display and "needs at least 80×24" in str(message.content)
+        assert not screen.query_one("#phases").display
+        await pilot.press("q")  # quits before the session starts: nothing traded, nothing kept
+        await wait_for(pilot, lambda: not app.is_running)
+    assert app.abandoned and not (tmp_path / "s" / "journal.sqlite").exists()
+
+
+async def test_panes_a_resize_brings_in_under_a_dialog_are_drawn(finished_engine: Engine) -> None:
+    app = ConsoleApp(finished_engine, startup=False, deterministic=True)
+    async with app.run_test(size=MIN_SIZE) as pilot:
+        await wait_for(pilot, lambda: app._shown is not None)
+        app.action_help()
+        await pilot.pause()
+        await pilot.resize_terminal(160, 50)
+        await wait_for(pilot, lambda: app._layout is not None and app._layout.kind == "wide")
+        for name in PANES:
+            pane = app.query_one(f"#{name}", Pane)
+            content = pane.content
+            assert pane.display and isinstance(content, Text) and content.plain.strip(), name

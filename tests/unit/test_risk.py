@@ -112,3 +112,12 @@ def test_accepted_limit_edit_takes_effect(risk: RiskManager) -> None:
     assert risk.set_limit("max_order_qty", "1,000") is None
     assert risk.limits.max_order_qty == 1000
     assert check(risk, qty=201) is None
+
+
+def test_a_refused_limit_names_its_cap_as_people_write_it() -> None:
+    from hft_console.execution.risk import validate_limit
+    from tests.conftest import make_settings
+
+    caps = make_settings().risk_caps
+    _, error = validate_limit("max_notional", caps.max_notional * 2, caps)
+    assert error is not None and "e+" not in error and f"{caps.max_notional:,.0f}" in error
