@@ -9,10 +9,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from hft_console.money import money
 from hft_console.backtest.report import build_report, print_report
 from hft_console.backtest.run import resolve_routers, run_backtest
 from hft_console.market.source import DataError
+from hft_console.money import money
 from hft_console.settings import Settings, SettingsError, load_settings
 
 
@@ -56,7 +56,8 @@ def startup_line(report: dict[str, Any]) -> str:
     return (
         f"Backtest {report['router']}: {report['scenarios']} scenarios x {report['duration_s']:g} s on "
         f"{report['data']}: P&L {money(p['mean'])} ± {money(p['ci95'], signed=False)}, "
-        f"fill rate {report['fill_rate']:.1%}, cost {report['cost_bps']:.2f} bps (misses {report['miss_cost_bps']:.2f}), "
+        f"fill rate {report['fill_rate']:.1%}, cost {report['cost_bps']:.2f} bps "
+        f"(misses {report['miss_cost_bps']:.2f}), "
         f"max drawdown {money(report['max_drawdown'], signed=False)}"
     )
 

@@ -31,8 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from hft_console.money import amount
 from hft_console.backtest.scenarios import REGIMES, Scenario
+from hft_console.money import amount
 
 
 def _ci95(values: np.ndarray) -> float:

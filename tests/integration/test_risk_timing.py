@@ -113,7 +113,7 @@ def test_no_order_goes_out_while_the_loss_is_beyond_the_limit(tmp_path: Path) ->
     e = run(s, tmp_path / "r", setup)
     assert e.risk.breaker_trips == 1 and sent
     assert all(total >= -4.0 for _, total in sent)
-    tripped = [row for row in journal(tmp_path / "r")["risk"] if row[1] == "CIRCUIT_BREAKER"][0][0]
+    tripped = next(row for row in journal(tmp_path / "r")["risk"] if row[1] == "CIRCUIT_BREAKER")[0]
     assert tripped % SEC != 0  # at the mark that crossed, not at a batch boundary
     assert max(t for t, _ in sent) < tripped
 
