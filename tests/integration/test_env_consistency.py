@@ -1,12 +1,13 @@
 """The JAX environment and the event-driven venue simulator agree on what routing costs.
 
-For a fixed baseline router, the engine's child orders (synthetic market, every venue model in
-play) and the environment's (same venue settings, same price level) must show the same fill rate
-within 4 points, the same median round trip within 20%, the same mean cost within 25%, the same
-differences in cost between routers within 0.04 bps, and the same most expensive router. Why not
-tighter: the environment keeps what a routing decision changes (latency, fading and sniped quotes, fees, outages, misses) and drops the synthetic market's spread
-variation and adverse selection, which makes it read 0.06-0.10 bps cheaper per order, about the same
-for every router (so the differences between routers, which is what routing is about, agree).
+For a fixed baseline router, the engine's child orders (synthetic market, every venue model in play)
+and the environment's (same venue settings, same price level) must show the same fill rate within 4
+points, the same median round trip within 20%, the same mean cost within 25%, the same differences
+in cost between routers within 0.04 bps, and the same most expensive router. Why not tighter: the
+environment keeps what a routing decision changes (latency, fading and sniped quotes, fees, outages,
+misses) and drops the synthetic market's spread variation and adverse selection, which makes it read
+0.06-0.10 bps cheaper per order, about the same for every router (so the differences between
+routers, which is what routing is about, agree).
 """
 
 from __future__ import annotations
