@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import signal
 import sqlite3
 import subprocess
@@ -79,18 +78,23 @@ def test_a_signal_before_the_session_starts_leaves_the_run_directory_usable(tmp_
     assert again.returncode == 0, again.stderr
 
 
-def _small_files() -> None:
-    """Files this process writes may not grow past 256 KiB: a full disk, as SQLite and Python see it."""
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (256_000, 256_000))
+# the session runs in a child whose files may not grow past 256 KiB: a full disk, as SQLite and Python
+# see it (set in the child itself: no preexec_fn after fork in a process that may run JAX threads)
+SMALL_FILES = (
+    "import resource, runpy, signal, sys;"
+    "signal.signal(signal.SIGXFSZ, signal.SIG_IGN);"
+    "resource.setrlimit(resource.RLIMIT_FSIZE, (256_000, 256_000));"
+    "sys.argv = ['hft-console', *sys.argv[1:]];"
+    "runpy.run_module('hft_console', run_name='__main__')"
+)
 
 
 def test_a_full_disk_ends_the_session_with_one_line_and_keeps_what_was_committed(tmp_path: Path) -> None:
     run = tmp_path / "r"
     out = subprocess.run(
-        [sys.executable, "-m", "hft_console", *SESSION, "--clock", "sim", "--duration", "60", "--log-level", "quiet",
+        [sys.executable, "-c", SMALL_FILES, *SESSION, "--clock", "sim", "--duration", "60", "--log-level", "quiet",
          "--run-dir", str(run)],
-        capture_output=True, text=True, env=clean_env(), timeout=300, preexec_fn=_small_files,
+        capture_output=True, text=True, env=clean_env(), timeout=300,
     )  # fmt: skip
     assert out.returncode == 1, out.stderr
     lines = out.stderr.strip().splitlines()
