@@ -110,6 +110,9 @@ class BreakerWatch:
         for s in range(n_sym):
             last = np.maximum.accumulate(np.where(vsym == s, rows, -1))
             self.marks[s] = np.where(last >= 0, mid[np.maximum(last, 0)], e.portfolio.mark[s])
+        # each symbol's lowest and highest mark in the batch: a cheap bound that rules a trip out
+        self.low = self.marks.min(axis=1).tolist() if valid.size else list(e.portfolio.mark)
+        self.high = self.marks.max(axis=1).tolist() if valid.size else list(e.portfolio.mark)
 
     def first_trip(self, i0: int, i1: int) -> int:
         """The first batch tick in [i0, i1] whose mark takes total P&L below -max_loss (-1: none)."""
@@ -117,10 +120,16 @@ class BreakerWatch:
         p, risk = e.portfolio, e.risk
         if i1 < i0 or risk.state is EngineState.HALTED or not any(p.position):
             return -1
+        floor = -risk.limits.max_loss
+        worst = p.realized - p.fees
+        for s, pos in enumerate(p.position):
+            if pos:
+                worst += (self.low[s] if pos > 0 else self.high[s]) * pos - p.avg_cost[s] * pos
+        if worst >= floor + 1e-6 * (1.0 + abs(floor)) and min(self.low) > 0:
+            return -1  # even the worst marks of the batch keep the loss inside the limit
         lo, hi = np.searchsorted(self.tick, [i0, i1 + 1])
         if lo >= hi:
             return -1
-        floor = -risk.limits.max_loss
         total = np.full(hi - lo, p.realized - p.fees)
         for s, pos in enumerate(p.position):
             if pos:
@@ -156,7 +165,10 @@ def process_ticks(e: Engine, batch: TickBatch) -> None:
     n_ven = e.n_ven
     portfolio, risk = e.portfolio, e.risk
     marks = portfolio.mark
-    position = portfolio.position
+    position, avg_cost = portfolio.position, portfolio.avg_cost
+    # unrealised P&L per symbol, kept up to date tick by tick, rebuilt after a fill (``version``)
+    version, base, u_sum, unreal = -1, 0.0, 0.0, [0.0] * len(position)
+    HALTED = EngineState.HALTED
     working_buy, working_sell = flow.working_buy, flow.working_sell
     on_book = e.strategy.on_book
     perf = time.perf_counter_ns
@@ -189,9 +201,21 @@ def process_ticks(e: Engine, batch: TickBatch) -> None:
                 bas += q[4]
         if bbs == 0 or bas == 0:
             continue
-        marks[s] = (bb + ba) * 0.5
-        if position[s] and risk.breaker_hit(portfolio.total):  # the loss limit on the current mark
-            e.on_breaker(t)
+        mid = marks[s] = (bb + ba) * 0.5
+        pos = position[s]
+        if pos:  # the loss limit on the current mark: a running sum filters, the portfolio's own total decides
+            if portfolio.version != version:
+                version, base = portfolio.version, portfolio.realized - portfolio.fees
+                unreal = [(m - a) * p if p and m else 0.0 for p, m, a in zip(position, marks, avg_cost, strict=True)]
+                u_sum = sum(unreal)
+            else:
+                u = (mid - avg_cost[s]) * pos
+                u_sum += u - unreal[s]
+                unreal[s] = u
+            floor = -risk.limits.max_loss
+            near = base + u_sum < floor + 1e-6 * (1.0 - floor)
+            if near and risk.state is not HALTED and risk.breaker_hit(portfolio.total):
+                e.on_breaker(t)
         delta = on_book(s, t, bb, bbs, ba, bas, position[s] + working_buy[s] - working_sell[s])
         if delta and e.accepting:
             flow.route(s, t, delta, wall0)

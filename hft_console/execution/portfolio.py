@@ -33,6 +33,7 @@ class Portfolio:
         self.losses = 0
         self.traded_shares = 0
         self.traded_notional = 0.0
+        self.version = 0  # counts fills: positions, average costs, realised P&L and fees change only then
 
     def apply_fill(self, sym: int, side: int, qty: int, price: float, fee: float) -> Booking:
         if qty <= 0:
@@ -51,6 +52,7 @@ class Portfolio:
             elif (new > 0) != (pos > 0):
                 avg = price
         self.position[sym], self.avg_cost[sym] = new, avg
+        self.version += 1
         self.realized += realized
         self.realized_by_symbol[sym] += realized
         self.fees += fee
@@ -75,7 +77,11 @@ class Portfolio:
 
     @property
     def total(self) -> float:
-        return self.realized + self.unrealized - self.fees
+        unrealized = 0.0
+        for pos, mark, avg in zip(self.position, self.mark, self.avg_cost, strict=True):
+            if pos and mark:
+                unrealized += (mark - avg) * pos
+        return self.realized + unrealized - self.fees
 
     @property
     def gross_notional(self) -> float:

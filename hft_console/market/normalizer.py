@@ -37,6 +37,8 @@ MAX_REEVALUATIONS = 16  # per batch, before the rest is checked tick by tick
 class Normalizer:
     def __init__(self, n_symbols: int, n_venues: int, cfg: NormalizerSettings, start_ns: int = 0) -> None:
         self.cfg = cfg
+        # the per-tick check's bounds, read once (settings are frozen); spread against bid + ask = 2 mid
+        self._limits = (cfg.min_price, cfg.max_price, cfg.max_spread * 0.5, cfg.max_deviation)
         self.n_venues = n_venues
         self.last_ts = start_ns
         self.last_tick: list[tuple[int, float, float, int, int] | None] = [None] * (n_symbols * n_venues)
@@ -57,11 +59,8 @@ class Normalizer:
 
     def check(self, ts: int, stream: int, bid: float, ask: float, bid_size: int, ask_size: int) -> int:
         """OK (-1) when the tick may be used, else the index of its reason in REJECT_REASONS."""
-        cfg = self.cfg
-        if not (
-            cfg.min_price <= bid < ask <= cfg.max_price and bid_size > 0 and ask_size > 0
-            and ask - bid <= cfg.max_spread * ((bid + ask) * 0.5)
-        ):  # fmt: skip
+        lo, hi, spread, dev = self._limits
+        if not (lo <= bid < ask <= hi and bid_size > 0 and ask_size > 0 and ask - bid <= spread * (bid + ask)):
             return self._reject(self._classify(bid, ask, bid_size, ask_size))
         if ts < self.last_ts:
             return self._reject(5)
@@ -71,13 +70,13 @@ class Normalizer:
         sym = stream // self.n_venues
         mid = (bid + ask) * 0.5
         ref = self.ref_mid[sym]
-        if ref and abs(mid - ref) > cfg.max_deviation * ref:
+        if ref and abs(mid - ref) > dev * ref:
             prev = self.dev_mid[sym]
             # an anchor nothing has agreed with loses to two deviants in a row that agree with each other
-            overrule = self.streak[sym] > 0 and not self.confirmed[sym] and abs(mid - prev) <= cfg.max_deviation * prev
+            overrule = self.streak[sym] > 0 and not self.confirmed[sym] and abs(mid - prev) <= dev * prev
             self.streak[sym] += 1
             self.dev_mid[sym] = mid
-            if self.streak[sym] < cfg.reanchor_after and not overrule:
+            if self.streak[sym] < self.cfg.reanchor_after and not overrule:
                 return self._reject(7)
             self.reanchors += 1
             self.confirmed[sym] = False

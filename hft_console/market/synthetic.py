@@ -24,7 +24,7 @@ START_PRICES = {
     "META": 480.0, "SPY": 520.0, "QQQ": 440.0, "JPM": 190.0, "NFLX": 620.0, "AMD": 160.0,
 }  # fmt: skip
 SECONDS_PER_YEAR = 252 * 6.5 * 3600
-CHUNK_MS = 100  # market time generated at once, whatever the engine's batch: batch_ms never changes the ticks
+CHUNK_MS = 1000  # market time generated at once, whatever the engine's batch: batch_ms never changes the ticks
 BAD_KINDS = ("nan", "nonpositive", "crossed", "absurd", "duplicate", "out_of_order")
 
 
