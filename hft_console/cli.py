@@ -286,7 +286,9 @@ def run_console(settings: Any, run_dir: Path) -> int:
             engine.abandon()
         if app.engine_thread is None:
             print("hft-console: ended before the session started; nothing was traded", file=sys.stderr)
-        if app.engine_error is not None:
+        if isinstance(app.engine_error, OSError):  # a full disk, the journal gone: as headless says it
+            print(f"hft-console: error: {app.engine_error}; the journal keeps what was committed", file=sys.stderr)
+        elif app.engine_error is not None:
             print(
                 f"hft-console: the engine stopped: {app.engine_error!r}; the journal holds what was committed",
                 file=sys.stderr,

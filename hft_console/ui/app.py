@@ -24,6 +24,7 @@ from rich.text import Text
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.driver import Driver
 from textual.events import Resize
 from textual.screen import ModalScreen, Screen
@@ -249,7 +250,10 @@ class ConsoleApp(App[None]):
             return
         if not self.terminal_gone and terminal.output_lost(self._driver) and not terminal.terminal_alive():
             self.end_by_signal(signal.SIGHUP)  # the terminal hung up, whether its SIGHUP reached us or not
-        status = self.query_one(StatusBar)
+        try:
+            status = self.query_one(StatusBar)
+        except NoMatches:  # the app is closing and its screen's widgets are already gone
+            return
         if self.engine_error is not None and not status.dead:
             status.dead = f"ENGINE STOPPED: {self.engine_error!r}"
             status.update(Text(f" {status.dead} — the journal holds what was committed; q quits ",

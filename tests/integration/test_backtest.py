@@ -208,8 +208,8 @@ def test_the_printed_report_fits_80_columns_with_nothing_cut() -> None:
                "max_drawdown": 23_456.78, "sharpe": -0.41, "cost_bps": 0.4 + i / 100}
         for i, name in enumerate(ROUTER_NAMES)
     }  # fmt: skip
-    for v in report["venues"].values():
-        v["fees"], v["orders"] = 123_456.78, 123_456
+    for v in report["venues"].values():  # every venue traded (one without orders prints dashes)
+        v["fees"], v["orders"], v["shares_sent"] = 123_456.78, 123_456, max(v["shares_sent"], 100)
     text = render(report)
     lines = text.splitlines()
     assert max(len(line) for line in lines) <= 80 and "…" not in text
