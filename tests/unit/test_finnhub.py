@@ -253,7 +253,8 @@ async def test_trades_pings_reconnect_and_resubscribe(rest: RestServer) -> None:
         feed = make_feed(rest.url, ws_url)
         await asyncio.to_thread(feed.start)
         try:
-            await wait_for(lambda: feed.prices()["AAPL"] == 191.0)
+            # the server may answer before it has read the second connection's subscriptions
+            await wait_for(lambda: feed.prices()["AAPL"] == 191.0 and len(server.subscribes()) >= 4)
             stats = feed.stats()
             assert server.connections == 2 and stats.connects == 2 and stats.reconnects == 1
             assert server.subscribes() == ["AAPL", "MSFT", "AAPL", "MSFT"]
@@ -291,7 +292,8 @@ async def test_watchdog_reconnects_a_silent_connection_but_not_one_with_pings(re
         feed = make_feed(rest.url, ws_url, watchdog_s=0.3)
         await asyncio.to_thread(feed.start)
         try:
-            await wait_for(lambda: silent.connections >= 2)
+            # the second connection is counted when it opens; its subscriptions arrive after
+            await wait_for(lambda: silent.connections >= 2 and len(silent.subscribes()) >= 4)
             assert feed.stats().watchdog_reconnects >= 1
             assert silent.subscribes()[:4] == ["AAPL", "MSFT", "AAPL", "MSFT"]
         finally:
