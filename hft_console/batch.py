@@ -125,7 +125,7 @@ class BreakerWatch:
         for s, pos in enumerate(p.position):
             if pos:
                 worst += (self.low[s] if pos > 0 else self.high[s]) * pos - p.avg_cost[s] * pos
-        if worst >= floor + 1e-6 * (1.0 + abs(floor)) and min(self.low) > 0:
+        if worst >= near_floor(floor) and min(self.low) > 0:
             return -1  # even the worst marks of the batch keep the loss inside the limit
         lo, hi = np.searchsorted(self.tick, [i0, i1 + 1])
         if lo >= hi:
@@ -135,14 +135,18 @@ class BreakerWatch:
             if pos:
                 m = self.marks[s, lo:hi]
                 total += np.where(m != 0, (m - p.avg_cost[s]) * pos, 0.0)
-        # candidates within rounding of the floor are confirmed on the portfolio's own sum, as the
-        # per-tick loop computes it, so both paths trip on the same tick
-        for r in np.flatnonzero(total < floor + 1e-6 * (1.0 + abs(floor))).tolist():
+        for r in np.flatnonzero(total < near_floor(floor)).tolist():
             k = int(self.tick[lo + r])
             self.view.sync(k)
             if p.total < floor:
                 return k
         return -1
+
+
+def near_floor(floor: float) -> float:
+    """Totals below this are within rounding of the loss floor (or below it): candidates for the
+    breaker, which the portfolio's own ``total`` then confirms, so both paths trip on the same tick."""
+    return floor + 1e-6 * (1.0 - floor)
 
 
 VECTOR_MIN_TICKS = 1024  # below this, the per-tick form is faster here (benchmarks/pipeline.py)
@@ -212,8 +216,7 @@ def process_ticks(e: Engine, batch: TickBatch) -> None:
                 u = (mid - avg_cost[s]) * pos
                 u_sum += u - unreal[s]
                 unreal[s] = u
-            floor = -risk.limits.max_loss
-            near = base + u_sum < floor + 1e-6 * (1.0 - floor)
+            near = base + u_sum < near_floor(-risk.limits.max_loss)
             if near and risk.state is not HALTED and risk.breaker_hit(portfolio.total):
                 e.on_breaker(t)
         delta = on_book(s, t, bb, bbs, ba, bas, position[s] + working_buy[s] - working_sell[s])

@@ -260,8 +260,9 @@ def run_console(settings: Any, run_dir: Path) -> int:
     from collections.abc import Callable
 
     from hft_console.headless import HeadlessPrinter
+    from hft_console.signals import ending_signals, exit_status
     from hft_console.ui.app import ConsoleApp
-    from hft_console.ui.terminal import ending_signals, exit_status, terminal_problem
+    from hft_console.ui.terminal import terminal_problem
 
     problem = terminal_problem()
     if problem is not None:
@@ -314,16 +315,13 @@ def pre_session_backtest(settings: Any) -> str:
         return f"Backtest: not run ({exc})"
 
 
-ENDING_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
-
-
 def run_headless(settings: Any, run_dir: Path) -> int:
     """A headless session. Exit status: 0 finished, 1 the journal or summary could not be written,
     128 + the signal when SIGINT, SIGTERM or SIGHUP ended it (130, 143, 129). The first signal ends
     the session cleanly (in-flight orders completed, journal and summary.json written); a second
     stops at once, still closing the journal."""
     from hft_console.headless import HeadlessPrinter
-    from hft_console.journal import JournalError
+    from hft_console.signals import ending_signals, exit_status
 
     engine_or_code = open_engine(settings, run_dir)
     if isinstance(engine_or_code, int):
@@ -335,32 +333,31 @@ def run_headless(settings: Any, run_dir: Path) -> int:
     got: list[int] = []
     running = {"session": False}
 
-    def on_signal(signum: int, frame: object) -> None:
+    def on_signal(signum: int) -> None:
         got.append(signum)
         if len(got) > 1 or not running["session"]:
             raise KeyboardInterrupt
         engine.stop_requested = True
         engine.wake.set()
 
-    previous = {sig: signal.signal(sig, on_signal) for sig in ENDING_SIGNALS}
-    try:
+    with ending_signals(on_signal):
         try:
-            line = pre_session_backtest(settings)
-        except KeyboardInterrupt:  # before the session: nothing traded, nothing to keep
-            engine.abandon()
-            print("hft-console: interrupted before the session started; nothing was traded", file=sys.stderr)
-            return 128 + (got[0] if got else signal.SIGINT)
-        running["session"] = True
-        printer.banner(line)
-        engine.run()
-    except KeyboardInterrupt:
-        print("hft-console: interrupted twice: stopped at once; journal and summary.json are written", file=sys.stderr)
-    except (JournalError, OSError) as exc:
-        print(f"hft-console: error: {exc}; the journal keeps what was committed", file=sys.stderr)
-        return 1
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+            try:
+                line = pre_session_backtest(settings)
+            except KeyboardInterrupt:  # before the session: nothing traded, nothing to keep
+                engine.abandon()
+                print("hft-console: interrupted before the session started; nothing was traded", file=sys.stderr)
+                return exit_status(got[0] if got else signal.SIGINT)
+            running["session"] = True
+            printer.banner(line)
+            engine.run()
+        except KeyboardInterrupt:
+            print(
+                "hft-console: interrupted twice: stopped at once; journal and summary.json are written", file=sys.stderr
+            )
+        except OSError as exc:  # the journal or summary.json could not be written (JournalError included)
+            print(f"hft-console: error: {exc}; the journal keeps what was committed", file=sys.stderr)
+            return 1
     if engine.summary is not None:
         printer.final(engine.summary)
-    return 128 + got[0] if got else 0
+    return exit_status(got[0]) if got else 0

@@ -73,15 +73,15 @@ class Portfolio:
 
     @property
     def unrealized(self) -> float:
-        return sum(self.unrealized_for(s) for s in range(len(self.symbols)))
-
-    @property
-    def total(self) -> float:
-        unrealized = 0.0
+        unrealized = 0.0  # unrealized_for over every symbol, as one loop: the breaker reads it per tick
         for pos, mark, avg in zip(self.position, self.mark, self.avg_cost, strict=True):
             if pos and mark:
                 unrealized += (mark - avg) * pos
-        return self.realized + unrealized - self.fees
+        return unrealized
+
+    @property
+    def total(self) -> float:
+        return self.realized + self.unrealized - self.fees
 
     @property
     def gross_notional(self) -> float:

@@ -1,4 +1,4 @@
-"""The console's terminal: what it must be to draw on, the signals that end a session, and what to do
+"""The console's terminal: what it must be to draw on, and what to do
 when the terminal goes away (SIGHUP after a closed window or a dropped SSH connection).
 
 Textual draws on stderr and reads keys from stdin, so both must be a terminal, and a UTF-8 one: on
@@ -11,20 +11,11 @@ import codecs
 import contextlib
 import errno
 import os
-import signal
 import sys
 import termios
-from collections.abc import Callable, Iterator
 from typing import IO, Any
 
 from textual.driver import Driver
-
-END_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-
-def exit_status(signum: int) -> int:
-    """What a shell expects of a process a signal ended: 128 + the signal (130 SIGINT, 143 SIGTERM, 129 SIGHUP)."""
-    return 128 + signum
 
 
 def terminal_problem() -> str | None:
@@ -43,18 +34,6 @@ def terminal_problem() -> str | None:
             "set a UTF-8 locale (e.g. LANG=C.UTF-8) and unset PYTHONIOENCODING, or use --no-ui"
         )
     return None
-
-
-@contextlib.contextmanager
-def ending_signals(on_signal: Callable[[int], None]) -> Iterator[None]:
-    """SIGINT, SIGTERM and SIGHUP call ``on_signal(signum)`` (on the main thread) instead of killing the
-    process, for as long as the block runs; the previous handlers come back after it."""
-    previous = {sig: signal.signal(sig, lambda signum, _frame: on_signal(signum)) for sig in END_SIGNALS}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def terminal_alive() -> bool:

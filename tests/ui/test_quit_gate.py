@@ -20,10 +20,10 @@ import pytest
 from textual.app import App
 from textual.screen import Screen
 
+from hft_console.signals import exit_status
 from hft_console.ui.app import HARMLESS_ACTIONS, ROUTED_ACTIONS, ConsoleApp
 from hft_console.ui.screens import ConfirmScreen, HelpScreen
 from hft_console.ui.startup import StartupScreen
-from hft_console.ui.terminal import exit_status
 from tests.conftest import make_settings
 from tests.ui.conftest import wait_for
 
