@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from hft_console.backtest.command import backtest
 from hft_console.backtest.scenarios import BACKTEST_BATCH_MS
-from hft_console.engine import Engine
+from hft_console.cli.backtest import backtest
+from hft_console.engine.engine import Engine
 from hft_console.market.book import batch_nbbo
 from hft_console.market.normalizer import OK, Normalizer
 from hft_console.market.replay import ReplayMarket

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from hft_console.domain import EngineState
-from hft_console.engine import Engine
+from hft_console.engine.engine import Engine
 from hft_console.routing.registry import ROUTER_NAMES
 from hft_console.settings import Settings, load_settings
 from hft_console.ui.app import ConsoleApp

@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from hft_console.engine import Engine
-from hft_console.learn import checkpoint
+from hft_console.engine.engine import Engine
 from hft_console.learn.env import obs_dim
+from hft_console.routing.models import checkpoint
 from hft_console.routing.registry import ROUTER_NAMES
 from hft_console.settings import load_settings
 

@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from hft_console.engine import Engine
+from hft_console.engine.engine import Engine
 from hft_console.routing.registry import ROUTER_NAMES
 from hft_console.settings import load_settings
 

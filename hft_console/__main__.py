@@ -1,5 +1,5 @@
 import sys
 
-from hft_console.cli import main
+from hft_console.cli.main import main
 
 sys.exit(main())

@@ -20,7 +20,7 @@ from hft_console.money import money as money_text
 
 if TYPE_CHECKING:
     from hft_console.domain import Fill
-    from hft_console.engine import Engine
+    from hft_console.engine.engine import Engine
 
 RULE = "═" * 96
 THIN = "─" * 96

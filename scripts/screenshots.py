@@ -9,7 +9,7 @@ import asyncio
 import tempfile
 from pathlib import Path
 
-from hft_console.engine import Engine
+from hft_console.engine.engine import Engine
 from hft_console.routing.registry import ROUTER_NAMES
 from hft_console.settings import load_settings
 from hft_console.ui.app import ConsoleApp

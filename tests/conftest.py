@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from hft_console.engine import Engine
+from hft_console.engine.engine import Engine
 from hft_console.routing.registry import ROUTER_NAMES
 from hft_console.settings import Settings, load_settings
 

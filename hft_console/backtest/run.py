@@ -25,8 +25,8 @@ def _market_for(settings: Settings, seed: int) -> MarketSource | None:
     src = settings.data.source
     if not src.startswith("replay:"):
         return None
+    from hft_console.market.open import open_source
     from hft_console.market.replay import ReplayMarket
-    from hft_console.market.sources import open_source
 
     cached = _shared_market.get(src)
     if cached is None:
@@ -38,8 +38,8 @@ def _market_for(settings: Settings, seed: int) -> MarketSource | None:
 
 def run_one(job: tuple[Settings, Scenario, str, float]) -> dict[str, Any]:
     """One engine session; the figures the report needs, nothing else (results cross processes)."""
-    from hft_console.engine import Engine
-    from hft_console.market.sources import data_quality
+    from hft_console.engine.engine import Engine
+    from hft_console.market.open import data_quality
 
     settings, sc, router, duration_s = job
     s = scenario_settings(settings, sc, router, duration_s)
@@ -94,7 +94,7 @@ def prepare(settings: Settings, duration_s: float) -> tuple[list[str], float | N
         raise DataError("backtest", "finnhub is a live feed; backtest needs synthetic, replay:PATH or yahoo", 2)
     if src == "synthetic":
         return list(settings.session.symbols), None
-    from hft_console.market.sources import open_source
+    from hft_console.market.open import open_source
 
     opened = replace(
         settings, data=replace(settings.data, record=""), session=replace(settings.session, duration_s=duration_s)

@@ -14,7 +14,7 @@ from hft_console.routing.policy import Observation, Transition
 from hft_console.venues.simulator import Execution
 
 if TYPE_CHECKING:
-    from hft_console.engine import Engine
+    from hft_console.engine.engine import Engine
 
 ARRIVE, REPORT = 0, 1
 Quote = tuple[int, float, float, int, int]

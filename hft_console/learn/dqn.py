@@ -36,7 +36,7 @@ import optax  # type: ignore[import-untyped]
 from hft_console.learn import env as E
 from hft_console.learn import latency as L
 from hft_console.learn.evaluate import EvalRouter
-from hft_console.learn.nets import MLP, NumpyMLP, Params
+from hft_console.routing.models.nets import MLP, NumpyMLP, Params
 from hft_console.settings import Settings
 
 N_SIZES = len(E.SIZE_FRACTIONS)

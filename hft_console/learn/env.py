@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from hft_console.learn import latency as L
-from hft_console.learn.nets import Params
+from hft_console.routing.models.nets import Params
 from hft_console.settings import Settings
 
 SIZE_FRACTIONS = (1.0, 0.5)  # DQN's size choices: the whole child, or half of it

@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax  # type: ignore[import-untyped]  # optax 0.2.8 ships no py.typed
 
-from hft_console.learn.nets import MLP, Params
+from hft_console.routing.models.nets import MLP, Params
 
 HISTORY = 4  # the last round trips the network reads
 HIDDEN = 16
@@ -150,7 +150,7 @@ def shared_weights(directory: Path | None = None) -> Params:
     """The shipped (or ``HFT_MODELS_DIR``'s) pretrained starting weights; an untrained forecaster
     (the EWMA) when there are none. The agents' checkpoints name the weights they were trained with
     (``latency_fingerprint``), so a mismatch is caught when they load."""
-    from hft_console.learn import checkpoint
+    from hft_console.routing.models import checkpoint
 
     directory = checkpoint.models_dir() if directory is None else directory
     blob = directory / "latency.msgpack"

@@ -23,7 +23,7 @@ import optax  # type: ignore[import-untyped]  # optax 0.2.8 ships no py.typed
 from hft_console.learn import env as E
 from hft_console.learn import latency as L
 from hft_console.learn.evaluate import scenario_params
-from hft_console.learn.nets import Params
+from hft_console.routing.models.nets import Params
 from hft_console.settings import Settings
 
 

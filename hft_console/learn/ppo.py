@@ -31,7 +31,7 @@ import optax  # type: ignore[import-untyped]  # optax 0.2.8 ships no py.typed
 from hft_console.learn import env as E
 from hft_console.learn import latency as L
 from hft_console.learn.evaluate import EvalRouter
-from hft_console.learn.nets import MLP, NumpyMLP, Params
+from hft_console.routing.models.nets import MLP, NumpyMLP, Params
 from hft_console.settings import Settings
 
 MIN_FRACTION = 1.0  # see the module docstring: smaller floors exploit per-child scoring
@@ -372,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
     from pathlib import Path
 
-    from hft_console.learn import checkpoint
+    from hft_console.routing.models import checkpoint
     from hft_console.routing.registry import ROUTER_NAMES
     from hft_console.settings import load_settings
 

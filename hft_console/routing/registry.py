@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hft_console.routing.bandits import BANDIT_POLICIES
 from hft_console.routing.baselines import BestPrice, LowestFee, LowestLatency, RoundRobin, UniformRandom
-from hft_console.routing.learned import LEARNED_NAMES, LearnedPolicy
+from hft_console.routing.learned.policy import LEARNED_NAMES, LearnedPolicy
 from hft_console.routing.policy import Policy
 
 _BASELINE_CLASSES = (BestPrice, LowestLatency, LowestFee, RoundRobin, UniformRandom)

@@ -7,8 +7,8 @@ import time
 from collections import deque
 from typing import Any
 
-from hft_console.rng_buffer import Draws
-from hft_console.routing.learned import LEARNED_NAMES
+from hft_console.rng import Draws
+from hft_console.routing.learned.policy import LEARNED_NAMES
 from hft_console.routing.policy import Observation, PolicySpec, Transition
 from hft_console.routing.registry import FALLBACK_ROUTER, make_policy
 
@@ -57,7 +57,7 @@ class RouterRunner:
         """A learned router that cannot be built (its checkpoint missing, corrupt or mismatched, or
         anything else failing while it loads) is replaced by the fallback router, with a warning:
         never a crash, and never a background load that silently never ends."""
-        from hft_console.learn.checkpoint import CheckpointError
+        from hft_console.routing.models.checkpoint import CheckpointError
 
         warnings = []
         try:

@@ -31,9 +31,9 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
 from hft_console.domain import Command
-from hft_console.engine import Engine
+from hft_console.engine.engine import Engine
+from hft_console.engine.snapshot import Snapshot
 from hft_console.routing.registry import ROUTER_NAMES
-from hft_console.snapshot import Snapshot
 from hft_console.ui import terminal
 from hft_console.ui.keybar import KeyBar
 from hft_console.ui.layout import MIN_SIZE, Layout, plan

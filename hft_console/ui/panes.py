@@ -17,9 +17,9 @@ from rich.text import Span, Text
 from textual.widgets import Static
 
 from hft_console.domain import Fill
+from hft_console.engine.snapshot import Snapshot
 from hft_console.money import dollars
 from hft_console.money import money as money_text
-from hft_console.snapshot import Snapshot
 from hft_console.ui.format import (
     STATE_STYLE,
     clock,

@@ -23,10 +23,9 @@ from textual.events import Resize
 from textual.screen import Screen
 from textual.widgets import Label, ProgressBar, Static
 
-from hft_console.engine import Engine
+from hft_console.engine.engine import Engine
 from hft_console.market.source import DataError
-from hft_console.rng import rng_for
-from hft_console.rng_buffer import Draws
+from hft_console.rng import Draws, rng_for
 from hft_console.stats import percentiles
 from hft_console.ui.layout import MIN_SIZE
 from hft_console.venues.latency import LatencyModel
@@ -165,7 +164,7 @@ class StartupScreen(Screen[None]):
         self.console.run_worker(self._run_backtest, thread=True, group="backtest", exit_on_error=False)
 
     def _run_backtest(self) -> None:
-        from hft_console.backtest.command import startup_backtest, startup_line
+        from hft_console.cli.backtest import startup_backtest, startup_line
 
         try:
             line = startup_line(startup_backtest(self.engine.settings, self._from_thread(self._backtest_progress)))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 from hft_console.domain import LatencySpec
-from hft_console.rng_buffer import Draws
+from hft_console.rng import Draws
 
 CALM, CONGESTED = 0, 1
 REGIME_NAMES = ("calm", "congested")

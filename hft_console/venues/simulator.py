@@ -18,7 +18,7 @@ import math
 from dataclasses import dataclass, field
 
 from hft_console.domain import Order, VenueSpec
-from hft_console.rng_buffer import Draws
+from hft_console.rng import Draws
 from hft_console.settings import MarketSettings
 from hft_console.venues.latency import LatencyModel
 

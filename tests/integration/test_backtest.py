@@ -10,10 +10,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from hft_console.backtest.command import backtest, startup_line
 from hft_console.backtest.report import _drawdown, cost_figures, print_report, router_figures
 from hft_console.backtest.run import run_one
 from hft_console.backtest.scenarios import make_scenarios, scenario_settings
+from hft_console.cli.backtest import backtest, startup_line
 from hft_console.routing.policy import Transition
 from hft_console.routing.registry import ROUTER_NAMES
 from hft_console.routing.runner import RouterRunner

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from hft_console.engine import Engine
+from hft_console.engine.engine import Engine
 from tests.conftest import make_settings
 
 

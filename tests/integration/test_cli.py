@@ -125,7 +125,7 @@ def test_a_closed_pipe_silences_the_tape_but_the_session_completes(tmp_path: Pat
 
 def test_the_headless_path_never_imports_textual_or_pandas() -> None:
     code = (
-        "import sys, hft_console.cli, hft_console.engine, hft_console.headless;"
+        "import sys, hft_console.cli.main, hft_console.engine.engine, hft_console.headless;"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'pandas')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from hft_console.domain import Command, EngineState
-from hft_console.engine import Engine
+from hft_console.engine.engine import Engine
 from hft_console.execution.portfolio import Portfolio
 from tests.conftest import make_settings
 

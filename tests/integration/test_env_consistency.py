@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from hft_console.engine import Engine
+from hft_console.engine.engine import Engine
 from hft_console.learn import env as E
 from hft_console.learn.evaluate import baseline, make_rollout
 from hft_console.routing.policy import Transition

@@ -6,7 +6,7 @@ import json
 import sqlite3
 from pathlib import Path
 
-from hft_console.engine import Engine
+from hft_console.engine.engine import Engine
 from hft_console.market.synthetic import SyntheticMarket
 from tests.conftest import make_settings
 

@@ -11,9 +11,11 @@ from typing import Any
 
 import pytest
 
-from hft_console.engine import Engine
-from hft_console.learn import checkpoint, command, dqn, latency, latency_train
+from hft_console.cli import learn as command
+from hft_console.engine.engine import Engine
+from hft_console.learn import dqn, latency, latency_train
 from hft_console.learn.env import obs_dim
+from hft_console.routing.models import checkpoint
 from hft_console.routing.registry import ROUTER_NAMES
 from tests.conftest import make_settings
 from tests.integration.test_cli import BASE, hft

@@ -11,9 +11,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from hft_console.engine import Engine
+from hft_console.engine.engine import Engine
+from hft_console.market.open import data_quality
 from hft_console.market.replay import ReplayMarket
-from hft_console.market.sources import data_quality
 from tests.conftest import make_settings
 from tests.integration.test_cli import BASE, hft
 from tests.integration.test_replay import REPLAY, VENUES, quotes, write_csv

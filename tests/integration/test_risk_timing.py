@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from hft_console.domain import Command, EngineState
-from hft_console.engine import Engine
+from hft_console.engine.engine import Engine
 from hft_console.market.synthetic import SyntheticMarket
 from hft_console.settings import Settings
 from hft_console.stats import RateMeter

@@ -63,7 +63,7 @@ def test_a_signal_before_the_session_starts_leaves_the_run_directory_usable(tmp_
     run = tmp_path / "r"
     args = ["--no-ui", "--mode", "fast", "--clock", "sim", "--duration", "2", "--run-dir", str(run)]
     proc = subprocess.Popen(
-        [sys.executable, "-c", "import hft_console.cli as c, signal, os;"
+        [sys.executable, "-c", "import hft_console.cli.main as c, signal, os;"
          "c.pre_session_backtest = lambda s: os.kill(os.getpid(), signal.SIGTERM) or '';"
          f"raise SystemExit(c.main({args!r}))"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env(),

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from hft_console.engine import Engine
+from hft_console.engine.engine import Engine
 from hft_console.ui.app import ConsoleApp
 from hft_console.ui.panes import Pane
 from tests.conftest import make_settings

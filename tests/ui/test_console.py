@@ -9,7 +9,7 @@ from typing import Any
 from textual.binding import Binding
 
 from hft_console.domain import EngineState
-from hft_console.engine import Engine
+from hft_console.engine.engine import Engine
 from hft_console.ui.app import ConsoleApp
 from hft_console.ui.panes import HeatmapPane, PnlPane, RiskPane, RouterPane, StatusBar, TapePane
 from hft_console.ui.screens import ConfirmScreen, HelpScreen, LimitEditor

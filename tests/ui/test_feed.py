@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hft_console.engine import Engine
+from hft_console.engine.engine import Engine
 from hft_console.market.synthetic import SyntheticMarket
 from hft_console.ui.app import ConsoleApp
 from hft_console.ui.panes import StatusBar

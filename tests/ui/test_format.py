@@ -10,7 +10,7 @@ import pytest
 from rich.text import Text
 
 from hft_console import headless
-from hft_console.engine import Engine
+from hft_console.engine.engine import Engine
 from hft_console.money import dollars, money
 from hft_console.ui import format as fmt
 from hft_console.ui.app import ConsoleApp

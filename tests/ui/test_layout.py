@@ -8,7 +8,7 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import Static
 
-from hft_console.engine import Engine
+from hft_console.engine.engine import Engine
 from hft_console.ui.app import PANES, ConsoleApp
 from hft_console.ui.keybar import KeyBar
 from hft_console.ui.layout import MIN_SIZE, plan

@@ -149,7 +149,7 @@ async def test_a_signal_during_start_up_keeps_nothing(tmp_path: Path) -> None:
     """Before the session starts nothing was traded: as headless does, nothing is kept, so the same
     run directory can be used again."""
     settings = make_settings(session__duration_s=3000, session__clock="wall")
-    from hft_console.engine import Engine
+    from hft_console.engine.engine import Engine
 
     app = ConsoleApp(Engine(settings, tmp_path / "s"), startup=True)
     async with app.run_test(size=(120, 40)) as pilot:

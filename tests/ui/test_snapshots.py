@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from hft_console.domain import Command
-from hft_console.engine import Engine
+from hft_console.engine.engine import Engine
 from hft_console.ui.app import ConsoleApp
 from tests.conftest import make_settings
 

@@ -10,7 +10,7 @@ from typing import Any
 from rich.text import Text
 from textual.widgets._toast import Toast
 
-from hft_console.engine import Engine
+from hft_console.engine.engine import Engine
 from hft_console.ui.app import ConsoleApp
 from hft_console.ui.format import clock
 from hft_console.ui.panes import NOTE_S, StatusBar, TapePane

@@ -11,10 +11,11 @@ import jax
 import numpy as np
 import pytest
 
-from hft_console.learn import checkpoint, dqn
+from hft_console.learn import dqn
 from hft_console.learn import env as E
 from hft_console.learn.evaluate import baseline, make_rollout, scenario_params
-from hft_console.learn.nets import MLP
+from hft_console.routing.models import checkpoint
+from hft_console.routing.models.nets import MLP
 from tests.conftest import make_settings
 
 # small enough to train in a few seconds on 2 cores (the compile dominates); 25,600 env steps

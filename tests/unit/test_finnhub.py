@@ -27,8 +27,8 @@ from websockets.http11 import Request, Response
 
 from hft_console.market.feedkit import redact
 from hft_console.market.finnhub import FinnhubFeed, FinnhubMarket, open_finnhub
+from hft_console.market.open import data_quality
 from hft_console.market.source import DataError
-from hft_console.market.sources import data_quality
 from tests.conftest import make_settings
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "finnhub"

@@ -12,10 +12,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from hft_console.learn import checkpoint
 from hft_console.learn import env as E
 from hft_console.learn import latency as L
-from hft_console.routing.forecast import LatencyForecaster
+from hft_console.routing.learned.forecast import LatencyForecaster
+from hft_console.routing.models import checkpoint
 from tests.conftest import make_settings
 
 PRIOR = np.array([300.0, 250.0, 900.0, 400.0], dtype=np.float32)
@@ -100,6 +100,6 @@ def test_an_agent_trained_with_another_forecaster_is_refused(tmp_path: Path) -> 
 
 
 def test_the_numpy_forecaster_shares_the_networks_constants() -> None:
-    from hft_console.routing import forecast
+    from hft_console.routing.learned import forecast
 
     assert (forecast.HISTORY, forecast.ALPHA, forecast.CLIP) == (L.HISTORY, L.ALPHA, L.CLIP)

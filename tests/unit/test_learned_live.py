@@ -7,7 +7,7 @@ import numpy as np
 
 from hft_console.learn import dqn, ppo
 from hft_console.learn import env as E
-from hft_console.routing.learned import LearnedPolicy, decide_allocation, decide_q
+from hft_console.routing.learned.policy import LearnedPolicy, decide_allocation, decide_q
 from hft_console.routing.policy import Observation, PolicySpec
 from tests.conftest import make_settings
 
@@ -53,7 +53,7 @@ def test_a_session_without_a_learned_router_does_not_import_jax() -> None:
     import sys
 
     code = (
-        "import sys, hft_console.engine, hft_console.cli;"
+        "import sys, hft_console.engine.engine, hft_console.cli.main;"
         "print(sorted(m for m in ('jax', 'flax', 'optax') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from hft_console.learn import checkpoint
 from hft_console.learn import env as E
-from hft_console.routing.learned import LearnedPolicy
-from hft_console.routing.online import OnlineLearner
+from hft_console.routing.learned.online import OnlineLearner
+from hft_console.routing.learned.policy import LearnedPolicy
+from hft_console.routing.models import checkpoint
 from hft_console.routing.policy import Observation, PolicySpec, Transition
 from tests.conftest import make_settings
 
@@ -138,7 +138,7 @@ def test_fine_tuning_moves_towards_the_venue_that_is_cheaper(agent: str) -> None
 
 
 def _session(tmp: Path, name: str, router: str, clock: str, duration: float) -> dict[str, Any]:
-    from hft_console.engine import Engine
+    from hft_console.engine.engine import Engine
 
     s = make_settings(
         session__router=router, session__clock=clock, session__duration_s=duration, session__online_explore=0.2
@@ -192,8 +192,7 @@ def test_a_failing_update_stops_learning_not_the_session() -> None:
 
 
 def test_a_router_switched_to_mid_session_forecasts_from_what_was_measured() -> None:
-    from hft_console.rng import rng_for
-    from hft_console.rng_buffer import Draws
+    from hft_console.rng import Draws, rng_for
     from hft_console.routing.runner import RouterRunner
 
     runner = RouterRunner("best-price", _spec(False), Draws(rng_for(0, "router")), 0)
@@ -228,7 +227,7 @@ def test_weights_that_are_not_finite_are_never_published() -> None:
 
 
 def test_without_fine_tuning_the_agent_is_frozen_and_its_forecaster_still_learns(tmp_path: Path) -> None:
-    from hft_console.engine import Engine
+    from hft_console.engine.engine import Engine
 
     s = make_settings(session__router="ppo", session__clock="sim", session__duration_s=30.0,
                       session__online_learning=False, session__online_explore=0.5)  # fmt: skip
@@ -246,7 +245,7 @@ def test_finished_engines_are_freed(tmp_path: Path) -> None:
     import gc
     import weakref
 
-    from hft_console.engine import Engine
+    from hft_console.engine.engine import Engine
 
     refs = []
     for _ in range(2):
@@ -259,8 +258,7 @@ def test_finished_engines_are_freed(tmp_path: Path) -> None:
 
 
 def test_a_router_that_fails_to_load_in_any_way_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
-    from hft_console.rng import rng_for
-    from hft_console.rng_buffer import Draws
+    from hft_console.rng import Draws, rng_for
     from hft_console.routing import runner as R
 
     real = R.make_policy

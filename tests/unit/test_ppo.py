@@ -12,9 +12,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from hft_console.learn import checkpoint, ppo
 from hft_console.learn import env as E
+from hft_console.learn import ppo
 from hft_console.learn.evaluate import baseline, make_rollout, scenario_params
+from hft_console.routing.models import checkpoint
 from hft_console.settings import Settings
 from tests.conftest import make_settings
 

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 from hft_console.domain import LatencySpec, Order, Side, VenueSpec
-from hft_console.rng import rng_for
-from hft_console.rng_buffer import Draws
+from hft_console.rng import Draws, rng_for
 from hft_console.venues.latency import CONGESTED, LatencyModel
 from hft_console.venues.monitor import LatencyMonitor
 from hft_console.venues.simulator import SimVenue

@@ -126,7 +126,7 @@ def test_a_symbol_without_a_bar_in_the_session_is_refused(tmp_path: Path) -> Non
 def test_the_refusal_is_one_line_and_exit_2_from_the_command_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from hft_console.cli import main
+    from hft_console.cli.main import main
 
     copy_fixtures(tmp_path)
     write_bars(tmp_path, "TOKYO", list(range(0, 30)), 50.0)
@@ -161,7 +161,7 @@ def test_dropped_and_filled_bars_reach_summary_json_and_the_final_table(tmp_path
 
 
 def test_the_backtest_report_carries_the_data_quality(tmp_path: Path) -> None:
-    from hft_console.backtest.command import backtest
+    from hft_console.cli.backtest import backtest
 
     copy_fixtures(tmp_path)
     report = backtest(yahoo_settings(tmp_path, "AAPL,MSFT", 600), ["best-price"], 1, 3.0, 1, False)

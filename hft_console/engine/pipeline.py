@@ -28,7 +28,7 @@ from hft_console.market.book import BatchBook, Quote, batch_nbbo
 from hft_console.market.normalizer import OK
 
 if TYPE_CHECKING:
-    from hft_console.engine import Engine
+    from hft_console.engine.engine import Engine
     from hft_console.market.synthetic import TickBatch
 
 

@@ -31,7 +31,7 @@ def per_venue(stacked: dict[str, Any], venue: int) -> dict[str, Any]:
 
 class LatencyForecaster:
     def __init__(self, shared: dict[str, Any], prior_us: list[float], keep_examples: bool = False) -> None:
-        from hft_console.learn.nets import NumpyMLP  # imports JAX: only once a learned router is in use
+        from hft_console.routing.models.nets import NumpyMLP  # imports JAX: only once a learned router is in use
 
         self._mlp = NumpyMLP
         self.prior = [float(x) for x in prior_us]

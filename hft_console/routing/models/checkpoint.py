@@ -27,8 +27,8 @@ def models_dir() -> Path:
     override = os.environ.get("HFT_MODELS_DIR")
     if override:
         return Path(override)
-    packaged = Path(__file__).resolve().parents[1] / "models"
-    return packaged if packaged.is_dir() else Path(__file__).resolve().parents[2] / "models"
+    packaged = Path(__file__).resolve().parents[2] / "models"
+    return packaged if packaged.is_dir() else Path(__file__).resolve().parents[3] / "models"
 
 
 def trained_dir() -> Path:

@@ -18,25 +18,24 @@ from typing import Any
 import numpy as np
 
 from hft_console import __version__
-from hft_console.batch import VECTOR_MIN_TICKS, process
 from hft_console.clock import SimClock, WallClock
 from hft_console.domain import Command, EngineState
+from hft_console.engine.journal import Journal
+from hft_console.engine.pipeline import VECTOR_MIN_TICKS, process
+from hft_console.engine.snapshot import Snapshot, build_snapshot
 from hft_console.execution.order_flow import OrderFlow
 from hft_console.execution.portfolio import Portfolio
 from hft_console.execution.risk import RiskManager
-from hft_console.journal import Journal
 from hft_console.market.normalizer import Normalizer
+from hft_console.market.open import open_source
 from hft_console.market.source import MarketSource
-from hft_console.market.sources import open_source
 from hft_console.market.synthetic import TickBatch
 from hft_console.money import money
-from hft_console.rng import rng_for
-from hft_console.rng_buffer import Draws
+from hft_console.rng import Draws, rng_for
 from hft_console.routing.policy import PolicySpec
 from hft_console.routing.registry import ROUTER_NAMES
 from hft_console.routing.runner import RouterRunner
 from hft_console.settings import Settings
-from hft_console.snapshot import Snapshot, build_snapshot
 from hft_console.stats import RateMeter
 from hft_console.strategies.imbalance import ImbalanceStrategy
 from hft_console.venues.latency import LatencyModel
@@ -381,7 +380,7 @@ class Engine:
         self.router.shut_down()
         gc.unfreeze()  # what _start froze can be collected again once this engine is gone
         self.publish()
-        from hft_console.summary import build_summary, write_summary
+        from hft_console.engine.summary import build_summary, write_summary
 
         errors: list[OSError] = []
         for step in (self.market.close, self.journal.commit):  # the summary counts every journaled row

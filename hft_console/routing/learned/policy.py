@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from hft_console.routing.forecast import LatencyForecaster
-from hft_console.routing.online import OnlineLearner
+from hft_console.routing.learned.forecast import LatencyForecaster
+from hft_console.routing.learned.online import OnlineLearner
 from hft_console.routing.policy import Observation, PolicySpec, Transition
 
 LEARNED_NAMES = ("dqn", "ppo")
@@ -68,8 +68,9 @@ class LearnedPolicy:
         other venues) and warm the forward pass up, so the first decision pays no compile."""
         self.backend = spec.inference
         _sync_dispatch()  # before anything below can start JAX (a numpy-backend router first would fix it async)
-        from hft_console.learn import checkpoint, latency
+        from hft_console.learn import latency
         from hft_console.learn.env import SIZE_FRACTIONS, obs_dim
+        from hft_console.routing.models import checkpoint
 
         n = len(spec.venues)
         directory = checkpoint.models_dir()
@@ -145,7 +146,7 @@ class LearnedPolicy:
             self._forward = lambda x: np.asarray(compiled(self._weights, x))
             self._forward_list = lambda x: np.asarray(compiled(self._weights, x)).tolist()
         else:
-            from hft_console.learn.nets import NumpyMLP
+            from hft_console.routing.models.nets import NumpyMLP
 
             if self.name == "dqn":
                 self._make_weights = lambda p: NumpyMLP(p, "relu")

@@ -63,7 +63,7 @@ def startup_line(report: dict[str, Any]) -> str:
 
 
 def backtest_main(argv: list[str]) -> int:
-    from hft_console.cli import UsageError, build_backtest_parser, write_json_report
+    from hft_console.cli.main import UsageError, build_backtest_parser, write_json_report
     from hft_console.routing.registry import ROUTER_NAMES
 
     try:

@@ -167,7 +167,7 @@ class OnlineLearner:
 
 def _check_finite(tree: Any, what: str) -> None:
     """Weights that are not finite are never handed to the engine: learning stops instead."""
-    from hft_console.learn.checkpoint import _leaves
+    from hft_console.routing.models.checkpoint import _leaves
 
     if not all(np.all(np.isfinite(leaf)) for leaf in _leaves(tree)):
         raise FloatingPointError(f"{what} not finite after an update")

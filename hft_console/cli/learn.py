@@ -15,7 +15,7 @@ EVAL_STEPS = 200
 
 
 def _parser(prog: str, description: str) -> Any:
-    from hft_console.cli import Parser
+    from hft_console.cli.main import Parser
 
     p = Parser(prog=prog, description=description)
     p.add_argument("--mode", choices=MODES, help="trading mode; picks config/<mode>.toml")
@@ -37,10 +37,10 @@ def _settings(args: Any) -> Settings:
 def eval_routers(settings: Settings, steps: int = EVAL_STEPS) -> tuple[dict[str, Any], list[str], list[str]]:
     """Every router the evaluation compares, as environment routers; warnings for those missing, and
     notes for those left out because over ``steps`` decisions they would decide exactly as another."""
-    from hft_console.learn import checkpoint
     from hft_console.learn.env import obs_dim
     from hft_console.learn.evaluate import bandit_router, baseline
     from hft_console.routing.bandits import BANDIT_NAMES, DEFAULT_CONFIG, same_as
+    from hft_console.routing.models import checkpoint
     from hft_console.routing.registry import BASELINE_NAMES
 
     routers: dict[str, Any] = {name: baseline(name) for name in BASELINE_NAMES}
@@ -162,7 +162,7 @@ def print_evaluation(report: dict[str, Any], console: Any = None) -> None:
 
 
 def evaluate_main(argv: list[str]) -> int:
-    from hft_console.cli import UsageError, _count, write_json_report
+    from hft_console.cli.main import UsageError, _count, write_json_report
 
     p = _parser("hft-console evaluate", "Compare every router, the oracle included, on calm, congested and degraded.")
     p.add_argument("--scenarios", type=_count, default=60, metavar="N", help="scenarios per regime (default: 60)")
@@ -196,9 +196,9 @@ def agent_evaluation(
 
 
 def train_main(argv: list[str]) -> int:
-    from hft_console.cli import UsageError
-    from hft_console.learn import checkpoint
+    from hft_console.cli.main import UsageError
     from hft_console.learn.env import obs_dim
+    from hft_console.routing.models import checkpoint
 
     p = _parser("hft-console train", "Train the DQN and PPO routers on the JAX environment, under jit; save them.")
     p.add_argument(
@@ -261,7 +261,7 @@ def _forecaster_beside(out: Path) -> bool:
     trained as before and the directory is whole: ``load`` refuses an agent beside another forecaster."""
     import shutil
 
-    from hft_console.learn import checkpoint
+    from hft_console.routing.models import checkpoint
 
     source = checkpoint.models_dir()
     if (out / "latency.msgpack").is_file() or not (source / "latency.msgpack").is_file():
@@ -278,7 +278,7 @@ def _forecaster_beside(out: Path) -> bool:
 
 
 def _save(out: Path, agent: str, params: Any, meta: dict[str, Any]) -> Path | None:
-    from hft_console.learn import checkpoint
+    from hft_console.routing.models import checkpoint
 
     try:
         return checkpoint.save(out, agent, params, meta)

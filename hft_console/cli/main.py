@@ -212,15 +212,15 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     plain_output()
     if argv[:1] == ["backtest"]:
-        from hft_console.backtest.command import backtest_main
+        from hft_console.cli.backtest import backtest_main
 
         return backtest_main(argv[1:])
     if argv[:1] == ["evaluate"]:
-        from hft_console.learn.command import evaluate_main
+        from hft_console.cli.learn import evaluate_main
 
         return evaluate_main(argv[1:])
     if argv[:1] == ["train"]:
-        from hft_console.learn.command import train_main
+        from hft_console.cli.learn import train_main
 
         return train_main(argv[1:])
     try:
@@ -237,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def open_engine(settings: Any, run_dir: Path) -> Any:
     """The session's engine, or the exit status when its run directory or data source fails."""
-    from hft_console.engine import Engine
+    from hft_console.engine.engine import Engine
     from hft_console.market.source import DataError
 
     try:
@@ -306,7 +306,7 @@ def pre_session_backtest(settings: Any) -> str:
     """The short backtest a session runs first (unless --skip-backtest), as one line."""
     if settings.session.skip_backtest:
         return "Backtest: skipped (--skip-backtest)"
-    from hft_console.backtest.command import startup_backtest, startup_line
+    from hft_console.cli.backtest import startup_backtest, startup_line
     from hft_console.market.source import DataError
 
     try:

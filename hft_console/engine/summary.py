@@ -6,11 +6,11 @@ import json
 import os
 from typing import TYPE_CHECKING, Any
 
-from hft_console.market.sources import data_quality
+from hft_console.market.open import data_quality
 from hft_console.stats import percentiles
 
 if TYPE_CHECKING:
-    from hft_console.engine import Engine
+    from hft_console.engine.engine import Engine
 
 
 def build_summary(e: Engine) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from hft_console.venues.latency import REGIME_NAMES
 from hft_console.venues.monitor import Cell
 
 if TYPE_CHECKING:
-    from hft_console.engine import Engine
+    from hft_console.engine.engine import Engine
 
 
 @dataclass(frozen=True, slots=True)
