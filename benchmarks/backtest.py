@@ -19,9 +19,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+from machine import machine
 
+from hft_console.backtest.run import run_backtest
 from hft_console.backtest.scenarios import BACKTEST_BATCH_MS
-from hft_console.cli.backtest import backtest
 from hft_console.engine.engine import Engine
 from hft_console.market.book import batch_nbbo
 from hft_console.market.normalizer import OK, Normalizer
@@ -29,13 +30,6 @@ from hft_console.market.replay import ReplayMarket
 from hft_console.routing.registry import ROUTER_NAMES
 from hft_console.settings import Settings, load_settings
 from hft_console.strategies.imbalance import ImbalanceStrategy
-
-try:
-    from pipeline import machine
-except ImportError:  # pragma: no cover - run from elsewhere
-
-    def machine() -> str:
-        return "unknown machine"
 
 
 def settings_for(mode: str, **flags: object) -> Settings:
@@ -95,7 +89,7 @@ def stages(s: Settings, market: ReplayMarket) -> None:
 
 def monte_carlo(n: int, workers: int) -> None:
     s = settings_for("fast")
-    report = backtest(s, [s.session.router], n, s.backtest.duration_s, workers, False)
+    report = run_backtest(s, [s.session.router], n, s.backtest.duration_s, workers, False)
     print(
         f"monte carlo: {n:,} scenarios x {report['duration_s']:g} s (fast mode, {report['workers']} workers): "
         f"{report['wall_s']:.1f} s wall, {report['events']:,} events, {report['events_per_s']:,.0f} events/s"

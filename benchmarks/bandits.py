@@ -15,17 +15,10 @@ import argparse
 import time
 
 import numpy as np
+from machine import machine
 
-from hft_console.routing import bandits as B
+from hft_console.routing import bandits
 from hft_console.routing.policy import Observation, PolicySpec, Transition
-
-try:
-    from pipeline import machine
-except ImportError:  # pragma: no cover - run from elsewhere
-
-    def machine() -> str:
-        return "unknown machine"
-
 
 K = 6
 MEANS = np.array([-0.7, -1.0, -0.4, -0.9, -0.6, -0.8])
@@ -37,7 +30,7 @@ def pct(ns: list[int]) -> str:
     return f"{p50:7.1f} {p99:7.1f}"
 
 
-def live(cls: type[B.BanditPolicy], calls: int) -> tuple[list[int], list[int], list[int]]:
+def live(cls: type[bandits.BanditPolicy], calls: int) -> tuple[list[int], list[int], list[int]]:
     rng = np.random.default_rng(0)
     masks = [tuple(bool(x) for x in row) for row in rng.random((calls, K)) < 0.8]
     masks = [m if any(m) else (True,) * K for m in masks]
@@ -56,10 +49,10 @@ def live(cls: type[B.BanditPolicy], calls: int) -> tuple[list[int], list[int], l
         started = time.perf_counter_ns()
         state = policy.update(state, transition)
         updates.append(time.perf_counter_ns() - started)
-    mask, noise = np.ones(K, dtype=bool), B.noise_np(cls.name, K, rng)
+    mask, noise = np.ones(K, dtype=bool), bandits.noise_np(cls.name, K, rng)
     for _ in range(calls):
         started = time.perf_counter_ns()
-        B.bandit_act(cls.name, state.bandit, mask, noise)
+        bandits.bandit_act(cls.name, state.bandit, mask, noise)
         bare.append(time.perf_counter_ns() - started)
     return acts, updates, bare
 
@@ -72,14 +65,14 @@ def jax_throughput(name: str, problems: int, steps: int) -> tuple[float, float]:
 
     def one(key: jax.Array) -> jax.Array:
         k_noise, k_shock = jax.random.split(key)
-        noise = B.noise_jax(name, K, k_noise, (steps,))
+        noise = bandits.noise_jax(name, K, k_noise, (steps,))
         shocks = jax.random.normal(k_shock, (steps,)) * 0.5
 
-        def step(st: B.BanditState, x: tuple[jax.Array, jax.Array]) -> tuple[B.BanditState, jax.Array]:
-            arm = B.bandit_act(name, st, jnp.ones(K, dtype=bool), x[0], xp=jnp)
-            return B.bandit_update(name, st, arm, means[arm] + x[1], xp=jnp), arm
+        def step(st: bandits.BanditState, x: tuple[jax.Array, jax.Array]) -> tuple[bandits.BanditState, jax.Array]:
+            arm = bandits.bandit_act(name, st, jnp.ones(K, dtype=bool), x[0], xp=jnp)
+            return bandits.bandit_update(name, st, arm, means[arm] + x[1], xp=jnp), arm
 
-        arms: jax.Array = jax.lax.scan(step, B.bandit_init(name, K, xp=jnp), (noise, shocks))[1]
+        arms: jax.Array = jax.lax.scan(step, bandits.bandit_init(name, K, xp=jnp), (noise, shocks))[1]
         return arms
 
     keys = jax.random.split(jax.random.key(0), problems)
@@ -98,12 +91,12 @@ def main() -> None:
     args = parser.parse_args()
     print(f"{machine()}; {args.calls} decisions per bandit, times in µs")
     print(f"{'bandit':20s} {'act p50     p99':>15s} {'update p50  p99':>16s} {'bare act p50 p99':>17s}")
-    for cls in B.BANDIT_POLICIES:
+    for cls in bandits.BANDIT_POLICIES:
         acts, updates, bare = live(cls, args.calls)
         print(f"{cls.name:20s} {pct(acts)} {pct(updates)}  {pct(bare)}")
     if not args.no_jax:
         print("JAX, vmap(64 problems) of scan(4000 decisions) under jit:")
-        for name in B.BANDIT_NAMES:
+        for name in bandits.BANDIT_NAMES:
             compiled, rate = jax_throughput(name, 64, 4000)
             print(f"{name:20s} compile {compiled:5.2f} s, {rate / 1e6:6.2f} M decisions/s")
 

@@ -16,19 +16,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from machine import machine
+
 from hft_console.domain import EngineState
 from hft_console.engine.engine import Engine
 from hft_console.routing.registry import ROUTER_NAMES
 from hft_console.settings import Settings, load_settings
 from hft_console.ui.app import ConsoleApp
 from hft_console.ui.panes import StatusBar
-
-try:
-    from pipeline import machine
-except ImportError:  # pragma: no cover - run from elsewhere
-
-    def machine() -> str:
-        return "unknown machine"
 
 
 def settings(clock: str, duration: float) -> Settings:
@@ -47,7 +42,7 @@ async def wait_until(pilot: Any, condition: Any, timeout: float = 60.0) -> None:
 
 async def with_ui(tmp: Path, duration: float) -> float:
     engine = Engine(settings("sim", duration), tmp / "ui")
-    app = ConsoleApp(engine, startup=False)
+    app = ConsoleApp(engine)
     async with app.run_test(size=(120, 40)):
         while not engine.finished:  # poll gently: the benchmark must not load the UI thread itself
             await asyncio.sleep(0.05)
@@ -58,7 +53,7 @@ async def keys_and_kill_switch(tmp: Path, presses: int) -> tuple[list[float], li
     """Keys are posted as the terminal driver would (``simulate_key``); times run to the pane's new
     content (key) and to the engine's state (kill switch), polled every millisecond."""
     engine = Engine(settings("wall", 3600), tmp / "keys")
-    app = ConsoleApp(engine, startup=False)
+    app = ConsoleApp(engine)
     key_ms: list[float] = []
     halt_ms: list[float] = []
 
@@ -95,7 +90,7 @@ async def keys_and_kill_switch(tmp: Path, presses: int) -> tuple[list[float], li
         if app.screen.__class__.__name__ == "ConfirmScreen":
             await pilot.press("y")
         await wait_until(pilot, lambda: engine.finished)
-    applied = [ns / 1e6 for ns in engine.command_apply_ns]
+    applied = [ns / 1e6 for ns in engine.commands.apply_ns]
     assert engine.run_dir is not None
     db = sqlite3.connect(engine.run_dir / "journal.sqlite")
     late = 0

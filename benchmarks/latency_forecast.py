@@ -14,18 +14,14 @@ from __future__ import annotations
 import argparse
 import time
 
-from hft_console.learn import env as E
-from hft_console.learn import latency as L
-from hft_console.learn.latency_train import error_report, pretrain
+from machine import machine
+
+from hft_console.learn import env
+from hft_console.learn.latency_train import MA_WINDOW, error_report, pretrain
+from hft_console.routing.models import latency
 from hft_console.routing.registry import ROUTER_NAMES
 from hft_console.settings import load_settings
-
-try:
-    from pipeline import machine
-except ImportError:  # pragma: no cover - run from elsewhere
-
-    def machine() -> str:
-        return "unknown machine"
+from hft_console.venues.regimes import REGIMES
 
 
 def main() -> None:
@@ -36,17 +32,20 @@ def main() -> None:
     args = ap.parse_args()
     print(f"machine: {machine()}")
     s = load_settings({}, environ={}, dotenv_path=None, router_names=ROUTER_NAMES)
-    worlds = {"pretrained": E.params_from_settings(s), "untrained": E.params_from_settings(s, predictor=L.untrained())}
+    worlds = {
+        "pretrained": env.params_from_settings(s),
+        "untrained": env.params_from_settings(s, predictor=latency.untrained()),
+    }
     runs = {name: error_report(world, args.scenarios, args.steps, args.seed) for name, world in worlds.items()}
     print(f"round-trip forecast error, {args.scenarios} worlds x {args.steps} answers per regime")
     print(f"  {'regime':<10} {'predictor':<22} {'MAE µs':>8} {'MAE log':>8}")
-    for regime in E.REGIMES:
+    for regime in REGIMES:
         pre, raw = runs["pretrained"][regime], runs["untrained"][regime]
         rows = [
             ("forecaster, pretrained", pre["forecaster"]),
             ("forecaster, untrained", raw["forecaster"]),
             ("EWMA (10%)", pre["ewma"]),
-            (f"moving average {L.MA_WINDOW}", pre[f"moving_average_{L.MA_WINDOW}"]),
+            (f"moving average {MA_WINDOW}", pre[f"moving_average_{MA_WINDOW}"]),
         ]
         for name, r in rows:
             print(f"  {regime:<10} {name:<22} {r['mae_us']:>8.1f} {r['mae_log']:>8.4f}")

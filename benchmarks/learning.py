@@ -20,19 +20,16 @@ import time
 from typing import Any
 
 import numpy as np
+from machine import machine
 
 from hft_console.engine.engine import Engine
-from hft_console.learn.env import obs_dim
 from hft_console.routing.models import checkpoint
+from hft_console.routing.models.agents import load_agent
+from hft_console.routing.models.dqn import q_values
+from hft_console.routing.models.layout import obs_dim
+from hft_console.routing.models.ppo import actor_mean
 from hft_console.routing.registry import ROUTER_NAMES
 from hft_console.settings import load_settings
-
-try:
-    from pipeline import machine
-except ImportError:  # pragma: no cover - run from elsewhere
-
-    def machine() -> str:
-        return "unknown machine"
 
 
 def session(router: str, inference: str, decisions: int) -> dict[str, Any]:
@@ -92,7 +89,7 @@ def cold_forward(inference: str, seconds: float) -> tuple[float, float]:
     first: list[int] = []
     again: list[int] = []
 
-    def timed_warm() -> None:
+    def timed_between_batches() -> None:
         t0 = time.perf_counter_ns()
         forward(x)
         t1 = time.perf_counter_ns()
@@ -100,7 +97,7 @@ def cold_forward(inference: str, seconds: float) -> tuple[float, float]:
         first.append(t1 - t0)
         again.append(time.perf_counter_ns() - t1)
 
-    policy.warm = timed_warm
+    policy.between_batches = timed_between_batches
     engine.run()
     return float(np.median(first)) / 1000, float(np.median(again)) / 1000
 
@@ -110,11 +107,10 @@ def batched(agent: str, n: int = 16384) -> dict[str, float]:
     import jax
     import jax.numpy as jnp
 
-    module: Any = __import__(f"hft_console.learn.{agent}", fromlist=["eval_router"])
     venues = ["NYSE", "NASDAQ", "ARCA", "BZX", "EDGX", "IEX"]
-    params, _ = checkpoint.load(checkpoint.models_dir(), agent, venues, obs_dim(6))
+    params, _ = load_agent(checkpoint.models_dir(), agent, venues)
     weights = jax.tree.map(jnp.asarray, params if agent == "dqn" else params["actor"])
-    inner = module._q_jit if agent == "dqn" else module._actor_mean
+    inner = q_values if agent == "dqn" else actor_mean
     fwd = jax.jit(jax.vmap(lambda x: inner(weights, x)))
     x = np.random.default_rng(0).normal(size=(n, obs_dim(6))).astype(np.float32)
     np.asarray(fwd(x))

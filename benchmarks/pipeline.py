@@ -8,27 +8,15 @@ to the venue, wall clock) per router.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from machine import machine
+
 from hft_console.engine.engine import Engine
 from hft_console.routing.registry import ROUTER_NAMES
 from hft_console.settings import load_settings
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
 def main() -> None:

@@ -22,6 +22,47 @@ class EngineState(StrEnum):
     HALTED = "HALTED"
 
 
+Quote = tuple[int, float, float, int, int]
+"""One venue's top of book for one symbol: (quote ts_ns, bid, ask, bid size, ask size). A plain tuple:
+the per-tick pipeline builds and reads one per tick."""
+
+
+class OrderStatus(StrEnum):
+    """Where a child order stands; the journal stores the value. SENT until its one answer."""
+
+    SENT = "SENT"
+    FILLED = "FILLED"
+    PARTIAL = "PARTIAL"  # part filled, the rest cancelled (immediate-or-cancel)
+    CANCELLED = "CANCELLED"
+    REJECTED = "REJECTED"
+    EXPIRED = "EXPIRED"  # still unanswered when the session had to end
+
+
+ORDER_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
+    OrderStatus.SENT: frozenset(OrderStatus) - {OrderStatus.SENT},
+    **{done: frozenset() for done in OrderStatus if done is not OrderStatus.SENT},
+}
+"""The statuses each status may move to: an order is answered once, and an answer is final."""
+
+
+class InvalidTransition(ValueError):
+    """A state change the transition table does not allow (a programming error, never a market event)."""
+
+
+class CommandKind(StrEnum):
+    """What an operator can ask of the engine; the journal stores the value."""
+
+    HALT = "halt"
+    FLATTEN = "flatten"
+    RESUME = "resume"
+    REDUCE = "reduce"
+    SET_LIMIT = "set_limit"
+    SET_ROUTER = "set_router"
+    PAUSE = "pause"
+    UNPAUSE = "unpause"
+    STOP = "stop"
+
+
 @dataclass(frozen=True, slots=True)
 class LatencySpec:
     """Order-entry latency of one venue, one way, in microseconds.
@@ -49,6 +90,9 @@ class LatencySpec:
 
 @dataclass(frozen=True, slots=True)
 class VenueSpec:
+    """One venue as configured (``[[venues]]``), checked when the settings load; the backtest's
+    regimes (``venues/regimes.py``) derive their variants from it."""
+
     name: str
     taker_fee: float  # $ per share paid when taking liquidity
     maker_rebate: float  # $ per share received when adding liquidity
@@ -77,8 +121,14 @@ class Order:
     decision_mid: float  # consolidated mid when it was decided, for cost accounting
     arrive_ns: int = 0
     filled: int = 0
-    status: str = "SENT"
+    status: OrderStatus = OrderStatus.SENT
     decision: int = -1  # the router's decision number, so its answer can teach the router
+
+    def finish(self, status: OrderStatus) -> None:
+        """Move to ``status``; raises InvalidTransition when ORDER_TRANSITIONS does not allow it."""
+        if status not in ORDER_TRANSITIONS[self.status]:
+            raise InvalidTransition(f"order {self.order_id}: {self.status} -> {status} is not allowed")
+        self.status = status
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +153,7 @@ class Fill:
 class Command:
     """An operator command; the engine applies it between events and journals it."""
 
-    kind: str  # halt | flatten | resume | reduce | set_limit | set_router | pause | unpause | stop
+    kind: str  # a CommandKind value; anything else is refused (and journaled) as an unknown command
     args: dict[str, object] = field(default_factory=dict)
     source: str = "operator"
     submitted_ns: int = field(default_factory=time.perf_counter_ns)  # wall clock, to measure reaction

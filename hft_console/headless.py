@@ -11,16 +11,15 @@ import io
 import os
 import sys
 import time
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
 
 from rich.console import Console
 from rich.table import Table
 
+from hft_console.domain import Fill
+from hft_console.engine.engine import Engine
+from hft_console.engine.snapshot import Snapshot, Tape
 from hft_console.money import money as money_text
-
-if TYPE_CHECKING:
-    from hft_console.domain import Fill
-    from hft_console.engine.engine import Engine
 
 RULE = "═" * 96
 THIN = "─" * 96
@@ -52,7 +51,11 @@ def unicode_ok(stream: TextIO) -> bool:
 def seconds(ns: int) -> str:
     """A session length for people: tenths of a second (a replay whose last tick is at 19.99997 s is a
     20.0 s session), milliseconds below one second. summary.json keeps the exact figure."""
-    s = ns / 1e9
+    return seconds_text(ns / 1e9)
+
+
+def seconds_text(s: float) -> str:
+    """``seconds`` for a length already in seconds."""
     return f"{s:,.1f}s" if s >= 1 else f"{s:.3f}s"
 
 
@@ -63,13 +66,15 @@ def money(value: float, width: int = 12) -> str:
 
 
 class HeadlessPrinter:
+    """Prints what the console shows, from the same sources: the published ``Snapshot`` for the status
+    line, summary.json's figures at the end, and a ``Tape`` cursor for every trade and note."""
+
     def __init__(self, engine: Engine, level: str, stream: TextIO | None = None) -> None:
         self.engine, self.level = engine, level
         self.out = stream or sys.stdout
         self.colour = wants_colour(self.out)
         self.ascii = not unicode_ok(self.out)
-        self.trade_cursor = 0
-        self.note_cursor = 0
+        self.tape = Tape()
         if level != "quiet":
             engine.on_batch.append(self.on_batch)
             engine.on_status.append(self.on_status)
@@ -144,33 +149,33 @@ class HeadlessPrinter:
         return f"{h:02d}:{m:02d}:{sec:02d}.{ms:03d}"
 
     def on_batch(self, engine: Engine) -> None:
-        flow = engine.flow
-        new = flow.trade_seq - self.trade_cursor
-        if new:
-            trades = list(flow.trades)[-min(new, len(flow.trades)) :]
-            if new > len(trades):
-                self._write(f"   ... {new - len(trades)} trades not shown (all are in the journal)\n")
+        trades, dropped = self.tape.new_trades(engine)
+        if dropped:
+            self._write(f"   ... {dropped} trades not shown (all are in the journal)\n")
+        if trades:
             self._write("".join(self.tape_line(f) + "\n" for f in trades))
-            self.trade_cursor = flow.trade_seq
         if self.level in ("verbose", "debug"):
-            for seq, ts, text in list(engine.notes):
-                if seq > self.note_cursor and (self.level == "debug" or "denied" not in text):
+            for _, ts, text in self.tape.new_notes(engine):
+                if self.level == "debug" or "denied" not in text:
                     self._write(f"{self._stamp(ts):<14}** {text}\n")
-            self.note_cursor = engine.note_seq
-        if new:
+        if trades or dropped:
             self._flush()
 
     def on_status(self, engine: Engine) -> None:
-        p, flow = engine.portfolio, engine.flow
-        rate = engine.rate.rate
+        """The status line, from the snapshot the engine published just before calling this."""
+        snap = engine.snapshot
+        if snap is not None:
+            self._write(self.status_line(snap))
+            self._flush()
+
+    def status_line(self, snap: Snapshot) -> str:
         line = (
-            f"[{engine.now_ns / 1e9:7.1f}s/{seconds(engine.duration_ns)}] {engine.risk.state.value:<8} "
-            f"ticks {engine.ticks:,} ({rate:,.0f}/s, {engine.normalizer.rejected_total} rejected)  "
-            f"orders {flow.orders:,}  fills {flow.fills:,}  P&L {money(p.total, 0)}  "
-            f"win {p.win_rate:.0%}  router {engine.router.name}"
+            f"[{snap.engine_ns / 1e9:7.1f}s/{seconds_text(snap.duration_s)}] {snap.state:<8} "
+            f"ticks {snap.ticks:,} ({snap.ticks_per_s:,.0f}/s, {snap.ticks_rejected} rejected)  "
+            f"orders {snap.orders:,}  fills {snap.fills:,}  P&L {money(snap.pnl_total, 0)}  "
+            f"win {snap.win_rate:.0%}  router {snap.router}"
         )
-        self._write((f"{BOLD}{line}{RESET}" if self.colour else line) + "\n")
-        self._flush()
+        return (f"{BOLD}{line}{RESET}" if self.colour else line) + "\n"
 
     def final(self, summary: dict[str, Any]) -> None:
         buffer = io.StringIO()

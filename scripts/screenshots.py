@@ -37,8 +37,8 @@ async def shoot(app: ConsoleApp, name: str, kill_switch: bool = False) -> None:
 def main() -> None:
     DOCS.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        asyncio.run(shoot(ConsoleApp(engine(Path(tmp) / "a"), startup=False, deterministic=True), "console.svg"))
-        live = ConsoleApp(engine(Path(tmp) / "b"), startup=False, deterministic=True)
+        asyncio.run(shoot(ConsoleApp(engine(Path(tmp) / "a"), deterministic=True), "console.svg"))
+        live = ConsoleApp(engine(Path(tmp) / "b"), deterministic=True)
         asyncio.run(shoot(live, "console-kill-switch.svg", kill_switch=True))
 
 

@@ -31,15 +31,18 @@ from typing import Any
 
 import numpy as np
 
-from hft_console.backtest.scenarios import REGIMES, Scenario
+from hft_console.backtest.scenarios import Scenario
 from hft_console.money import amount
+from hft_console.routing.bandits import BANDIT_NAMES, DEFAULT_CONFIG, same_as
+from hft_console.venues.regimes import REGIMES
 
 
 def _ci95(values: np.ndarray) -> float:
     return float(1.96 * values.std(ddof=1) / math.sqrt(values.size)) if values.size > 1 else 0.0
 
 
-def _drawdown(path: list[float]) -> float:
+def drawdown(path: list[float]) -> float:
+    """The worst peak-to-trough fall of a P&L path ($ per step), counted from a start at zero; >= 0."""
     arr = np.asarray([0.0, *path])
     return float((np.maximum.accumulate(arr) - arr).max())
 
@@ -78,7 +81,7 @@ def router_figures(runs: list[dict[str, Any]]) -> dict[str, Any]:
     # a run that filled (sent) nothing has no shortfall (cost) to average, rather than one of 0
     filled_runs = [cost_figures([r]) for r in runs if sum(r["qty_filled"])]
     sent_runs = [cost_figures([r]) for r in runs if sum(r["qty_sent"])]
-    drawdowns = np.array([_drawdown(r["path"]) for r in runs])
+    drawdowns = np.array([drawdown(r["path"]) for r in runs])
     pnl_sd = float(pnl.std(ddof=1)) if pnl.size > 1 else 0.0
     return {
         "scenarios": len(runs),
@@ -164,8 +167,6 @@ def build_report(
 def _twin_note(router: str, runs: list[dict[str, Any]]) -> str | None:
     """Says so when a router's runs were too short for it to differ from another (ucb-window before
     its window fills): its row is that router's, not evidence about its own rule."""
-    from hft_console.routing.bandits import BANDIT_NAMES, DEFAULT_CONFIG, same_as
-
     if router not in BANDIT_NAMES:
         return None
     most = max((sum(r["answered"]) for r in runs), default=0)

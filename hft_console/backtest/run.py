@@ -12,8 +12,13 @@ from dataclasses import replace
 from multiprocessing import get_context
 from typing import Any
 
+from hft_console.backtest.report import build_report
 from hft_console.backtest.scenarios import Scenario, make_scenarios, scenario_settings
+from hft_console.engine.engine import Engine
+from hft_console.market.open import data_quality, open_source
+from hft_console.market.replay import ReplayMarket
 from hft_console.market.source import DataError, MarketSource
+from hft_console.routing.registry import ROUTER_NAMES
 from hft_console.settings import Settings
 
 _shared_market: dict[str, Any] = {}
@@ -25,22 +30,17 @@ def _market_for(settings: Settings, seed: int) -> MarketSource | None:
     src = settings.data.source
     if not src.startswith("replay:"):
         return None
-    from hft_console.market.open import open_source
-    from hft_console.market.replay import ReplayMarket
-
     cached = _shared_market.get(src)
     if cached is None:
         cached = open_source(replace(settings, data=replace(settings.data, record="")), seed)
         _shared_market[src] = cached
-    assert isinstance(cached, ReplayMarket)
+    if not isinstance(cached, ReplayMarket):
+        raise TypeError(f"{src}: expected a ReplayMarket, got {type(cached).__name__}")
     return cached.rewound()
 
 
 def run_one(job: tuple[Settings, Scenario, str, float]) -> dict[str, Any]:
     """One engine session; the figures the report needs, nothing else (results cross processes)."""
-    from hft_console.engine.engine import Engine
-    from hft_console.market.open import data_quality
-
     settings, sc, router, duration_s = job
     s = scenario_settings(settings, sc, router, duration_s)
     engine = Engine(s, None, market=_market_for(s, sc.seed))
@@ -75,8 +75,8 @@ def run_one(job: tuple[Settings, Scenario, str, float]) -> dict[str, Any]:
 
 
 def resolve_routers(settings: Settings, text: str) -> list[str]:
-    from hft_console.routing.registry import ROUTER_NAMES
-
+    """The routers a comma-separated list names, in order, once each; ``all`` is every router, an
+    empty list the session's router."""
     names = [r.strip() for r in text.split(",") if r.strip()]
     if not names:
         return [settings.session.router]
@@ -94,8 +94,6 @@ def prepare(settings: Settings, duration_s: float) -> tuple[list[str], float | N
         raise DataError("backtest", "finnhub is a live feed; backtest needs synthetic, replay:PATH or yahoo", 2)
     if src == "synthetic":
         return list(settings.session.symbols), None
-    from hft_console.market.open import open_source
-
     opened = replace(
         settings, data=replace(settings.data, record=""), session=replace(settings.session, duration_s=duration_s)
     )
@@ -113,6 +111,33 @@ def run_backtest(
     workers: int,
     progress: bool,
     on_progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """``n_scenarios`` scenarios of ``duration_s`` market seconds for every router, on ``workers``
+    processes (0: one per CPU core; 1: in this process). ``progress``: a progress bar on a terminal;
+    ``on_progress(done, total)`` after each run. Returns the report (``report.build_report``) with what
+    was asked for. Raises DataError when the data cannot be opened (before any run starts)."""
+    scenarios, results, wall_s, symbols = _run_all(
+        settings, routers, n_scenarios, duration_s, workers, progress, on_progress
+    )
+    meta = {
+        "data": settings.data.source,
+        "mode": settings.session.mode,
+        "seed": settings.session.seed,
+        "duration_s": duration_s,  # asked for; the report's duration_s is what the runs simulated
+        "symbols": symbols,
+        "workers": workers or os.cpu_count() or 1,
+    }
+    return build_report(scenarios, results, routers, wall_s, meta)
+
+
+def _run_all(
+    settings: Settings,
+    routers: list[str],
+    n_scenarios: int,
+    duration_s: float,
+    workers: int,
+    progress: bool,
+    on_progress: Callable[[int, int], None] | None,
 ) -> tuple[list[Scenario], list[dict[str, Any]], float, list[str]]:
     symbols, data_end_s = prepare(settings, duration_s)
     if data_end_s is not None:  # every run ends with the data: what depends on the length must know it

@@ -7,30 +7,32 @@ different markets) and any scenario can be re-run alone.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from hft_console.rng import rng_for
-from hft_console.settings import Settings, VenueSettings
+from hft_console.settings import Settings
+from hft_console.venues.regimes import regime_venues
 
-REGIMES = ("calm", "congested", "degraded")
 BACKTEST_BATCH_MS = 1000.0
 
 
 @dataclass(frozen=True)
 class Scenario:
+    """One Monte Carlo world: its market seed, a volatility multiplier (mean 1) and a latency regime
+    of ``venues/regimes.py`` (``degraded_venue`` names the venue in trouble)."""
+
     index: int
     seed: int
     vol_mult: float
     regime: str
     degraded_venue: str  # empty unless regime == "degraded"
 
-    def describe(self) -> dict[str, object]:
-        return asdict(self)
-
 
 def make_scenarios(settings: Settings, n: int) -> list[Scenario]:
+    """The first ``n`` scenarios of the session seed: regimes drawn by ``degraded_share`` and
+    ``congested_share``, the rest calm."""
     bt = settings.backtest
     base = settings.session.seed
     venues = [v.name for v in settings.venues]
@@ -50,43 +52,9 @@ def make_scenarios(settings: Settings, n: int) -> list[Scenario]:
     return out
 
 
-def _congested(v: VenueSettings) -> VenueSettings:
-    """Congestion most of the time: frequent switches into the slow regime, slow recovery."""
-    lat = v.latency
-    return replace(
-        v,
-        latency=replace(
-            lat,
-            calm_to_congested_per_s=max(lat.calm_to_congested_per_s, 2.0),
-            congested_to_calm_per_s=min(lat.congested_to_calm_per_s, 0.5),
-            spike_prob=min(1.0, lat.spike_prob * 3),
-        ),
-    )
-
-
-def _degraded(v: VenueSettings) -> VenueSettings:
-    """One venue in trouble: five times slower, spiky, rejecting, and now and then out."""
-    lat = v.latency
-    return replace(
-        v,
-        reject_prob=max(v.reject_prob, 0.05),
-        staleness_us=v.staleness_us * 3,
-        latency=replace(
-            lat,
-            median_us=lat.median_us * 5,
-            spike_prob=min(1.0, max(lat.spike_prob * 5, 0.05)),
-            outage_per_hour=max(lat.outage_per_hour * 20, 120.0),
-        ),
-    )
-
-
 def scenario_settings(settings: Settings, sc: Scenario, router: str, duration_s: float) -> Settings:
     """The session settings one (scenario, router) run uses: simulated clock, quiet, in memory."""
-    venues = list(settings.venues)
-    if sc.regime == "congested":
-        venues = [_congested(v) for v in venues]
-    elif sc.regime == "degraded":
-        venues = [_degraded(v) if v.name == sc.degraded_venue else v for v in venues]
+    venues = regime_venues(settings.venues, sc.regime, sc.degraded_venue)
     vol = min(5.0, settings.market.annual_vol * sc.vol_mult)
     return replace(
         settings,

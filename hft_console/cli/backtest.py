@@ -1,103 +1,82 @@
-"""``hft-console backtest`` and the short backtest a session runs before it trades."""
+"""``hft-console backtest``: Monte Carlo scenarios per router on the engine, a report on stdout and
+optionally as JSON. Exit status: 0; 2 for bad input or an unwritable --json path; a data source's
+own code when it fails (``DataError.exit_code``); 130 when interrupted."""
 
 from __future__ import annotations
 
-import os
 import sys
-from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
-from hft_console.backtest.report import build_report, print_report
+from hft_console.backtest.report import print_report
 from hft_console.backtest.run import resolve_routers, run_backtest
+from hft_console.cli.args import (
+    Parser,
+    UsageError,
+    add_data_flags,
+    count,
+    fail,
+    positive_seconds,
+    settings_from,
+    whole_number,
+    write_json_report,
+)
 from hft_console.market.source import DataError
-from hft_console.money import money
-from hft_console.settings import Settings, SettingsError, load_settings
+from hft_console.settings import MODES, SettingsError
+
+COMMAND = "backtest"
+# settings key -> the argument that sets it
+KEYS = {
+    "session.mode": "mode",
+    "session.symbols": "symbols",
+    "session.seed": "seed",
+    "session.router": "router",
+    "data.source": "data",
+    "backtest.routers": "routers",
+    "backtest.scenarios": "scenarios",
+    "backtest.duration_s": "duration",
+    "backtest.workers": "workers",
+}
 
 
-def backtest(
-    settings: Settings,
-    routers: list[str],
-    n_scenarios: int,
-    duration_s: float,
-    workers: int,
-    progress: bool,
-    on_progress: Callable[[int, int], None] | None = None,
-) -> dict[str, Any]:
-    scenarios, results, wall_s, symbols = run_backtest(
-        settings, routers, n_scenarios, duration_s, workers, progress, on_progress
+def build_parser() -> Parser:
+    """The backtest's flags; every one left unset defaults to the configured settings."""
+    p = Parser(
+        prog="hft-console backtest",
+        description="Monte Carlo backtest: the engine on the simulated clock over N scenarios per router.",
     )
-    meta = {
-        "data": settings.data.source,
-        "mode": settings.session.mode,
-        "seed": settings.session.seed,
-        "duration_s": duration_s,  # asked for; the report's duration_s is what the runs simulated
-        "symbols": symbols,
-        "workers": workers or os.cpu_count() or 1,
-    }
-    return build_report(scenarios, results, routers, wall_s, meta)
-
-
-def startup_backtest(settings: Settings, on_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
-    """The session's pre-trade check: a few short scenarios of its own router on its own data (a live
-    feed cannot be backtested, so a Finnhub session checks its router on synthetic data). It runs in
-    this process: for a handful of short runs, starting worker processes costs more than it saves."""
-    bt = settings.backtest
-    if settings.data.source == "finnhub":
-        settings = replace(settings, data=replace(settings.data, source="synthetic"))
-    return backtest(
-        settings, [settings.session.router], bt.startup_scenarios, bt.startup_duration_s, 1, False, on_progress
-    )
-
-
-def startup_line(report: dict[str, Any]) -> str:
-    p = report["pnl"]
-    return (
-        f"Backtest {report['router']}: {report['scenarios']} scenarios x {report['duration_s']:g} s on "
-        f"{report['data']}: P&L {money(p['mean'])} ± {money(p['ci95'], signed=False)}, "
-        f"fill rate {report['fill_rate']:.1%}, cost {report['cost_bps']:.2f} bps "
-        f"(misses {report['miss_cost_bps']:.2f}), "
-        f"max drawdown {money(report['max_drawdown'], signed=False)}"
-    )
+    p.add_argument("--mode", choices=MODES, help="trading mode; picks config/<mode>.toml")
+    p.add_argument("--config", metavar="PATH", help="config file (default: config/<mode>.toml)")
+    add_data_flags(p)
+    p.add_argument("--routers", metavar="LIST", help="comma-separated routers to compare, or 'all' (default: --router)")
+    p.add_argument("--router", metavar="NAME", help="the session router (used when --routers is not given)")
+    p.add_argument("--scenarios", type=count, metavar="N", help="Monte Carlo scenarios (default: backtest.scenarios)")
+    p.add_argument("--duration", type=positive_seconds, metavar="S", help="market seconds per scenario")
+    p.add_argument("--symbols", metavar="LIST", help="comma-separated symbols")
+    p.add_argument("--seed", type=whole_number, metavar="N", help="base seed; scenario seeds derive from it")
+    p.add_argument("--workers", type=whole_number, metavar="N", help="processes (default: one per CPU core)")
+    p.add_argument("--json", metavar="PATH", help="also write the report as JSON here")
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no tables")
+    return p
 
 
 def backtest_main(argv: list[str]) -> int:
-    from hft_console.cli.main import UsageError, build_backtest_parser, write_json_report
-    from hft_console.routing.registry import ROUTER_NAMES
-
+    """``hft-console backtest ARGV``; returns the exit status."""
     try:
-        args = build_backtest_parser().parse_args(argv)
-        flags: dict[str, Any] = {
-            "session.mode": args.mode,
-            "session.symbols": args.symbols,
-            "session.seed": args.seed,
-            "session.router": args.router,
-            "data.source": args.data,
-            "backtest.routers": args.routers,
-            "backtest.scenarios": args.scenarios,
-            "backtest.duration_s": args.duration,
-            "backtest.workers": args.workers,
-        }
-        flags = {k: v for k, v in flags.items() if v is not None}
-        if args.config:
-            flags["config"] = args.config
-        settings = load_settings(flags, router_names=ROUTER_NAMES)
+        args = build_parser().parse_args(argv)
+        settings = settings_from(args, KEYS)
     except (UsageError, SettingsError) as exc:
-        print(f"hft-console backtest: error: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc, COMMAND)
     bt = settings.backtest
     routers = resolve_routers(settings, bt.routers)
     try:
-        report = backtest(settings, routers, bt.scenarios, bt.duration_s, bt.workers, not args.quiet)
+        report = run_backtest(settings, routers, bt.scenarios, bt.duration_s, bt.workers, not args.quiet)
     except DataError as exc:
-        print(f"hft-console backtest: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        return fail(exc, COMMAND, exc.exit_code)
     except KeyboardInterrupt:
         print("hft-console backtest: interrupted; no report written", file=sys.stderr)
         return 130
     if not args.quiet:
         print_report(report)
     if args.json:
-        return write_json_report(Path(args.json), report, "backtest")
+        return write_json_report(Path(args.json), report, COMMAND)
     return 0

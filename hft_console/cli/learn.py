@@ -1,7 +1,13 @@
-"""``hft-console evaluate`` and ``hft-console train``."""
+"""``hft-console evaluate`` and ``hft-console train``: the learned routers' training and their
+comparison with every other router in the JAX environment.
+
+The training and evaluation modules (``hft_console.learn``) import JAX, which takes seconds: they are
+imported inside the two commands, so the other commands and ``--help`` start without it.
+"""
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -9,14 +15,19 @@ from typing import Any
 
 import numpy as np
 
-from hft_console.settings import MODES, Settings, SettingsError, load_settings
+from hft_console.cli.args import Parser, UsageError, count, fail, settings_from, write_json_report
+from hft_console.routing.bandits import BANDIT_NAMES, DEFAULT_CONFIG, same_as
+from hft_console.routing.models import checkpoint
+from hft_console.routing.models.layout import OBS_VERSION, obs_dim
+from hft_console.routing.registry import BASELINE_NAMES
+from hft_console.settings import MODES, Settings, SettingsError
+from hft_console.venues.regimes import REGIMES
 
 EVAL_STEPS = 200
+KEYS = {"session.mode": "mode", "session.seed": "seed"}  # settings key -> the argument that sets it
 
 
-def _parser(prog: str, description: str) -> Any:
-    from hft_console.cli.main import Parser
-
+def _parser(prog: str, description: str) -> Parser:
     p = Parser(prog=prog, description=description)
     p.add_argument("--mode", choices=MODES, help="trading mode; picks config/<mode>.toml")
     p.add_argument("--config", metavar="PATH", help="config file, e.g. your own venue set (default: the mode's)")
@@ -24,24 +35,14 @@ def _parser(prog: str, description: str) -> Any:
     return p
 
 
-def _settings(args: Any) -> Settings:
-    from hft_console.routing.registry import ROUTER_NAMES
-
-    flags: dict[str, Any] = {"session.mode": args.mode, "session.seed": args.seed}
-    flags = {k: v for k, v in flags.items() if v is not None}
-    if args.config:
-        flags["config"] = args.config
-    return load_settings(flags, router_names=ROUTER_NAMES)
-
-
 def eval_routers(settings: Settings, steps: int = EVAL_STEPS) -> tuple[dict[str, Any], list[str], list[str]]:
     """Every router the evaluation compares, as environment routers; warnings for those missing, and
     notes for those left out because over ``steps`` decisions they would decide exactly as another."""
-    from hft_console.learn.env import obs_dim
-    from hft_console.learn.evaluate import bandit_router, baseline
-    from hft_console.routing.bandits import BANDIT_NAMES, DEFAULT_CONFIG, same_as
-    from hft_console.routing.models import checkpoint
-    from hft_console.routing.registry import BASELINE_NAMES
+    from hft_console.learn import dqn, ppo  # imports JAX: only evaluate and train need it
+    from hft_console.learn.evaluate import bandit_router, baseline  # imports JAX: only evaluate and train need it
+    from hft_console.routing.models.agents import load_agent  # imports JAX: only evaluate and train need it
+    from hft_console.routing.models.dqn import q_values_np  # imports JAX: only evaluate and train need it
+    from hft_console.routing.models.ppo import logits_np  # imports JAX: only evaluate and train need it
 
     routers: dict[str, Any] = {name: baseline(name) for name in BASELINE_NAMES}
     venues = [v.name for v in settings.venues]
@@ -59,15 +60,14 @@ def eval_routers(settings: Settings, steps: int = EVAL_STEPS) -> tuple[dict[str,
     warnings: list[str] = []
     for agent in ("dqn", "ppo"):
         try:
-            params, _ = checkpoint.load(checkpoint.models_dir(), agent, venues, obs_dim(len(venues)))
+            params, _ = load_agent(checkpoint.models_dir(), agent, venues)
         except checkpoint.CheckpointError as exc:
             warnings.append(f"{agent}: {exc}")
             continue
-        module: Any = __import__(f"hft_console.learn.{agent}", fromlist=["eval_router"])
-        forward = module.q_values_np if agent == "dqn" else module.logits_np
+        forward = q_values_np if agent == "dqn" else logits_np
         try:  # parameters that do not fit the network are a bad checkpoint, not a crash
             forward(params, np.zeros(obs_dim(len(venues)), dtype=np.float32))
-            routers[agent] = module.eval_router(params)
+            routers[agent] = dqn.eval_router(params) if agent == "dqn" else ppo.eval_router(params)
         except Exception as exc:  # any failure here means the parameters do not fit the network
             warnings.append(f"{agent}: parameters do not fit the {agent} network ({type(exc).__name__})")
     routers["oracle"] = baseline("oracle")
@@ -75,13 +75,15 @@ def eval_routers(settings: Settings, steps: int = EVAL_STEPS) -> tuple[dict[str,
 
 
 def evaluate(settings: Settings, scenarios: int, steps: int, seed: int, progress: bool) -> dict[str, Any]:
-    from hft_console.learn import env as E
-    from hft_console.learn.evaluate import make_rollout, regime_worlds, summarise
+    """Every router (``eval_routers``) over ``scenarios`` worlds of ``steps`` decisions per regime, the
+    same worlds for all; the report ``print_evaluation`` prints (costs in bps, regret against the oracle)."""
+    from hft_console.learn import env  # imports JAX: only evaluate and train need it
+    from hft_console.learn.evaluate import make_rollout, regime_worlds, summarise  # imports JAX: as above
 
     routers, warnings, notes = eval_routers(settings, steps)
-    worlds = regime_worlds(E.params_from_settings(settings), scenarios, seed)
-    results: dict[str, dict[str, Any]] = {r: {} for r in E.REGIMES}
-    rollouts: dict[str, dict[str, Any]] = {r: {} for r in E.REGIMES}
+    worlds = regime_worlds(env.params_from_settings(settings), scenarios, seed)
+    results: dict[str, dict[str, Any]] = {r: {} for r in REGIMES}
+    rollouts: dict[str, dict[str, Any]] = {r: {} for r in REGIMES}
     started = time.perf_counter()
     bar = _bar(len(routers), progress)
     for name, router in routers.items():
@@ -89,13 +91,13 @@ def evaluate(settings: Settings, scenarios: int, steps: int, seed: int, progress
         for regime, (params, keys, start) in worlds.items():
             rollouts[regime][name] = run(params, keys, start)
         bar(name)
-    for regime in E.REGIMES:
+    for regime in REGIMES:
         oracle = rollouts[regime]["oracle"]
         for name, r in rollouts[regime].items():
             results[regime][name] = summarise(r, oracle)
     edge = {
         regime: round(results[regime]["best-price"]["cost_bps"] - results[regime]["oracle"]["cost_bps"], 4)
-        for regime in E.REGIMES
+        for regime in REGIMES
     }
     return {
         "regimes": results,
@@ -162,19 +164,17 @@ def print_evaluation(report: dict[str, Any], console: Any = None) -> None:
 
 
 def evaluate_main(argv: list[str]) -> int:
-    from hft_console.cli.main import UsageError, _count, write_json_report
-
+    """``hft-console evaluate ARGV``; returns the exit status (2: bad input or an unwritable --json)."""
     p = _parser("hft-console evaluate", "Compare every router, the oracle included, on calm, congested and degraded.")
-    p.add_argument("--scenarios", type=_count, default=60, metavar="N", help="scenarios per regime (default: 60)")
-    p.add_argument("--steps", type=_count, default=EVAL_STEPS, metavar="N", help="decisions per scenario")
+    p.add_argument("--scenarios", type=count, default=60, metavar="N", help="scenarios per regime (default: 60)")
+    p.add_argument("--steps", type=count, default=EVAL_STEPS, metavar="N", help="decisions per scenario")
     p.add_argument("--json", metavar="PATH", help="also write the report as JSON here")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no tables")
     try:
         args = p.parse_args(argv)
-        settings = _settings(args)
+        settings = settings_from(args, KEYS)
     except (UsageError, SettingsError) as exc:
-        print(f"hft-console evaluate: error: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc, "evaluate")
     seed = settings.session.seed
     report = evaluate(settings, args.scenarios, args.steps, seed, not args.quiet)
     if not args.quiet:
@@ -188,18 +188,16 @@ def agent_evaluation(
     settings: Settings, agent_router: Any, scenarios: int = 60, seed: int = 0, predictor: Any = None
 ) -> dict[str, Any]:
     """The trained agent against best-price and the oracle per regime: what the checkpoint records."""
-    from hft_console.learn import env as E
-    from hft_console.learn.evaluate import versus_oracle
+    from hft_console.learn import env  # imports JAX: only evaluate and train need it
+    from hft_console.learn.evaluate import versus_oracle  # imports JAX: only evaluate and train need it
 
-    world = E.params_from_settings(settings, predictor=predictor)
+    world = env.params_from_settings(settings, predictor=predictor)
     return versus_oracle(world, agent_router, scenarios, EVAL_STEPS, seed)
 
 
 def train_main(argv: list[str]) -> int:
-    from hft_console.cli.main import UsageError
-    from hft_console.learn.env import obs_dim
-    from hft_console.routing.models import checkpoint
-
+    """``hft-console train ARGV``: train, evaluate and save each model asked for, the latency forecaster
+    first (the agents observe its forecasts). Exit status: 0, or 2 for bad input or an unwritable --out."""
     p = _parser("hft-console train", "Train the DQN and PPO routers on the JAX environment, under jit; save them.")
     p.add_argument(
         "--agent", choices=("latency", "dqn", "ppo", "all"), default="all",
@@ -212,10 +210,12 @@ def train_main(argv: list[str]) -> int:
     )  # fmt: skip
     try:
         args = p.parse_args(argv)
-        settings = _settings(args)
+        settings = settings_from(args, KEYS)
     except (UsageError, SettingsError) as exc:
-        print(f"hft-console train: error: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc, "train")
+    from hft_console.learn import dqn, latency_train, ppo  # imports JAX: only evaluate and train need it
+    from hft_console.routing.models import latency  # imports JAX: only evaluate and train need it
+
     out = Path(args.out) if args.out else checkpoint.trained_dir()
     venues = [v.name for v in settings.venues]
     seed = settings.session.seed
@@ -226,18 +226,14 @@ def train_main(argv: list[str]) -> int:
         stamp = {"venues": venues, "mode": settings.session.mode, "seed": seed,
                  "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}  # fmt: skip
         if agent == "latency":
-            from hft_console.learn import latency_train
-
             with _train_progress(agent) as advance:
                 params, meta = latency_train.pretrain(settings, seed=seed, progress=advance)
             if (path := _save(out, agent, params, {**meta, **stamp})) is None:
                 return 2
             print(f"latency: saved {path} · {meta['examples']:,} answers · {_forecast_errors(meta['evaluation'])}")
             continue
-        from hft_console.learn import latency
-
         predictor = latency.shared_weights(out)  # the forecaster the agent will run beside
-        module: Any = __import__(f"hft_console.learn.{agent}", fromlist=["train"])
+        module = dqn if agent == "dqn" else ppo
         with _train_progress(agent) as advance:
             params, meta = module.train(settings, seed=seed, progress=advance, predictor=predictor)
         evaluation = agent_evaluation(settings, module.eval_router(params), seed=seed, predictor=predictor)
@@ -259,10 +255,6 @@ def _forecaster_beside(out: Path) -> bool:
     """An agent trains beside the latency forecaster in ``out``. Into a directory without one, the one
     sessions load now (the shipped one, or ``HFT_MODELS_DIR``'s) is copied first, so the agent is
     trained as before and the directory is whole: ``load`` refuses an agent beside another forecaster."""
-    import shutil
-
-    from hft_console.routing.models import checkpoint
-
     source = checkpoint.models_dir()
     if (out / "latency.msgpack").is_file() or not (source / "latency.msgpack").is_file():
         return True
@@ -271,19 +263,17 @@ def _forecaster_beside(out: Path) -> bool:
         for name in ("latency.json", "latency.msgpack"):
             shutil.copyfile(source / name, out / name)
     except OSError as exc:
-        print(f"hft-console train: error: --out: cannot write {str(out)!r}: {exc.strerror}", file=sys.stderr)
+        fail(f"--out: cannot write {str(out)!r}: {exc.strerror}", "train")
         return False
     print(f"latency: copied {source / 'latency.msgpack'} to {out} (the forecaster the agent trains beside)")
     return True
 
 
 def _save(out: Path, agent: str, params: Any, meta: dict[str, Any]) -> Path | None:
-    from hft_console.routing.models import checkpoint
-
     try:
-        return checkpoint.save(out, agent, params, meta)
+        return checkpoint.save(out, agent, params, meta, OBS_VERSION)
     except OSError as exc:
-        print(f"hft-console train: error: --out: cannot write {str(out)!r}: {exc.strerror}", file=sys.stderr)
+        fail(f"--out: cannot write {str(out)!r}: {exc.strerror}", "train")
         return None
 
 

@@ -1,53 +1,58 @@
-"""Command line: the seed's flags plus the session flags. Bad input exits 2 with one line."""
+"""``hft-console [options]``: a trading session, in the console or headless (--no-ui), and the
+dispatch to the subcommands (``backtest``, ``evaluate``, ``train``). Bad input exits 2 with one line."""
 
 from __future__ import annotations
 
 import argparse
+import codecs
+import contextlib
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
 
 from hft_console import __version__
+from hft_console.backtest.startup import backtest_line, session_info
+from hft_console.cli.args import (
+    Parser,
+    UsageError,
+    add_data_flags,
+    fail,
+    positive_seconds,
+    settings_from,
+    whole_number,
+)
+from hft_console.cli.backtest import backtest_main
+from hft_console.cli.learn import evaluate_main, train_main
 from hft_console.domain import Command
-from hft_console.settings import CLOCKS, INFERENCE_BACKENDS, LOG_LEVELS, MODES, SettingsError, load_settings
+from hft_console.engine.engine import Engine
+from hft_console.headless import ASCII, HeadlessPrinter
+from hft_console.market.source import DataError
+from hft_console.routing.registry import ROUTER_NAMES
+from hft_console.settings import CLOCKS, INFERENCE_BACKENDS, LOG_LEVELS, MODES, Settings, SettingsError
+from hft_console.signals import ending_signals, exit_status
 
-EXIT_USAGE = 2
-
-
-class UsageError(Exception):
-    pass
-
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(message)
-
-
-def _positive_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}")
-    return value
-
-
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
-    return value
+# settings key -> the argument that sets it
+KEYS = {
+    "session.mode": "mode",
+    "session.duration_s": "duration",
+    "session.symbols": "symbols",
+    "session.log_level": "log_level",
+    "session.skip_backtest": "skip_backtest",
+    "session.seed": "seed",
+    "session.router": "router",
+    "session.clock": "clock",
+    "session.run_dir": "run_dir",
+    "data.source": "data",
+    "data.record": "record",
+    "session.inference": "inference",
+    "session.online_learning": "online_learning",
+}
 
 
 def build_parser() -> Parser:
-    from hft_console.routing.registry import ROUTER_NAMES
-
+    """The session's flags; every one left unset defaults to the configured settings."""
     p = Parser(
         prog="hft-console",
         description=(
@@ -64,7 +69,7 @@ def build_parser() -> Parser:
     p.add_argument("--mode", choices=MODES, help="trading mode; picks config/<mode>.toml (default: production)")
     p.add_argument(
         "--duration",
-        type=_positive_seconds,
+        type=positive_seconds,
         metavar="S",
         help="session length in seconds (default: the mode's; 600 in production)",
     )
@@ -75,7 +80,7 @@ def build_parser() -> Parser:
         "--config", metavar="PATH", help="config file (default: config/<mode>.toml, i.e. config/production.toml)"
     )
     p.add_argument("--no-ui", action="store_true", help="run headless: trade tape and summary on stdout")
-    p.add_argument("--seed", type=_seed, metavar="N", help="random seed of the session (default: 42)")
+    p.add_argument("--seed", type=whole_number, metavar="N", help="random seed of the session (default: 42)")
     p.add_argument("--router", choices=ROUTER_NAMES, metavar="NAME", help=f"routing policy: {', '.join(ROUTER_NAMES)}")
     p.add_argument("--run-dir", metavar="DIR", help="where the journal and summary go (default: runs/<UTC timestamp>)")
     p.add_argument("--clock", choices=CLOCKS, help="wall: real time; sim: simulated market time, as fast as possible")
@@ -90,84 +95,9 @@ def build_parser() -> Parser:
     return p
 
 
-def add_data_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--data",
-        metavar="SOURCE",
-        help="market data: synthetic (default), replay:PATH (.csv/.parquet), yahoo (history), finnhub (live)",
-    )
-
-
-def build_backtest_parser() -> Parser:
-    p = Parser(
-        prog="hft-console backtest",
-        description="Monte Carlo backtest: the engine on the simulated clock over N scenarios per router.",
-    )
-    p.add_argument("--mode", choices=MODES, help="trading mode; picks config/<mode>.toml")
-    p.add_argument("--config", metavar="PATH", help="config file (default: config/<mode>.toml)")
-    add_data_flags(p)
-    p.add_argument("--routers", metavar="LIST", help="comma-separated routers to compare, or 'all' (default: --router)")
-    p.add_argument("--router", metavar="NAME", help="the session router (used when --routers is not given)")
-    p.add_argument("--scenarios", type=_count, metavar="N", help="Monte Carlo scenarios (default: backtest.scenarios)")
-    p.add_argument("--duration", type=_positive_seconds, metavar="S", help="market seconds per scenario")
-    p.add_argument("--symbols", metavar="LIST", help="comma-separated symbols")
-    p.add_argument("--seed", type=_seed, metavar="N", help="base seed; scenario seeds derive from it")
-    p.add_argument("--workers", type=_seed, metavar="N", help="processes (default: one per CPU core)")
-    p.add_argument("--json", metavar="PATH", help="also write the report as JSON here")
-    p.add_argument("--quiet", action="store_true", help="no progress bar and no tables")
-    return p
-
-
-def _count(text: str) -> int:
-    value = _seed(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return value
-
-
-def flags_from(args: argparse.Namespace) -> dict[str, Any]:
-    flags: dict[str, Any] = {
-        "session.mode": args.mode,
-        "session.duration_s": args.duration,
-        "session.symbols": args.symbols,
-        "session.log_level": args.log_level,
-        "session.skip_backtest": args.skip_backtest,
-        "session.seed": args.seed,
-        "session.router": args.router,
-        "session.clock": args.clock,
-        "session.run_dir": args.run_dir,
-        "data.source": args.data,
-        "data.record": args.record,
-        "session.inference": args.inference,
-        "session.online_learning": args.online_learning,
-    }
-    if args.config:
-        flags["config"] = args.config
-    return {k: v for k, v in flags.items() if v is not None}
-
-
-def write_json_report(path: Path, report: dict[str, Any], command: str) -> int:
-    """A report written whole or not at all; a path that cannot be written exits 2 with one line."""
-    import json
-    import os
-
-    def plain(value: Any) -> Any:  # numpy scalars from the evaluation
-        if hasattr(value, "item"):
-            return value.item()
-        raise TypeError(f"not JSON: {type(value).__name__}")
-
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(report, indent=2, default=plain) + "\n")
-        os.replace(tmp, path)
-    except OSError as exc:
-        print(f"hft-console {command}: error: --json: cannot write {str(path)!r}: {exc.strerror}", file=sys.stderr)
-        return EXIT_USAGE
-    return 0
-
-
 def resolve_run_dir(configured: str) -> Path:
+    """The session's run directory: the one configured, else ``runs/<UTC timestamp>[-N]``. Raises
+    UsageError when it already holds a journal or is a file."""
     if configured:
         path = Path(configured)
     else:
@@ -185,8 +115,6 @@ def resolve_run_dir(configured: str) -> Path:
 
 def _ascii_forms(error: UnicodeError) -> tuple[str, int]:
     """Codec error handler: the ASCII form of a rule or unit character (µs → us), else ``?``."""
-    from hft_console.headless import ASCII
-
     if not isinstance(error, UnicodeEncodeError):
         raise error
     bad = error.object[error.start : error.end]
@@ -197,8 +125,6 @@ def _ascii_forms(error: UnicodeError) -> tuple[str, int]:
 def plain_output() -> None:
     """Standard output that cannot take Unicode (``PYTHONIOENCODING=ascii``, a latin-1 locale) gets the
     ASCII forms of what it cannot encode instead of a crash, for every command (tables included)."""
-    import codecs
-
     out = sys.stdout
     encoding = (getattr(out, "encoding", None) or "").lower().replace("-", "")
     if not encoding.startswith("utf") and hasattr(out, "reconfigure"):
@@ -206,68 +132,52 @@ def plain_output() -> None:
         out.reconfigure(errors="hft-ascii")
 
 
-def main(argv: list[str] | None = None) -> int:
-    from hft_console.routing.registry import ROUTER_NAMES
+SUBCOMMANDS: dict[str, Callable[[list[str]], int]] = {
+    "backtest": backtest_main,
+    "evaluate": evaluate_main,
+    "train": train_main,
+}
 
+
+def main(argv: list[str] | None = None) -> int:
+    """``hft-console ARGV``: a subcommand, or a session; returns the exit status."""
     argv = sys.argv[1:] if argv is None else argv
     plain_output()
-    if argv[:1] == ["backtest"]:
-        from hft_console.cli.backtest import backtest_main
-
-        return backtest_main(argv[1:])
-    if argv[:1] == ["evaluate"]:
-        from hft_console.cli.learn import evaluate_main
-
-        return evaluate_main(argv[1:])
-    if argv[:1] == ["train"]:
-        from hft_console.cli.learn import train_main
-
-        return train_main(argv[1:])
+    if argv[:1] and argv[0] in SUBCOMMANDS:
+        return SUBCOMMANDS[argv[0]](argv[1:])
     try:
         args = build_parser().parse_args(argv)
-        settings = load_settings(flags_from(args), router_names=ROUTER_NAMES)
+        settings = settings_from(args, KEYS)
         run_dir = resolve_run_dir(settings.session.run_dir)
     except (UsageError, SettingsError) as exc:
-        print(f"hft-console: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return fail(exc)
     if args.no_ui:
         return run_headless(settings, run_dir)
     return run_console(settings, run_dir)
 
 
-def open_engine(settings: Any, run_dir: Path) -> Any:
+def open_engine(settings: Settings, run_dir: Path) -> Engine | int:
     """The session's engine, or the exit status when its run directory or data source fails."""
-    from hft_console.engine.engine import Engine
-    from hft_console.market.source import DataError
-
     try:
         return Engine(settings, run_dir)
     except DataError as exc:
-        print(f"hft-console: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        return fail(exc, code=exc.exit_code)
     except OSError as exc:  # the directory or the journal in it cannot be created: a bad --run-dir
         why = exc.strerror or str(exc)
-        print(f"hft-console: error: --run-dir: cannot create {str(run_dir)!r}: {why}", file=sys.stderr)
-        return EXIT_USAGE
+        return fail(f"--run-dir: cannot create {str(run_dir)!r}: {why}")
 
 
-def run_console(settings: Any, run_dir: Path) -> int:
+def run_console(settings: Settings, run_dir: Path) -> int:
     """The Textual console over a live engine. Exit status: 0 after ``q`` (however the session ended),
     1 when the engine died, 128 + the signal when SIGINT, SIGTERM or SIGHUP ended it (130, 143, 129):
     a signal ends the session without asking, exactly as a confirmed ``q`` does (in-flight orders
     complete, journal closed, summary.json written)."""
-    import contextlib
-    from collections.abc import Callable
-
-    from hft_console.headless import HeadlessPrinter
-    from hft_console.signals import ending_signals, exit_status
-    from hft_console.ui.app import ConsoleApp
-    from hft_console.ui.terminal import terminal_problem
+    from hft_console.ui.app import ConsoleApp  # imports Textual: only the console needs it
+    from hft_console.ui.terminal import terminal_problem  # imports Textual: only the console needs it
 
     problem = terminal_problem()
     if problem is not None:
-        print(f"hft-console: error: {problem}", file=sys.stderr)
-        return EXIT_USAGE
+        return fail(problem)
     early: list[int] = []  # a signal while the engine is being built: the session ends as soon as it can
     target: Callable[[int], None] = early.append
     with ending_signals(lambda signum: target(signum)):
@@ -275,20 +185,20 @@ def run_console(settings: Any, run_dir: Path) -> int:
         if isinstance(engine_or_code, int):
             return engine_or_code
         engine = engine_or_code
-        app = ConsoleApp(engine)
+        app = ConsoleApp(engine, startup=session_info(engine))
         app.exit_signal = early[0] if early else None
         target = app.signal_received
         app.run()
-        if app.engine_running:  # the app ended some other way: let the engine close its journal
+        thread = app.engine_thread
+        if thread is not None and thread.is_alive():  # the app ended some other way: let the engine close its journal
             engine.submit(Command("stop"))
-            assert app.engine_thread is not None
-            app.engine_thread.join(timeout=30)
-        elif app.engine_thread is None and not engine.finished:  # it never started: keep nothing, as headless
+            thread.join(timeout=30)
+        elif thread is None and not engine.finished:  # it never started: keep nothing, as headless
             engine.abandon()
-        if app.engine_thread is None:
+        if thread is None:
             print("hft-console: ended before the session started; nothing was traded", file=sys.stderr)
         if isinstance(app.engine_error, OSError):  # a full disk, the journal gone: as headless says it
-            print(f"hft-console: error: {app.engine_error}; the journal keeps what was committed", file=sys.stderr)
+            fail(f"{app.engine_error}; the journal keeps what was committed")
         elif app.engine_error is not None:
             print(
                 f"hft-console: the engine stopped: {app.engine_error!r}; the journal holds what was committed",
@@ -302,27 +212,18 @@ def run_console(settings: Any, run_dir: Path) -> int:
     return 1 if app.engine_error is not None else 0
 
 
-def pre_session_backtest(settings: Any) -> str:
+def pre_session_backtest(settings: Settings) -> str:
     """The short backtest a session runs first (unless --skip-backtest), as one line."""
     if settings.session.skip_backtest:
         return "Backtest: skipped (--skip-backtest)"
-    from hft_console.cli.backtest import startup_backtest, startup_line
-    from hft_console.market.source import DataError
-
-    try:
-        return startup_line(startup_backtest(settings))
-    except DataError as exc:
-        return f"Backtest: not run ({exc})"
+    return backtest_line(settings)
 
 
-def run_headless(settings: Any, run_dir: Path) -> int:
+def run_headless(settings: Settings, run_dir: Path) -> int:
     """A headless session. Exit status: 0 finished, 1 the journal or summary could not be written,
     128 + the signal when SIGINT, SIGTERM or SIGHUP ended it (130, 143, 129). The first signal ends
     the session cleanly (in-flight orders completed, journal and summary.json written); a second
     stops at once, still closing the journal."""
-    from hft_console.headless import HeadlessPrinter
-    from hft_console.signals import ending_signals, exit_status
-
     engine_or_code = open_engine(settings, run_dir)
     if isinstance(engine_or_code, int):
         return engine_or_code
@@ -356,7 +257,7 @@ def run_headless(settings: Any, run_dir: Path) -> int:
                 "hft-console: interrupted twice: stopped at once; journal and summary.json are written", file=sys.stderr
             )
         except OSError as exc:  # the journal or summary.json could not be written (JournalError included)
-            print(f"hft-console: error: {exc}; the journal keeps what was committed", file=sys.stderr)
+            fail(f"{exc}; the journal keeps what was committed")
             return 1
     if engine.summary is not None:
         printer.final(engine.summary)

@@ -19,17 +19,64 @@ from __future__ import annotations
 
 import time
 from bisect import bisect_right
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
-from hft_console.domain import EngineState
-from hft_console.market.book import BatchBook, Quote, batch_nbbo
-from hft_console.market.normalizer import OK
+from hft_console.domain import EngineState, Quote
+from hft_console.engine.commands import CommandQueue
+from hft_console.execution.order_flow import OrderFlow
+from hft_console.execution.portfolio import Portfolio
+from hft_console.execution.risk import RiskManager
+from hft_console.market.book import BatchBook, batch_nbbo
+from hft_console.market.normalizer import OK, Normalizer
+from hft_console.market.synthetic import TickBatch
+from hft_console.strategies.imbalance import ImbalanceStrategy
 
-if TYPE_CHECKING:
-    from hft_console.engine.engine import Engine
-    from hft_console.market.synthetic import TickBatch
+VECTOR_MIN_TICKS = 1024  # below this, the per-tick form is faster here (benchmarks/pipeline.py)
+
+
+@dataclass(slots=True)
+class Progress:
+    """Where the session stands: written by the pipeline as it goes, read by the engine and observers.
+    ``accepting`` turns False when the session's time is up (no new orders in the wind-down)."""
+
+    now_ns: int = 0  # engine time of the last routed tick or batch end
+    ticks: int = 0  # ticks received, rejected ones included
+    accepting: bool = True
+
+
+class Pipeline:
+    """What a batch of ticks passes through, wired once by the engine. ``on_breaker(t_ns)`` runs when a
+    mark trips the loss limit. ``vector_min_ticks``: batches this long take the array path."""
+
+    def __init__(
+        self,
+        *,
+        normalizer: Normalizer,
+        strategy: ImbalanceStrategy,
+        flow: OrderFlow,
+        portfolio: Portfolio,
+        risk: RiskManager,
+        commands: CommandQueue,
+        on_breaker: Callable[[int], None],
+        n_ven: int,
+        progress: Progress,
+    ) -> None:
+        self.normalizer, self.strategy, self.flow = normalizer, strategy, flow
+        self.portfolio, self.risk, self.commands, self.on_breaker = portfolio, risk, commands, on_breaker
+        self.n_ven = n_ven
+        self.n_sym = len(portfolio.position)
+        self.sym_of_stream = [k // n_ven for k in range(self.n_sym * n_ven)]
+        self.progress = progress
+        self.vector_min_ticks = VECTOR_MIN_TICKS
+
+    def process(self, batch: TickBatch) -> None:
+        if len(batch) >= self.vector_min_ticks:
+            process_batch(self, batch)
+        else:
+            process_ticks(self, batch)
 
 
 def _due_index(ts: np.ndarray, reach: np.ndarray, due: float, i: int) -> int:
@@ -47,8 +94,10 @@ def _due_index(ts: np.ndarray, reach: np.ndarray, due: float, i: int) -> int:
 class BatchView:
     """Brings the live quotes (``normalizer.last_tick``) and marks to any tick of the batch."""
 
-    def __init__(self, e: Engine, batch: TickBatch, accepted: np.ndarray, book: BatchBook, before: list[Quote | None]):
-        self.e = e
+    def __init__(
+        self, p: Pipeline, batch: TickBatch, accepted: np.ndarray, book: BatchBook, before: list[Quote | None]
+    ) -> None:
+        self.quotes, self.marks = p.normalizer.last_tick, p.portfolio.mark
         self.batch = batch
         self.before = before
         n_streams = len(before)
@@ -59,7 +108,7 @@ class BatchView:
         self.stream_pos: list[list[int]] = [p.tolist() for p in split]
         valid = np.flatnonzero(book.valid)
         vsym = book.sym[valid]
-        n_sym = len(e.symbols)
+        n_sym = p.n_sym
         order = np.argsort(vsym, kind="stable")
         counts = np.bincount(vsym, minlength=n_sym)
         self.mark_pos: list[list[int]] = [
@@ -75,7 +124,7 @@ class BatchView:
             return
         self.synced = i
         b = self.batch
-        live = self.e.normalizer.last_tick
+        live = self.quotes
         for k, pos in enumerate(self.stream_pos):
             if not pos:
                 continue
@@ -85,7 +134,7 @@ class BatchView:
             else:
                 p = pos[j]
                 live[k] = (int(b.ts[p]), float(b.bid[p]), float(b.ask[p]), int(b.bid_size[p]), int(b.ask_size[p]))
-        marks = self.e.portfolio.mark
+        marks = self.marks
         for s, pos in enumerate(self.mark_pos):
             if pos:
                 j = bisect_right(pos, i) - 1
@@ -98,26 +147,25 @@ class BreakerWatch:
     tick: total P&L at each book tick for the positions held now (constant between the loop's stops,
     where fills land), and the first tick where it falls below -max_loss."""
 
-    def __init__(self, e: Engine, book: BatchBook, view: BatchView) -> None:
-        self.e, self.view = e, view
+    def __init__(self, portfolio: Portfolio, risk: RiskManager, book: BatchBook, view: BatchView) -> None:
+        self.portfolio, self.risk, self.view = portfolio, risk, view
         valid = np.flatnonzero(book.valid)
         self.tick = book.index[valid]  # batch tick of each book row that moves a mark
-        n_sym = len(e.symbols)
+        n_sym = len(portfolio.position)
         vsym = book.sym[valid]
         mid = view.mid[valid]
         rows = np.arange(valid.size)
         self.marks = np.empty((n_sym, valid.size))
         for s in range(n_sym):
             last = np.maximum.accumulate(np.where(vsym == s, rows, -1))
-            self.marks[s] = np.where(last >= 0, mid[np.maximum(last, 0)], e.portfolio.mark[s])
+            self.marks[s] = np.where(last >= 0, mid[np.maximum(last, 0)], portfolio.mark[s])
         # each symbol's lowest and highest mark in the batch: a cheap bound that rules a trip out
-        self.low = self.marks.min(axis=1).tolist() if valid.size else list(e.portfolio.mark)
-        self.high = self.marks.max(axis=1).tolist() if valid.size else list(e.portfolio.mark)
+        self.low = self.marks.min(axis=1).tolist() if valid.size else list(portfolio.mark)
+        self.high = self.marks.max(axis=1).tolist() if valid.size else list(portfolio.mark)
 
     def first_trip(self, i0: int, i1: int) -> int:
         """The first batch tick in [i0, i1] whose mark takes total P&L below -max_loss (-1: none)."""
-        e = self.e
-        p, risk = e.portfolio, e.risk
+        p, risk = self.portfolio, self.risk
         if i1 < i0 or risk.state is EngineState.HALTED or not any(p.position):
             return -1
         floor = -risk.limits.max_loss
@@ -149,46 +197,41 @@ def near_floor(floor: float) -> float:
     return floor + 1e-6 * (1.0 - floor)
 
 
-VECTOR_MIN_TICKS = 1024  # below this, the per-tick form is faster here (benchmarks/pipeline.py)
-
-
-def process(e: Engine, batch: TickBatch) -> None:
-    if len(batch) >= e.vector_min_ticks:
-        process_batch(e, batch)
-    else:
-        process_ticks(e, batch)
-
-
-def process_ticks(e: Engine, batch: TickBatch) -> None:
+def process_ticks(pl: Pipeline, batch: TickBatch) -> None:
+    """The batch tick by tick: each tick checked, the NBBO and mark updated, the breaker watched, the
+    strategy asked, venue events and operator commands handled before the tick they precede."""
     ts_l, st_l, bid_l, ask_l = batch.ts.tolist(), batch.stream.tolist(), batch.bid.tolist(), batch.ask.tolist()
     bs_l, as_l = batch.bid_size.tolist(), batch.ask_size.tolist()
-    check = e.normalizer.check
-    quotes = e.normalizer.last_tick
-    flow = e.flow
-    sym_of = e.sym_of_stream
-    n_ven = e.n_ven
-    portfolio, risk = e.portfolio, e.risk
+    check = pl.normalizer.check
+    quotes = pl.normalizer.last_tick
+    flow = pl.flow
+    sym_of = pl.sym_of_stream
+    n_ven = pl.n_ven
+    portfolio, risk = pl.portfolio, pl.risk
+    commands, progress, on_breaker = pl.commands, pl.progress, pl.on_breaker
     marks = portfolio.mark
     position, avg_cost = portfolio.position, portfolio.avg_cost
     # unrealised P&L per symbol, kept up to date tick by tick, rebuilt after a fill (``version``)
     version, base, u_sum, unreal = -1, 0.0, 0.0, [0.0] * len(position)
     HALTED = EngineState.HALTED
     working_buy, working_sell = flow.working_buy, flow.working_sell
-    on_book = e.strategy.on_book
+    on_book = pl.strategy.on_book
     perf = time.perf_counter_ns
     inf = float("inf")
-    e.ticks += len(ts_l)
+    progress.ticks += len(ts_l)
     for i in range(len(ts_l)):
         t = ts_l[i]
         if t >= flow.next_event_ns:
             flow.drain(t)
-        if e._cmd_pending:
-            e._apply_commands(t)
+        if commands.pending:
+            commands.apply_due(t)
         wall0 = perf()
         k = st_l[i]
         if check(t, k, bid_l[i], ask_l[i], bs_l[i], as_l[i]) >= 0:
             continue
         s = sym_of[k]
+        # the NBBO over the symbol's venues: the scalar twin of market/book.py ``batch_nbbo`` (held equal
+        # by tests/unit/test_batch_equivalence.py), written out here to keep a function call off every tick
         bb, bbs, ba, bas = 0.0, 0, inf, 0
         for q in quotes[s * n_ven : s * n_ven + n_ven]:
             if q is None:
@@ -218,27 +261,29 @@ def process_ticks(e: Engine, batch: TickBatch) -> None:
                 unreal[s] = u
             near = base + u_sum < near_floor(-risk.limits.max_loss)
             if near and risk.state is not HALTED and risk.breaker_hit(portfolio.total):
-                e.on_breaker(t)
+                on_breaker(t)
         delta = on_book(s, t, bb, bbs, ba, bas, position[s] + working_buy[s] - working_sell[s])
-        if delta and e.accepting:
+        if delta and progress.accepting:
             flow.route(s, t, delta, wall0)
-            e.now_ns = t
+            progress.now_ns = t
 
 
-def process_batch(e: Engine, batch: TickBatch) -> None:
+def process_batch(pl: Pipeline, batch: TickBatch) -> None:
+    """The batch with the market half done on arrays first (see the module docstring)."""
     n = len(batch)
     if n == 0:
         return
     started = time.perf_counter_ns()
-    e.ticks += n
-    norm = e.normalizer
+    progress = pl.progress
+    progress.ticks += n
+    norm = pl.normalizer
     before = list(norm.last_tick)
     ts, stream = batch.ts, batch.stream
     verdict = norm.check_batch(ts, stream, batch.bid, batch.ask, batch.bid_size, batch.ask_size)
     accepted = np.flatnonzero(verdict == OK)
-    book = batch_nbbo(accepted, ts, stream, batch.bid, batch.ask, batch.bid_size, batch.ask_size, before, e.n_ven)
-    view = BatchView(e, batch, accepted, book, before)
-    strategy = e.strategy
+    book = batch_nbbo(accepted, ts, stream, batch.bid, batch.ask, batch.bid_size, batch.ask_size, before, pl.n_ven)
+    view = BatchView(pl, batch, accepted, book, before)
+    strategy = pl.strategy
     valid = book.valid
     rows = np.flatnonzero(valid)
     target = strategy.signal_batch(book.sym[rows], book.ts[rows], book.bid_size[rows], book.ask_size[rows])
@@ -250,21 +295,20 @@ def process_batch(e: Engine, batch: TickBatch) -> None:
     c_ts = book.ts[c_rows]
     c_target = target[open_book]
     reach = np.maximum.accumulate(ts)  # a venue event is due before the first tick stamped at or after it
-    breaker = BreakerWatch(e, book, view)
+    breaker = BreakerWatch(pl.portfolio, pl.risk, book, view)
     # the array work, shared out over the ticks: part of every decision's latency
     share_ns = (time.perf_counter_ns() - started) // n
-    flow = e.flow
-    position, working_buy, working_sell = e.portfolio.position, flow.working_buy, flow.working_sell
+    flow, commands = pl.flow, pl.commands
+    position, working_buy, working_sell = pl.portfolio.position, flow.working_buy, flow.working_sell
     next_ok = strategy.next_ok_ns
     cooldown = strategy.cooldown_ns
     i = 0
     while i < n:
-        if e._cmd_pending:
-            e._apply_commands(int(ts[i]))
+        if commands.pending:
+            commands.apply_due(int(ts[i]))
         i_ev = _due_index(ts, reach, flow.next_event_ns, i)
         j, p = n, int(np.searchsorted(c_index, i, side="left"))
-        trading = e.accepting and (strategy.flatten or not (strategy.paused or strategy.feed_paused))
-        if trading and p < c_index.size:
+        if progress.accepting and strategy.trading and p < c_index.size:
             want = np.zeros(c_index.size - p, dtype=np.int64) if strategy.flatten else c_target[p:]
             syms = c_sym[p:]
             exposure = np.array(position) + np.array(working_buy) - np.array(working_sell)
@@ -275,8 +319,8 @@ def process_batch(e: Engine, batch: TickBatch) -> None:
         tripped = breaker.first_trip(i, i_ev - 1 if i_ev <= j else j)
         if tripped >= 0:  # the loss limit crossed on a mark before the next event or order: trip there
             view.sync(tripped)
-            if e.risk.breaker_hit(e.portfolio.total):
-                e.on_breaker(int(ts[tripped]))
+            if pl.risk.breaker_hit(pl.portfolio.total):
+                pl.on_breaker(int(ts[tripped]))
             i = tripped  # the strategy still sees this tick, now halted, as the per-tick loop does
             continue
         if i_ev < n and i_ev <= j:
@@ -292,6 +336,6 @@ def process_batch(e: Engine, batch: TickBatch) -> None:
         delta = (0 if strategy.flatten else int(c_target[p + hit])) - (position[s] + working_buy[s] - working_sell[s])
         next_ok[s] = t + cooldown
         flow.route(s, t, delta, wall0)
-        e.now_ns = t
+        progress.now_ns = t
         i = j + 1
     view.sync(n - 1)

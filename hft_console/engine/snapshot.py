@@ -1,19 +1,68 @@
-"""The engine's published state: an immutable picture the console and the printer read at their own
-pace. Building one costs a few hundred microseconds, so the engine does it at ``snapshot_hz``."""
+"""The engine's published state: an immutable picture the console, the headless printer and
+summary.json read at their own pace. The engine rebuilds it at ``snapshot_hz``, before every status
+line and once at the end. Builders read the session through ``SessionView`` (the Engine is one),
+never the Engine class itself."""
 
 from __future__ import annotations
 
 import time
+from collections import deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from hft_console.domain import Fill
-from hft_console.stats import percentiles
+from hft_console.engine.commands import CommandQueue
+from hft_console.engine.journal import Journal
+from hft_console.execution.order_flow import OrderFlow
+from hft_console.execution.portfolio import Portfolio
+from hft_console.execution.risk import RiskManager
+from hft_console.market.normalizer import Normalizer
+from hft_console.market.source import MarketSource
+from hft_console.routing.runner import RouterRunner
+from hft_console.settings import Settings
+from hft_console.stats import RateMeter, percentiles
+from hft_console.strategies.imbalance import ImbalanceStrategy
 from hft_console.venues.latency import REGIME_NAMES
-from hft_console.venues.monitor import Cell
+from hft_console.venues.monitor import Cell, LatencyMonitor
+from hft_console.venues.simulator import SimVenue
 
-if TYPE_CHECKING:
-    from hft_console.engine.engine import Engine
+Note = tuple[int, int, str]  # (sequence number, engine ns, text)
+
+
+class SessionView(Protocol):
+    """What a running or finished session shows its observers (engine/engine.py ``Engine`` is one)."""
+
+    settings: Settings
+    market: MarketSource
+    symbols: list[str]
+    n_ven: int
+    venues: list[SimVenue]
+    normalizer: Normalizer
+    monitor: LatencyMonitor
+    router: RouterRunner
+    strategy: ImbalanceStrategy
+    portfolio: Portfolio
+    risk: RiskManager
+    flow: OrderFlow
+    commands: CommandQueue
+    journal: Journal
+    rate: RateMeter  # ticks per wall second, recent
+    duration_ns: int
+    session_end_ns: int
+    wall_elapsed: float  # s
+    trades_seen: int
+    feed_state: str
+    finished: bool
+    warnings: list[str]
+    notes: deque[Note]
+    note_seq: int
+    pnl_history: deque[float]
+
+    @property
+    def now_ns(self) -> int: ...
+
+    @property
+    def ticks(self) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +126,9 @@ class Snapshot:
     paused: bool
     ticks: int
     ticks_rejected: int
-    ticks_per_s: float
+    ticks_per_s: float  # the current rate (about the last second)
+    mean_ticks_per_s: float  # over the whole session so far: ticks / wall_s
+    wall_s: float
     orders: int
     fills: int
     rejects: int
@@ -103,7 +154,7 @@ class Snapshot:
     online_updates: int | None  # a learned router's online learning updates so far (None: not learning)
     limits: tuple[LimitView, ...]
     pnl_history: tuple[float, ...]
-    notes: tuple[tuple[int, int, str], ...]
+    notes: tuple[Note, ...]
     finished: bool
     bucket_s: float
 
@@ -130,12 +181,12 @@ def _beliefs(stats: dict[str, list[float]] | None, n: int) -> list[str]:
     return [""] * n
 
 
-def build_snapshot(e: Engine) -> Snapshot:
-    p, flow, risk, now = e.portfolio, e.flow, e.risk, e.now_ns
-    venues = []
+def venue_views(e: SessionView) -> tuple[VenueView, ...]:
+    now, mon = e.now_ns, e.monitor
+    views = []
     for i, v in enumerate(e.venues):
-        pct = e.monitor.window_percentiles(i)
-        venues.append(
+        pct = mon.window_percentiles(i)
+        views.append(
             VenueView(
                 v.name,
                 "down" if v.latency.is_down(now) else "up",
@@ -143,23 +194,31 @@ def build_snapshot(e: Engine) -> Snapshot:
                 pct["p50"],
                 pct["p95"],
                 pct["p99"],
-                e.monitor.ewma_us[i],
-                2 * v.latency.expected_one_way_us(),
+                mon.ewma_us[i],
+                v.latency.prior_round_trip_us(),
                 v.orders,
                 v.fills,
                 v.rejects,
-                e.monitor.timeouts[i],
+                mon.timeouts[i],
                 v.spec.taker_fee,
             )
         )
-    starts, rows = e.monitor.heatmap(now)
+    return tuple(views)
+
+
+def arm_views(e: SessionView) -> tuple[ArmView, ...]:
+    """The active router's arms: pulls, mean reward, recent share and what it believes of each."""
     stats = e.router.stats[e.router.name]
     shares = stats.recent_share(e.n_ven)
     means = stats.mean_reward()
     beliefs = _beliefs(e.router.policy.arm_stats(e.router.state), e.n_ven)
-    arms = tuple(ArmView(v.name, stats.pulls[i], means[i], shares[i], beliefs[i]) for i, v in enumerate(e.venues))
+    return tuple(ArmView(v.name, stats.pulls[i], means[i], shares[i], beliefs[i]) for i, v in enumerate(e.venues))
+
+
+def limit_views(e: SessionView) -> tuple[LimitView, ...]:
+    """The risk gauges. They measure what the risk check measures: the worst case with orders in flight."""
+    p, flow, risk = e.portfolio, e.flow, e.risk
     lim = risk.limits
-    # the gauges measure what the risk check measures: the worst case with orders in flight
     limits = [
         LimitView(
             f"position {sym}",
@@ -171,17 +230,31 @@ def build_snapshot(e: Engine) -> Snapshot:
     ]
     limits += [
         LimitView("notional", p.gross_notional + flow.working_notional(), lim.max_notional, "$"),
-        LimitView("order rate", risk.orders_last_second(now), lim.max_orders_per_s, "/s"),
+        LimitView("order rate", risk.orders_last_second(e.now_ns), lim.max_orders_per_s, "/s"),
         LimitView("loss", max(0.0, -p.total), lim.max_loss, "$"),
     ]
-    positions = tuple(
+    return tuple(limits)
+
+
+def position_views(e: SessionView) -> tuple[PositionView, ...]:
+    p = e.portfolio
+    return tuple(
         PositionView(sym, p.position[i], p.avg_cost[i], p.mark[i], p.realized_by_symbol[i], p.unrealized_for(i))
         for i, sym in enumerate(e.symbols)
     )
-    recent_inference = e.router.inference_ns[-1000:]
+
+
+def build_snapshot(e: SessionView) -> Snapshot:
+    p, flow, risk, router = e.portfolio, e.flow, e.risk, e.router
+    venues = venue_views(e)
+    starts, rows = e.monitor.heatmap(e.now_ns)
+    arms = arm_views(e)
+    limits = limit_views(e)
+    recent_inference = router.inference_ns[-1000:]
+    online = router.online_stats()
     return Snapshot(
         wall_ns=time.time_ns(),
-        engine_ns=now,
+        engine_ns=e.now_ns,
         duration_s=e.duration_ns / 1e9,
         mode=e.settings.session.mode,
         clock=e.settings.session.clock,
@@ -191,7 +264,9 @@ def build_snapshot(e: Engine) -> Snapshot:
         paused=e.strategy.paused,
         ticks=e.ticks,
         ticks_rejected=e.normalizer.rejected_total,
-        ticks_per_s=e.rate.rate,  # the current rate (last second), not the session's average
+        ticks_per_s=e.rate.rate,
+        mean_ticks_per_s=e.ticks / e.wall_elapsed if e.wall_elapsed > 0 else 0.0,
+        wall_s=e.wall_elapsed,
         orders=flow.orders,
         fills=flow.fills,
         rejects=flow.rejects,
@@ -204,20 +279,46 @@ def build_snapshot(e: Engine) -> Snapshot:
         wins=p.wins,
         losses=p.losses,
         win_rate=p.win_rate,
-        positions=positions,
+        positions=position_views(e),
         trades=tuple(flow.trades),
         trade_seq=flow.trade_seq,
-        venues=tuple(venues),
+        venues=venues,
         heatmap_start_ns=tuple(starts),
         heatmap=tuple(tuple(r) for r in rows),
-        router=e.router.name,
-        router_decisions=stats.decisions,
+        router=router.name,
+        router_decisions=router.stats[router.name].decisions,
         arms=arms,
         inference_us=percentiles(recent_inference, 1e-3),
-        online_updates=online["updates"] if (online := e.router.online_stats()) and online["fine_tune"] else None,
-        limits=tuple(limits),
+        online_updates=online["updates"] if online and online["fine_tune"] else None,
+        limits=limits,
         pnl_history=tuple(e.pnl_history),
         notes=tuple(e.notes),
         finished=e.finished,
         bucket_s=e.settings.engine.latency_bucket_s,
     )
+
+
+class Tape:
+    """A reader's place in the session's trades and notes, for one that must see every trade (the
+    headless tape) rather than the latest ``Snapshot.trades``."""
+
+    def __init__(self) -> None:
+        self.trade_seq = 0
+        self.note_seq = 0
+
+    def new_trades(self, e: SessionView) -> tuple[list[Fill], int]:
+        """The fills since the last call that are still kept, and how many more were dropped unseen
+        (the flow keeps the last ``trades_kept``; the journal has them all)."""
+        flow = e.flow
+        new = flow.trade_seq - self.trade_seq
+        if not new:
+            return [], 0
+        trades = list(flow.trades)[-min(new, len(flow.trades)) :]
+        self.trade_seq = flow.trade_seq
+        return trades, new - len(trades)
+
+    def new_notes(self, e: SessionView) -> list[Note]:
+        """The operator notes since the last call (the session keeps the last 200)."""
+        notes = [n for n in e.notes if n[0] > self.note_seq]
+        self.note_seq = e.note_seq
+        return notes

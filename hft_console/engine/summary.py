@@ -1,20 +1,27 @@
-"""summary.json: the figures of a finished session, in the keys scripts rely on."""
+"""summary.json: the figures of a finished session, in the keys scripts rely on.
+
+The figures the console shows come from the session's last published ``Snapshot`` (the same numbers,
+computed once); the ones only a finished session has (percentiles over every sample, per-router
+pulls, the journal's row counts) from the ``SessionView``."""
 
 from __future__ import annotations
 
 import json
 import os
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
+from hft_console.engine.snapshot import SessionView, Snapshot
 from hft_console.market.open import data_quality
 from hft_console.stats import percentiles
 
-if TYPE_CHECKING:
-    from hft_console.engine.engine import Engine
 
-
-def build_summary(e: Engine) -> dict[str, Any]:
-    p, flow, risk, mon = e.portfolio, e.flow, e.risk, e.monitor
+def build_summary(e: SessionView, snap: Snapshot | None) -> dict[str, Any]:
+    """summary.json's content. ``snap`` is the snapshot published as the session ended; ValueError
+    when there is none or it is not of a finished session."""
+    if snap is None or not snap.finished:
+        raise ValueError("summary.json is built from the snapshot published when the session ended")
+    flow, risk, mon = e.flow, e.risk, e.monitor
     venues: dict[str, Any] = {}
     for i, v in enumerate(e.venues):
         venues[v.name] = {
@@ -36,12 +43,12 @@ def build_summary(e: Engine) -> dict[str, Any]:
         "mode": e.settings.session.mode,
         "clock": e.settings.session.clock,
         "symbols": e.symbols,
-        "router": e.router.name,
+        "router": snap.router,
         "duration_s": round(e.session_end_ns / 1e9, 6),
         "wind_down_s": round((e.now_ns - e.session_end_ns) / 1e9, 6),
         "wall_s": round(e.wall_elapsed, 3),
-        "ticks": e.ticks,
-        "ticks_rejected": e.normalizer.rejected_total,
+        "ticks": snap.ticks,
+        "ticks_rejected": snap.ticks_rejected,
         "ticks_rejected_by_reason": e.normalizer.rejected_by_reason(),
         # trade prints (replay, live feeds): counted, never traded on; bad ones rejected
         "trades": {
@@ -51,35 +58,35 @@ def build_summary(e: Engine) -> dict[str, Any]:
         },
         # what the source dropped, filled in or changed (MarketSource.quality): counts, zero when clean
         "data_quality": data_quality(e.market),
-        "ticks_per_s": round(e.ticks / e.wall_elapsed, 1) if e.wall_elapsed > 0 else 0.0,
-        "orders": flow.orders,
-        "fills": flow.fills,
-        "rejects": flow.rejects,
+        "ticks_per_s": round(snap.mean_ticks_per_s, 1),
+        "orders": snap.orders,
+        "fills": snap.fills,
+        "rejects": snap.rejects,
         "cancels": flow.cancels,
         "orders_by_status": dict(sorted(flow.done_by_status.items())),
-        "risk_denials": flow.denials,
-        "pnl_total": round(p.total, 4),
-        "pnl_realized": round(p.realized, 4),
-        "pnl_unrealized": round(p.unrealized, 4),
-        "fees": round(p.fees, 4),
-        "wins": p.wins,
-        "losses": p.losses,
-        "win_rate": round(p.win_rate, 4),
-        "shares_traded": p.traded_shares,
-        "positions": {sym: p.position[i] for i, sym in enumerate(e.symbols)},
+        "risk_denials": snap.risk_denials,
+        "pnl_total": round(snap.pnl_total, 4),
+        "pnl_realized": round(snap.pnl_realized, 4),
+        "pnl_unrealized": round(snap.pnl_unrealized, 4),
+        "fees": round(snap.fees, 4),
+        "wins": snap.wins,
+        "losses": snap.losses,
+        "win_rate": round(snap.win_rate, 4),
+        "shares_traded": e.portfolio.traded_shares,
+        "positions": {pos.symbol: pos.position for pos in snap.positions},
         "decision_latency_us": percentiles(flow.decision_ns, 1e-3),
         "inference_us": percentiles(e.router.inference_ns, 1e-3),
-        "command_apply_us": percentiles(e.command_apply_ns, 1e-3),
+        "command_apply_us": percentiles(e.commands.apply_ns, 1e-3),
         "inference_backend": e.router.backend,
         "online_learning": e.router.online_stats(),
         "router_warnings": e.warnings,
         "venues": venues,
         "routers": routers,
         "risk": {
-            "breaches": risk.breaches,
+            "breaches": snap.breaches,
             "denied": {k: v for k, v in risk.denied.items() if v},
             "circuit_breaker_trips": risk.breaker_trips,
-            "state": risk.state.value,
+            "state": snap.state,
             "limits": {k: getattr(risk.limits, k) for k in risk.limits.__dataclass_fields__},
         },
         "journal": {
@@ -90,11 +97,9 @@ def build_summary(e: Engine) -> dict[str, Any]:
     }
 
 
-def write_summary(e: Engine) -> dict[str, Any]:
-    summary = build_summary(e)
-    assert e.run_dir is not None, "a session without a run directory keeps its summary in memory"
-    e.summary = summary
-    path = e.run_dir / "summary.json"
+def write_summary(summary: dict[str, Any], run_dir: Path) -> None:
+    """Write ``run_dir``/summary.json whole or not at all; OSError names the file when it cannot."""
+    path = run_dir / "summary.json"
     tmp = path.with_suffix(".json.tmp")
     try:
         tmp.write_text(json.dumps(summary, indent=2) + "\n")
@@ -102,4 +107,3 @@ def write_summary(e: Engine) -> dict[str, Any]:
     except OSError as exc:  # disk full, the directory gone: no half-written file is left behind
         tmp.unlink(missing_ok=True)
         raise OSError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
-    return summary

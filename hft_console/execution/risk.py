@@ -22,6 +22,9 @@ LIMIT_NAMES = tuple(f.name for f in fields(RiskSettings))
 
 
 class RiskManager:
+    """Pre-trade checks and limits. ``state`` is read here and written only by the engine's
+    ``TradingDesk`` (engine/commands.py), which journals every change."""
+
     def __init__(self, limits: RiskSettings, caps: RiskSettings) -> None:
         self.limits, self.caps = limits, caps
         self.state = EngineState.ACTIVE
@@ -105,9 +108,10 @@ class RiskManager:
         return None
 
     def breaker_hit(self, total_pnl: float) -> bool:
-        """True once when total P&L falls below -max_loss while trading is not already halted."""
+        """True when total P&L is below -max_loss while trading is not halted: a trip, counted. The
+        caller halts (engine/commands.py ``TradingDesk.on_breaker``, the one place the trading state
+        changes), so a trip is seen once."""
         if total_pnl < -self.limits.max_loss and self.state is not EngineState.HALTED:
-            self.state = EngineState.HALTED
             self.breaker_trips += 1
             return True
         return False

@@ -19,7 +19,8 @@ miss differ by about 0.5 bp (5 reward units), so the Huber loss's quadratic zone
 units: with the usual 1 it acts as an L1 loss on most targets and Q drifts to the median outcome (a
 fill) instead of the mean, blind to fill odds; a degraded IEX (cheap fee, slow, rejecting) then looked
 best, for 0.03-0.05 bp of regret per decision in those worlds (0.01-0.015 with 3). Plain MSE (a delta
-of 10) let target noise through and did worse elsewhere. The live path: ``q_values_np`` + ``decide``.
+of 10) let target noise through and did worse elsewhere. The network, its forward passes and the loss
+are ``routing/models/dqn.py`` (the live session fine-tunes with the same loss); this module trains.
 """
 
 from __future__ import annotations
@@ -33,13 +34,14 @@ import jax.numpy as jnp
 import numpy as np
 import optax  # type: ignore[import-untyped]
 
-from hft_console.learn import env as E
-from hft_console.learn import latency as L
-from hft_console.learn.evaluate import EvalRouter
-from hft_console.routing.models.nets import MLP, NumpyMLP, Params
+from hft_console.learn.env import EnvParams, EnvState, observe, params_from_settings, reset, step
+from hft_console.learn.evaluate import EvalRouter, draw_world, keep_state
+from hft_console.routing.models import latency
+from hft_console.routing.models.checkpoint import Params
+from hft_console.routing.models.dqn import N_SIZES, apply, double_dqn_loss, masked, network, pin_off
+from hft_console.routing.models.layout import SIZE_FRACTIONS, obs_dim
+from hft_console.routing.models.nets import MLP
 from hft_console.settings import Settings
-
-N_SIZES = len(E.SIZE_FRACTIONS)
 
 
 class DQNConfig(NamedTuple):
@@ -77,6 +79,9 @@ class DQNConfig(NamedTuple):
 DEFAULT_CONFIG = DQNConfig()
 
 
+Transitions = tuple[jax.Array, jax.Array, jax.Array, jax.Array]  # obs, action, reward, next obs
+
+
 class Buffer(NamedTuple):
     obs: jax.Array  # (size, D)
     action: jax.Array  # (size,) int32
@@ -91,8 +96,8 @@ class Carry(NamedTuple):
     target: Params
     opt_state: optax.OptState
     buffer: Buffer
-    env_state: E.EnvState  # batched over environments
-    env_params: E.EnvParams  # batched: each environment's own regime
+    env_state: EnvState  # batched over environments
+    env_params: EnvParams  # batched: each environment's own regime
     obs: jax.Array  # (N, D), the current observations
     key: jax.Array
     update: jax.Array  # updates done (drives ε)
@@ -105,75 +110,34 @@ class Metrics(NamedTuple):
     eps: jax.Array
 
 
-def network(params: Params) -> MLP:
-    """The linen module matching ``params`` (its shapes are static, also under jit)."""
-    inner = params["params"]
-    layers = [inner[f"Dense_{i}"]["kernel"].shape for i in range(len(inner))]
-    return MLP(hidden=tuple(int(s[1]) for s in layers[:-1]), out=int(layers[-1][1]))
-
-
-def _apply(net: MLP, params: Params, x: jax.Array) -> jax.Array:
-    return cast(jax.Array, net.apply(params, x))
-
-
-def _masked(q: jax.Array, obs: jax.Array, n_venues: int, sizes: tuple[int, ...] = tuple(range(N_SIZES))) -> jax.Array:
-    """Q at -inf for every size of an ineligible venue (eligibility is the observation's head) and for
-    sizes the agent may not use."""
-    eligible = jnp.repeat(obs[..., :n_venues] > 0.5, N_SIZES, axis=-1)
-    size_ok = jnp.tile(jnp.isin(jnp.arange(N_SIZES), jnp.asarray(sizes)), n_venues)
-    return jnp.where(eligible & size_ok, q, -jnp.inf)
-
-
-def _pin_off(params: Params, sizes: tuple[int, ...]) -> Params:
-    """Sizes the agent may not use get Q = -1e6 exactly (zero weights, that bias), so any consumer's
-    greedy argmax, ``decide`` included, skips them without knowing the config (finite: checkpoints
-    refuse non-finite parameters)."""
-    inner = params["params"]
-    last = f"Dense_{len(inner) - 1}"
-    off = np.tile(~np.isin(np.arange(N_SIZES), sizes), inner[last]["bias"].shape[0] // N_SIZES)
-    kernel, bias = np.array(inner[last]["kernel"]), np.array(inner[last]["bias"])
-    kernel[:, off], bias[off] = 0.0, -1e6
-    return {"params": {**inner, last: {"kernel": kernel, "bias": bias}}}
-
-
-def _draw_world(key: jax.Array, base: E.EnvParams, mix: jax.Array) -> tuple[E.EnvParams, jax.Array]:
-    """One environment's world: a regime from the mix (a random venue degraded), the evaluation's start."""
-    k_reg, k_ven = jax.random.split(key)
-    regime = jax.random.choice(k_reg, 3, p=mix)
-    venue = jax.random.randint(k_ven, (), 0, base.median_us.shape[0])
-    options = [E.regime_params(base, r, venue) for r in E.REGIMES]
-    p = jax.tree.map(lambda *leaves: jnp.stack([jnp.asarray(x) for x in leaves])[regime], *options)
-    return p, jnp.where(regime == 1, 0.7, 0.0)
-
-
 def make_train(
     settings: Settings, cfg: DQNConfig, predictor: Params | None = None
 ) -> tuple[Callable[[jax.Array], Carry], Callable[[Carry], tuple[Carry, Metrics]]]:
     """``init(key) -> carry`` and ``chunk(carry) -> (carry, per-update metrics)``, both pure.
     ``predictor``: the latency forecaster's starting weights (default: the shipped ones)."""
-    base = E.params_from_settings(settings, predictor=predictor)
+    base = params_from_settings(settings, predictor=predictor)
     n_ven = int(base.median_us.shape[0])
-    dim, n_act = E.obs_dim(n_ven), n_ven * N_SIZES
+    dim, n_act = obs_dim(n_ven), n_ven * N_SIZES
     net = MLP(hidden=cfg.hidden, out=n_act)
     tx = optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm), optax.adam(cfg.lr))
     mix = jnp.asarray(cfg.regime_mix) / sum(cfg.regime_mix)
-    fractions = jnp.asarray(E.SIZE_FRACTIONS)
+    fractions = jnp.asarray(SIZE_FRACTIONS)
     per_update = cfg.num_envs * cfg.rollout_steps
     if cfg.buffer_size % per_update or cfg.buffer_size < max(cfg.learning_starts, cfg.batch_size):
         raise ValueError(f"buffer_size must be a multiple of {per_update} and hold learning_starts and a batch")
     decay_updates = max(1.0, cfg.eps_fraction * cfg.updates_per_chunk * cfg.chunks)
 
-    def fresh_env(key: jax.Array) -> tuple[E.EnvState, E.EnvParams]:
+    def fresh_env(key: jax.Array) -> tuple[EnvState, EnvParams]:
         k_world, k_reset = jax.random.split(key)
-        p, start = _draw_world(k_world, base, mix)
-        return E.reset(k_reset, p, start), p
+        p, start = draw_world(k_world, base, lambda k: jax.random.choice(k, 3, p=mix))
+        return reset(k_reset, p, start), p
 
     def env_step(
-        key: jax.Array, s: E.EnvState, p: E.EnvParams, action: jax.Array
-    ) -> tuple[E.EnvState, E.EnvParams, jax.Array, jax.Array]:
+        key: jax.Array, s: EnvState, p: EnvParams, action: jax.Array
+    ) -> tuple[EnvState, EnvParams, jax.Array, jax.Array]:
         k_step, k_new = jax.random.split(key)
-        s, info = E.step(k_step, s, action // N_SIZES, fractions[action % N_SIZES], p)
-        next_obs = E.observe(s, p)  # before any restart: episodes only end by time, so we bootstrap
+        s, info = step(k_step, s, action // N_SIZES, fractions[action % N_SIZES], p)
+        next_obs = observe(s, p)  # before any restart: episodes only end by time, so we bootstrap
         s_new, p_new = fresh_env(k_new)
         done = s.t >= cfg.episode_len
         s, p = jax.tree.map(lambda a, b: jnp.where(done, a, b), (s_new, p_new), (s, p))
@@ -183,7 +147,7 @@ def make_train(
         k_net, k_env, key = jax.random.split(key, 3)
         params = cast(Params, net.init(k_net, jnp.zeros((dim,), jnp.float32)))
         env_state, env_params = jax.vmap(fresh_env)(jax.random.split(k_env, cfg.num_envs))
-        obs = jax.vmap(E.observe)(env_state, env_params)
+        obs = jax.vmap(observe)(env_state, env_params)
         size = cfg.buffer_size
         buffer = Buffer(
             jnp.zeros((size, dim)), jnp.zeros((size,), jnp.int32), jnp.zeros((size,)), jnp.zeros((size, dim)),
@@ -194,20 +158,14 @@ def make_train(
 
     def act(params: Params, obs: jax.Array, key: jax.Array, eps: jax.Array) -> jax.Array:
         k_explore, k_pick = jax.random.split(key)
-        q = _masked(_apply(net, params, obs), obs, n_ven, cfg.sizes)
+        q = masked(apply(net, params, obs), obs, n_ven, cfg.sizes)
         greedy = jnp.argmax(q, axis=-1)
         # exploring: uniform over the eligible actions (the largest of uniform draws on the unmasked ones)
         explore = jnp.argmax(jnp.where(jnp.isfinite(q), jax.random.uniform(k_pick, q.shape), -1.0), axis=-1)
         return jnp.where(jax.random.uniform(k_explore, greedy.shape) < eps, explore, greedy)
 
-    def loss_fn(params: Params, target: Params, batch: tuple[jax.Array, ...]) -> jax.Array:
-        obs, action, reward, next_obs = batch
-        q = jnp.take_along_axis(_apply(net, params, obs), action[:, None], axis=1)[:, 0]
-        # Double DQN: the online network picks the next action among eligible venues, the target values it
-        best = jnp.argmax(_masked(_apply(net, params, next_obs), next_obs, n_ven, cfg.sizes), axis=1)
-        q_next = jnp.take_along_axis(_apply(net, target, next_obs), best[:, None], axis=1)[:, 0]
-        y = jax.lax.stop_gradient(reward + cfg.gamma * q_next)
-        return jnp.mean(optax.huber_loss(q, y, delta=cfg.huber_delta))
+    def loss_fn(params: Params, target: Params, batch: Transitions) -> jax.Array:
+        return double_dqn_loss(net, params, target, batch, n_ven, cfg.sizes, cfg.gamma, cfg.huber_delta)
 
     def grad_step(c: Carry, key: jax.Array) -> tuple[Carry, jax.Array]:
         idx = jax.random.randint(key, (cfg.batch_size,), 0, c.buffer.filled)
@@ -232,13 +190,13 @@ def make_train(
         key, k_roll, k_learn = jax.random.split(c.key, 3)
         eps = cfg.eps_end + (cfg.eps_start - cfg.eps_end) * jnp.clip(1.0 - c.update / decay_updates, 0.0, 1.0)
 
-        def roll(carry: tuple[E.EnvState, E.EnvParams, jax.Array], k: jax.Array) -> tuple[Any, tuple[jax.Array, ...]]:
+        def roll(carry: tuple[EnvState, EnvParams, jax.Array], k: jax.Array) -> tuple[Any, tuple[jax.Array, ...]]:
             s, p, obs = carry
             k_act, k_env = jax.random.split(k)
             action = act(c.params, obs, k_act, eps)
             s, p, next_obs, cost = jax.vmap(env_step)(jax.random.split(k_env, cfg.num_envs), s, p, action)
             reward = -(cost - cfg.reward_center) * cfg.reward_scale
-            return (s, p, jax.vmap(E.observe)(s, p)), (obs, action, reward, next_obs, cost)
+            return (s, p, jax.vmap(observe)(s, p)), (obs, action, reward, next_obs, cost)
 
         (s, p, obs), (o, a, r, o2, cost) = jax.lax.scan(
             roll, (c.env_state, c.env_params, c.obs), jax.random.split(k_roll, cfg.rollout_steps)
@@ -270,7 +228,7 @@ def train(
     predictor: Params | None = None,
 ) -> tuple[Params, dict[str, Any]]:
     """Train; returns the online network's params (plain nested dict of numpy arrays) and metadata."""
-    predictor = L.shared_weights() if predictor is None else predictor
+    predictor = latency.shared_weights() if predictor is None else predictor
     init, chunk = make_train(settings, cfg, predictor)
     started = time.perf_counter()
     carry = jax.jit(init)(jax.random.key(seed))
@@ -288,16 +246,16 @@ def train(
         if progress is not None:
             progress((i + 1) / cfg.chunks)
     train_s = time.perf_counter() - started
-    params = _pin_off(jax.tree.map(np.asarray, jax.device_get(carry.params)), cfg.sizes)
+    params = pin_off(jax.tree.map(np.asarray, jax.device_get(carry.params)), cfg.sizes)
     cost = np.concatenate([np.asarray(m.cost_bps) for m in history])
     loss = np.concatenate([np.asarray(m.loss) for m in history])
     tail = max(1, len(cost) // 10)
     n_ven = len(settings.venues)
     meta = {
         "venues": [v.name for v in settings.venues],
-        "obs_dim": E.obs_dim(n_ven),
-        "latency_fingerprint": L.fingerprint(predictor),
-        "actions": {"layout": "venue * len(size_fractions) + k", "size_fractions": list(E.SIZE_FRACTIONS)},
+        "obs_dim": obs_dim(n_ven),
+        "latency_fingerprint": latency.fingerprint(predictor),
+        "actions": {"layout": "venue * len(size_fractions) + k", "size_fractions": list(SIZE_FRACTIONS)},
         "network": {"hidden": list(cfg.hidden), "activation": "relu", "out": n_ven * N_SIZES},
         "config": {k: list(v) if isinstance(v, tuple) else v for k, v in cfg._asdict().items()},
         "seed": seed,
@@ -314,55 +272,15 @@ def train(
     return params, meta
 
 
-@jax.jit
-def _q_jit(params: Params, obs: jax.Array) -> jax.Array:
-    return _apply(network(params), params, obs)
-
-
-def q_values_jit(params: Params, obs: np.ndarray) -> np.ndarray:
-    """Q-values of one observation: a jitted linen apply over the plain dict (no randomness inside)."""
-    return np.asarray(_q_jit(params, obs))
-
-
-_NP_CACHE: dict[int, tuple[Params, NumpyMLP]] = {}
-
-
-def q_values_np(params_np: Params, obs: np.ndarray) -> np.ndarray:
-    """The same forward pass in numpy, with buffers preallocated per params dict (treated as immutable:
-    the weights are read once, on the first call with that dict)."""
-    hit = _NP_CACHE.get(id(params_np))
-    if hit is None or hit[0] is not params_np:
-        if len(_NP_CACHE) >= 8:  # a few live checkpoints at most; keep the memory bounded
-            _NP_CACHE.pop(next(iter(_NP_CACHE)))
-        hit = _NP_CACHE[id(params_np)] = (params_np, NumpyMLP(params_np))
-    return hit[1](obs)
-
-
-def decide(q: np.ndarray, mask: np.ndarray) -> tuple[int, float]:
-    """Greedy ``(venue, fraction)`` among eligible venues (``mask``, one bool per venue)."""
-    eligible = np.asarray(mask, dtype=bool)
-    a = int(np.where(eligible[:, None], np.reshape(q, (eligible.shape[0], N_SIZES)), -np.inf).argmax())
-    if not eligible[a // N_SIZES]:  # everything masked: argmax fell on an ineligible first venue
-        raise ValueError("no eligible venue to route to")
-    return a // N_SIZES, E.SIZE_FRACTIONS[a % N_SIZES]
-
-
-def _keep(state: Any, venue: jax.Array, reward: jax.Array) -> Any:
-    return state
-
-
 def eval_router(params: Params) -> EvalRouter:
     """The greedy policy as an evaluation router (no online learning: the checkpoint is what ships)."""
     params = jax.tree.map(jnp.asarray, params)
     net = network(params)
-    fractions = jnp.asarray(E.SIZE_FRACTIONS)
+    fractions = jnp.asarray(SIZE_FRACTIONS)
 
-    def act(state: Any, s: E.EnvState, obs: jax.Array, key: jax.Array, p: E.EnvParams) -> tuple[Any, Any, Any]:
-        q = _masked(_apply(net, params, obs), obs, s.eligible.shape[0])
+    def act(state: Any, s: EnvState, obs: jax.Array, key: jax.Array, p: EnvParams) -> tuple[Any, Any, Any]:
+        q = masked(apply(net, params, obs), obs, s.eligible.shape[0])
         a = jnp.argmax(q)
         return state, a // N_SIZES, fractions[a % N_SIZES]
 
-    return EvalRouter(lambda key: jnp.zeros((), jnp.int32), act, _keep)
-
-
-__all__ = ["DQNConfig", "decide", "eval_router", "make_train", "q_values_jit", "q_values_np", "train"]
+    return EvalRouter(lambda key: jnp.zeros((), jnp.int32), act, keep_state)

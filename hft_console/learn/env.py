@@ -29,14 +29,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hft_console.learn import latency as L
-from hft_console.routing.models.nets import Params
+from hft_console.routing.models import latency
+from hft_console.routing.models.checkpoint import Params
 from hft_console.settings import Settings
+from hft_console.venues.latency import prior_round_trip_us
+from hft_console.venues.monitor import EWMA_ALPHA
+from hft_console.venues.regimes import REGIMES
+from hft_console.venues.simulator import impact_per_sqrt_share
 
-SIZE_FRACTIONS = (1.0, 0.5)  # DQN's size choices: the whole child, or half of it
 QUAD = 16  # fixed normal quantiles the oracle integrates latency over
-REGIMES = ("calm", "congested", "degraded")
-OBS_VERSION = 2  # 2: the latency forecaster's forecast per venue
 
 
 class EnvParams(NamedTuple):
@@ -69,7 +70,7 @@ class EnvParams(NamedTuple):
     miss_penalty_ticks: float
     impact_per_sqrt_share: float
     decision_dt_s: float
-    predictor: Params  # the latency forecaster's shared starting weights (``learn/latency.py``)
+    predictor: Params  # the latency forecaster's shared starting weights (``routing/models/latency.py``)
 
 
 class EnvState(NamedTuple):
@@ -80,7 +81,7 @@ class EnvState(NamedTuple):
     eligible: jax.Array  # (V,) bool, the current decision's
     size: jax.Array  # (V,) displayed shares
     t: jax.Array  # step count
-    fc: L.Forecast  # the latency forecaster, learning online from every answer
+    fc: latency.Forecast  # the latency forecaster, learning online from every answer
 
 
 class StepInfo(NamedTuple):
@@ -97,7 +98,7 @@ def params_from_settings(
 ) -> EnvParams:
     """The environment for a config's venues. ``predictor``: the forecaster's starting weights
     (default: the shipped ``models/latency`` checkpoint, or an untrained forecaster without one)."""
-    specs = s.venue_specs()
+    specs = s.venues
     lat = [v.latency for v in specs]
     f32 = np.float32
 
@@ -105,7 +106,7 @@ def params_from_settings(
         return jnp.asarray(np.array(values, dtype=f32))
 
     vol = s.market.annual_vol / math.sqrt(252 * 6.5 * 3600 * 1e6) * price / s.market.tick_size
-    impact = s.market.impact_coef * s.market.annual_vol / math.sqrt(252) / math.sqrt(s.market.impact_adv_shares)
+    impact = impact_per_sqrt_share(s.market)
     return EnvParams(
         taker_fee=arr([v.taker_fee for v in specs]),
         touch_prob=arr([0.9 if v.spread_ticks <= 1 else 0.45 for v in specs]),
@@ -126,7 +127,7 @@ def params_from_settings(
         outage_mean_s=arr([x.outage_mean_s for x in lat]),
         timeout_us=arr([x.outage_timeout_us for x in lat]),
         bump_us=arr([x.speed_bump_us for x in lat]),
-        prior_rt_us=arr([2 * (x.median_us * math.exp(x.sigma**2 / 2) + x.speed_bump_us) for x in lat]),
+        prior_rt_us=arr([prior_round_trip_us(x) for x in lat]),
         price=price,
         tick=s.market.tick_size,
         qty=float(s.strategy.order_qty),
@@ -136,15 +137,17 @@ def params_from_settings(
         miss_penalty_ticks=s.market.miss_penalty_ticks,
         impact_per_sqrt_share=impact,
         decision_dt_s=decision_dt_s,
-        predictor=L.shared_weights() if predictor is None else predictor,
+        predictor=latency.shared_weights() if predictor is None else predictor,
     )
 
 
 def regime_params(p: EnvParams, regime: str, degraded_venue: jax.Array | int = 0) -> EnvParams:
-    """The evaluation regimes: calm (no congestion, no outages), congested (venues congested most of
-    the time, spikier), degraded (one venue five times slower, spiky, rejecting and often out)."""
+    """``venues/regimes.py``'s worlds on the parameter arrays (a test holds the two equal): calm (the
+    config as is), congested (venues congested most of the time, spikier), degraded (venue number
+    ``degraded_venue`` five times slower, spiky, rejecting, stale and often out). ``degraded_venue``
+    may be traced (vmapped over). ValueError for an unknown regime."""
     if regime == "calm":
-        return p._replace(to_congested=p.to_congested * 0, outage_rate=p.outage_rate * 0)
+        return p
     if regime == "congested":
         return p._replace(
             to_congested=jnp.maximum(p.to_congested, 2.0),
@@ -153,13 +156,15 @@ def regime_params(p: EnvParams, regime: str, degraded_venue: jax.Array | int = 0
         )
     if regime == "degraded":
         hit = jnp.arange(p.median_us.shape[0]) == degraded_venue
+        median_us = jnp.where(hit, p.median_us * 5, p.median_us)
         return p._replace(
-            median_us=jnp.where(hit, p.median_us * 5, p.median_us),
+            median_us=median_us,
             spike_prob=jnp.where(hit, jnp.minimum(1.0, jnp.maximum(p.spike_prob * 5, 0.05)), p.spike_prob),
             reject_prob=jnp.where(hit, jnp.maximum(p.reject_prob, 0.05), p.reject_prob),
             stale_us=jnp.where(hit, p.stale_us * 3, p.stale_us),
             outage_rate=jnp.where(hit, jnp.maximum(p.outage_rate * 20, 120 / 3600), p.outage_rate),
-            outage_mean_s=jnp.where(hit, jnp.maximum(p.outage_mean_s, 5.0), p.outage_mean_s),
+            # venues.latency.prior_round_trip_us of the slower venue: the engine's priors come from its spec
+            prior_rt_us=jnp.where(hit, 2 * (median_us * jnp.exp(p.sigma**2 / 2) + p.bump_us), p.prior_rt_us),
         )
     raise ValueError(f"unknown regime {regime!r}: expected one of {REGIMES}")
 
@@ -180,7 +185,7 @@ def reset(key: jax.Array, p: EnvParams, start_congested: jax.Array | float = 0.0
     congested = jax.random.uniform(k1, (n,)) < start_congested
     eligible, size = _context(k2, p)
     zeros = jnp.zeros(n)
-    fc = L.start(p.predictor, p.prior_rt_us)
+    fc = latency.start(p.predictor, p.prior_rt_us)
     return EnvState(congested, zeros, p.prior_rt_us, p.prior_rt_us, eligible, size, jnp.zeros((), jnp.int32), fc)
 
 
@@ -226,9 +231,9 @@ def step(key: jax.Array, s: EnvState, venue: jax.Array, fraction: jax.Array, p: 
     cost_bps = (cost / p.price * 1e4 + rest * elsewhere) / p.qty
     timeout = jnp.sum(jnp.where(onehot, p.timeout_us, 0.0))
     rt = jnp.where(down, timeout, out_us + back_us)
-    ewma = jnp.where(onehot, s.ewma_us + 0.1 * (rt - s.ewma_us), s.ewma_us)
+    ewma = jnp.where(onehot, s.ewma_us + EWMA_ALPHA * (rt - s.ewma_us), s.ewma_us)
     last = jnp.where(onehot, rt, s.last_rt_us)
-    fc = L.record(s.fc, venue, rt, p.prior_rt_us)
+    fc = latency.record(s.fc, venue, rt, p.prior_rt_us)
     # the world moves on: regimes switch, outages start and end, a new decision context
     dt = p.decision_dt_s
     rate = jnp.where(s.congested, p.to_calm, p.to_congested)
@@ -243,15 +248,11 @@ def step(key: jax.Array, s: EnvState, venue: jax.Array, fraction: jax.Array, p: 
 
 
 # -- observations -------------------------------------------------------------------------------------
-def obs_dim(n_venues: int) -> int:
-    return 6 * n_venues + 2
-
-
 def observe(s: EnvState, p: EnvParams) -> jax.Array:
-    """The learned routers' input (layout version OBS_VERSION): per venue eligibility, displayed size
-    against the parent, log of the measured round trip, of the last one and of the forecaster's
-    forecast, and the fee in ticks; then the parent size and a constant. Built the same way from the
-    engine's observation."""
+    """The learned routers' input ``(obs_dim(V),)`` float32, as ``routing/models/layout.py`` lays it
+    out: per venue eligibility, displayed size against the parent, log of the measured round trip, of
+    the last one and of the forecaster's forecast, and the fee in ticks; then the parent size and a
+    constant. The live policy builds the same from the engine's observation (held equal by a test)."""
     return jnp.concatenate(
         [
             s.eligible.astype(jnp.float32),
@@ -263,24 +264,6 @@ def observe(s: EnvState, p: EnvParams) -> jax.Array:
             jnp.array([p.qty / 100.0, 1.0]),
         ]
     ).astype(jnp.float32)
-
-
-def observe_np(
-    eligible: np.ndarray, size: np.ndarray, ewma_us: np.ndarray, last_rt_us: np.ndarray, forecast_us: np.ndarray,
-    fee: np.ndarray, qty: float, tick: float,
-) -> np.ndarray:  # fmt: skip
-    """``observe`` for the live engine, in numpy (same layout, same numbers)."""
-    return np.concatenate(
-        [
-            eligible.astype(np.float32),
-            np.minimum(size / qty, 4.0),
-            np.log(ewma_us / 100.0),
-            np.log(last_rt_us / 100.0),
-            np.log(forecast_us / 100.0),
-            fee / tick,
-            np.array([qty / 100.0, 1.0]),
-        ]
-    ).astype(np.float32)
 
 
 # -- the oracle ---------------------------------------------------------------------------------------

@@ -16,22 +16,27 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hft_console.learn import env as E
+from hft_console.learn import env
+from hft_console.learn.env import EnvParams, EnvState
+from hft_console.routing import bandits
+from hft_console.venues.regimes import REGIMES
 
-Act = Callable[[Any, E.EnvState, jax.Array, jax.Array, E.EnvParams], tuple[Any, jax.Array, jax.Array]]
-Learn = Callable[[Any, jax.Array, jax.Array], Any]
+Act = Callable[[Any, EnvState, jax.Array, jax.Array, EnvParams], tuple[Any, jax.Array, jax.Array]]
+Update = Callable[[Any, jax.Array, jax.Array], Any]
 
 
 class EvalRouter(NamedTuple):
-    """``init(key) -> state``; ``act(state, env_state, obs, key, params) -> (state, venue, fraction)``;
-    ``learn(state, venue, reward) -> state`` (the reward is -cost_bps)."""
+    """A router on the environment, the shape of ``routing.policy.Policy`` in jnp:
+    ``init(key) -> state``; ``act(state, env_state, obs, key, params) -> (state, venue, fraction)``;
+    ``update(state, venue, reward) -> state`` (the reward is -cost_bps)."""
 
     init: Callable[[jax.Array], Any]
     act: Act
-    learn: Learn
+    update: Update
 
 
-def _no_learn(state: Any, venue: jax.Array, reward: jax.Array) -> Any:
+def keep_state(state: Any, venue: jax.Array, reward: jax.Array) -> Any:
+    """``EvalRouter.update`` of a router that does not learn within a scenario."""
     return state
 
 
@@ -40,9 +45,11 @@ def _pick(score: jax.Array, eligible: jax.Array) -> jax.Array:
 
 
 def baseline(name: str) -> EvalRouter:
-    """The engine's baselines (``routing/baselines.py``) on the environment's observation."""
+    """The engine's baselines (``routing/baselines.py``, plain Python per decision) in jnp on the
+    environment's state, plus the oracle; ``tests/integration/test_env_consistency.py`` holds the
+    twins to the same costs."""
 
-    def act(state: Any, s: E.EnvState, obs: jax.Array, key: jax.Array, p: E.EnvParams) -> tuple[Any, Any, Any]:
+    def act(state: Any, s: EnvState, obs: jax.Array, key: jax.Array, p: EnvParams) -> tuple[Any, Any, Any]:
         one = jnp.ones(())
         if name == "best-price":  # every eligible venue shows the best price: larger size, then faster
             return state, _pick(s.size * 1e7 - s.ewma_us, s.eligible), one
@@ -58,10 +65,10 @@ def baseline(name: str) -> EvalRouter:
         if name == "random":
             return state, _pick(jax.random.uniform(key, s.eligible.shape), s.eligible), one
         if name == "oracle":
-            return state, E.oracle_venue(s, p), one
+            return state, env.oracle_venue(s, p), one
         raise ValueError(f"unknown baseline {name!r}")
 
-    return EvalRouter(lambda key: jnp.zeros((), jnp.int32), act, _no_learn)
+    return EvalRouter(lambda key: jnp.zeros((), jnp.int32), act, keep_state)
 
 
 class Rollout(NamedTuple):
@@ -71,26 +78,24 @@ class Rollout(NamedTuple):
     rt_us: jax.Array
 
 
-def make_rollout(router: EvalRouter, steps: int) -> Callable[[E.EnvParams, jax.Array, jax.Array], Rollout]:
+def make_rollout(router: EvalRouter, steps: int) -> Callable[[EnvParams, jax.Array, jax.Array], Rollout]:
     """A jitted ``(params, keys, start_congested) -> Rollout`` over scenarios (one key per scenario,
     params batched on a leading axis): compiled once per router, reused for every regime."""
     return jax.jit(lambda params, keys, start: rollout(router, params, keys, steps, start))
 
 
-def rollout(
-    router: EvalRouter, params: E.EnvParams, keys: jax.Array, steps: int, start_congested: jax.Array
-) -> Rollout:
-    def one(key: jax.Array, p: E.EnvParams, congested: jax.Array) -> Rollout:
+def rollout(router: EvalRouter, params: EnvParams, keys: jax.Array, steps: int, start_congested: jax.Array) -> Rollout:
+    def one(key: jax.Array, p: EnvParams, congested: jax.Array) -> Rollout:
         k_reset, k_router, k_run = jax.random.split(key, 3)
-        s0 = E.reset(k_reset, p, congested)
+        s0 = env.reset(k_reset, p, congested)
         r0 = router.init(k_router)
 
-        def body(carry: tuple[E.EnvState, Any], k: jax.Array) -> tuple[tuple[E.EnvState, Any], Rollout]:
+        def body(carry: tuple[EnvState, Any], k: jax.Array) -> tuple[tuple[EnvState, Any], Rollout]:
             s, r = carry
             k_act, k_env = jax.random.split(k)
-            r, venue, fraction = router.act(r, s, E.observe(s, p), k_act, p)
-            s, info = E.step(k_env, s, venue, fraction, p)
-            r = router.learn(r, venue, -info.cost_bps)
+            r, venue, fraction = router.act(r, s, env.observe(s, p), k_act, p)
+            s, info = env.step(k_env, s, venue, fraction, p)
+            r = router.update(r, venue, -info.cost_bps)
             return (s, r), Rollout(info.cost_bps, info.filled, info.qty, info.rt_us)
 
         _, out = jax.lax.scan(body, (s0, r0), jax.random.split(k_run, steps))
@@ -99,13 +104,27 @@ def rollout(
     return jax.vmap(one)(keys, params, start_congested)
 
 
-def scenario_params(base: E.EnvParams, regime: str, n: int, key: jax.Array) -> tuple[E.EnvParams, jax.Array]:
+def scenario_params(base: EnvParams, regime: str, n: int, key: jax.Array) -> tuple[EnvParams, jax.Array]:
     """Per-scenario parameters of a regime (the degraded venue differs by scenario) and start states."""
     n_ven = base.median_us.shape[0]
     degraded = jax.random.randint(key, (n,), 0, n_ven)
-    batched = jax.vmap(lambda v: E.regime_params(base, regime, v))(degraded)
+    batched = jax.vmap(lambda v: env.regime_params(base, regime, v))(degraded)
     start = jnp.full((n,), 0.7 if regime == "congested" else 0.0)
     return batched, start
+
+
+def draw_world(
+    key: jax.Array, base: EnvParams, regime_of: Callable[[jax.Array], jax.Array]
+) -> tuple[EnvParams, jax.Array]:
+    """One training environment's world: the regime ``regime_of(key)`` (0 calm, 1 congested, 2
+    degraded; DQN and PPO each draw it their own way, kept so their checkpoints reproduce) with a
+    random degraded venue, and its start state's congestion odds, as the evaluation starts it."""
+    k_regime, k_venue = jax.random.split(key)
+    regime = regime_of(k_regime)
+    venue = jax.random.randint(k_venue, (), 0, base.median_us.shape[0])
+    options = [env.regime_params(base, r, venue) for r in REGIMES]
+    p = jax.tree.map(lambda *leaves: jnp.stack([jnp.asarray(x) for x in leaves])[regime], *options)
+    return p, jnp.where(regime == 1, 0.7, 0.0)
 
 
 def summarise(r: Rollout, oracle: Rollout) -> dict[str, float]:
@@ -127,27 +146,26 @@ def summarise(r: Rollout, oracle: Rollout) -> dict[str, float]:
 def bandit_router(name: str, n_venues: int) -> EvalRouter:
     """A bandit from ``routing/bandits.py`` — the very functions the live engine runs with numpy —
     here in jnp, learning online within each scenario from the reward -cost_bps."""
-    from hft_console.routing import bandits as B
 
     def init(key: jax.Array) -> Any:
-        return B.bandit_init(name, n_venues, xp=jnp)
+        return bandits.bandit_init(name, n_venues, xp=jnp)
 
-    def act(state: Any, s: E.EnvState, obs: jax.Array, key: jax.Array, p: E.EnvParams) -> tuple[Any, Any, Any]:
-        noise = B.noise_jax(name, s.eligible.shape[0], key)
-        return state, B.bandit_act(name, state, s.eligible, noise, xp=jnp), jnp.ones(())
+    def act(state: Any, s: EnvState, obs: jax.Array, key: jax.Array, p: EnvParams) -> tuple[Any, Any, Any]:
+        noise = bandits.noise_jax(name, s.eligible.shape[0], key)
+        return state, bandits.bandit_act(name, state, s.eligible, noise, xp=jnp), jnp.ones(())
 
-    def learn(state: Any, venue: jax.Array, reward: jax.Array) -> Any:
-        return B.bandit_update(name, state, venue, reward, xp=jnp)
+    def update(state: Any, venue: jax.Array, reward: jax.Array) -> Any:
+        return bandits.bandit_update(name, state, venue, reward, xp=jnp)
 
-    return EvalRouter(init, act, learn)
+    return EvalRouter(init, act, update)
 
 
-def regime_worlds(base: E.EnvParams, scenarios: int, seed: int) -> dict[str, tuple[E.EnvParams, jax.Array, jax.Array]]:
+def regime_worlds(base: EnvParams, scenarios: int, seed: int) -> dict[str, tuple[EnvParams, jax.Array, jax.Array]]:
     """Per regime: scenario parameters, one key per scenario and start states — the same for every
     router evaluated with this seed."""
     key = jax.random.key(seed)
     worlds = {}
-    for i, regime in enumerate(E.REGIMES):
+    for i, regime in enumerate(REGIMES):
         k_params, k_runs = jax.random.split(jax.random.fold_in(key, i))
         params, start = scenario_params(base, regime, scenarios, k_params)
         worlds[regime] = (params, jax.random.split(k_runs, scenarios), start)
@@ -155,7 +173,7 @@ def regime_worlds(base: E.EnvParams, scenarios: int, seed: int) -> dict[str, tup
 
 
 def versus_oracle(
-    base: E.EnvParams, router: EvalRouter, scenarios: int, steps: int, seed: int
+    base: EnvParams, router: EvalRouter, scenarios: int, steps: int, seed: int
 ) -> dict[str, dict[str, float | None]]:
     """One router against best-price and the oracle per regime, on the same paired worlds: its cost,
     regret and fill rate, and the share of the oracle's edge over best-price it captures."""

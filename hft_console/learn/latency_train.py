@@ -20,11 +20,16 @@ import jax.numpy as jnp
 import numpy as np
 import optax  # type: ignore[import-untyped]  # optax 0.2.8 ships no py.typed
 
-from hft_console.learn import env as E
-from hft_console.learn import latency as L
+from hft_console.learn import env
+from hft_console.learn.env import EnvParams, EnvState
 from hft_console.learn.evaluate import scenario_params
-from hft_console.routing.models.nets import Params
+from hft_console.routing.models import latency
+from hft_console.routing.models.checkpoint import Params
+from hft_console.routing.models.layout import CLIP, HISTORY
 from hft_console.settings import Settings
+from hft_console.venues.regimes import REGIMES
+
+MA_WINDOW = 8  # answers in the plain moving average the error report compares against
 
 
 class PretrainConfig(NamedTuple):
@@ -47,20 +52,20 @@ class Answer(NamedTuple):
     ma_us: jax.Array  # the plain moving average of its last MA_WINDOW answers
 
 
-def _random_router_answers(world: E.EnvParams, key: jax.Array, start: jax.Array, steps: int) -> Answer:
+def _random_router_answers(world: EnvParams, key: jax.Array, start: jax.Array, steps: int) -> Answer:
     """One world's answers, in order, to a router picking uniformly among the eligible venues."""
     n = world.median_us.shape[0]
     k_reset, k_run = jax.random.split(key)
-    s0 = E.reset(k_reset, world, start)
-    window0 = jnp.broadcast_to(world.prior_rt_us[:, None], (n, L.MA_WINDOW))
+    s0 = env.reset(k_reset, world, start)
+    window0 = jnp.broadcast_to(world.prior_rt_us[:, None], (n, MA_WINDOW))
 
-    def body(carry: tuple[E.EnvState, jax.Array], k: jax.Array) -> tuple[Any, Answer]:
+    def body(carry: tuple[EnvState, jax.Array], k: jax.Array) -> tuple[Any, Answer]:
         s, window = carry
         k_pick, k_step = jax.random.split(k)
         venue = jnp.argmax(jnp.where(s.eligible, jax.random.uniform(k_pick, (n,)), -1.0))
-        x = L.features(jnp, s.fc.hist_us, s.fc.ewma_us, world.prior_rt_us)[venue]
+        x = latency.features(jnp, s.fc.hist_us, s.fc.ewma_us, world.prior_rt_us)[venue]
         before = (s.fc.ewma_us[venue], s.fc.forecast_us[venue], jnp.mean(window[venue]))
-        s, info = E.step(k_step, s, venue, jnp.ones(()), world)
+        s, info = env.step(k_step, s, venue, jnp.ones(()), world)
         shifted = jnp.concatenate([jnp.full((n, 1), info.rt_us), window[:, :-1]], axis=1)
         window = jnp.where((jnp.arange(n) == venue)[:, None], shifted, window)
         return (s, window), Answer(venue, info.rt_us, x, *before)
@@ -69,12 +74,12 @@ def _random_router_answers(world: E.EnvParams, key: jax.Array, start: jax.Array,
     return out
 
 
-def answers(base: E.EnvParams, envs_per_regime: int, steps: int, seed: int) -> dict[str, Answer]:
+def answers(base: EnvParams, envs_per_regime: int, steps: int, seed: int) -> dict[str, Answer]:
     """Per regime, ``(envs, steps)`` answers from fresh worlds."""
     run = jax.jit(jax.vmap(lambda w, k, s0: _random_router_answers(w, k, s0, steps)))
     key = jax.random.key(seed)
     out = {}
-    for i, regime in enumerate(E.REGIMES):
+    for i, regime in enumerate(REGIMES):
         k_world, k_run = jax.random.split(jax.random.fold_in(key, i))
         worlds, start = scenario_params(base, regime, envs_per_regime, k_world)
         out[regime] = run(worlds, jax.random.split(k_run, envs_per_regime), start)
@@ -90,15 +95,15 @@ def pretrain(
     """Shared starting weights fitted to the config's venues in every regime; metadata with the
     error report."""
     started = time.perf_counter()
-    base = E.params_from_settings(settings, predictor=L.untrained())
+    base = env.params_from_settings(settings, predictor=latency.untrained())
     data = answers(base, cfg.envs_per_regime, cfg.steps, seed)
-    x = jnp.concatenate([a.x.reshape(-1, L.N_FEATURES) for a in data.values()])
-    y = jnp.concatenate([jnp.clip(jnp.log(a.rt_us / a.ewma_us), -L.CLIP, L.CLIP).reshape(-1) for a in data.values()])
+    x = jnp.concatenate([a.x.reshape(-1, latency.N_FEATURES) for a in data.values()])
+    y = jnp.concatenate([jnp.clip(jnp.log(a.rt_us / a.ewma_us), -CLIP, CLIP).reshape(-1) for a in data.values()])
     n_batches = x.shape[0] // cfg.batch_size
     tx = optax.adam(cfg.lr)
 
     def batch_loss(params: Params, xb: jax.Array, yb: jax.Array) -> jax.Array:
-        return jnp.mean(jax.vmap(L.loss, in_axes=(None, 0, 0))(params, xb, yb))
+        return jnp.mean(jax.vmap(latency.loss, in_axes=(None, 0, 0))(params, xb, yb))
 
     def epoch(carry: tuple[Params, Any], key: jax.Array) -> tuple[Any, jax.Array]:
         order = jax.random.permutation(key, x.shape[0])[: n_batches * cfg.batch_size].reshape(n_batches, -1)
@@ -114,22 +119,27 @@ def pretrain(
 
     @jax.jit
     def fit(key: jax.Array) -> tuple[Params, jax.Array]:
-        params = L.init_shared(key)
+        params = latency.init_shared(key)
         (params, _), losses = jax.lax.scan(epoch, (params, tx.init(params)), jax.random.split(key, cfg.epochs))
         return params, losses
 
     params, losses = fit(jax.random.key(seed))
-    params = L.numpy_params(params)
+    params = latency.numpy_params(params)
     train_s = time.perf_counter() - started
     if progress is not None:
         progress(0.7)
-    report = error_report(E.params_from_settings(settings, predictor=params), seed=seed + 1)
+    report = error_report(env.params_from_settings(settings, predictor=params), seed=seed + 1)
     if progress is not None:
         progress(1.0)
     meta = {
-        "network": {"hidden": [L.HIDDEN], "activation": "tanh", "features": L.N_FEATURES, "history": L.HISTORY},
+        "network": {
+            "hidden": [latency.HIDDEN],
+            "activation": "tanh",
+            "features": latency.N_FEATURES,
+            "history": HISTORY,
+        },
         "config": cfg._asdict(),
-        "online_lr": L.ONLINE_LR,
+        "online_lr": latency.ONLINE_LR,
         "examples": int(x.shape[0]),
         "train_loss_first": round(float(losses[0]), 5),
         "train_loss_last": round(float(losses[-1]), 5),
@@ -146,7 +156,7 @@ def _errors(forecast: np.ndarray, rt: np.ndarray) -> dict[str, float]:
     }
 
 
-def error_report(world: E.EnvParams, scenarios: int = 64, steps: int = 400, seed: int = 1) -> dict[str, Any]:
+def error_report(world: EnvParams, scenarios: int = 64, steps: int = 400, seed: int = 1) -> dict[str, Any]:
     """Per regime: the forecaster's error on every answer against the EWMA's and a moving average's
     (``mae_us``: mean absolute error in µs, timeouts included; ``mae_log``: mean |log(forecast/actual)|)."""
     out: dict[str, Any] = {}
@@ -155,7 +165,7 @@ def error_report(world: E.EnvParams, scenarios: int = 64, steps: int = 400, seed
         rows = {
             "forecaster": _errors(np.asarray(a.forecast_us, dtype=np.float64).ravel(), rt),
             "ewma": _errors(np.asarray(a.ewma_us, dtype=np.float64).ravel(), rt),
-            f"moving_average_{L.MA_WINDOW}": _errors(np.asarray(a.ma_us, dtype=np.float64).ravel(), rt),
+            f"moving_average_{MA_WINDOW}": _errors(np.asarray(a.ma_us, dtype=np.float64).ravel(), rt),
         }
         out[regime] = {**rows, "answers": int(rt.size)}
     return out

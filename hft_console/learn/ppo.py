@@ -5,37 +5,40 @@ Structure follows purejaxrl: a ``lax.scan`` over updates holding the rollout sca
 reverse-scan GAE, and epoch ⊃ minibatch scans; the chunk of updates is compiled once and called
 repeatedly so ``progress`` can be reported from the host between calls.
 
-Allocation -> env action (the same in training, ``eval_router`` and the live ``decide``): the venue
-is the argmax of the (sampled in training, mean otherwise) logits over eligible venues, and the
-fraction of the parent is that venue's softmax weight clipped to ``[min_fraction, 1]``. The live
-engine re-asks with the chosen venue masked out, so the rest of the parent follows the allocation
-renormalised over the remaining venues. ``MIN_FRACTION`` is 1.0 (whole child to the argmax venue):
-the environment scores each child on its own notional, and the square-root impact per share falls
-with the child's size, so any smaller floor is learned as "always send the smallest slice" — a gain
-the environment never charges for (the rest of the parent is not routed there), which also beats
-the oracle spuriously. See ``PPOConfig.min_fraction`` to train with a floor anyway.
+The networks, the allocation (logits -> venue and share), the log-density, the clipped objective and
+``MIN_FRACTION`` (why it is 1.0) are ``routing/models/ppo.py``, shared with the live session; this
+module trains. The live engine re-asks with the chosen venue masked out, so the rest of the parent
+follows the allocation renormalised over the remaining venues. See ``PPOConfig.min_fraction`` to
+train with a floor anyway.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax  # type: ignore[import-untyped]  # optax 0.2.8 ships no py.typed
 
-from hft_console.learn import env as E
-from hft_console.learn import latency as L
-from hft_console.learn.evaluate import EvalRouter
-from hft_console.routing.models.nets import MLP, NumpyMLP, Params
+from hft_console.learn.env import EnvParams, EnvState, observe, params_from_settings, reset, step
+from hft_console.learn.evaluate import EvalRouter, draw_world, keep_state
+from hft_console.routing.models import latency
+from hft_console.routing.models.checkpoint import Params
+from hft_console.routing.models.layout import obs_dim
+from hft_console.routing.models.ppo import (
+    LOG_2PI,
+    MIN_FRACTION,
+    actor_for,
+    allocation,
+    apply,
+    clipped_policy_loss,
+    log_prob,
+    networks,
+)
 from hft_console.settings import Settings
-
-MIN_FRACTION = 1.0  # see the module docstring: smaller floors exploit per-child scoring
-_LOG_2PI = math.log(2 * math.pi)
 
 
 class PPOConfig(NamedTuple):
@@ -71,8 +74,8 @@ DEFAULT = PPOConfig()
 class Runner(NamedTuple):
     params: Params
     opt_state: Any
-    env: E.EnvState  # batched
-    world: E.EnvParams  # batched: each env's regime
+    env: EnvState  # batched
+    world: EnvParams  # batched: each env's regime
     key: jax.Array
 
 
@@ -87,18 +90,10 @@ class Batch(NamedTuple):
     cost_bps: jax.Array
 
 
-def _nets(n_venues: int, hidden: int) -> tuple[MLP, MLP]:
-    return MLP((hidden, hidden), n_venues, "tanh"), MLP((hidden, hidden), 1, "tanh")
-
-
-def _apply(net: MLP, params: Params, x: jax.Array) -> jax.Array:
-    return cast(jax.Array, net.apply({"params": params}, x))  # linen's apply is typed as a union
-
-
 def init_params(key: jax.Array, n_venues: int, cfg: PPOConfig = DEFAULT) -> Params:
     """``{"actor", "critic"}`` linen param dicts and ``log_std`` (n_venues,), all plain nested dicts."""
-    actor, critic = _nets(n_venues, cfg.hidden)
-    x = jnp.zeros(E.obs_dim(n_venues))
+    actor, critic = networks(n_venues, cfg.hidden)
+    x = jnp.zeros(obs_dim(n_venues))
     ka, kc = jax.random.split(key)
     a = actor.init(ka, x)["params"]
     # a near-uniform start so PPO's first steps explore every venue evenly (purejaxrl: gain 0.01)
@@ -107,36 +102,10 @@ def init_params(key: jax.Array, n_venues: int, cfg: PPOConfig = DEFAULT) -> Para
     return {"actor": a, "critic": critic.init(kc, x)["params"], "log_std": jnp.full(n_venues, cfg.init_log_std)}
 
 
-def _allocation(logits: jax.Array, eligible: jax.Array, min_fraction: float) -> tuple[jax.Array, jax.Array]:
-    masked = jnp.where(eligible, logits, -jnp.inf)
-    venue = jnp.argmax(masked, axis=-1)
-    weight = jnp.max(jax.nn.softmax(masked, axis=-1), axis=-1)  # the argmax venue's share
-    return venue, jnp.clip(weight, min_fraction, 1.0)
-
-
-def _log_prob(action: jax.Array, mean: jax.Array, log_std: jax.Array, eligible: jax.Array) -> jax.Array:
-    """Diagonal Gaussian log-density over the eligible logits only: ineligible ones change nothing
-    in the world, so their noise would only add variance to the gradient."""
-    z = (action - mean) * jnp.exp(-log_std)
-    per = -0.5 * z * z - log_std - 0.5 * _LOG_2PI
-    return jnp.sum(jnp.where(eligible, per, 0.0), axis=-1)
-
-
-def _draw_world(key: jax.Array, base: E.EnvParams, probs: jax.Array) -> tuple[E.EnvParams, jax.Array]:
-    """One env's regime: calm, congested (starting mostly congested, as the evaluation) or degraded
-    with a random degraded venue — so one agent learns all three."""
-    k_r, k_v = jax.random.split(key)
-    r = jnp.sum(jax.random.uniform(k_r) > jnp.cumsum(probs)[:-1])  # 0, 1 or 2 with odds probs
-    venue = jax.random.randint(k_v, (), 0, base.median_us.shape[0])
-    worlds = [E.regime_params(base, name, venue) for name in E.REGIMES]
-    picked = jax.tree.map(lambda c, g, d: jnp.where(r == 0, c, jnp.where(r == 1, g, d)), *worlds)
-    return picked, jnp.where(r == 1, 0.7, 0.0)
-
-
-def _make_chunk(base: E.EnvParams, cfg: PPOConfig, updates: int) -> tuple[Callable[..., Any], Callable[..., Any]]:
+def _make_chunk(base: EnvParams, cfg: PPOConfig, updates: int) -> tuple[Callable[..., Any], Callable[..., Any]]:
     """``init(key) -> Runner`` and ``chunk(Runner) -> (Runner, metrics)`` running ``updates`` updates."""
     n_ven = int(base.median_us.shape[0])
-    actor, critic = _nets(n_ven, cfg.hidden)
+    actor, critic = networks(n_ven, cfg.hidden)
     probs = jnp.asarray(cfg.regime_probs, dtype=jnp.float32)
     batch_size = cfg.num_envs * cfg.num_steps
     mb_size = batch_size // cfg.num_minibatches
@@ -147,34 +116,35 @@ def _make_chunk(base: E.EnvParams, cfg: PPOConfig, updates: int) -> tuple[Callab
 
     opt = optax.inject_hyperparams(make_opt)(learning_rate=cfg.lr)  # lr lives in opt_state: jit-adaptable
 
-    def fresh(key: jax.Array) -> tuple[E.EnvState, E.EnvParams]:
+    def fresh(key: jax.Array) -> tuple[EnvState, EnvParams]:
         k_w, k_r = jax.random.split(key)
-        world, start = _draw_world(k_w, base, probs)
-        return E.reset(k_r, world, start), world
+        # 0, 1 or 2 with odds probs
+        world, start = draw_world(k_w, base, lambda k: jnp.sum(jax.random.uniform(k) > jnp.cumsum(probs)[:-1]))
+        return reset(k_r, world, start), world
 
     def init(key: jax.Array) -> Runner:
         k_p, k = jax.random.split(key)
         params = init_params(k_p, n_ven, cfg)
         # placeholder worlds already at their episode's end: the first update draws the real ones,
         # so drawing and resetting worlds is compiled once (in the chunk), not twice (~3 s on 2 cores)
-        env = jax.tree.map(lambda x: jnp.broadcast_to(x, (cfg.num_envs, *jnp.shape(x))), E.reset(k, base))
+        env = jax.tree.map(lambda x: jnp.broadcast_to(x, (cfg.num_envs, *jnp.shape(x))), reset(k, base))
         env = env._replace(t=jnp.full(cfg.num_envs, cfg.episode_len, jnp.int32))
         world = jax.tree.map(lambda x: jnp.broadcast_to(x, (cfg.num_envs, *jnp.shape(x))), base)
         return Runner(params, opt.init(params), env, world, k)
 
     def policy(params: Params, obs: jax.Array) -> tuple[jax.Array, jax.Array]:
-        return _apply(actor, params["actor"], obs), _apply(critic, params["critic"], obs)[..., 0]
+        return apply(actor, params["actor"], obs), apply(critic, params["critic"], obs)[..., 0]
 
-    def env_step(carry: tuple[Params, E.EnvState, E.EnvParams, jax.Array], _: Any) -> tuple[Any, Batch]:
+    def env_step(carry: tuple[Params, EnvState, EnvParams, jax.Array], _: Any) -> tuple[Any, Batch]:
         params, env, world, key = carry
         key, k_noise, k_env = jax.random.split(key, 3)
-        obs = jax.vmap(E.observe)(env, world)
+        obs = jax.vmap(observe)(env, world)
         mean, value = policy(params, obs)
         action = mean + jnp.exp(params["log_std"]) * jax.random.normal(k_noise, mean.shape)
-        logp = _log_prob(action, mean, params["log_std"], env.eligible)
-        venue, fraction = _allocation(action, env.eligible, cfg.min_fraction)
+        logp = log_prob(action, mean, params["log_std"], env.eligible)
+        venue, fraction = allocation(action, env.eligible, cfg.min_fraction)
         keys = jax.random.split(k_env, cfg.num_envs)
-        env2, info = jax.vmap(E.step)(keys, env, venue, fraction, world)
+        env2, info = jax.vmap(step)(keys, env, venue, fraction, world)
         reward = (cfg.reward_center - info.cost_bps) * cfg.reward_scale
         done = env2.t >= cfg.episode_len  # the episode's last step: GAE does not bootstrap past it
         batch = Batch(obs, action, env.eligible, logp, value, reward, done, info.cost_bps)
@@ -193,14 +163,14 @@ def _make_chunk(base: E.EnvParams, cfg: PPOConfig, updates: int) -> tuple[Callab
 
     def loss_fn(params: Params, mb: Batch, adv: jax.Array, ret: jax.Array) -> tuple[jax.Array, jax.Array]:
         mean, value = policy(params, mb.obs)
-        logp = _log_prob(mb.action, mean, params["log_std"], mb.eligible)
+        logp = log_prob(mb.action, mean, params["log_std"], mb.eligible)
         log_ratio = logp - mb.logp
         ratio = jnp.exp(log_ratio)
         adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-        pg = -jnp.minimum(ratio * adv, jnp.clip(ratio, 1 - cfg.clip_eps, 1 + cfg.clip_eps) * adv).mean()
+        pg = clipped_policy_loss(ratio, adv, cfg.clip_eps)
         v_clip = mb.value + jnp.clip(value - mb.value, -cfg.clip_eps, cfg.clip_eps)
         v_loss = 0.5 * jnp.maximum((value - ret) ** 2, (v_clip - ret) ** 2).mean()
-        per_dim = params["log_std"] + 0.5 * (_LOG_2PI + 1)  # entropy of the eligible dims, as in _log_prob
+        per_dim = params["log_std"] + 0.5 * (LOG_2PI + 1)  # entropy of the eligible dims, as in log_prob
         entropy = jnp.sum(jnp.where(mb.eligible, per_dim, 0.0), axis=-1).mean()
         kl = ((ratio - 1) - log_ratio).mean()  # the low-variance k3 estimator of KL(old || new)
         return pg + cfg.vf_coef * v_loss - cfg.ent_coef * entropy, jnp.stack([kl, v_loss, entropy])
@@ -215,7 +185,7 @@ def _make_chunk(base: E.EnvParams, cfg: PPOConfig, updates: int) -> tuple[Callab
         env = jax.tree.map(lambda a, b: jnp.where(over, a, b), new_env, runner.env)
         world = jax.tree.map(lambda a, b: jnp.where(over, a, b), new_world, runner.world)
         (_, env, _, key), batch = jax.lax.scan(env_step, (runner.params, env, world, key), None, length=cfg.num_steps)
-        _, last_value = policy(runner.params, jax.vmap(E.observe)(env, world))
+        _, last_value = policy(runner.params, jax.vmap(observe)(env, world))
         adv, ret = gae(batch, last_value)
         flat = jax.tree.map(lambda x: x.reshape((batch_size, *x.shape[2:])), (batch, adv, ret))
 
@@ -265,8 +235,8 @@ def train(
     train s, config, per-chunk training curve)."""
     if cfg.num_updates % cfg.num_chunks:
         raise ValueError(f"num_updates {cfg.num_updates} is not a multiple of num_chunks {cfg.num_chunks}")
-    predictor = L.shared_weights() if predictor is None else predictor
-    base = E.params_from_settings(settings, predictor=predictor)
+    predictor = latency.shared_weights() if predictor is None else predictor
+    base = params_from_settings(settings, predictor=predictor)
     init, chunk = _make_chunk(base, cfg, cfg.num_updates // cfg.num_chunks)
     key = jax.random.key(seed)
     started = time.perf_counter()
@@ -287,7 +257,7 @@ def train(
     params = jax.tree.map(np.asarray, runner.params)
     meta = {
         "env_steps": steps,
-        "latency_fingerprint": L.fingerprint(predictor),
+        "latency_fingerprint": latency.fingerprint(predictor),
         "env_steps_per_s": round(steps / train_s),
         "compile_s": round(compile_s, 2),
         "train_s": round(train_s, 2),
@@ -301,104 +271,13 @@ def train(
     return params, meta
 
 
-# -- inference ------------------------------------------------------------------------------------------
-def _actor_for(actor: Params) -> MLP:
-    """The actor module matching a params dict (widths read from the dense layers' biases)."""
-    widths = [int(actor[f"Dense_{i}"]["bias"].shape[0]) for i in range(len(actor))]
-    return MLP(tuple(widths[:-1]), widths[-1], "tanh")
-
-
-@jax.jit
-def _actor_mean(actor: Params, obs: jax.Array) -> jax.Array:
-    return _apply(_actor_for(actor), actor, obs)
-
-
-def logits_jit(params: Params, obs: np.ndarray) -> np.ndarray:
-    """The actor's mean logits for one observation (jitted linen apply, no randomness inside); only
-    the actor's leaves cross the jit boundary, which keeps pytree flattening off the hot path."""
-    return np.asarray(_actor_mean(params["actor"], obs))
-
-
-_np_cache: list[tuple[Params, NumpyMLP]] = []  # the one params dict the live engine uses, kept alive
-
-
-def logits_np(params_np: Params, obs: np.ndarray) -> np.ndarray:
-    """``logits_jit`` in numpy (the live engine's fastest path); buffers are built once per params."""
-    if not _np_cache or _np_cache[0][0] is not params_np:
-        _np_cache[:] = [(params_np, NumpyMLP(params_np["actor"], "tanh"))]
-    return _np_cache[0][1](obs)
-
-
-def decide(logits: np.ndarray, mask: np.ndarray, min_fraction: float = MIN_FRACTION) -> tuple[int, float]:
-    """The deterministic (mean) allocation's action: the eligible argmax venue and its softmax weight
-    among eligible venues, clipped to ``[min_fraction, 1]``."""
-    masked = np.where(mask, logits, -np.inf)
-    venue = int(np.argmax(masked))
-    z = np.exp(masked - masked[venue])
-    return venue, float(min(1.0, max(min_fraction, 1.0 / z.sum())))
-
-
 def eval_router(params: Params, min_fraction: float = MIN_FRACTION) -> EvalRouter:
     """The deterministic policy for ``evaluate.py``: mean logits, no learning within a scenario."""
     actor = jax.tree.map(jnp.asarray, params["actor"])  # works on traced params too (jit over params)
-    net = _actor_for(actor)
+    net = actor_for(actor)
 
-    def act(state: Any, s: E.EnvState, obs: jax.Array, key: jax.Array, p: E.EnvParams) -> tuple[Any, Any, Any]:
-        venue, fraction = _allocation(_apply(net, actor, obs), s.eligible, min_fraction)
+    def act(state: Any, s: EnvState, obs: jax.Array, key: jax.Array, p: EnvParams) -> tuple[Any, Any, Any]:
+        venue, fraction = allocation(apply(net, actor, obs), s.eligible, min_fraction)
         return state, venue, fraction
 
-    return EvalRouter(lambda key: jnp.zeros((), jnp.int32), act, lambda state, venue, reward: state)
-
-
-# -- the training report: python -m hft_console.learn.ppo [--save DIR] ------------------------------------
-EVAL_SEED = 1000  # evaluation worlds drawn apart from any training seed
-
-
-def evaluate_agent(
-    settings: Settings,
-    params: Params,
-    scenarios: int = 60,
-    steps: int = 200,
-    seed: int = 0,
-    min_fraction: float = MIN_FRACTION,
-) -> dict[str, dict[str, float | None]]:
-    """Agent vs best-price vs oracle per regime on the same paired worlds: cost, regret, edge captured."""
-    from hft_console.learn.evaluate import versus_oracle
-
-    return versus_oracle(E.params_from_settings(settings), eval_router(params, min_fraction), scenarios, steps, seed)
-
-
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-    from pathlib import Path
-
-    from hft_console.routing.models import checkpoint
-    from hft_console.routing.registry import ROUTER_NAMES
-    from hft_console.settings import load_settings
-
-    ap = argparse.ArgumentParser(description="Train PPO with the default config, evaluate it, optionally save it.")
-    ap.add_argument("--save", metavar="DIR", help="write the ppo checkpoint here (e.g. models)")
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args(argv)
-    settings = load_settings({}, environ={}, dotenv_path=None, router_names=ROUTER_NAMES)
-    started = time.perf_counter()
-    params, meta = train(settings, seed=args.seed)
-    wall_s = time.perf_counter() - started
-    print(f"env steps {meta['env_steps']:,} · {meta['env_steps_per_s']:,} steps/s · compile {meta['compile_s']} s "
-          f"· train {meta['train_s']} s · wall {wall_s:.1f} s")  # fmt: skip
-    for row in meta["curve"]:
-        print("  " + " ".join(f"{k} {v:.4g}" for k, v in row.items()))
-    evaluation = evaluate_agent(settings, params, seed=EVAL_SEED)
-    for regime, r in evaluation.items():
-        print(f"{regime:10s} " + " ".join(f"{k} {v}" for k, v in r.items()))
-    if args.save:
-        venues = [v.name for v in settings.venues]
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        meta = {**meta, "venues": venues, "obs_dim": E.obs_dim(len(venues)), "mode": settings.session.mode,
-                "seed": args.seed, "eval_seed": EVAL_SEED, "trained_at": stamp, "evaluation": evaluation}  # fmt: skip
-        print("saved", checkpoint.save(Path(args.save), "ppo", params, meta))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    return EvalRouter(lambda key: jnp.zeros((), jnp.int32), act, keep_state)

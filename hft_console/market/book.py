@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-Quote = tuple[int, float, float, int, int]
+from hft_console.domain import Quote
 
 
 @dataclass(slots=True)

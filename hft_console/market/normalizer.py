@@ -23,6 +23,7 @@ import math
 
 import numpy as np
 
+from hft_console.domain import Quote
 from hft_console.settings import NormalizerSettings
 
 REJECT_REASONS = (
@@ -41,7 +42,7 @@ class Normalizer:
         self._limits = (cfg.min_price, cfg.max_price, cfg.max_spread * 0.5, cfg.max_deviation)
         self.n_venues = n_venues
         self.last_ts = start_ns
-        self.last_tick: list[tuple[int, float, float, int, int] | None] = [None] * (n_symbols * n_venues)
+        self.last_tick: list[Quote | None] = [None] * (n_symbols * n_venues)
         self.ref_mid: list[float] = [0.0] * n_symbols
         self.streak: list[int] = [0] * n_symbols
         self.confirmed: list[bool] = [False] * n_symbols  # a later accepted tick agreed with the anchor

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from hft_console.market.recorder import RecordingMarket
+from hft_console.market.replay import ReplayMarket
 from hft_console.market.source import MarketSource
 from hft_console.market.synthetic import SyntheticMarket
-
-if TYPE_CHECKING:
-    from hft_console.settings import Settings
+from hft_console.market.yahoo import open_yahoo
+from hft_console.settings import Settings
 
 
 def symbols_explicit(settings: Settings) -> bool:
@@ -32,14 +33,12 @@ def data_quality(market: object) -> dict[str, Any]:
 
 def open_source(settings: Settings, seed: int) -> MarketSource:
     """The configured source, wrapped in a recorder when ``data.record`` is set. Raises DataError."""
-    specs = settings.venue_specs()
+    specs = settings.venues
     names = [v.name for v in specs]
     symbols = list(settings.session.symbols)
     src = settings.data.source
     market: MarketSource
     if src.startswith("replay:"):
-        from hft_console.market.replay import ReplayMarket
-
         market = ReplayMarket(
             Path(src.removeprefix("replay:")),
             symbols if symbols_explicit(settings) else None,
@@ -48,18 +47,14 @@ def open_source(settings: Settings, seed: int) -> MarketSource:
             rules=settings.normalizer,
         )
     elif src == "yahoo":
-        from hft_console.market.yahoo import open_yahoo
-
         market = open_yahoo(settings, specs, seed)
     elif src == "finnhub":
-        from hft_console.market.finnhub import open_finnhub
+        from hft_console.market.finnhub.market import open_finnhub  # imports finnhub-python and websockets
 
         market = open_finnhub(settings, specs, seed)
     else:
         market = SyntheticMarket(symbols, specs, settings.market, seed)
     if settings.data.record:
-        from hft_console.market.recorder import RecordingMarket
-
         try:
             market = RecordingMarket(market, Path(settings.data.record), names)
         except Exception:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from hft_console.market.replay import COLUMNS, _arrow_types
+from hft_console.market.replay_read import COLUMNS, arrow_types
 from hft_console.market.source import DataError, MarketSource
 from hft_console.market.synthetic import TickBatch
 
@@ -32,7 +32,7 @@ class RecordingMarket:
         self.path = path
         self.venue_names = venue_names
         self.n_ven = len(venue_names)
-        self.schema = pa.schema([(c, _arrow_types()[c]) for c in COLUMNS])
+        self.schema = pa.schema([(c, arrow_types()[c]) for c in COLUMNS])
         self.chunks: list[TickBatch] = []
         self.buffered = 0
         self.refs: list[tuple[int, int, float]] = []

@@ -43,12 +43,11 @@ from __future__ import annotations
 import copy
 import math
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from hft_console.market.normalizer import OK, REJECT_REASONS, Normalizer, check_trades, sane_quotes, snap_to_tick
-from hft_console.market.replay_read import COLUMNS, ReplayFile, arrow_types
+from hft_console.market.replay_read import COLUMNS, ReplayFile
 from hft_console.market.source import DataError
 from hft_console.market.synthetic import TickBatch
 from hft_console.settings import NormalizerSettings
@@ -56,10 +55,6 @@ from hft_console.settings import NormalizerSettings
 __all__ = ["COLUMNS", "KINDS", "ReplayMarket", "read_table"]
 KINDS = ("quote", "trade", "ref")
 CHECK_CHUNK = 8192  # quotes per normaliser call when the file is checked at load
-
-
-def _arrow_types() -> dict[str, Any]:
-    return arrow_types()
 
 
 def read_table(path: Path) -> dict[str, np.ndarray]:

@@ -42,6 +42,7 @@ EXPECTED.update({c: "text" for c in TEXT_COLUMNS})
 
 
 def arrow_types() -> dict[str, Any]:
+    """Column -> pyarrow type of a replay file (and of a recording): int64, float64 or string."""
     import pyarrow as pa
 
     types = {c: pa.int64() for c in INT_COLUMNS}

@@ -11,8 +11,6 @@ from typing import Protocol
 
 from hft_console.market.synthetic import TickBatch
 
-FEED_STATES = ("sim", "live", "stale", "down")
-
 
 class DataError(Exception):
     """A data source cannot deliver: a bad file (exit 2) or an unreachable service (exit 1).

@@ -166,9 +166,11 @@ def _refresh(name: str, state: BanditState, cfg: BanditConfig, xp: Any) -> Bandi
     return state._replace(cache=xp.stack(rows))
 
 
-def _student_t(nu: Array, neg_2_over_nu: Array, u: Array, xp: Any) -> Array:
+def student_t(nu: Array, neg_2_over_nu: Array, u: Array, xp: Any) -> Array:
     """One t(ν) draw per arm by Bailey's polar method: (U, V) uniform on the unit disc,
-    T = U·√(ν·(W^(−2/ν) − 1)/W) with W = U² + V²; the first accepted candidate row."""
+    T = U·√(ν·(W^(−2/ν) − 1)/W) with W = U² + V²; the first accepted candidate row. ``nu`` and
+    ``neg_2_over_nu`` (−2/ν) are ``(K,)``, ``u`` uniforms ``(2, T_TRIES, K)``; returns ``(K,)``, 0 for
+    an arm whose candidates were all rejected."""
     s = 2.0 * u - 1.0
     w = (s * s).sum(axis=0)
     ok = (w < 1.0) & (w > 0.0)
@@ -192,7 +194,7 @@ def bandit_act(
         score = state.cache[0]
     else:
         mu, scale, nu, neg_2_over_nu = state.cache
-        score = mu + scale * _student_t(nu, neg_2_over_nu, noise, xp)
+        score = mu + scale * student_t(nu, neg_2_over_nu, noise, xp)
     return xp.where(mask, score, -xp.inf).argmax()
 
 

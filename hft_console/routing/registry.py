@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hft_console.routing.bandits import BANDIT_POLICIES
+from hft_console.routing.bandits import BANDIT_NAMES, BANDIT_POLICIES
 from hft_console.routing.baselines import BestPrice, LowestFee, LowestLatency, RoundRobin, UniformRandom
 from hft_console.routing.learned.policy import LEARNED_NAMES, LearnedPolicy
 from hft_console.routing.policy import Policy
@@ -11,13 +11,13 @@ _BASELINE_CLASSES = (BestPrice, LowestLatency, LowestFee, RoundRobin, UniformRan
 _BASELINES: dict[str, type] = {cls.name: cls for cls in _BASELINE_CLASSES}
 _BANDITS: dict[str, type] = {cls.name: cls for cls in BANDIT_POLICIES}
 BASELINE_NAMES: tuple[str, ...] = tuple(_BASELINES)
-BANDIT_ROUTERS: tuple[str, ...] = tuple(_BANDITS)
-ROUTER_NAMES: tuple[str, ...] = (*BASELINE_NAMES, *BANDIT_ROUTERS, *LEARNED_NAMES)
+ROUTER_NAMES: tuple[str, ...] = (*BASELINE_NAMES, *BANDIT_NAMES, *LEARNED_NAMES)
 # when a learned router's checkpoint cannot be used: a bandit that adapts when venues change regime
 FALLBACK_ROUTER = "thompson-discounted"
 
 
 def make_policy(name: str) -> Policy:
+    """A fresh, uninitialised policy for a router name; ``ValueError`` for an unknown name."""
     if name in LEARNED_NAMES:
         return LearnedPolicy(name)
     cls = _BASELINES.get(name) or _BANDITS.get(name)

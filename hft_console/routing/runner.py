@@ -9,6 +9,7 @@ from typing import Any
 
 from hft_console.rng import Draws
 from hft_console.routing.learned.policy import LEARNED_NAMES
+from hft_console.routing.models.checkpoint import CheckpointError
 from hft_console.routing.policy import Observation, PolicySpec, Transition
 from hft_console.routing.registry import FALLBACK_ROUTER, make_policy
 
@@ -57,8 +58,6 @@ class RouterRunner:
         """A learned router that cannot be built (its checkpoint missing, corrupt or mismatched, or
         anything else failing while it loads) is replaced by the fallback router, with a warning:
         never a crash, and never a background load that silently never ends."""
-        from hft_console.routing.models.checkpoint import CheckpointError
-
         warnings = []
         try:
             policy = make_policy(name)
@@ -122,11 +121,12 @@ class RouterRunner:
         self.policy, self.state, self.name = policy, state, name
         self.stats.setdefault(name, RouterStats(len(self.spec.venues)))
 
-    def warm(self) -> None:
-        """Keep a learned router's decision path in the caches between sparse decisions."""
-        warm = getattr(self.policy, "warm", None)
-        if warm is not None:
-            warm()
+    def between_batches(self) -> None:
+        """Once per market batch: a learned router keeps its decision path in the caches between
+        sparse decisions, and starts its threaded online learner (``LearnedPolicy.between_batches``)."""
+        hook = getattr(self.policy, "between_batches", None)
+        if hook is not None:
+            hook()
 
     def learn_due(self) -> None:
         """A learned router's inline online update, when one is due (see ``LearnedPolicy.learn_due``)."""
@@ -151,6 +151,12 @@ class RouterRunner:
         """The learned router's online fine-tuning figures, or None (off, or another router)."""
         stats = getattr(self.policy, "online_stats", None)
         return stats() if stats is not None else None
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """The active policy's checkpoint metadata (``trained_at``, training figures); empty for a bandit
+        or a baseline."""
+        return dict(getattr(self.policy, "meta", {}))
 
     @property
     def backend(self) -> str:

@@ -33,6 +33,11 @@ class ImbalanceStrategy:
         self.feed_paused = False  # set by the engine while a live feed is stale or down
         self.flatten = False
 
+    @property
+    def trading(self) -> bool:
+        """Whether ``on_book`` may ask for anything: flattening, or neither paused nor feed-paused."""
+        return self.flatten or not (self.paused or self.feed_paused)
+
     def on_book(self, sym: int, t_ns: int, bid: float, bid_size: int, ask: float, ask_size: int, exposure: int) -> int:
         """Signed shares wanted now (0 for nothing). ``exposure`` = position + orders in flight."""
         cfg = self.cfg

@@ -30,6 +30,7 @@ from textual.events import Resize
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
+from hft_console.backtest.startup import SessionInfo
 from hft_console.domain import Command
 from hft_console.engine.engine import Engine
 from hft_console.engine.snapshot import Snapshot
@@ -87,8 +88,15 @@ class ConsoleApp(App[None]):
     )
 
     def __init__(
-        self, engine: Engine, *, startup: bool = True, deterministic: bool = False, refresh_hz: float = 10.0
+        self,
+        engine: Engine,
+        *,
+        startup: SessionInfo | None = None,
+        deterministic: bool = False,
+        refresh_hz: float = 10.0,
     ) -> None:
+        """``startup``: the session's facts (``backtest.startup.session_info``), shown on the start-up
+        screen before the engine starts; None starts the engine at once."""
         super().__init__()
         self.engine = engine
         self.startup = startup
@@ -150,8 +158,8 @@ class ConsoleApp(App[None]):
             self.end_by_signal(self.exit_signal)
         elif self.engine.finished:
             self.refresh_panes()
-        elif self.startup:
-            self.push_screen(StartupScreen(self.engine), lambda _: self.start_engine())
+        elif self.startup is not None:
+            self.push_screen(StartupScreen(self.startup, self.engine.settings), lambda _: self.start_engine())
         else:
             self.start_engine()
 

@@ -1,11 +1,10 @@
-"""Start-up: the seed's three phases, each with a progress bar.
+"""Start-up: the seed's three phases, each with a progress bar, over a :class:`SessionInfo`.
 
-Infrastructure probes every venue's order-entry path (round trips drawn from the venue's own latency
-model with a generator of their own, so the session's random streams are untouched); intelligence
-readies the routing policy and runs the short pre-session backtest (unless --skip-backtest) on a
-worker thread, its progress on the bar and its result in the phase; execution starts the engine.
-Skipping ahead does not wait for the backtest: its result arrives as a notification.
-A venue that does not answer is reported with what it means for the session.
+Infrastructure shows every venue's order-entry probes (``SessionInfo.venues``, drawn when the session
+command built it), one a step; intelligence shows the routing policy and runs the short pre-session
+backtest (unless --skip-backtest) on a worker thread, its progress on the bar and its result in the
+phase; execution starts the engine. Skipping ahead does not wait for the backtest: its result arrives
+as a notification. A venue that does not answer is reported with what it means for the session.
 """
 
 from __future__ import annotations
@@ -23,14 +22,11 @@ from textual.events import Resize
 from textual.screen import Screen
 from textual.widgets import Label, ProgressBar, Static
 
-from hft_console.engine.engine import Engine
-from hft_console.market.source import DataError
-from hft_console.rng import Draws, rng_for
+from hft_console.backtest.startup import SessionInfo, backtest_line
+from hft_console.settings import Settings
 from hft_console.stats import percentiles
 from hft_console.ui.layout import MIN_SIZE
-from hft_console.venues.latency import LatencyModel
 
-PROBES = 8
 RESULT_HOLD_S = 1.5
 STEP_S = 0.02
 
@@ -49,9 +45,10 @@ class StartupScreen(Screen[None]):
     """
     BINDINGS = [Binding("enter,space", "finish", "Skip ahead")]
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, info: SessionInfo, settings: Settings) -> None:
+        """``settings``: the session's, which the pre-session backtest runs on."""
         super().__init__()
-        self.engine = engine
+        self.info, self.settings = info, settings
         self.steps: list[Callable[[], None]] = []
         self.probe_rt: dict[str, list[float]] = {}
         self.down: list[str] = []
@@ -61,7 +58,7 @@ class StartupScreen(Screen[None]):
         self.hold_until = 0.0  # the backtest's result stays readable a moment before the console opens
 
     def compose(self) -> ComposeResult:
-        n_probes = len(self.engine.venues) * PROBES
+        n_probes = sum(len(v.round_trips_us) for v in self.info.venues)
         yield Static("", id="startup-too-small")
         with Vertical(id="phases"):
             yield Label("HFT CONSOLE - starting the session", id="title")
@@ -77,11 +74,9 @@ class StartupScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.console = self.app  # kept: once this screen is dismissed it has no app to ask for
-        e = self.engine
-        for venue in e.venues:
-            model = LatencyModel(venue.spec.latency, Draws(rng_for(e.settings.session.seed, f"probe.{venue.name}")))
-            for i in range(PROBES):
-                self.steps.append(partial(self._probe, venue.name, model, i))
+        for venue in self.info.venues:
+            for rt_us in venue.round_trips_us:
+                self.steps.append(partial(self._probe, venue.name, rt_us))
         self.steps.append(self._policy)
         self.steps.append(self._backtest)
         self.steps.append(self._execution)
@@ -112,13 +107,12 @@ class StartupScreen(Screen[None]):
             self.steps.pop(0)()
         self.backtest_running = False  # do not wait for it (even one this started): its result comes later
 
-    def _probe(self, venue: str, model: LatencyModel, i: int) -> None:
-        t_ns = i * 1_000_000
-        if model.is_down(t_ns):
+    def _probe(self, venue: str, rt_us: float | None) -> None:
+        if rt_us is None:
             if venue not in self.down:
                 self.down.append(venue)
         else:
-            self.probe_rt.setdefault(venue, []).append((model.one_way_ns(t_ns) + model.one_way_ns(t_ns)) / 1000)
+            self.probe_rt.setdefault(venue, []).append(rt_us)
         self.query_one("#p1", ProgressBar).advance(1)
         parts = []
         for name, rts in self.probe_rt.items():
@@ -131,31 +125,26 @@ class StartupScreen(Screen[None]):
         detail.set_class(bool(self.down), "failed")
 
     def _policy_text(self) -> str:
-        from hft_console.routing.registry import BANDIT_ROUTERS, BASELINE_NAMES
-
-        e = self.engine
-        name = e.router.name
-        fallback = f" ({e.warnings[0]})" if e.warnings else ""
-        if name in BASELINE_NAMES:
+        info = self.info
+        fallback = f" ({info.warnings[0]})" if info.warnings else ""
+        if info.router_kind == "baseline":
             what = "a baseline policy, nothing to load"
-        elif name in BANDIT_ROUTERS:
+        elif info.router_kind == "bandit":
             what = "a bandit, learning online from every answered order"
         else:
-            meta = getattr(e.router.policy, "meta", {})
-            what = f"checkpoint trained {meta.get('trained_at', '?')}, {e.router.backend} inference"
-        return f"router {name}: {what}{fallback}"
+            what = f"checkpoint trained {info.trained_at}, {info.inference} inference"
+        return f"router {info.router}: {what}{fallback}"
 
     def _policy(self) -> None:
         self.query_one("#p2", ProgressBar).advance(1)
         self.query_one("#d2", Static).update(self._policy_text())
 
     def _backtest(self) -> None:
-        settings = self.engine.settings
-        if settings.session.skip_backtest:
+        runs = self.info.backtest_scenarios
+        if not runs:
             self.query_one("#p2", ProgressBar).advance(1)
             self.query_one("#d2", Static).update(f"{self._policy_text()}\nbacktest: skipped (--skip-backtest)")
             return
-        runs = settings.backtest.startup_scenarios
         self.query_one("#p2", ProgressBar).update(total=1 + runs)
         self.query_one("#d2", Static).update(f"{self._policy_text()}\nbacktest: {runs} short scenarios running")
         self.backtest_running = True
@@ -164,12 +153,7 @@ class StartupScreen(Screen[None]):
         self.console.run_worker(self._run_backtest, thread=True, group="backtest", exit_on_error=False)
 
     def _run_backtest(self) -> None:
-        from hft_console.cli.backtest import startup_backtest, startup_line
-
-        try:
-            line = startup_line(startup_backtest(self.engine.settings, self._from_thread(self._backtest_progress)))
-        except DataError as exc:
-            line = f"Backtest: not run ({exc})"
+        line = backtest_line(self.settings, self._from_thread(self._backtest_progress))
         self._from_thread(self._backtest_done)(line)
 
     def _from_thread(self, fn: Callable[..., None]) -> Callable[..., None]:
@@ -195,10 +179,9 @@ class StartupScreen(Screen[None]):
         self.query_one("#d2", Static).update(f"{self._policy_text()}\n{line}")
 
     def _execution(self) -> None:
-        s = self.engine.settings.session
+        info = self.info
         self.query_one("#p3", ProgressBar).advance(1)
         self.query_one("#d3", Static).update(
-            f"{', '.join(self.engine.symbols)} on {len(self.engine.venues)} venues, {s.clock} clock, "
-            f"{self.engine.duration_ns / 1e9:g} s of {self.engine.market.label}; "
-            f"journal in {self.engine.run_dir}"
+            f"{', '.join(info.symbols)} on {len(info.venues)} venues, {info.clock} clock, "
+            f"{info.duration_ns / 1e9:g} s of {info.data}; journal in {info.run_dir}"
         )

@@ -13,9 +13,30 @@ from hft_console.rng import Draws
 
 CALM, CONGESTED = 0, 1
 REGIME_NAMES = ("calm", "congested")
+WORST_BODY_MULT = 20  # the lognormal body's worst case, in medians, for the slowest answer to wait for
+
+
+def expected_one_way_us(spec: LatencySpec) -> float:
+    """Mean one-way latency of the calm body (µs): the lognormal mean plus the speed bump."""
+    return spec.median_us * math.exp(spec.sigma**2 / 2) + spec.speed_bump_us
+
+
+def prior_round_trip_us(spec: LatencySpec) -> float:
+    """The calm round trip (µs) a router expects before any is measured: twice the mean one way."""
+    return 2 * expected_one_way_us(spec)
+
+
+def slowest_answer_us(spec: LatencySpec) -> float:
+    """The longest an order can wait for its answer (µs after sending): the outage timeout, or a round
+    trip of ``WORST_BODY_MULT`` medians at the largest spike while congested, whichever is longer."""
+    worst_trip = 2 * (spec.median_us * WORST_BODY_MULT * spec.spike_mult_max * spec.congested_mult + spec.speed_bump_us)
+    return max(spec.outage_timeout_us, worst_trip)
 
 
 class LatencyModel:
+    """One venue's latency process. ``regime`` (CALM/CONGESTED), ``regime_changes`` and ``outages``
+    are as of the last time asked about; every query that takes a time draws the process up to it."""
+
     def __init__(self, spec: LatencySpec, draws: Draws, start_ns: int = 0) -> None:
         self.spec, self.draws = spec, draws
         self.regime = CALM
@@ -44,7 +65,14 @@ class LatencyModel:
             self.outages += 1
 
     def is_down(self, t_ns: int) -> bool:
+        """Whether the venue is out at ``t_ns``; draws the regime and outage processes up to it."""
         self.advance(t_ns)
+        return self._outage_start <= t_ns < self._outage_end
+
+    def is_down_as_drawn(self, t_ns: int) -> bool:
+        """``is_down`` without drawing: as far as the processes have been drawn (by orders). Exact up
+        to the end of the outage last drawn; after it, up until an order draws the next one. For
+        observers (the snapshot), whose reads must not move the random stream the orders use."""
         return self._outage_start <= t_ns < self._outage_end
 
     def one_way_ns(self, t_ns: int) -> int:
@@ -61,7 +89,16 @@ class LatencyModel:
         us = max(us, 0.25 * spec.median_us) + spec.speed_bump_us
         return int(us * 1000)
 
-    def expected_one_way_us(self) -> float:
-        """Mean of the calm body, for routers that need a prior before any round trip is measured."""
-        spec = self.spec
-        return spec.median_us * math.exp(spec.sigma**2 / 2) + spec.speed_bump_us
+    def round_trip_us(self, t_ns: int) -> float | None:
+        """A probe's round trip (µs): two one-way latencies drawn at ``t_ns``; None when the venue is down."""
+        if self.is_down(t_ns):
+            return None
+        return (self.one_way_ns(t_ns) + self.one_way_ns(t_ns)) / 1000
+
+    def prior_round_trip_us(self) -> float:
+        """See ``prior_round_trip_us``: the calm round trip (µs), a router's prior."""
+        return prior_round_trip_us(self.spec)
+
+    def slowest_answer_us(self) -> float:
+        """See ``slowest_answer_us``: the longest an order can wait for its answer (µs)."""
+        return slowest_answer_us(self.spec)

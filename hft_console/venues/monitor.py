@@ -13,6 +13,7 @@ from collections import deque
 from hft_console.stats import nearest_rank, percentiles
 
 Cell = tuple[float | None, float | None, int, int]  # p50 µs, p95 µs, round trips, timeouts
+EWMA_ALPHA = 0.1  # weight of each answer in the round-trip EWMA routers see (the env's observation too)
 
 
 class LatencyMonitor:
@@ -30,7 +31,7 @@ class LatencyMonitor:
 
     def record(self, venue: int, sent_ns: int, answered_ns: int, timed_out: bool = False) -> None:
         waited_us = (answered_ns - sent_ns) / 1000
-        self.ewma_us[venue] += 0.1 * (waited_us - self.ewma_us[venue])
+        self.ewma_us[venue] += EWMA_ALPHA * (waited_us - self.ewma_us[venue])
         self.last_us[venue] = waited_us
         rts, timeouts = self._buckets[venue].setdefault(answered_ns // self.bucket_ns, ([], [0]))
         if timed_out:

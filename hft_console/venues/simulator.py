@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from hft_console.domain import Order, VenueSpec
+from hft_console.domain import Order, Quote, VenueSpec
 from hft_console.rng import Draws
 from hft_console.settings import MarketSettings
 from hft_console.venues.latency import LatencyModel
@@ -72,15 +72,22 @@ class SimVenue:
             return None
         return t_ns + self.latency.one_way_ns(t_ns)
 
+    def is_down(self, t_ns: int) -> bool:
+        """Whether the venue is out at ``t_ns`` (draws its latency process up to then)."""
+        return self.latency.is_down(t_ns)
+
+    def arrival_ns(self, t_ns: int) -> int:
+        """When a message sent at ``t_ns`` either way (a cancel, a report) gets there: one sampled
+        one-way latency later (engine ns)."""
+        return t_ns + self.latency.one_way_ns(t_ns)
+
     def timeout(self, order: Order, t_ns: int) -> Execution:
         """No answer from a venue that is down: we give up ``outage_timeout_us`` after sending."""
         self.rejects += 1
         timeout_ns = max(t_ns, order.ts_ns + int(self.latency.spec.outage_timeout_us * 1000))
         return Execution(order, t_ns, timeout_ns, "REJECTED", "VENUE_DOWN")
 
-    def execute(
-        self, order: Order, t_ns: int, sym: int, quote: tuple[int, float, float, int, int], fair_mid: float
-    ) -> Execution:
+    def execute(self, order: Order, t_ns: int, sym: int, quote: Quote, fair_mid: float) -> Execution:
         """Match at arrival time ``t_ns`` against ``quote`` = (quote_ts, bid, ask, bid_size, ask_size)."""
         report_ns = t_ns + self.latency.one_way_ns(t_ns)
         draws = self.draws

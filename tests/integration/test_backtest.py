@@ -10,10 +10,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from hft_console.backtest.report import _drawdown, cost_figures, print_report, router_figures
-from hft_console.backtest.run import run_one
+from hft_console.backtest.report import cost_figures, drawdown, print_report, router_figures
+from hft_console.backtest.run import run_backtest, run_one
 from hft_console.backtest.scenarios import make_scenarios, scenario_settings
-from hft_console.cli.backtest import backtest, startup_line
+from hft_console.backtest.startup import startup_line
 from hft_console.routing.policy import Transition
 from hft_console.routing.registry import ROUTER_NAMES
 from hft_console.routing.runner import RouterRunner
@@ -67,13 +67,13 @@ def test_bad_backtest_input_exits_2_with_one_line(args: list[str], expected: str
 
 def small(**flags: Any) -> dict[str, Any]:
     settings = make_settings(**flags)
-    return backtest(settings, ["best-price", "lowest-latency"], 4, 1.5, 1, False)
+    return run_backtest(settings, ["best-price", "lowest-latency"], 4, 1.5, 1, False)
 
 
 def test_same_seed_same_report_in_one_process_or_many() -> None:
     one = small()
     settings = make_settings()
-    many = backtest(settings, ["best-price", "lowest-latency"], 4, 1.5, 2, False)
+    many = run_backtest(settings, ["best-price", "lowest-latency"], 4, 1.5, 2, False)
     for key in ("events", "pnl", "fill_rate", "shortfall_bps", "routers", "venues"):
         assert one[key] == many[key], key
 
@@ -129,8 +129,8 @@ def run(
 
 
 def test_report_arithmetic_by_hand() -> None:
-    assert _drawdown([5.0, 2.0, 8.0, 1.0, 3.0]) == 7.0
-    assert _drawdown([-4.0, -1.0]) == 4.0  # from the start at zero
+    assert drawdown([5.0, 2.0, 8.0, 1.0, 3.0]) == 7.0
+    assert drawdown([-4.0, -1.0]) == 4.0  # from the start at zero
     runs = [run(10.0, [4.0, 10.0], 200, 150, 3.0, 1.0, 20_000.0), run(-2.0, [-2.0], 100, 100, 1.0, 1.0, 10_000.0)]
     f = router_figures(runs)
     assert f["pnl"]["mean"] == 4.0
@@ -251,7 +251,7 @@ def test_yahoo_bars_from_the_cache_need_no_network(tmp_path: Path) -> None:
 def test_a_router_that_cannot_differ_in_runs_this_short_is_named_as_such() -> None:
     """ucb-window decides as ucb until its 200-update window fills: a 10 s scenario sends 50-70 orders,
     so its row would be ucb's under another name. The report says so instead of ranking it apart."""
-    report = backtest(make_settings(), ["ucb", "ucb-window", "thompson"], 2, 1.5, 1, False)
+    report = run_backtest(make_settings(), ["ucb", "ucb-window", "thompson"], 2, 1.5, 1, False)
     (note,) = report["notes"]
     assert note.startswith("ucb-window decided exactly as ucb: no run filled its 200-update window")
     assert report["routers"]["ucb-window"]["cost_bps"] == report["routers"]["ucb"]["cost_bps"]

@@ -36,10 +36,10 @@ def test_both_forms_give_the_same_session(run_engine: Any, flags: dict[str, Any]
     settings = make_settings(**flags)
 
     def per_tick(e: Engine) -> None:
-        e.vector_min_ticks = 1 << 60
+        e.pipeline.vector_min_ticks = 1 << 60
 
     def arrays(e: Engine) -> None:
-        e.vector_min_ticks = 0
+        e.pipeline.vector_min_ticks = 0
 
     a, b = run_engine(settings, per_tick), run_engine(settings, arrays)
     ja, jb = journal(a), journal(b)

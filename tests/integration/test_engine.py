@@ -155,7 +155,7 @@ def test_circuit_breaker_halts_and_resume_is_refused_while_the_loss_stands(run_e
     assert rows(e, f"select count(*) from orders where ts_ns > {trips[0][0]}")[0][0] == 0
     assert e.risk.state is EngineState.HALTED and e.summary["risk"]["circuit_breaker_trips"] == 1
     e.portfolio.realized -= 100.0
-    error = e._apply(Command("resume"), e.now_ns)
+    error = e.desk.apply(Command("resume"), e.now_ns)
     assert error is not None and "beyond max_loss" in error
     assert e.risk.state is EngineState.HALTED
 

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from hft_console.engine.engine import Engine
-from hft_console.learn import env as E
+from hft_console.learn import env
 from hft_console.learn.evaluate import baseline, make_rollout
 from hft_console.routing.policy import Transition
 from hft_console.routing.runner import RouterRunner
@@ -56,7 +56,7 @@ def test_environment_and_simulator_agree_for_fixed_routers(tmp_path: Path, monke
     for router in ROUTERS:
         orders, price = engine_orders(router, tmp_path, monkeypatch)
         assert len(orders) > 200
-        p = E.params_from_settings(make_settings(session__mode="production"), price=price)
+        p = env.params_from_settings(make_settings(session__mode="production"), price=price)
         n = 64
         batched = jax.tree.map(lambda x, n=n: jnp.broadcast_to(x, (n, *jnp.shape(x))), p)
         r = make_rollout(baseline(router), 200)(batched, jax.random.split(jax.random.key(0), n), jnp.zeros(n))

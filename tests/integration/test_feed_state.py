@@ -24,7 +24,7 @@ class FlakyFeed(SyntheticMarket):
 
 def test_stale_or_down_feed_pauses_trading_and_live_resumes_it(tmp_path: Path) -> None:
     settings = make_settings(session__duration_s=5)
-    market = FlakyFeed(list(settings.session.symbols), settings.venue_specs(), settings.market, 7)
+    market = FlakyFeed(list(settings.session.symbols), settings.venues, settings.market, 7)
     engine = Engine(settings, tmp_path / "r", market=market)
     engine.run()
     db = sqlite3.connect(tmp_path / "r" / "journal.sqlite")
@@ -54,7 +54,7 @@ class StaleAtStart(SyntheticMarket):
 
 def test_a_feed_stale_at_start_pauses_trading_from_the_first_tick(tmp_path: Path) -> None:
     settings = make_settings(session__duration_s=5)
-    market = StaleAtStart(list(settings.session.symbols), settings.venue_specs(), settings.market, 7)
+    market = StaleAtStart(list(settings.session.symbols), settings.venues, settings.market, 7)
     engine = Engine(settings, tmp_path / "r", market=market)
     engine.run()
     db = sqlite3.connect(tmp_path / "r" / "journal.sqlite")

@@ -11,11 +11,12 @@ from typing import Any
 
 import pytest
 
+from hft_console.backtest.startup import session_info
 from hft_console.cli import learn as command
 from hft_console.engine.engine import Engine
-from hft_console.learn import dqn, latency, latency_train
-from hft_console.learn.env import obs_dim
-from hft_console.routing.models import checkpoint
+from hft_console.learn import dqn, latency_train
+from hft_console.routing.models import checkpoint, latency
+from hft_console.routing.models.agents import load_agent
 from hft_console.routing.registry import ROUTER_NAMES
 from tests.conftest import make_settings
 from tests.integration.test_cli import BASE, hft
@@ -63,6 +64,20 @@ def test_cli_prints_the_fallback_warning_on_stderr(tmp_path: Path) -> None:
               env={"HFT_MODELS_DIR": str(tmp_path / "nowhere")})  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert "warning: router dqn: no dqn checkpoint" in out.stderr and "thompson-discounted" in out.stderr
+
+
+def test_the_start_up_screen_is_told_of_a_fallback_before_the_session_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HFT_MODELS_DIR", str(tmp_path / "nowhere"))
+    engine = Engine(make_settings(session__router="dqn"), tmp_path / "r")
+    try:
+        info = session_info(engine)
+    finally:
+        engine.abandon()
+    (warning,) = info.warnings
+    assert warning.startswith("router dqn: no dqn checkpoint") and info.router == "thompson-discounted"
+    assert info.router_kind == "bandit"
 
 
 def test_evaluate_writes_every_router_per_regime(tmp_path: Path) -> None:
@@ -126,7 +141,7 @@ def fake_training(monkeypatch: pytest.MonkeyPatch) -> None:
         latency_train, "pretrain", lambda *a, **k: (latency.untrained(), {"examples": 0, "evaluation": evaluation})
     )
     venues = [v.name for v in make_settings().venues]
-    shipped, _ = checkpoint.load(SHIPPED, "dqn", venues, obs_dim(len(venues)))
+    shipped, _ = load_agent(SHIPPED, "dqn", venues)
 
     def train(settings: Any, seed: int = 0, progress: Any = None, predictor: Any = None) -> Any:
         return shipped, {"latency_fingerprint": latency.fingerprint(predictor), "env_steps": 0}

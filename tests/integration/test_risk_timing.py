@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from hft_console.domain import Command, EngineState
+from hft_console.domain import Command, EngineState, Order
 from hft_console.engine.engine import Engine
 from hft_console.market.synthetic import SyntheticMarket
 from hft_console.settings import Settings
@@ -100,15 +100,13 @@ def test_no_order_goes_out_while_the_loss_is_beyond_the_limit(tmp_path: Path) ->
     sent: list[tuple[int, float]] = []
 
     def setup(engine: Engine) -> None:
-        original = engine.flow._send
+        journal_order = engine.journal.order  # every order that passed risk and went out is journaled
 
-        def send(*args: Any, **kwargs: Any) -> bool:
-            ok = original(*args, **kwargs)
-            if ok:
-                sent.append((args[1], engine.portfolio.total))
-            return ok
+        def order(o: Order) -> None:
+            sent.append((o.ts_ns, engine.portfolio.total))
+            journal_order(o)
 
-        engine.flow._send = send  # type: ignore[method-assign]
+        engine.journal.order = order  # type: ignore[method-assign]
 
     e = run(s, tmp_path / "r", setup)
     assert e.risk.breaker_trips == 1 and sent
@@ -130,7 +128,7 @@ class StaleAfter(SyntheticMarket):
 
 def test_a_stale_feed_stops_new_orders_before_the_batch_ends(tmp_path: Path) -> None:
     s = make_settings(market__batch_ms=1000, session__duration_s=6)
-    market = StaleAfter(s.session.symbols, s.venue_specs(), s.market, s.session.seed)
+    market = StaleAfter(s.session.symbols, s.venues, s.market, s.session.seed)
     e = Engine(s, tmp_path / "r", market=market)
     e.run()
     rows = journal(tmp_path / "r")

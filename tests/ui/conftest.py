@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
+from hft_console.backtest.startup import session_info
 from hft_console.engine.engine import Engine
 from hft_console.ui.app import ConsoleApp
 from hft_console.ui.panes import Pane
@@ -17,6 +18,11 @@ def pane_text(pane: Pane, width: int = 100) -> str:
     console = Console(width=width, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
     console.print(pane.content)
     return console.export_text()
+
+
+def starting(engine: Engine) -> ConsoleApp:
+    """A console that opens on the start-up screen, as the session command starts it."""
+    return ConsoleApp(engine, startup=session_info(engine))
 
 
 async def wait_for(pilot: Any, condition: Callable[[], bool], timeout: float = 10.0) -> None:
@@ -42,6 +48,6 @@ def live_app(tmp_path: Path) -> Callable[..., ConsoleApp]:
 
     def make(**flags: Any) -> ConsoleApp:
         settings = make_settings(session__duration_s=3000, session__clock="wall", **flags)
-        return ConsoleApp(Engine(settings, tmp_path / "live"), startup=False)
+        return ConsoleApp(Engine(settings, tmp_path / "live"))
 
     return make

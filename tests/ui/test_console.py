@@ -14,7 +14,7 @@ from hft_console.ui.app import ConsoleApp
 from hft_console.ui.panes import HeatmapPane, PnlPane, RiskPane, RouterPane, StatusBar, TapePane
 from hft_console.ui.screens import ConfirmScreen, HelpScreen, LimitEditor
 from hft_console.ui.startup import StartupScreen
-from tests.ui.conftest import pane_text, wait_for
+from tests.ui.conftest import pane_text, starting, wait_for
 
 
 def journal(app: ConsoleApp, sql: str) -> list[Any]:
@@ -34,7 +34,7 @@ async def quit_app(app: ConsoleApp, pilot: Any) -> None:
 
 
 async def test_panes_render_the_engines_numbers(finished_engine: Engine) -> None:
-    app = ConsoleApp(finished_engine, startup=False)
+    app = ConsoleApp(finished_engine)
     snap = finished_engine.snapshot
     assert snap is not None
     async with app.run_test(size=(120, 40)) as pilot:
@@ -190,7 +190,7 @@ async def test_startup_shows_three_phases_then_starts_the_engine(tmp_path: Any) 
     from tests.conftest import make_settings
 
     settings = make_settings(session__duration_s=3000, session__clock="wall")
-    app = ConsoleApp(Engine(settings, tmp_path / "s"), startup=True)
+    app = starting(Engine(settings, tmp_path / "s"))
     async with app.run_test(size=(120, 40)) as pilot:
         assert isinstance(app.screen, StartupScreen)
         assert not app.engine_running
@@ -205,7 +205,7 @@ async def test_startup_runs_the_pre_session_backtest_and_shows_its_result(tmp_pa
     from tests.conftest import make_settings
 
     settings = make_settings(session__duration_s=3000, session__clock="wall", backtest__startup_duration_s=1)
-    app = ConsoleApp(Engine(settings, tmp_path / "s"), startup=True)
+    app = starting(Engine(settings, tmp_path / "s"))
     async with app.run_test(size=(120, 40)) as pilot:
         screen = app.screen
         assert isinstance(screen, StartupScreen)
@@ -250,7 +250,7 @@ async def test_an_engine_that_dies_is_shown_to_the_operator(live_app: Callable[.
 async def test_keys_pressed_during_start_up_never_strand_the_operator(tmp_path: Any) -> None:
     from tests.conftest import make_settings
 
-    app = ConsoleApp(Engine(make_settings(session__duration_s=3000, session__clock="wall"), tmp_path / "s"))
+    app = starting(Engine(make_settings(session__duration_s=3000, session__clock="wall"), tmp_path / "s"))
     async with app.run_test(size=(120, 40)) as pilot:
         assert isinstance(app.screen, StartupScreen)
         app.simulate_key("k")  # trading keys are disabled during start-up
@@ -271,7 +271,7 @@ async def test_keys_pressed_during_start_up_never_strand_the_operator(tmp_path: 
 async def test_after_the_session_trading_keys_do_nothing_and_ctrl_q_still_asks(
     finished_engine: Engine, live_app: Callable[..., ConsoleApp]
 ) -> None:
-    done = ConsoleApp(finished_engine, startup=False)
+    done = ConsoleApp(finished_engine)
     async with done.run_test(size=(120, 40)) as pilot:
         await pilot.press("k", "p", "m", "l")
         assert not isinstance(done.screen, (ConfirmScreen, LimitEditor))

@@ -24,9 +24,9 @@ class SwitchableFeed(SyntheticMarket):
 
 async def test_status_line_shows_live_then_stale_and_trading_pauses(tmp_path: Path) -> None:
     settings = make_settings(session__duration_s=3000, session__clock="wall")
-    feed = SwitchableFeed(list(settings.session.symbols), settings.venue_specs(), settings.market, 7)
+    feed = SwitchableFeed(list(settings.session.symbols), settings.venues, settings.market, 7)
     engine = Engine(settings, tmp_path / "s", market=feed)
-    app = ConsoleApp(engine, startup=False)
+    app = ConsoleApp(engine)
     async with app.run_test(size=(120, 40)) as pilot:
         status = app.query_one(StatusBar)
         await wait_for(pilot, lambda: "FEED LIVE" in pane_text(status, 120))

@@ -15,7 +15,7 @@ from hft_console.ui.layout import MIN_SIZE, plan
 from hft_console.ui.panes import Pane, StatusBar, TapePane
 from hft_console.ui.startup import StartupScreen
 from tests.conftest import make_settings
-from tests.ui.conftest import wait_for
+from tests.ui.conftest import starting, wait_for
 
 
 def problems(app: ConsoleApp) -> list[str]:
@@ -60,7 +60,7 @@ async def resize(app: ConsoleApp, pilot: Any, width: int, height: int) -> None:
 async def test_nothing_wraps_or_is_cut_from_80x24_to_200x50(finished_engine: Engine) -> None:
     sizes = [(w, 24) for w in range(80, 201)] + [(w, 40) for w in range(95, 136)]  # every layout switch
     sizes += [(w, h) for w in (80, 114, 120, 160) for h in range(25, 51)]
-    app = ConsoleApp(finished_engine, startup=False, deterministic=True)
+    app = ConsoleApp(finished_engine, deterministic=True)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: app._shown is not None)
         for width, height in sizes:
@@ -85,7 +85,7 @@ def test_layouts_are_chosen_by_what_the_content_needs() -> None:
 
 
 async def test_below_80x24_the_console_says_what_it_needs_and_q_quits(finished_engine: Engine) -> None:
-    app = ConsoleApp(finished_engine, startup=False, deterministic=True)
+    app = ConsoleApp(finished_engine, deterministic=True)
     async with app.run_test(size=(79, 23)) as pilot:
         await wait_for(pilot, lambda: app._layout is not None and app._layout.kind == "small")
         message = app.query_one("#too-small", Static)
@@ -114,7 +114,7 @@ async def test_every_key_is_on_the_key_line_at_80x24(live_app: Any) -> None:
 async def test_the_start_up_screen_fits_80x24(tmp_path: Any) -> None:
     settings = make_settings(session__duration_s=3000, session__clock="wall", session__skip_backtest=True,
                              session__symbols="AAPL,MSFT,GOOGL")  # fmt: skip
-    app = ConsoleApp(Engine(settings, tmp_path / "s"), startup=True)
+    app = starting(Engine(settings, tmp_path / "s"))
     async with app.run_test(size=MIN_SIZE) as pilot:
         screen = app.screen
         assert isinstance(screen, StartupScreen)
@@ -155,13 +155,13 @@ async def test_every_dialog_fits_80x24(live_app: Any) -> None:
 
 async def test_start_up_below_80x24_says_what_it_needs(tmp_path: Any) -> None:
     settings = make_settings(session__duration_s=3000, session__clock="wall", session__skip_backtest=True)
-    app = ConsoleApp(Engine(settings, tmp_path / "s"), startup=True)
+    app = starting(Engine(settings, tmp_path / "s"))
     async with app.run_test(size=(79, 23)) as pilot:
         screen = app.screen
         assert isinstance(screen, StartupScreen)
-        await pilot.pause()
         message = screen.query_one("#startup-too-small", Static)
-        assert message.display and "needs at least 80×24" in str(message.content)
+        await wait_for(pilot, lambda: bool(message.display))
+        assert "needs at least 80×24" in str(message.content)
         assert not screen.query_one("#phases").display
         await pilot.press("q")  # quits before the session starts: nothing traded, nothing kept
         await wait_for(pilot, lambda: not app.is_running)
@@ -169,7 +169,7 @@ async def test_start_up_below_80x24_says_what_it_needs(tmp_path: Any) -> None:
 
 
 async def test_panes_a_resize_brings_in_under_a_dialog_are_drawn(finished_engine: Engine) -> None:
-    app = ConsoleApp(finished_engine, startup=False, deterministic=True)
+    app = ConsoleApp(finished_engine, deterministic=True)
     async with app.run_test(size=MIN_SIZE) as pilot:
         await wait_for(pilot, lambda: app._shown is not None)
         app.action_help()

@@ -18,14 +18,14 @@ from typing import Any
 
 import pytest
 from textual.app import App
-from textual.screen import Screen
 
+from hft_console.engine.engine import Engine
 from hft_console.signals import exit_status
 from hft_console.ui.app import HARMLESS_ACTIONS, ROUTED_ACTIONS, ConsoleApp
 from hft_console.ui.screens import ConfirmScreen, HelpScreen
 from hft_console.ui.startup import StartupScreen
 from tests.conftest import make_settings
-from tests.ui.conftest import wait_for
+from tests.ui.conftest import starting, wait_for
 
 
 async def positions_open(app: ConsoleApp, pilot: Any) -> None:
@@ -81,7 +81,7 @@ async def test_textual_quit_and_the_palettes_quit_go_through_the_gate(live_app: 
 def test_every_builtin_action_is_routed_harmless_or_refused(finished_engine: Any) -> None:
     """Audit of Textual's own App actions: a new one in a Textual upgrade fails here until classified."""
     builtins = {name.removeprefix("action_") for name, _ in inspect.getmembers(App) if name.startswith("action_")}
-    app = ConsoleApp(finished_engine, startup=False)
+    app = ConsoleApp(finished_engine)
     for action in builtins:
         allowed = app.check_action(action, ())
         if action in ROUTED_ACTIONS:
@@ -93,24 +93,29 @@ def test_every_builtin_action_is_routed_harmless_or_refused(finished_engine: Any
     assert {"change_theme", "screenshot", "suspend_process", "pop_screen", "toggle_dark"} <= builtins
 
 
-def test_every_binding_is_the_consoles() -> None:
-    """Textual's default bindings (App ctrl+q/ctrl+c, Screen ctrl+c copy) all end at the console's gate."""
-    app_bindings = ConsoleApp._merge_bindings()
-    for key, bindings in app_bindings.key_to_bindings.items():
-        for binding in bindings:
-            action = binding.action.split("(")[0]
+async def test_every_binding_is_the_consoles(finished_engine: Any) -> None:
+    """Every key live on the console (Textual's App ctrl+q/ctrl+c and Screen defaults included) is the
+    console's own or harmless; ctrl+q and ctrl+c end at the console's gate, ahead of Screen's copy."""
+    app = ConsoleApp(finished_engine)
+    async with app.run_test(size=(120, 40)):
+        active = app.active_bindings
+    screen_actions = set()
+    for key, live in active.items():
+        action = live.binding.action.split("(")[0]
+        if isinstance(live.node, ConsoleApp):
             assert action in ConsoleApp.ALLOWED_ACTIONS, (key, action)
+        else:
+            screen_actions.add(action)
     for key in ("ctrl+q", "ctrl+c"):
-        (binding,) = app_bindings.key_to_bindings[key]
-        assert binding.action == "quit_console" and binding.priority  # ahead of Screen's ctrl+c copy
-    screen_actions = {b.action for bs in Screen._merge_bindings().key_to_bindings.values() for b in bs}
+        binding = active[key].binding
+        assert binding.action == "quit_console" and binding.priority
     assert screen_actions == {"app.focus_next", "app.focus_previous", "screen.copy_text"}
 
 
 async def test_the_palette_offers_only_the_consoles_commands(
     finished_engine: Any, live_app: Callable[..., ConsoleApp]
 ) -> None:
-    done = ConsoleApp(finished_engine, startup=False)
+    done = ConsoleApp(finished_engine)
     async with done.run_test(size=(120, 40)) as pilot:
         titles = [c.title for c in done.get_system_commands(done.screen)]
         assert titles == ["Quit", "Keys"]  # no theme, screenshot, keys panel; no trading without a session
@@ -149,9 +154,7 @@ async def test_a_signal_during_start_up_keeps_nothing(tmp_path: Path) -> None:
     """Before the session starts nothing was traded: as headless does, nothing is kept, so the same
     run directory can be used again."""
     settings = make_settings(session__duration_s=3000, session__clock="wall")
-    from hft_console.engine.engine import Engine
-
-    app = ConsoleApp(Engine(settings, tmp_path / "s"), startup=True)
+    app = starting(Engine(settings, tmp_path / "s"))
     async with app.run_test(size=(120, 40)) as pilot:
         assert isinstance(app.screen, StartupScreen)
         app.signal_received(signal.SIGTERM)

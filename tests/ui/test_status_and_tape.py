@@ -16,7 +16,7 @@ from hft_console.ui.format import clock
 from hft_console.ui.panes import NOTE_S, StatusBar, TapePane
 from hft_console.ui.screens import ConfirmScreen
 from tests.conftest import make_settings
-from tests.ui.conftest import wait_for
+from tests.ui.conftest import starting, wait_for
 from tests.ui.test_console import quit_app
 
 
@@ -27,7 +27,7 @@ def line(status: StatusBar) -> str:
 
 
 async def test_status_notes_expire(finished_engine: Engine) -> None:
-    app = ConsoleApp(finished_engine, startup=False, deterministic=True)
+    app = ConsoleApp(finished_engine, deterministic=True)
     now = [1000.0]
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: app._shown is not None)
@@ -44,7 +44,7 @@ async def test_status_notes_expire(finished_engine: Engine) -> None:
 
 
 async def test_a_long_note_never_pushes_the_progress_bar_off_the_line(finished_engine: Engine) -> None:
-    app = ConsoleApp(finished_engine, startup=False, deterministic=True)
+    app = ConsoleApp(finished_engine, deterministic=True)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: app._shown is not None)
         status = app.query_one(StatusBar)
@@ -88,7 +88,7 @@ async def test_an_open_dialog_never_freezes_the_status_line(live_app: Any) -> No
 
 async def test_start_up_says_nothing_the_screen_already_shows(tmp_path: Any) -> None:
     settings = make_settings(session__duration_s=3000, session__clock="wall", session__skip_backtest=True)
-    app = ConsoleApp(Engine(settings, tmp_path / "s"), startup=True)
+    app = starting(Engine(settings, tmp_path / "s"))
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: app.engine_running and app._shown is not None)
         assert len(app._notifications) == 0  # the keys are on the key line; no toast repeats them
@@ -97,7 +97,7 @@ async def test_start_up_says_nothing_the_screen_already_shows(tmp_path: Any) -> 
 
 async def test_a_late_backtest_result_never_covers_a_gauge(tmp_path: Any) -> None:
     settings = make_settings(session__duration_s=3000, session__clock="wall", backtest__startup_duration_s=1)
-    app = ConsoleApp(Engine(settings, tmp_path / "s"), startup=True)
+    app = starting(Engine(settings, tmp_path / "s"))
     async with app.run_test(size=(120, 40), notifications=True) as pilot:
         await pilot.press("enter")  # skip ahead: the backtest's result comes later, as a notification
         await wait_for(pilot, lambda: app.engine_running and app._shown is not None)
@@ -120,7 +120,7 @@ async def test_the_tape_uses_all_its_rows_and_pages(finished_engine: Engine) -> 
     snap = finished_engine.snapshot
     assert snap is not None
     trades = snap.trades
-    app = ConsoleApp(finished_engine, startup=False, deterministic=True)
+    app = ConsoleApp(finished_engine, deterministic=True)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: app._shown is not None)
         tape = app.query_one(TapePane)

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from hft_console.routing import bandits as B
+from hft_console.routing import bandits
 from hft_console.routing.policy import Observation, PolicySpec, Transition
 
 K = 6
@@ -25,19 +25,19 @@ def simulate(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The numpy path step by step on Gaussian arms: the arms pulled and each pull's expected regret."""
     rng = np.random.default_rng(seed)
-    noise = B.noise_np(name, K, rng, (steps,))
+    noise = bandits.noise_np(name, K, rng, (steps,))
     shocks = rng.standard_normal(steps) * SD
-    state, mask = B.bandit_init(name, K), np.ones(K, dtype=bool)
+    state, mask = bandits.bandit_init(name, K), np.ones(K, dtype=bool)
     arms, regret = np.empty(steps, dtype=int), np.empty(steps)
     for t in range(steps):
         means = means_at(t)
-        arm = int(B.bandit_act(name, state, mask, noise[t]))
-        state = B.bandit_update(name, state, arm, scale * (means[arm] + shocks[t]))
+        arm = int(bandits.bandit_act(name, state, mask, noise[t]))
+        state = bandits.bandit_update(name, state, arm, scale * (means[arm] + shocks[t]))
         arms[t], regret[t] = arm, means.max() - means[arm]
     return arms, regret
 
 
-@pytest.mark.parametrize("name", B.BANDIT_NAMES)
+@pytest.mark.parametrize("name", bandits.BANDIT_NAMES)
 def test_finds_the_best_arm_of_a_stationary_problem(name: str) -> None:
     shares = [(simulate(name, lambda t: MEANS, 3000, seed)[0][2250:] == 2).mean() for seed in range(3)]
     # forgetting costs the adaptive variants some of the share; the best arm still dominates
@@ -57,7 +57,7 @@ def test_adaptive_variants_recover_from_a_regime_switch_where_stationary_ones_la
         return BEFORE if t < 2000 else AFTER
 
     soon, late, post_regret = {}, {}, {}
-    for name in B.BANDIT_NAMES:
+    for name in bandits.BANDIT_NAMES:
         arms, regret = simulate(name, means_at, 4000, seed=11)
         soon[name], late[name] = (arms[2000:2500] == 4).mean(), (arms[3000:] == 4).mean()
         post_regret[name] = regret[2000:].sum()
@@ -68,7 +68,7 @@ def test_adaptive_variants_recover_from_a_regime_switch_where_stationary_ones_la
     assert max(post_regret[n] for n in ADAPTIVE) < 0.6 * min(post_regret[n] for n in STATIONARY), post_regret
 
 
-@pytest.mark.parametrize("name", B.BANDIT_NAMES)
+@pytest.mark.parametrize("name", bandits.BANDIT_NAMES)
 def test_decisions_do_not_depend_on_the_reward_scale(name: str) -> None:
     base = simulate(name, lambda t: CLOSE, 600, seed=3)[0]
     for scale in (64.0, 1 / 16):  # powers of two scale every statistic exactly
@@ -78,7 +78,7 @@ def test_decisions_do_not_depend_on_the_reward_scale(name: str) -> None:
 @pytest.mark.parametrize("nu", [2.0, 3.0, 7.5, 50.0])
 def test_thompson_draws_follow_the_student_t_law(nu: float) -> None:
     rng, n = np.random.default_rng(int(nu)), 200_000
-    t = B._student_t(np.full(n, nu), np.full(n, -2 / nu), rng.random((2, B.T_TRIES, n)), np)
+    t = bandits.student_t(np.full(n, nu), np.full(n, -2 / nu), rng.random((2, bandits.T_TRIES, n)), np)
     q = [0.005, 0.05, 0.25, 0.75, 0.95, 0.995]
     np.testing.assert_allclose(np.quantile(t, q), np.quantile(rng.standard_t(nu, n), q), rtol=0.05)
 
@@ -89,67 +89,67 @@ def random_masks(rng: np.random.Generator, steps: int) -> np.ndarray:
     return masks
 
 
-@pytest.mark.parametrize("name", B.BANDIT_NAMES)
+@pytest.mark.parametrize("name", bandits.BANDIT_NAMES)
 def test_never_picks_an_ineligible_arm(name: str) -> None:
     rng = np.random.default_rng(5)
     masks = random_masks(rng, 2000)
-    noise = B.noise_np(name, K, rng, (2000,))
-    state = B.bandit_init(name, K)
+    noise = bandits.noise_np(name, K, rng, (2000,))
+    state = bandits.bandit_init(name, K)
     for t, mask in enumerate(masks):
-        arm = int(B.bandit_act(name, state, mask, noise[t]))
+        arm = int(bandits.bandit_act(name, state, mask, noise[t]))
         assert mask[arm]
-        state = B.bandit_update(name, state, arm, MEANS[arm] + SD * rng.standard_normal())
+        state = bandits.bandit_update(name, state, arm, MEANS[arm] + SD * rng.standard_normal())
     for only in range(K):
         mask = np.arange(K) == only
-        assert int(B.bandit_act(name, state, mask, noise[0])) == only
+        assert int(bandits.bandit_act(name, state, mask, noise[0])) == only
 
 
-@pytest.mark.parametrize("name", B.BANDIT_NAMES)
+@pytest.mark.parametrize("name", bandits.BANDIT_NAMES)
 def test_numpy_and_jitted_jax_scan_agree(name: str) -> None:
     jax = pytest.importorskip("jax")
     jnp = jax.numpy
     steps, rng = 1500, np.random.default_rng(9)
-    masks, noise = random_masks(rng, steps), B.noise_np(name, K, rng, (steps,))
+    masks, noise = random_masks(rng, steps), bandits.noise_np(name, K, rng, (steps,))
     shocks = rng.standard_normal(steps) * SD
 
-    state = B.bandit_init(name, K)
+    state = bandits.bandit_init(name, K)
     np_arms = []
     for t in range(steps):
-        arm = int(B.bandit_act(name, state, masks[t], noise[t]))
-        state = B.bandit_update(name, state, arm, MEANS[arm] + shocks[t])
+        arm = int(bandits.bandit_act(name, state, masks[t], noise[t]))
+        state = bandits.bandit_update(name, state, arm, MEANS[arm] + shocks[t])
         np_arms.append(arm)
 
     with jax.enable_x64(True):
 
-        def step(st: B.BanditState, x: tuple[Any, ...]) -> tuple[B.BanditState, Any]:
+        def step(st: bandits.BanditState, x: tuple[Any, ...]) -> tuple[bandits.BanditState, Any]:
             mask, nz, shock = x
-            arm = B.bandit_act(name, st, mask, nz, xp=jnp)
-            return B.bandit_update(name, st, arm, jnp.asarray(MEANS)[arm] + shock, xp=jnp), arm
+            arm = bandits.bandit_act(name, st, mask, nz, xp=jnp)
+            return bandits.bandit_update(name, st, arm, jnp.asarray(MEANS)[arm] + shock, xp=jnp), arm
 
         xs = (jnp.asarray(masks), jnp.asarray(noise), jnp.asarray(shocks))
-        jx_state, jx_arms = jax.jit(lambda s0, xs: jax.lax.scan(step, s0, xs))(B.bandit_init(name, K, xp=jnp), xs)
+        jx_state, jx_arms = jax.jit(lambda s0, xs: jax.lax.scan(step, s0, xs))(bandits.bandit_init(name, K, xp=jnp), xs)
         assert np.asarray(jx_arms).tolist() == np_arms
-        for field, a, b in zip(B.BanditState._fields, state, jx_state, strict=True):
+        for field, a, b in zip(bandits.BanditState._fields, state, jx_state, strict=True):
             np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-9, atol=1e-9, err_msg=field)
 
 
-@pytest.mark.parametrize("name", B.BANDIT_NAMES)
+@pytest.mark.parametrize("name", bandits.BANDIT_NAMES)
 def test_vmap_over_64_problems_under_jit(name: str) -> None:
     jax = pytest.importorskip("jax")
     jnp = jax.numpy
     n, steps, rng = 64, 1500, np.random.default_rng(4)
     best = np.arange(n) % K
     means = jnp.asarray(np.where(np.arange(K) == best[:, None], -0.2, -0.9))  # each problem its own best arm
-    noise = jnp.asarray(B.noise_np(name, K, rng, (n, steps)))  # float32, as JAX defaults
+    noise = jnp.asarray(bandits.noise_np(name, K, rng, (n, steps)))  # float32, as JAX defaults
     shocks = jnp.asarray(rng.standard_normal((n, steps)) * SD)
 
     def one(m: Any, noise: Any, shocks: Any) -> Any:
-        def step(st: B.BanditState, x: tuple[Any, ...]) -> tuple[B.BanditState, Any]:
+        def step(st: bandits.BanditState, x: tuple[Any, ...]) -> tuple[bandits.BanditState, Any]:
             nz, shock = x
-            arm = B.bandit_act(name, st, jnp.ones(K, dtype=bool), nz, xp=jnp)
-            return B.bandit_update(name, st, arm, m[arm] + shock, xp=jnp), arm
+            arm = bandits.bandit_act(name, st, jnp.ones(K, dtype=bool), nz, xp=jnp)
+            return bandits.bandit_update(name, st, arm, m[arm] + shock, xp=jnp), arm
 
-        return jax.lax.scan(step, B.bandit_init(name, K, xp=jnp), (noise, shocks))
+        return jax.lax.scan(step, bandits.bandit_init(name, K, xp=jnp), (noise, shocks))
 
     states, arms = jax.jit(jax.vmap(one))(means, noise, shocks)
     assert arms.shape == (n, steps) and states.counts.shape == (n, K)
@@ -159,9 +159,9 @@ def test_vmap_over_64_problems_under_jit(name: str) -> None:
 
 def test_jax_noise_has_the_declared_shapes() -> None:
     jax = pytest.importorskip("jax")
-    for name in B.BANDIT_NAMES:
-        u = np.asarray(B.noise_jax(name, K, jax.random.key(0), (3000,)))
-        assert u.shape == (3000, *B.bandit_noise_shape(name, K))
+    for name in bandits.BANDIT_NAMES:
+        u = np.asarray(bandits.noise_jax(name, K, jax.random.key(0), (3000,)))
+        assert u.shape == (3000, *bandits.bandit_noise_shape(name, K))
         assert u.size == 0 or (u.min() >= 0 and u.max() < 1 and abs(u.mean() - 0.5) < 0.02)
 
 
@@ -173,10 +173,10 @@ def observation(mask: tuple[bool, ...], decision: int) -> Observation:
                        fee=(0.003,) * K, mask=mask, mid=100.0, decision=decision)  # fmt: skip
 
 
-@pytest.mark.parametrize("cls", B.BANDIT_POLICIES)
-def test_policy_wrapper_routes_learns_and_reports(cls: type[B.BanditPolicy]) -> None:
+@pytest.mark.parametrize("cls", bandits.BANDIT_POLICIES)
+def test_policy_wrapper_routes_learns_and_reports(cls: type[bandits.BanditPolicy]) -> None:
     policy, rng = cls(), np.random.default_rng(2)
-    assert policy.name in B.BANDIT_NAMES
+    assert policy.name in bandits.BANDIT_NAMES
     state, picks = policy.init(7, SPEC), []
     for d in range(1500):
         mask = tuple(bool(x) for x in rng.random(K) < 0.8) if d % 3 else (True,) * K
@@ -198,7 +198,7 @@ def test_policy_wrapper_routes_learns_and_reports(cls: type[B.BanditPolicy]) -> 
 
 def test_policy_is_reproducible_from_its_key_and_reports_unpulled_arms() -> None:
     def run(key: int) -> list[int]:
-        policy = B.Thompson()
+        policy = bandits.Thompson()
         state, picks = policy.init(key, SPEC), []
         for d in range(50):
             venue = policy.act(state, observation((True,) * K, d), key=0.5)
@@ -208,20 +208,20 @@ def test_policy_is_reproducible_from_its_key_and_reports_unpulled_arms() -> None
 
     assert run(1) == run(1)
     assert run(1) != run(2)
-    fresh = B.arm_stats("ucb", B.bandit_init("ucb", K))
+    fresh = bandits.arm_stats("ucb", bandits.bandit_init("ucb", K))
     assert fresh["pulls"] == [0.0] * K and all(math.isnan(x) for x in fresh["mean"])
     assert fresh["bound"] == [math.inf] * K
 
 
 def test_unknown_bandit() -> None:
     with pytest.raises(ValueError, match="unknown bandit"):
-        B.bandit_init("nosuch", K)
+        bandits.bandit_init("nosuch", K)
 
 
 def test_ucb_window_is_ucb_until_its_window_fills_and_says_so() -> None:
     """Why ucb-window and ucb read the same in evaluate (200 decisions) and a 10 s backtest (50-70
     orders): until an answer leaves the 200-update window the two make the very same choices."""
-    window = B.DEFAULT_CONFIG.window
+    window = bandits.DEFAULT_CONFIG.window
 
     def means_at(t: int) -> np.ndarray:
         return BEFORE if t < window // 2 else AFTER
@@ -229,5 +229,5 @@ def test_ucb_window_is_ucb_until_its_window_fills_and_says_so() -> None:
     plain, windowed = (simulate(n, means_at, 3 * window, seed=5)[0] for n in ("ucb", "ucb-window"))
     assert (plain[: window + 1] == windowed[: window + 1]).all()
     assert (plain[window + 1 :] != windowed[window + 1 :]).any()
-    assert B.same_as("ucb-window", window) == "ucb" and B.same_as("ucb-window", window + 1) is None
-    assert all(B.same_as(name, 10) is None for name in B.BANDIT_NAMES if name != "ucb-window")
+    assert bandits.same_as("ucb-window", window) == "ucb" and bandits.same_as("ucb-window", window + 1) is None
+    assert all(bandits.same_as(name, 10) is None for name in bandits.BANDIT_NAMES if name != "ucb-window")

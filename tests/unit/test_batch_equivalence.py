@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from hft_console.domain import Quote
 from hft_console.market.book import batch_nbbo
 from hft_console.market.normalizer import OK, Normalizer
 from hft_console.market.synthetic import SyntheticMarket
@@ -16,7 +17,7 @@ from tests.conftest import make_settings
 SYMBOLS = ["AAPL", "MSFT", "GOOGL"]
 
 
-def scalar_nbbo(quotes: list[tuple[int, float, float, int, int] | None]) -> tuple[float, int, float, int]:
+def scalar_nbbo(quotes: list[Quote | None]) -> tuple[float, int, float, int]:
     bb, bbs, ba, bas = 0.0, 0, math.inf, 0
     for q in quotes:
         if q is None:
@@ -38,7 +39,7 @@ def test_batch_normaliser_book_and_signal_match_the_per_tick_forms(seed: int, ba
         market__bad_tick_rate=bad_rate, normalizer__max_deviation=max_dev, normalizer__reanchor_after=3,
         strategy__ema_half_life_ms=5,
     )  # fmt: skip
-    market = SyntheticMarket(SYMBOLS, s.venue_specs(), s.market, seed)
+    market = SyntheticMarket(SYMBOLS, s.venues, s.market, seed)
     one, batched = Normalizer(3, 6, s.normalizer), Normalizer(3, 6, s.normalizer)
     per_tick, whole = ImbalanceStrategy(3, s.strategy), ImbalanceStrategy(3, s.strategy)
     for i in range(1, 40):

@@ -12,10 +12,15 @@ import numpy as np
 import pytest
 
 from hft_console.learn import dqn
-from hft_console.learn import env as E
+from hft_console.learn.env import EnvParams, params_from_settings
 from hft_console.learn.evaluate import baseline, make_rollout, scenario_params
+from hft_console.routing.learned.policy import decide_q
 from hft_console.routing.models import checkpoint
+from hft_console.routing.models.agents import load_agent
+from hft_console.routing.models.dqn import q_values, q_values_np
+from hft_console.routing.models.layout import OBS_VERSION, SIZE_FRACTIONS
 from hft_console.routing.models.nets import MLP
+from hft_console.venues.regimes import REGIMES
 from tests.conftest import make_settings
 
 # small enough to train in a few seconds on 2 cores (the compile dominates); 25,600 env steps
@@ -34,11 +39,11 @@ def trained() -> tuple[Any, dict[str, Any], Any]:
     return params, meta, settings
 
 
-def _greedy_cost(router: Any, base: E.EnvParams) -> float:
+def _greedy_cost(router: Any, base: EnvParams) -> float:
     """Mean cost over the same 24 scenarios x 100 decisions, 8 per regime."""
     run = make_rollout(router, 100)
     costs = []
-    for i, regime in enumerate(E.REGIMES):
+    for i, regime in enumerate(REGIMES):
         params, start = scenario_params(base, regime, 8, jax.random.key(100 + i))
         costs.append(np.asarray(run(params, jax.random.split(jax.random.key(200 + i), 8), start).cost_bps).mean())
     return float(np.mean(costs))
@@ -48,8 +53,8 @@ def test_dqn_learns_a_better_policy_than_random_and_its_init(trained: tuple[Any,
     params, meta, settings = trained
     assert meta["env_steps"] == 25_600 and meta["learn_steps"] > 0
     assert meta["train_cost_bps_last"] < meta["train_cost_bps_first"]
-    base = E.params_from_settings(settings)
-    n_act = len(settings.venues) * len(E.SIZE_FRACTIONS)
+    base = params_from_settings(settings)
+    n_act = len(settings.venues) * len(SIZE_FRACTIONS)
     untrained: Any = MLP(SMALL.hidden, n_act).init(jax.random.key(3), np.zeros(meta["obs_dim"], np.float32))
     learned = _greedy_cost(dqn.eval_router(params), base)
     at_init = _greedy_cost(dqn.eval_router(untrained), base)
@@ -61,7 +66,9 @@ def test_dqn_learns_a_better_policy_than_random_and_its_init(trained: tuple[Any,
     assert at_init - learned > 0.5 * (at_init - oracle), (learned, at_init, oracle)
 
 
-def test_numpy_forward_matches_jit_and_decide_respects_eligibility(trained: tuple[Any, dict[str, Any], Any]) -> None:
+def test_numpy_forward_matches_jit_and_the_live_decision_respects_eligibility(
+    trained: tuple[Any, dict[str, Any], Any],
+) -> None:
     params, meta, _ = trained
     rng = np.random.default_rng(0)
     n_ven = len(meta["venues"])
@@ -70,17 +77,18 @@ def test_numpy_forward_matches_jit_and_decide_respects_eligibility(trained: tupl
         mask = rng.random(n_ven) < 0.5
         mask[rng.integers(n_ven)] = True
         obs[:n_ven] = mask
-        q_np = dqn.q_values_np(params, obs)
-        q_jit = dqn.q_values_jit(params, obs)
-        assert q_np.shape == (n_ven * len(E.SIZE_FRACTIONS),)
+        q_np = q_values_np(params, obs)
+        q_jit = np.asarray(q_values(params, obs))
+        assert q_np.shape == (n_ven * len(SIZE_FRACTIONS),)
         np.testing.assert_allclose(q_np, q_jit, rtol=1e-5, atol=1e-6)
-        venue, fraction = dqn.decide(q_np, mask)
-        assert mask[venue] and fraction in E.SIZE_FRACTIONS
+        live_mask = tuple(bool(m) for m in mask)
+        venue, fraction = decide_q(q_np.tolist(), live_mask, SIZE_FRACTIONS)
+        assert mask[venue] and fraction in SIZE_FRACTIONS
         # the best Q overall on an ineligible venue must not lure it away
-        q_np[np.repeat(~mask, len(E.SIZE_FRACTIONS))] = 1e9
-        assert mask[dqn.decide(q_np, mask)[0]]
+        q_np[np.repeat(~mask, len(SIZE_FRACTIONS))] = 1e9
+        assert mask[decide_q(q_np.tolist(), live_mask, SIZE_FRACTIONS)[0]]
     with pytest.raises(ValueError):
-        dqn.decide(np.zeros(n_ven * len(E.SIZE_FRACTIONS)), np.zeros(n_ven, dtype=bool))
+        decide_q([0.0] * (n_ven * len(SIZE_FRACTIONS)), (False,) * n_ven, SIZE_FRACTIONS)
 
 
 def test_checkpoint_round_trip_gives_identical_q_values(
@@ -90,12 +98,12 @@ def test_checkpoint_round_trip_gives_identical_q_values(
     assert {"venues", "obs_dim", "config", "env_steps", "compile_s", "train_s"} <= meta.keys()
     for name in ("latency.msgpack", "latency.json"):  # the forecaster it was trained beside
         shutil.copy(checkpoint.models_dir() / name, tmp_path / name)
-    checkpoint.save(tmp_path, "dqn", params, meta)
-    loaded, loaded_meta = checkpoint.load(tmp_path, "dqn", meta["venues"], meta["obs_dim"])
+    checkpoint.save(tmp_path, "dqn", params, meta, OBS_VERSION)
+    loaded, loaded_meta = load_agent(tmp_path, "dqn", meta["venues"])
     assert loaded_meta["config"] == meta["config"] and loaded_meta["agent"] == "dqn"
     obs = np.random.default_rng(1).normal(size=(20, meta["obs_dim"])).astype(np.float32)
     for x in obs:
-        np.testing.assert_array_equal(dqn.q_values_jit(loaded, x), dqn.q_values_jit(params, x))
-        np.testing.assert_array_equal(dqn.q_values_np(loaded, x), dqn.q_values_np(params, x))
+        np.testing.assert_array_equal(np.asarray(q_values(loaded, x)), np.asarray(q_values(params, x)))
+        np.testing.assert_array_equal(q_values_np(loaded, x), q_values_np(params, x))
     with pytest.raises(checkpoint.CheckpointError):
-        checkpoint.load(tmp_path, "dqn", meta["venues"][::-1], meta["obs_dim"])
+        load_agent(tmp_path, "dqn", meta["venues"][::-1])

@@ -26,7 +26,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from hft_console.market.feedkit import redact
-from hft_console.market.finnhub import FinnhubFeed, FinnhubMarket, open_finnhub
+from hft_console.market.finnhub.feed import FinnhubFeed
+from hft_console.market.finnhub.market import FinnhubMarket, open_finnhub
 from hft_console.market.open import data_quality
 from hft_console.market.source import DataError
 from tests.conftest import make_settings
@@ -392,7 +393,7 @@ async def test_market_quotes_around_the_live_price(rest: RestServer) -> None:
 
     async with WsServer(script) as ws_url:
         settings = make_settings({"FINNHUB_API_KEY": KEY}, data__finnhub_rest_url=rest.url, data__finnhub_ws_url=ws_url)
-        market = await asyncio.to_thread(open_finnhub, settings, settings.venue_specs(), 7)
+        market = await asyncio.to_thread(open_finnhub, settings, settings.venues, 7)
         try:
             assert isinstance(market, FinnhubMarket) and market.label == "finnhub" and not market.exhausted
             assert market.cfg.bad_tick_rate == 0.0

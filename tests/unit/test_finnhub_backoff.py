@@ -14,7 +14,7 @@ import pytest
 from websockets.asyncio.server import ServerConnection
 
 from hft_console.market.feedkit import TokenBucket, backoff_delays
-from hft_console.market.finnhub import HEALTHY_S
+from hft_console.market.finnhub.feed import HEALTHY_S
 from tests.unit.test_finnhub import RestServer, SkewedClock, WsServer, make_feed, trade, wait_for
 
 

@@ -12,10 +12,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from hft_console.learn import env as E
-from hft_console.learn import latency as L
+from hft_console.learn import env
+from hft_console.learn.latency_train import error_report
 from hft_console.routing.learned.forecast import LatencyForecaster
-from hft_console.routing.models import checkpoint
+from hft_console.routing.models import checkpoint, latency
+from hft_console.routing.models.agents import load_agent
+from hft_console.routing.models.checkpoint import Params
+from hft_console.routing.models.layout import OBS_VERSION
 from tests.conftest import make_settings
 
 PRIOR = np.array([300.0, 250.0, 900.0, 400.0], dtype=np.float32)
@@ -31,19 +34,24 @@ def _answers(n: int, seed: int = 3) -> list[tuple[int, float]]:
     return out
 
 
+def sgd_steps(params: Params, venues: jax.Array, x: jax.Array, y: jax.Array) -> Params:
+    """``latency.record``'s weight updates for a sequence of answers, in order, none of them padding."""
+    return latency.sgd_steps_masked(params, venues, x, y, jnp.ones(jnp.shape(venues), jnp.float32))
+
+
 def _trained_like() -> dict:
     """Weights that answer something other than 0 (an untrained net is the EWMA, which proves little)."""
-    shared = L.init_shared(jax.random.key(5))
+    shared = latency.init_shared(jax.random.key(5))
     return jax.tree.map(lambda x: x + 0.3 * jax.random.normal(jax.random.key(6), x.shape), shared)
 
 
 def test_the_live_forecaster_equals_the_environments_with_the_same_weights() -> None:
     shared = _trained_like()
-    fc = L.start(shared, jnp.asarray(PRIOR))
-    live = LatencyForecaster(L.numpy_params(shared), PRIOR.tolist())
+    fc = latency.start(shared, jnp.asarray(PRIOR))
+    live = LatencyForecaster(latency.numpy_params(shared), PRIOR.tolist())
     np.testing.assert_allclose(live.forecast, np.asarray(fc.forecast_us), rtol=1e-5)
     for v, rt in _answers(300):
-        fc = L.record(fc, jnp.asarray(v), jnp.asarray(rt, jnp.float32), jnp.asarray(PRIOR), lr=0.0)
+        fc = latency.record(fc, jnp.asarray(v), jnp.asarray(rt, jnp.float32), jnp.asarray(PRIOR), lr=0.0)
         live.record(v, rt)
     np.testing.assert_allclose(live.forecast, np.asarray(fc.forecast_us), rtol=1e-4)
     np.testing.assert_allclose(live.ewma, np.asarray(fc.ewma_us), rtol=1e-4)
@@ -51,25 +59,26 @@ def test_the_live_forecaster_equals_the_environments_with_the_same_weights() -> 
 
 def test_batched_sgd_equals_a_step_per_answer() -> None:
     shared = _trained_like()
-    fc = L.start(shared, jnp.asarray(PRIOR))
-    live = LatencyForecaster(L.numpy_params(shared), PRIOR.tolist(), keep_examples=True)
+    fc = latency.start(shared, jnp.asarray(PRIOR))
+    live = LatencyForecaster(latency.numpy_params(shared), PRIOR.tolist(), keep_examples=True)
     for v, rt in _answers(200):
-        fc = L.record(fc, jnp.asarray(v), jnp.asarray(rt, jnp.float32), jnp.asarray(PRIOR))
+        fc = latency.record(fc, jnp.asarray(v), jnp.asarray(rt, jnp.float32), jnp.asarray(PRIOR))
         live.record(v, rt)
     assert live.examples is not None and len(live.examples) == 200
     venues, x, y = zip(*live.examples, strict=True)
-    batched = L.sgd_steps(L.stacked(shared, len(PRIOR)), jnp.asarray(venues), jnp.asarray(x), jnp.asarray(y))
+    batched = sgd_steps(latency.stacked(shared, len(PRIOR)), jnp.asarray(venues), jnp.asarray(x), jnp.asarray(y))
     for a, b in zip(jax.tree.leaves(batched), jax.tree.leaves(fc.params), strict=True):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-6)
+    start = latency.stacked(shared, len(PRIOR))
     moved = [float(np.abs(np.asarray(a) - np.asarray(b)).max()) for a, b in
-             zip(jax.tree.leaves(batched), jax.tree.leaves(L.stacked(shared, len(PRIOR))), strict=True)]  # fmt: skip
+             zip(jax.tree.leaves(batched), jax.tree.leaves(start), strict=True)]  # fmt: skip
     assert max(moved) > 1e-4  # the online steps did change the weights
 
 
 def test_new_weights_are_taken_up_at_the_next_answer() -> None:
-    live = LatencyForecaster(L.numpy_params(L.untrained()), PRIOR.tolist())
+    live = LatencyForecaster(latency.numpy_params(latency.untrained()), PRIOR.tolist())
     assert live.forecast == pytest.approx(PRIOR.tolist())  # untrained: the forecast is the EWMA
-    other = L.numpy_params(L.stacked(_trained_like(), len(PRIOR)))
+    other = latency.numpy_params(latency.stacked(_trained_like(), len(PRIOR)))
     live.publish(other)
     before = list(live.forecast)
     live.record(0, 300.0)
@@ -78,9 +87,8 @@ def test_new_weights_are_taken_up_at_the_next_answer() -> None:
 
 def test_pretrained_forecaster_beats_the_ewma_where_latency_moves() -> None:
     s = make_settings()
-    report = L.shared_weights()  # the shipped weights
-    world = E.params_from_settings(s, predictor=report)
-    from hft_console.learn.latency_train import error_report
+    report = latency.shared_weights()  # the shipped weights
+    world = env.params_from_settings(s, predictor=report)
 
     rows = error_report(world, scenarios=16, steps=200, seed=11)
     for regime in ("congested", "degraded"):
@@ -93,13 +101,7 @@ def test_an_agent_trained_with_another_forecaster_is_refused(tmp_path: Path) -> 
     for name in ("dqn.msgpack", "dqn.json", "latency.msgpack", "latency.json"):
         shutil.copy(models / name, tmp_path / name)
     venues = json.loads((tmp_path / "dqn.json").read_text())["venues"]
-    checkpoint.load(tmp_path, "dqn", venues, E.obs_dim(len(venues)))  # as shipped: fine
-    checkpoint.save(tmp_path, "latency", L.numpy_params(_trained_like()), {"venues": venues})
+    load_agent(tmp_path, "dqn", venues)  # as shipped: fine
+    checkpoint.save(tmp_path, "latency", latency.numpy_params(_trained_like()), {"venues": venues}, OBS_VERSION)
     with pytest.raises(checkpoint.CheckpointError, match="latency forecaster"):
-        checkpoint.load(tmp_path, "dqn", venues, E.obs_dim(len(venues)))
-
-
-def test_the_numpy_forecaster_shares_the_networks_constants() -> None:
-    from hft_console.routing.learned import forecast
-
-    assert (forecast.HISTORY, forecast.ALPHA, forecast.CLIP) == (L.HISTORY, L.ALPHA, L.CLIP)
+        load_agent(tmp_path, "dqn", venues)

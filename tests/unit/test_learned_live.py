@@ -3,48 +3,54 @@
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
-from hft_console.learn import dqn, ppo
-from hft_console.learn import env as E
+from hft_console.learn import env
 from hft_console.routing.learned.policy import LearnedPolicy, decide_allocation, decide_q
+from hft_console.routing.models import dqn, ppo
+from hft_console.routing.models.layout import SIZE_FRACTIONS
 from hft_console.routing.policy import Observation, PolicySpec
 from tests.conftest import make_settings
 
 VENUES = ("NYSE", "NASDAQ", "ARCA", "BZX", "EDGX", "IEX")
 
 
-def test_plain_python_decisions_equal_the_agents_decide() -> None:
+def test_plain_python_decisions_equal_the_networks_jitted_decisions() -> None:
+    """The live decisions against the jnp ones training and evaluation make (``eval_router``'s)."""
+    decide_dqn = jax.jit(lambda q, obs: jnp.argmax(dqn.masked(q, obs, 6)))
+    decide_ppo = jax.jit(lambda logits, mask: ppo.allocation(logits, mask, 0.25))
     rng = np.random.default_rng(1)
-    for _ in range(2000):
+    for _ in range(500):
         mask = rng.random(6) < 0.5
         mask[rng.integers(6)] = True
         q = rng.normal(size=12).astype(np.float32)
         logits = rng.normal(size=6).astype(np.float32)
-        assert decide_q(q.tolist(), tuple(mask), E.SIZE_FRACTIONS) == dqn.decide(q, mask)
+        a = int(decide_dqn(q, mask.astype(np.float32)))
+        assert decide_q(q.tolist(), tuple(mask), SIZE_FRACTIONS) == (a // dqn.N_SIZES, SIZE_FRACTIONS[a % dqn.N_SIZES])
         v, f = decide_allocation(logits.tolist(), tuple(mask), 0.25)
-        v2, f2 = ppo.decide(logits, mask, 0.25)
-        assert v == v2 and abs(f - f2) < 1e-6
+        v2, f2 = decide_ppo(logits, mask)
+        assert v == int(v2) and abs(f - float(f2)) < 1e-6
 
 
 def test_the_live_observation_is_the_environments() -> None:
     s = make_settings()
-    p = E.params_from_settings(s)
+    p = env.params_from_settings(s)
     prior = np.asarray(p.prior_rt_us, dtype=np.float64)
-    spec = PolicySpec(VENUES, np.array([v.taker_fee for v in s.venue_specs()]), prior, tick=p.tick)
+    spec = PolicySpec(VENUES, np.array([v.taker_fee for v in s.venues]), prior, tick=p.tick)
     policy = LearnedPolicy("ppo")
     policy.init(0, spec)
     seen: list[np.ndarray] = []
     inner = policy._forward_list
     assert inner is not None
     policy._forward_list = lambda x: seen.append(x) or inner(x)  # type: ignore[func-returns-value]
-    state = E.reset(jax.random.key(0), p)
+    state = env.reset(jax.random.key(0), p)
     mask = tuple(bool(m) for m in np.asarray(state.eligible))
     size = tuple(int(x) for x in np.asarray(state.size))
     ewma = tuple(float(x) for x in np.asarray(state.ewma_us))
     obs = Observation(1, int(p.qty), (1.0,) * 6, size, ewma, (0.0,) * 6, mask, 100.0, 0, ewma)
     policy.act(None, obs, 0.5)
-    np.testing.assert_allclose(seen[0], np.asarray(E.observe(state, p)), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(seen[0], np.asarray(env.observe(state, p)), rtol=1e-6, atol=1e-6)
 
 
 def test_a_session_without_a_learned_router_does_not_import_jax() -> None:
@@ -58,3 +64,30 @@ def test_a_session_without_a_learned_router_does_not_import_jax() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_live_routing_imports_no_training_code_and_its_numpy_path_no_jax() -> None:
+    """``routing`` (what runs live) never imports ``learn`` (training): not on import, and not while a
+    learned router decides with numpy inference through a whole session. The numpy decision path's
+    own modules (layout, numpy forward, checkpoint, the live forecaster) import no JAX either; the
+    session itself does, for the latency forecaster's online SGD."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import hft_console.routing.registry, hft_console.routing.runner\n"
+        "import hft_console.routing.models.layout, hft_console.routing.models.numpy_mlp\n"
+        "import hft_console.routing.models.checkpoint, hft_console.routing.learned.forecast\n"
+        "heavy = ('jax', 'flax', 'optax', 'hft_console.learn')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy[:3] or m.startswith(heavy[3])))\n"
+        "from tests.conftest import make_settings\n"
+        "from hft_console.engine.engine import Engine\n"
+        "s = make_settings(session__router='dqn', session__inference='numpy', session__duration_s=2)\n"
+        "engine = Engine(s, None)\n"
+        "engine.run()\n"
+        "assert engine.router.name == 'dqn' and engine.router.backend == 'numpy', engine.router.warnings\n"
+        "print(sorted(m for m in sys.modules if m.startswith('hft_console.learn')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split("\n")[:2] == ["[]", "[]"], out.stdout

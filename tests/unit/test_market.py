@@ -1,14 +1,17 @@
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 
+from hft_console.market.source import DataError
 from hft_console.market.synthetic import SyntheticMarket, ar1, start_price
 from tests.conftest import make_settings
 
 
 def market(seed: int = 1, **flags: object) -> SyntheticMarket:
     s = make_settings(market__bad_tick_rate=0.0, **flags)
-    return SyntheticMarket(s.session.symbols, s.venue_specs(), s.market, seed)
+    return SyntheticMarket(s.session.symbols, s.venues, s.market, seed)
 
 
 def test_ar1_matches_the_recursion() -> None:
@@ -81,9 +84,5 @@ def test_unknown_symbols_get_a_stable_price() -> None:
 
 
 def test_a_data_error_crosses_a_process_boundary_whole() -> None:
-    import pickle
-
-    from hft_console.market.source import DataError
-
     again = pickle.loads(pickle.dumps(DataError("replay:t.csv", "row 3: bid = 'x': expected a number", 2)))
     assert isinstance(again, DataError) and again.exit_code == 2 and str(again).startswith("replay:t.csv: row 3")

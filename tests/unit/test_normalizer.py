@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from hft_console.market.normalizer import OK, REJECT_REASONS, Normalizer
+from hft_console.market.synthetic import SyntheticMarket
 from tests.conftest import make_settings
 
 
@@ -78,10 +79,8 @@ def test_a_lasting_new_level_is_trusted_after_reanchor_after_rejects() -> None:
 
 
 def test_synthetic_feed_corruption_is_all_caught() -> None:
-    from hft_console.market.synthetic import SyntheticMarket
-
     s = make_settings(market__bad_tick_rate=0.01)
-    market = SyntheticMarket(s.session.symbols, s.venue_specs(), s.market, seed=3)
+    market = SyntheticMarket(s.session.symbols, s.venues, s.market, seed=3)
     norm = Normalizer(len(s.session.symbols), len(s.venues), s.normalizer)
     injected = 0
     for i in range(1, 301):

@@ -13,10 +13,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from hft_console.learn import env as E
+from hft_console.learn import env
 from hft_console.routing.learned.online import OnlineLearner
 from hft_console.routing.learned.policy import LearnedPolicy
 from hft_console.routing.models import checkpoint
+from hft_console.routing.models.agents import load_agent
+from hft_console.routing.models.dqn import q_values_np
+from hft_console.routing.models.layout import obs_dim
+from hft_console.routing.models.ppo import logits_np
 from hft_console.routing.policy import Observation, PolicySpec, Transition
 from tests.conftest import make_settings
 
@@ -25,8 +29,8 @@ VENUES = ("NYSE", "NASDAQ", "ARCA", "BZX", "EDGX", "IEX")
 
 def _spec(fine_tune: bool = True, explore: float = 0.0) -> PolicySpec:
     s = make_settings()
-    p = E.params_from_settings(s)
-    fees = np.array([v.taker_fee for v in s.venue_specs()])
+    p = env.params_from_settings(s)
+    fees = np.array([v.taker_fee for v in s.venues])
     prior = np.asarray(p.prior_rt_us, dtype=np.float64)
     return PolicySpec(
         VENUES, fees, prior, tick=p.tick, inference="numpy", learning="inline", fine_tune=fine_tune, explore=explore
@@ -84,7 +88,7 @@ def test_a_decision_pairs_with_its_own_answer_and_the_first_decision_after_it() 
 
 def _cheap_venue_items(n: int, agent_params: Any, agent: str, rng: np.random.Generator) -> list[Any]:
     """Transitions where venue 0 costs 0.1 bps and every other venue 0.9 bps."""
-    dim = E.obs_dim(6)
+    dim = obs_dim(6)
     items = []
     log_std = np.asarray(agent_params["log_std"]) if agent == "ppo" else None
     for _ in range(n):
@@ -107,7 +111,7 @@ def _cheap_venue_items(n: int, agent_params: Any, agent: str, rng: np.random.Gen
 
 @pytest.mark.parametrize("agent", ["dqn", "ppo"])
 def test_fine_tuning_moves_towards_the_venue_that_is_cheaper(agent: str) -> None:
-    params, meta = checkpoint.load(checkpoint.models_dir(), agent, list(VENUES), E.obs_dim(6))
+    params, meta = load_agent(checkpoint.models_dir(), agent, list(VENUES))
     policy = LearnedPolicy(agent)
     policy.init(0, _spec())
     assert policy.forecaster is not None
@@ -120,11 +124,9 @@ def test_fine_tuning_moves_towards_the_venue_that_is_cheaper(agent: str) -> None
 
     def preference(p: Any) -> float:
         """How much more the network favours venue 0 than the others, averaged over probe states."""
-        from hft_console.learn import dqn, ppo
-
         out = []
         for x, *_ in probe:
-            q = dqn.q_values_np(p, x).reshape(6, 2)[:, 0] if agent == "dqn" else ppo.logits_np(p, x)
+            q = q_values_np(p, x).reshape(6, 2)[:, 0] if agent == "dqn" else logits_np(p, x)
             out.append(q[0] - np.mean(q[1:]))
         return float(np.mean(out))
 
@@ -173,7 +175,7 @@ def test_the_learner_thread_runs_beside_a_wall_clock_session_and_stops_with_it(t
 
 
 def test_a_failing_update_stops_learning_not_the_session() -> None:
-    params, meta = checkpoint.load(checkpoint.models_dir(), "dqn", list(VENUES), E.obs_dim(6))
+    params, meta = load_agent(checkpoint.models_dir(), "dqn", list(VENUES))
     policy = LearnedPolicy("dqn")
     policy.init(0, _spec())
     assert policy.forecaster is not None
@@ -205,7 +207,7 @@ def test_a_router_switched_to_mid_session_forecasts_from_what_was_measured() -> 
 
 
 def test_weights_that_are_not_finite_are_never_published() -> None:
-    params, meta = checkpoint.load(checkpoint.models_dir(), "dqn", list(VENUES), E.obs_dim(6))
+    params, meta = load_agent(checkpoint.models_dir(), "dqn", list(VENUES))
     policy = LearnedPolicy("dqn")
     policy.init(0, _spec())
     assert policy.forecaster is not None

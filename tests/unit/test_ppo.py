@@ -12,10 +12,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from hft_console.learn import env as E
-from hft_console.learn import ppo
+from hft_console.learn import env, ppo
 from hft_console.learn.evaluate import baseline, make_rollout, scenario_params
+from hft_console.routing.learned.policy import decide_allocation
 from hft_console.routing.models import checkpoint
+from hft_console.routing.models.agents import load_agent
+from hft_console.routing.models.layout import OBS_VERSION, obs_dim
+from hft_console.routing.models.ppo import MIN_FRACTION, actor_mean, allocation, logits_np
 from hft_console.settings import Settings
 from tests.conftest import make_settings
 
@@ -40,7 +43,7 @@ def trained(settings: Settings) -> tuple[dict[str, Any], dict[str, Any]]:
 def _mean_costs(settings: Settings, params: Any) -> dict[str, float]:
     """Deterministic evaluation cost of the agent, random and best-price on the same congested and
     degraded worlds (paired: every router meets the same draws)."""
-    base = E.params_from_settings(settings)
+    base = env.params_from_settings(settings)
     worlds = [scenario_params(base, r, 16, jax.random.key(i)) for i, r in enumerate(("congested", "degraded"))]
     keys = jax.random.split(jax.random.key(9), 16)
     routers = {"agent": ppo.eval_router(params), "random": baseline("random"), "best-price": baseline("best-price")}
@@ -63,7 +66,7 @@ def test_ppo_improves_on_a_small_problem(settings: Settings, trained: tuple[dict
     assert SMALL.lr_min <= curve[-1]["lr"] <= SMALL.lr_max
 
 
-def test_numpy_mirror_equals_jit_and_decide_respects_the_mask(settings: Settings) -> None:
+def test_numpy_mirror_equals_jit_and_the_live_decision_respects_the_mask(settings: Settings) -> None:
     n = len(settings.venues)
     params = ppo.init_params(jax.random.key(0), n)
     rng = np.random.default_rng(0)
@@ -78,15 +81,15 @@ def test_numpy_mirror_equals_jit_and_decide_respects_the_mask(settings: Settings
             mask.astype(np.float32), rng.uniform(0, 4, n), rng.normal(1.5, 1.5, n), rng.normal(1.5, 1.5, n),
             rng.normal(1.5, 1.5, n), rng.uniform(0, 0.3, n), [rng.uniform(0.1, 5.0), 1.0],
         ]).astype(np.float32)  # fmt: skip
-        a, b = ppo.logits_jit(params, x), ppo.logits_np(params_np, x)
+        a, b = np.asarray(actor_mean(params["actor"], x)), logits_np(params_np, x)
         # float32 sums of O(1) terms: a logit near zero carries ~1e-6 absolute rounding, hence the atol
         np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-5)
         for logits in (a, rng.normal(0, 30, n).astype(np.float32)):
-            for floor in (ppo.MIN_FRACTION, 0.25):
-                venue, fraction = ppo.decide(logits, mask, floor)
+            for floor in (MIN_FRACTION, 0.25):
+                venue, fraction = decide_allocation(logits.tolist(), tuple(bool(m) for m in mask), floor)
                 assert mask[venue] and floor <= fraction <= 1.0
                 # the jitted mapping training and evaluation use gives the same action
-                v, f = ppo._allocation(jnp.asarray(logits), jnp.asarray(mask), floor)
+                v, f = allocation(jnp.asarray(logits), jnp.asarray(mask), floor)
                 assert int(v) == venue and float(f) == pytest.approx(fraction, rel=1e-5)
 
 
@@ -95,18 +98,21 @@ def test_checkpoint_round_trip(
 ) -> None:
     params, meta = trained
     venues = [v.name for v in settings.venues]
-    dim = E.obs_dim(len(venues))
+    dim = obs_dim(len(venues))
     for name in ("latency.msgpack", "latency.json"):  # the forecaster it was trained beside
         shutil.copy(checkpoint.models_dir() / name, tmp_path / name)
-    checkpoint.save(tmp_path, "ppo", params, {**meta, "venues": venues, "obs_dim": dim})
-    loaded, loaded_meta = checkpoint.load(tmp_path, "ppo", venues, dim)
+    checkpoint.save(tmp_path, "ppo", params, {**meta, "venues": venues, "obs_dim": dim}, OBS_VERSION)
+    loaded, loaded_meta = load_agent(tmp_path, "ppo", venues)
     assert loaded_meta["config"] == {k: list(v) if isinstance(v, tuple) else v for k, v in SMALL._asdict().items()}
     assert loaded_meta["env_steps"] == meta["env_steps"]
     x = np.asarray(
-        E.observe(E.reset(jax.random.key(1), E.params_from_settings(settings)), E.params_from_settings(settings))
+        env.observe(
+            env.reset(jax.random.key(1), env.params_from_settings(settings)), env.params_from_settings(settings)
+        )
     )
     for obs in (x, x + np.float32(0.3)):
-        np.testing.assert_array_equal(ppo.logits_jit(loaded, obs), ppo.logits_jit(params, obs))
-        np.testing.assert_array_equal(ppo.logits_np(loaded, obs), ppo.logits_np(params, obs))
+        loaded_logits, logits = actor_mean(loaded["actor"], obs), actor_mean(params["actor"], obs)
+        np.testing.assert_array_equal(np.asarray(loaded_logits), np.asarray(logits))
+        np.testing.assert_array_equal(logits_np(loaded, obs), logits_np(params, obs))
     with pytest.raises(checkpoint.CheckpointError):
-        checkpoint.load(tmp_path, "ppo", venues[:-1], E.obs_dim(len(venues) - 1))
+        load_agent(tmp_path, "ppo", venues[:-1])

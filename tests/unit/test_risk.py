@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 
 from hft_console.domain import EngineState
-from hft_console.execution.risk import RiskManager
+from hft_console.execution.risk import RiskManager, validate_limit
 from tests.conftest import make_settings
 
 SEC = 1_000_000_000
@@ -83,7 +83,8 @@ def test_halted_refuses_everything_reducing_only_what_reduces(risk: RiskManager)
 def test_circuit_breaker_trips_once(risk: RiskManager) -> None:
     assert not risk.breaker_hit(-999.0)
     assert risk.breaker_hit(-1000.01)
-    assert risk.state is EngineState.HALTED
+    assert risk.state is EngineState.ACTIVE  # the engine's TradingDesk halts, and journals it
+    risk.state = EngineState.HALTED
     assert not risk.breaker_hit(-5000.0)
     assert risk.breaker_trips == 1
 
@@ -115,9 +116,6 @@ def test_accepted_limit_edit_takes_effect(risk: RiskManager) -> None:
 
 
 def test_a_refused_limit_names_its_cap_as_people_write_it() -> None:
-    from hft_console.execution.risk import validate_limit
-    from tests.conftest import make_settings
-
     caps = make_settings().risk_caps
     _, error = validate_limit("max_notional", caps.max_notional * 2, caps)
     assert error is not None and "e+" not in error and f"{caps.max_notional:,.0f}" in error

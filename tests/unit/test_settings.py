@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
-from hft_console.settings import SettingsError, load_settings
+from hft_console.domain import LatencySpec, VenueSpec
+from hft_console.settings import SettingsError, config_dir, load_settings
+from hft_console.settings.schema import LATENCY_RULES, VENUE_RULES
 from tests.conftest import make_settings
 
 
@@ -173,3 +176,14 @@ def test_a_byte_order_mark_from_an_editor_is_not_part_of_the_first_key(tmp_path:
     dotenv.write_bytes("\ufeffLOG_LEVEL=debug\nTRADING_MODE=balanced\n".encode())
     s = load_settings({"config": str(cfg)}, environ={}, dotenv_path=dotenv)
     assert s.risk.max_position == 500 and s.session.log_level == "debug"
+
+
+def test_venues_load_as_the_domain_venue_type_with_a_rule_per_field() -> None:
+    assert list(VENUE_RULES) == [f.name for f in fields(VenueSpec)]
+    assert list(LATENCY_RULES) == [f.name for f in fields(LatencySpec)]
+    s = make_settings()
+    assert all(type(v) is VenueSpec and type(v.latency) is LatencySpec for v in s.venues)
+
+
+def test_the_shipped_config_is_found_from_the_package() -> None:
+    assert (config_dir() / "default.toml").is_file()

@@ -64,6 +64,32 @@ def test_speed_bump_is_added_to_every_message() -> None:
     assert np.allclose(bumped - plain, 350.0)
 
 
+def test_the_derived_figures_come_from_the_spec() -> None:
+    spec = dataclasses.replace(CALM, speed_bump_us=350.0, spike_mult_max=8.0, congested_mult=2.0)
+    m = model(spec)
+    assert m.prior_round_trip_us() == pytest.approx(2 * (100.0 * np.exp(0.3**2 / 2) + 350.0))
+    assert m.slowest_answer_us() == pytest.approx(2 * (100.0 * 20 * 8.0 * 2.0 + 350.0))  # beyond the timeout
+    assert model(dataclasses.replace(CALM, outage_timeout_us=1e7)).slowest_answer_us() == 1e7
+
+
+def test_a_probe_round_trip_is_two_one_way_draws_or_none_while_down() -> None:
+    a, b = model(seed=3), model(seed=3)
+    assert a.round_trip_us(0) == (b.one_way_ns(0) + b.one_way_ns(0)) / 1000
+    out = model(dataclasses.replace(CALM, outage_per_hour=3600.0 * 100, outage_mean_s=1e4))
+    assert out.round_trip_us(10**12) is None
+
+
+def test_reading_down_as_drawn_draws_nothing() -> None:
+    spec = dataclasses.replace(CALM, outage_per_hour=360.0, outage_mean_s=2.0, calm_to_congested_per_s=1.0)
+    asked, left_alone = model(spec, seed=4), model(spec, seed=4)
+    for i in range(200):
+        asked.is_down_as_drawn(i * 50_000_000)
+    assert [asked.one_way_ns(i * 10**9) for i in range(50)] == [left_alone.one_way_ns(i * 10**9) for i in range(50)]
+    for t in range(50 * 10**9, 60 * 10**9, 10**8):
+        asked.one_way_ns(t)  # an order draws the processes up to t: from then on the reading is exact
+        assert asked.is_down_as_drawn(t) == asked.is_down(t)
+
+
 VENUE = VenueSpec(
     name="V", taker_fee=0.003, maker_rebate=0.002, share=1.0, spread_ticks=1, depth_shares=300, depth_levels=2,
     staleness_us=0.0, reject_prob=0.0, latency=CALM,

@@ -123,7 +123,7 @@ def fixture_bars(tmp_path: Path) -> dict[str, Bars]:
 
 def market(bars: dict[str, Bars], seed: int = 3, **flags: Any) -> YahooMarket:
     s = make_settings(**flags)
-    return YahooMarket(["AAPL", "MSFT"], s.venue_specs(), s.market, seed, bars, 1.0, "yahoo:1m/5d")
+    return YahooMarket(["AAPL", "MSFT"], s.venues, s.market, seed, bars, 1.0, "yahoo:1m/5d")
 
 
 def test_yfinance_parses_the_recorded_chart_offline(tmp_path: Path) -> None:
@@ -364,6 +364,6 @@ def test_quotes_are_valid_and_the_replay_ends(tmp_path: Path) -> None:
 def test_open_yahoo_builds_the_session_source_from_settings(tmp_path: Path) -> None:
     copy_fixtures(tmp_path)
     s = make_settings(data__cache_dir=str(tmp_path), data__yahoo_interval="1m", data__yahoo_period="5d")
-    m = open_yahoo(s, s.venue_specs(), seed=5, session=offline().session())
+    m = open_yahoo(s, s.venues, seed=5, session=offline().session())
     assert isinstance(m, YahooMarket) and m.label == "yahoo:1m/5d" and m.symbols == ["AAPL", "MSFT"]
     assert m.cfg.bad_tick_rate == 0.0 and m.feed_state == "sim" and m.n_bars == 30

@@ -14,6 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from hft_console.backtest.run import run_backtest
+from hft_console.cli.main import main
+from hft_console.headless import HeadlessPrinter
 from hft_console.market import yahoo
 from hft_console.market.bars import Bars, align_bars, clean_bars, on_trading_dates
 from hft_console.market.source import DataError
@@ -54,7 +57,7 @@ def test_daily_bars_of_two_exchanges_line_up_by_trading_date_across_dst(tmp_path
     assert len(by_instant["SPY"]) == 28
 
     s = make_settings(session__symbols="SPY,VOD.L", session__duration_s=600)
-    m = YahooMarket(list(DAILY), s.venue_specs(), s.market, 1, bars, 1.0, "yahoo:1d/1mo", window=600)
+    m = YahooMarket(list(DAILY), s.venues, s.market, 1, bars, 1.0, "yahoo:1d/1mo", window=600)
     assert m.n_bars == m.window == 15
     assert (m.quality["bars_dropped"], m.quality["bars_filled"], m.quality["bars_cut"]) == (1, 1, 0)
     assert m.quality["replayed"] == {"bars": 15, "first_utc": "2025-10-20 00:00", "last_utc": "2025-11-07 00:00"}
@@ -104,7 +107,7 @@ def test_a_symbol_without_a_bar_in_the_session_is_refused(tmp_path: Path) -> Non
     def refusal(symbols: str, duration_s: float) -> str:
         s = yahoo_settings(tmp_path, symbols, duration_s)
         with pytest.raises(DataError) as caught:
-            open_yahoo(s, s.venue_specs(), seed=5, session=dead.session())
+            open_yahoo(s, s.venues, seed=5, session=dead.session())
         assert caught.value.exit_code == 2 and "\n" not in caught.value.message
         return caught.value.message
 
@@ -114,7 +117,7 @@ def test_a_symbol_without_a_bar_in_the_session_is_refused(tmp_path: Path) -> Non
         "(2025-06-02 13:30 to 2025-06-02 13:39 UTC); expected every symbol to trade in that span"
     )
     s = yahoo_settings(tmp_path, "AAPL,LATE", 25)  # long enough to reach LATE's bars: accepted, and counted
-    m = open_yahoo(s, s.venue_specs(), seed=5, session=dead.session())
+    m = open_yahoo(s, s.venues, seed=5, session=dead.session())
     assert m.window == 25 and m.quality["by_symbol"] == {
         "AAPL": {"dropped": 1, "cut": 0, "filled": 0},  # nobody has a bar at its dropped minute: no gap
         "LATE": {"dropped": 0, "cut": 1, "filled": 19},
@@ -126,8 +129,6 @@ def test_a_symbol_without_a_bar_in_the_session_is_refused(tmp_path: Path) -> Non
 def test_the_refusal_is_one_line_and_exit_2_from_the_command_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from hft_console.cli.main import main
-
     copy_fixtures(tmp_path)
     write_bars(tmp_path, "TOKYO", list(range(0, 30)), 50.0)
     config = tmp_path / "yahoo.toml"
@@ -139,8 +140,6 @@ def test_the_refusal_is_one_line_and_exit_2_from_the_command_line(
 
 
 def test_dropped_and_filled_bars_reach_summary_json_and_the_final_table(tmp_path: Path, run_engine: Any) -> None:
-    from hft_console.headless import HeadlessPrinter
-
     copy_fixtures(tmp_path)
     engine = run_engine(yahoo_settings(tmp_path, "AAPL,MSFT", 15))  # AAPL's bad 12th minute is in the window
     summary = json.loads((engine.run_dir / "summary.json").read_text())
@@ -161,9 +160,7 @@ def test_dropped_and_filled_bars_reach_summary_json_and_the_final_table(tmp_path
 
 
 def test_the_backtest_report_carries_the_data_quality(tmp_path: Path) -> None:
-    from hft_console.cli.backtest import backtest
-
     copy_fixtures(tmp_path)
-    report = backtest(yahoo_settings(tmp_path, "AAPL,MSFT", 600), ["best-price"], 1, 3.0, 1, False)
+    report = run_backtest(yahoo_settings(tmp_path, "AAPL,MSFT", 600), ["best-price"], 1, 3.0, 1, False)
     quality = report["data_quality"]
     assert (quality["bars_dropped"], quality["bars_filled"], quality["replayed"]["bars"]) == (1, 0, 3)

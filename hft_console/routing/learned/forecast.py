@@ -1,9 +1,10 @@
-"""The latency forecaster in the live session: ``learn/latency.py``'s network, per venue, in numpy.
+"""The latency forecaster in the live session: ``routing/models/latency.py``'s network, per venue, in
+numpy (no JAX here: the learner that moves the weights imports it).
 
 Every answer a venue gives moves its history and EWMA (exactly as the engine's latency monitor moves
 its EWMA) and refreshes that venue's forecast, so a decision reads forecasts without computing any.
 The weights learn online: each answer's example (the features behind the forecast it tested, and the
-log ratio it came in at) queues for the background learner, which applies ``latency.sgd_steps`` and
+log ratio it came in at) queues for the background learner, which applies ``latency.sgd_steps_masked`` and
 hands new weights back; the engine thread picks them up at its next answer. The environment takes
 the SGD step at once, the session a batch later: the same updates, a little behind.
 """
@@ -16,9 +17,8 @@ from typing import Any
 
 import numpy as np
 
-HISTORY = 4  # learn/latency.py's HISTORY, ALPHA, CLIP (that module imports JAX; this one must not)
-ALPHA = 0.1
-CLIP = 6.0
+from hft_console.routing.models.layout import ALPHA, CLIP, HISTORY
+from hft_console.routing.models.numpy_mlp import NumpyMLP
 
 
 def _clip_log(ratio: float) -> float:
@@ -26,21 +26,19 @@ def _clip_log(ratio: float) -> float:
 
 
 def per_venue(stacked: dict[str, Any], venue: int) -> dict[str, Any]:
+    """One venue's weights out of the per-venue stack (every leaf's leading axis is the venue)."""
     return {k: per_venue(v, venue) if isinstance(v, dict) else np.asarray(v[venue]) for k, v in stacked.items()}
 
 
 class LatencyForecaster:
     def __init__(self, shared: dict[str, Any], prior_us: list[float], keep_examples: bool = False) -> None:
-        from hft_console.routing.models.nets import NumpyMLP  # imports JAX: only once a learned router is in use
-
-        self._mlp = NumpyMLP
         self.prior = [float(x) for x in prior_us]
         n = len(self.prior)
         self.stacked = {
             k: {name: np.broadcast_to(np.asarray(a, np.float32), (n, *np.shape(a))).copy() for name, a in layer.items()}
             for k, layer in shared.items()
         }
-        self.nets = [self._mlp(per_venue(self.stacked, v), "tanh") for v in range(n)]
+        self.nets = [NumpyMLP(per_venue(self.stacked, v), "tanh") for v in range(n)]
         self.ewma = list(self.prior)
         self.hist = [[x] * HISTORY for x in self.prior]
         self.forecast = [0.0] * n
@@ -79,7 +77,7 @@ class LatencyForecaster:
         stacked = self._incoming
         assert stacked is not None
         self._applied = self.stacked = stacked
-        self.nets = [self._mlp(per_venue(stacked, v), "tanh") for v in range(len(self.prior))]
+        self.nets = [NumpyMLP(per_venue(stacked, v), "tanh") for v in range(len(self.prior))]
         for v in range(len(self.prior)):
             self._refresh(v)
 

@@ -12,15 +12,15 @@ transitions have queued: paced by decisions and answers, so a session stays repr
 seed whatever the engine's batch length, and an update's time is not counted as decision latency.
 
 - DQN: a ring buffer of the session's transitions; every ``DQN_EVERY`` new ones, ``DQN_STEPS``
-  Double-DQN Huber steps on minibatches from it (the training loss, gamma and reward scaling from
-  the checkpoint), Adam at a tenth of the training rate, a Polyak target. A child's own cost per
-  share is what the whole child would have cost there (the environment charges no impact), so a
-  transition teaches the whole-child action of its venue.
+  Double-DQN Huber steps on minibatches from it (the training loss, ``models.dqn.double_dqn_loss``,
+  with gamma and reward scaling from the checkpoint), Adam at a tenth of the training rate, a
+  Polyak target. A child's own cost per share is what the whole child would have cost there (the
+  environment charges no impact), so a transition teaches the whole-child action of its venue.
 - PPO is on-policy: only the decisions that explored (sampled from the Gaussian policy, with their
   log-probability) teach it. Every ``PPO_BATCH`` of them: ``PPO_EPOCHS`` epochs of the clipped
-  objective with one-step advantages (reward plus gamma times the next state's value, minus the
-  value), normalised.
-- The forecaster: ``latency.sgd_steps_masked`` over its queued examples, in order.
+  objective (``models.ppo.clipped_policy_loss``) plus a value loss, with one-step advantages
+  (reward plus gamma times the next state's value, minus the value), normalised.
+- The forecaster: ``models.latency.sgd_steps_masked`` over its queued examples, in order.
 - Weights that come out of an update not finite are never published: learning stops, with an error.
 """
 
@@ -33,6 +33,8 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
+from hft_console.routing.models.checkpoint import leaves
 
 PERIOD_S = 0.05
 DQN_EVERY = 16
@@ -167,16 +169,14 @@ class OnlineLearner:
 
 def _check_finite(tree: Any, what: str) -> None:
     """Weights that are not finite are never handed to the engine: learning stops instead."""
-    from hft_console.routing.models.checkpoint import _leaves
-
-    if not all(np.all(np.isfinite(leaf)) for leaf in _leaves(tree)):
+    if not all(np.all(np.isfinite(leaf)) for leaf in leaves(tree)):
         raise FloatingPointError(f"{what} not finite after an update")
 
 
 def _forecast_sgd(params: Any, venues: Any, x: Any, y: Any, mask: Any) -> Any:
-    from hft_console.learn import latency
+    from hft_console.routing.models.latency import sgd_steps_masked  # imports JAX: learned routers only
 
-    return latency.sgd_steps_masked(params, venues, x, y, mask)
+    return sgd_steps_masked(params, venues, x, y, mask)
 
 
 class _Tuner:
@@ -192,7 +192,11 @@ class _DQNTuner(_Tuner):
         import jax.numpy as jnp
         import optax  # type: ignore[import-untyped]
 
-        from hft_console.learn import dqn
+        from hft_console.routing.models.dqn import (  # imports JAX: learned routers only
+            N_SIZES,
+            double_dqn_loss,
+            network,
+        )
 
         self.every = DQN_EVERY
         self.center, self.scale = float(cfg.get("reward_center", 0.5)), float(cfg.get("reward_scale", 10.0))
@@ -200,18 +204,13 @@ class _DQNTuner(_Tuner):
         if 0 not in self.sizes:  # an answer teaches the whole-child action (see the module notes)
             raise ValueError(f"online DQN needs the whole-child size allowed; the checkpoint allows {self.sizes}")
         gamma, delta = float(cfg.get("gamma", 0.5)), float(cfg.get("huber_delta", 3.0))
-        net = dqn.network(params)
-        n_ven = int(params["params"][f"Dense_{len(params['params']) - 1}"]["bias"].shape[0]) // dqn.N_SIZES
+        net = network(params)
+        n_ven = int(params["params"][f"Dense_{len(params['params']) - 1}"]["bias"].shape[0]) // N_SIZES
         tx = optax.chain(optax.clip_by_global_norm(10.0), optax.adam(float(cfg.get("lr", 1e-3)) * LR_SHARE))
         sizes = self.sizes
 
         def loss_fn(p: Any, target: Any, mb: Any) -> Any:
-            obs, action, reward, next_obs = mb
-            q = jnp.take_along_axis(dqn._apply(net, p, obs), action[:, None], axis=1)[:, 0]
-            best = jnp.argmax(dqn._masked(dqn._apply(net, p, next_obs), next_obs, n_ven, sizes), axis=1)
-            q_next = jnp.take_along_axis(dqn._apply(net, target, next_obs), best[:, None], axis=1)[:, 0]
-            y = jax.lax.stop_gradient(reward + gamma * q_next)
-            return jnp.mean(optax.huber_loss(q, y, delta=delta))
+            return double_dqn_loss(net, p, target, mb, n_ven, sizes, gamma, delta)
 
         def step(c: Any, mb: Any) -> Any:
             p, target, opt = c
@@ -231,12 +230,12 @@ class _DQNTuner(_Tuner):
         self.filled = self.pos = self.fresh = 0
 
     def learn(self, items: list[Completed], rng: np.random.Generator) -> dict[str, Any] | None:
-        from hft_console.learn import dqn
+        from hft_console.routing.models.dqn import N_SIZES, pin_off  # imports JAX: learned routers only
 
         for obs, action, cost, next_obs, _, _ in items:
             i = self.pos
             self.obs[i], self.next_obs[i] = obs, next_obs
-            self.action[i] = (action // dqn.N_SIZES) * dqn.N_SIZES  # the whole-child action of its venue
+            self.action[i] = (action // N_SIZES) * N_SIZES  # the whole-child action of its venue
             self.reward[i] = -(cost - self.center) * self.scale
             self.pos = (i + 1) % DQN_BUFFER
             self.filled = min(DQN_BUFFER, self.filled + 1)
@@ -250,7 +249,7 @@ class _DQNTuner(_Tuner):
         import jax
 
         params = jax.tree.map(np.asarray, self.carry[0])
-        return dqn._pin_off(params, self.sizes)
+        return pin_off(params, self.sizes)
 
 
 class _PPOTuner(_Tuner):
@@ -259,29 +258,34 @@ class _PPOTuner(_Tuner):
         import jax.numpy as jnp
         import optax
 
-        from hft_console.learn import ppo
+        from hft_console.routing.models.ppo import (  # imports JAX: learned routers only
+            apply,
+            clipped_policy_loss,
+            log_prob,
+            networks,
+        )
 
         self.every = PPO_BATCH
         self.center, self.scale = float(cfg.get("reward_center", 0.5)), float(cfg.get("reward_scale", 10.0))
         gamma, clip = float(cfg.get("gamma", 0.9)), float(cfg.get("clip_eps", 0.2))
         vf_coef = float(cfg.get("vf_coef", 0.5))
         n_ven = int(params["log_std"].shape[0])
-        actor, critic = ppo._nets(n_ven, int(cfg.get("hidden", 64)))
+        actor, critic = networks(n_ven, int(cfg.get("hidden", 64)))
         tx = optax.chain(optax.clip_by_global_norm(0.5), optax.adam(float(cfg.get("lr", 1e-3)) * LR_SHARE))
 
         def loss_fn(p: Any, obs: Any, sample: Any, eligible: Any, logp_old: Any, adv: Any, target: Any) -> Any:
-            mean = ppo._apply(actor, p["actor"], obs)
-            logp = ppo._log_prob(sample, mean, p["log_std"], eligible)
+            mean = apply(actor, p["actor"], obs)
+            logp = log_prob(sample, mean, p["log_std"], eligible)
             ratio = jnp.exp(logp - logp_old)
-            surrogate = jnp.minimum(ratio * adv, jnp.clip(ratio, 1 - clip, 1 + clip) * adv)
-            value = ppo._apply(critic, p["critic"], obs)[..., 0]
-            return -jnp.mean(surrogate) + vf_coef * jnp.mean((value - target) ** 2)
+            policy_loss = clipped_policy_loss(ratio, adv, clip)
+            value = apply(critic, p["critic"], obs)[..., 0]
+            return policy_loss + vf_coef * jnp.mean((value - target) ** 2)
 
         def learn(c: Any, obs: Any, sample: Any, logp_old: Any, reward: Any, next_obs: Any) -> Any:
             p, opt = c
             eligible = obs[:, :n_ven] > 0.5
-            value = ppo._apply(critic, p["critic"], obs)[..., 0]
-            target = reward + gamma * ppo._apply(critic, p["critic"], next_obs)[..., 0]
+            value = apply(critic, p["critic"], obs)[..., 0]
+            target = reward + gamma * apply(critic, p["critic"], next_obs)[..., 0]
             adv = target - value
             adv = (adv - adv.mean()) / (adv.std() + 1e-8)
 

@@ -3,15 +3,16 @@
 ``inference = "jit"`` (the default) runs the jitted JAX/Flax forward pass over a plain dict of
 parameters, with synchronous CPU dispatch (set before JAX's first computation: the async hand-off
 costs more than the work on two cores) and no randomness inside the jit; ``"numpy"`` runs the same
-parameters through the numpy mirror, held equal to the jitted pass by a parity test. The observation
-is built exactly as the training environment builds it (``learn.env.observe_np``), the latency
-forecaster's forecasts included (``routing/forecast.py``: every answer in the session feeds it).
+parameters through the numpy mirror (``models/numpy_mlp.py``), held equal to the jitted pass by a
+parity test. The observation is laid out as ``models/layout.py`` says, exactly as the training
+environment's ``observe`` builds it (held equal by a test), the latency forecaster's forecasts included
+(``forecast.py``: every answer in the session feeds it). The networks come from ``routing/models``
+(imported when a learned router is built: they import JAX).
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib
 import math
 from collections.abc import Callable
 from typing import Any
@@ -20,6 +21,9 @@ import numpy as np
 
 from hft_console.routing.learned.forecast import LatencyForecaster
 from hft_console.routing.learned.online import OnlineLearner
+from hft_console.routing.models import checkpoint
+from hft_console.routing.models.layout import SIZE_FRACTIONS, obs_dim
+from hft_console.routing.models.numpy_mlp import NumpyMLP
 from hft_console.routing.policy import Observation, PolicySpec, Transition
 
 LEARNED_NAMES = ("dqn", "ppo")
@@ -68,26 +72,25 @@ class LearnedPolicy:
         other venues) and warm the forward pass up, so the first decision pays no compile."""
         self.backend = spec.inference
         _sync_dispatch()  # before anything below can start JAX (a numpy-backend router first would fix it async)
-        from hft_console.learn import latency
-        from hft_console.learn.env import SIZE_FRACTIONS, obs_dim
-        from hft_console.routing.models import checkpoint
+        from hft_console.routing.models.agents import load_agent  # imports JAX: learned routers only
+        from hft_console.routing.models.latency import numpy_params, shared_weights  # imports JAX: learned routers only
+        from hft_console.routing.models.ppo import MIN_FRACTION  # imports JAX: learned routers only
 
         n = len(spec.venues)
         directory = checkpoint.models_dir()
-        params, self.meta = checkpoint.load(directory, self.name, list(spec.venues), obs_dim(n))
-        agent: Any = importlib.import_module(f"hft_console.learn.{self.name}")
+        params, self.meta = load_agent(directory, self.name, list(spec.venues))
         self.tick = spec.tick
         self.parent_qty = spec.parent_qty
         self.fee_ticks = [float(f) / spec.tick for f in spec.taker_fee]
         self._tail = [*self.fee_ticks, self.parent_qty / 100.0, 1.0]
         self.sizes = tuple(SIZE_FRACTIONS)
-        self.min_fraction = float(getattr(agent, "MIN_FRACTION", 1.0))
+        self.min_fraction = MIN_FRACTION if self.name == "ppo" else 1.0
         self._rng = np.random.default_rng([key, 0])
         warm = np.random.default_rng(0).normal(size=(WARM_UP_CALLS, obs_dim(n))).astype(np.float32)
         try:
-            shared = latency.numpy_params(latency.shared_weights(directory))
+            shared = numpy_params(shared_weights(directory))
             self.forecaster = LatencyForecaster(shared, [float(x) for x in spec.prior_latency_us], keep_examples=True)
-            self._build_forward(agent, params, n)
+            self._build_forward(params)
             assert self._forward is not None
             for x in warm:  # compile, then let the runtime settle: the first calls after a compile are slow
                 out = self._forward(x)
@@ -119,7 +122,7 @@ class LearnedPolicy:
         )  # fmt: skip
         return None
 
-    def _build_forward(self, agent: Any, params: dict[str, Any], n: int) -> None:
+    def _build_forward(self, params: dict[str, Any]) -> None:
         """The forward pass reads the weights from ``self._weights`` on every call, so the learner's
         new weights are one reference swap. Compiled once per network shape in a process: backtests
         build an engine per scenario, and a compile per engine would cost more than the scenario."""
@@ -127,7 +130,10 @@ class LearnedPolicy:
             import jax
             import jax.numpy as jnp
 
-            inner = agent._q_jit if self.name == "dqn" else agent._actor_mean
+            from hft_console.routing.models.dqn import q_values  # imports JAX: only with inference "jit"
+            from hft_console.routing.models.ppo import actor_mean  # imports JAX: only with inference "jit"
+
+            inner = q_values if self.name == "dqn" else actor_mean
             pick = (lambda p: p) if self.name == "dqn" else (lambda p: p["actor"])
             leaves, treedef = jax.tree.flatten(pick(params))  # type: ignore[no-untyped-call]
             shapes = tuple(np.shape(x) for x in leaves)
@@ -146,8 +152,6 @@ class LearnedPolicy:
             self._forward = lambda x: np.asarray(compiled(self._weights, x))
             self._forward_list = lambda x: np.asarray(compiled(self._weights, x)).tolist()
         else:
-            from hft_console.routing.models.nets import NumpyMLP
-
             if self.name == "dqn":
                 self._make_weights = lambda p: NumpyMLP(p, "relu")
             else:
@@ -164,7 +168,7 @@ class LearnedPolicy:
 
     def act(self, state: Any, obs: Observation, key: float) -> tuple[int, float]:
         """The observation and the choice in plain Python: on six venues, numpy's per-call cost would
-        be most of the decision. Held equal to ``env.observe`` and the agents' ``decide`` by tests."""
+        be most of the decision. Held equal to ``learn.env.observe`` and to the networks' argmax by tests."""
         assert self._forward_list is not None and self.forecaster is not None, "init() first"
         incoming = self._incoming
         if incoming is not self._applied:  # a newer publish than the one in use (never lost: no reset)
@@ -230,10 +234,11 @@ class LearnedPolicy:
             self._pending.pop(next(iter(self._pending)))
         return venue, fraction
 
-    def warm(self) -> None:
-        """One forward pass on the last observation, its answer unused: called once per market batch,
+    def between_batches(self) -> None:
+        """Called once per market batch. One forward pass on the last observation, its answer unused:
         it keeps the decision path (JAX's dispatch included) in the CPU's caches between decisions
-        that come only every few hundred ms on the wall clock. A threaded learner starts here."""
+        that come only every few hundred ms on the wall clock. A threaded online learner starts here
+        (the first time); it then learns on its own thread between batches."""
         if self._forward is not None and self._last_x is not None:
             self._forward(self._last_x)
         if self.learner is not None and self.learner.threaded:
@@ -279,7 +284,8 @@ _NO_SAMPLE = np.zeros(0, dtype=np.float32)
 
 
 def decide_q(q: list[float], mask: tuple[bool, ...], sizes: tuple[float, ...]) -> tuple[int, float]:
-    """DQN: the eligible (venue, share) action with the highest Q (``dqn.decide`` in plain Python)."""
+    """DQN: the eligible (venue, share) action with the highest Q (the greedy argmax of
+    ``models.dqn``, in plain Python); ``ValueError`` when no venue is eligible."""
     k = len(sizes)
     best, action = -math.inf, -1
     for a, value in enumerate(q):
@@ -292,7 +298,7 @@ def decide_q(q: list[float], mask: tuple[bool, ...], sizes: tuple[float, ...]) -
 
 def decide_allocation(logits: list[float], mask: tuple[bool, ...], min_fraction: float) -> tuple[int, float]:
     """PPO: the eligible venue with the largest share of the mean allocation, and that share
-    (``ppo.decide`` in plain Python)."""
+    (``models.ppo.allocation`` in plain Python)."""
     venue = max((v for v, ok in enumerate(mask) if ok), key=logits.__getitem__)
     top = logits[venue]
     total = sum(math.exp(x - top) for x, ok in zip(logits, mask, strict=True) if ok)

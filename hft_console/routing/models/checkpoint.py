@@ -1,8 +1,10 @@
 """Checkpoints: parameters as msgpack of a plain nested dict of float32 arrays, beside a JSON file of
 metadata (agent, observation layout version, venues, network shape, training config, evaluation).
 
-Loading checks everything a session relies on and raises ``CheckpointError`` with one line saying
-what is wrong; the engine then warns and falls back to a bandit router.
+A leaf: it knows the file format, not what the parameters mean. The observation layout version is
+passed in by the caller (``layout.OBS_VERSION``); an agent's latency forecaster is checked by
+``agents.load_agent``. Loading raises ``CheckpointError`` with one line saying what is wrong; the
+engine then warns and falls back to a bandit router.
 """
 
 from __future__ import annotations
@@ -14,11 +16,11 @@ from typing import Any
 
 import numpy as np
 
-Params = dict[str, Any]
+Params = dict[str, Any]  # a network's parameters: a plain nested dict of arrays (linen's layout)
 
 
 class CheckpointError(Exception):
-    pass
+    """A checkpoint that is missing, corrupt, or made for another agent, layout or venue set."""
 
 
 def models_dir() -> Path:
@@ -44,14 +46,15 @@ def trained_dir() -> Path:
     return data_home / "hft-console" / "models"
 
 
-def save(directory: Path, agent: str, params: Params, meta: dict[str, Any]) -> Path:
+def save(directory: Path, agent: str, params: Params, meta: dict[str, Any], obs_version: int) -> Path:
+    """Write ``<agent>.msgpack`` (params as float32) and ``<agent>.json`` (``meta`` stamped with the
+    agent and ``obs_version``), each through a temporary file. Returns the msgpack's path; raises
+    ``OSError`` when the directory cannot be written."""
     from flax import serialization
-
-    from hft_console.learn.env import OBS_VERSION
 
     directory.mkdir(parents=True, exist_ok=True)
     blob = serialization.msgpack_serialize(_to_numpy(params))
-    meta = {**meta, "agent": agent, "obs_version": OBS_VERSION}
+    meta = {**meta, "agent": agent, "obs_version": obs_version}
     for name, data in ((f"{agent}.msgpack", blob), (f"{agent}.json", (json.dumps(meta, indent=2) + "\n").encode())):
         tmp = directory / (name + ".tmp")
         tmp.write_bytes(data)
@@ -59,12 +62,14 @@ def save(directory: Path, agent: str, params: Params, meta: dict[str, Any]) -> P
     return directory / f"{agent}.msgpack"
 
 
-def load(directory: Path, agent: str, venues: list[str] | None, obs_dim: int | None) -> tuple[Params, dict[str, Any]]:
-    """``venues``/``obs_dim`` None: not checked (the latency forecaster fits any venue set). An agent
-    trained with a latency forecaster must find the same forecaster beside it."""
+def load(
+    directory: Path, agent: str, venues: list[str] | None, obs_dim: int | None, obs_version: int
+) -> tuple[Params, dict[str, Any]]:
+    """``(params, meta)`` of ``<agent>`` in ``directory``, made for ``obs_version`` (and, unless
+    ``venues``/``obs_dim`` are None, for that venue set: the latency forecaster fits any), every
+    parameter finite. Raises ``CheckpointError`` otherwise. The forecaster an agent was trained beside
+    is not checked here: ``agents.load_agent`` does."""
     from flax import serialization
-
-    from hft_console.learn.env import OBS_VERSION
 
     blob_path, meta_path = directory / f"{agent}.msgpack", directory / f"{agent}.json"
     if not blob_path.is_file() or not meta_path.is_file():
@@ -76,29 +81,19 @@ def load(directory: Path, agent: str, venues: list[str] | None, obs_dim: int | N
         raise CheckpointError(f"{blob_path} is unreadable or corrupt ({type(exc).__name__})") from None
     if not isinstance(meta, dict) or not isinstance(params, dict):
         raise CheckpointError(f"{blob_path} is not a {agent} checkpoint")
-    if meta.get("agent") != agent or meta.get("obs_version") != OBS_VERSION:
+    if meta.get("agent") != agent or meta.get("obs_version") != obs_version:
         raise CheckpointError(
             f"{meta_path}: made for agent {meta.get('agent')!r}, observation layout {meta.get('obs_version')}; "
-            f"this version needs {agent!r}, layout {OBS_VERSION} (retrain: hft-console train --agent {agent})"
+            f"this version needs {agent!r}, layout {obs_version} (retrain: hft-console train --agent {agent})"
         )
     if venues is not None and (meta.get("venues") != venues or meta.get("obs_dim") != obs_dim):
         raise CheckpointError(
             f"{meta_path}: trained for venues {meta.get('venues')} (obs {meta.get('obs_dim')}), this session has "
             f"{venues} (obs {obs_dim}); retrain with this config: hft-console train --agent {agent} --config ..."
         )
-    leaves = _leaves(params)
-    if not leaves or any(not np.all(np.isfinite(x)) for x in leaves):
+    found = leaves(params)
+    if not found or any(not np.all(np.isfinite(x)) for x in found):
         raise CheckpointError(f"{blob_path}: parameters missing or not finite")
-    wanted = meta.get("latency_fingerprint")
-    if wanted is not None:
-        from hft_console.learn import latency
-
-        found = latency.fingerprint(latency.shared_weights(directory))
-        if found != wanted:
-            raise CheckpointError(
-                f"{meta_path}: trained with latency forecaster {wanted}, {directory} has {found} "
-                f"(retrain: hft-console train --agent {agent})"
-            )
     return params, meta
 
 
@@ -108,7 +103,8 @@ def _to_numpy(tree: Any) -> Any:
     return np.asarray(tree, dtype=np.float32)
 
 
-def _leaves(tree: Any) -> list[np.ndarray]:
+def leaves(tree: Any) -> list[np.ndarray]:
+    """Every array of a nested dict, in its order, as numpy (no JAX needed)."""
     if isinstance(tree, dict):
-        return [leaf for v in tree.values() for leaf in _leaves(v)]
+        return [leaf for v in tree.values() for leaf in leaves(v)]
     return [np.asarray(tree)]

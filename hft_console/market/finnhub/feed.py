@@ -1,4 +1,4 @@
-"""Finnhub live market data: REST quotes (finnhub-python) and the trade websocket, as venue quotes.
+"""Finnhub live prices: REST quotes (finnhub-python) and the trade websocket, kept fresh by two threads.
 
 ``FinnhubFeed`` keeps the latest price per symbol from two paths: the websocket's trade prints (pushed,
 fresh while the market is open) and a slow REST quote poll (the fallback, and the fail-fast check at
@@ -6,8 +6,6 @@ start). A lost websocket is reconnected with exponential backoff, which starts o
 connection has stayed healthy (messages flowing, no error message) for ``healthy_s``: a server that
 accepts and then drops every connection is retried ever more slowly, not every second. Prints the feed
 cannot use (malformed, a bad price, an unsubscribed symbol, older than the price held) are counted.
-``FinnhubMarket`` holds that price flat as the fair price and lets the synthetic venues quote around
-it; nothing is invented on top (no drift, no order-flow pressure).
 
 The API key rides in every REST and websocket URL (``token=``), so every text that leaves this module
 goes through ``redact`` and the loggers that see URLs (urllib3, websockets) get a redacting filter
@@ -27,23 +25,16 @@ import re
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote as urlquote
 
 import finnhub
-import numpy as np
 import requests
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI, WebSocketException
 
-from hft_console.domain import VenueSpec
 from hft_console.market.feedkit import RedactFilter, TokenBucket, backoff_delays, call_with_deadline, redact
 from hft_console.market.source import DataError
-from hft_console.market.synthetic import SyntheticMarket, TickBatch
-from hft_console.settings import MarketSettings
-
-if TYPE_CHECKING:
-    from hft_console.settings import Settings
 
 SOURCE = "finnhub"
 WATCHDOG_S = 60.0  # Finnhub pings stop silently on dead connections (Finnhub-API #517)
@@ -395,77 +386,3 @@ class FinnhubFeed:
 def _cancel_all(loop: asyncio.AbstractEventLoop) -> None:
     for task in asyncio.all_tasks(loop):
         task.cancel()
-
-
-class FinnhubMarket(SyntheticMarket):
-    """Venue quotes around Finnhub's latest price, held flat between updates."""
-
-    label = "finnhub"
-    chunked = False  # live prices are read as each batch is served, never ahead
-
-    def __init__(
-        self, symbols: list[str], venues: list[VenueSpec], cfg: MarketSettings, seed: int, feed: FinnhubFeed
-    ) -> None:
-        # live prints are clean by construction here; corrupting them would fake normaliser rejects
-        super().__init__(symbols, venues, dataclasses.replace(cfg, bad_tick_rate=0.0), seed)
-        self.feed = feed
-        price = self._live_prices()
-        self.log_price = np.log(price)
-        self.hist_price = np.repeat(price[:, None], self.lookback, axis=1)
-        self._trades_seen = feed.stats().trades
-
-    @property
-    def feed_state(self) -> str:
-        return self.feed.state()
-
-    @property
-    def trades_rejected(self) -> int:
-        """Prints that were malformed or carried a bad price (summary.json ``trades.rejected``)."""
-        return self.feed.stats().prints_rejected
-
-    @property
-    def quality(self) -> dict[str, int]:
-        """What the feed dropped or lost (see ``MarketSource``): unusable prints, and reconnects (a gap
-        in the prices each time), with the errors that caused them."""
-        st = self.feed.stats()
-        return {
-            "prints_rejected": st.prints_rejected, "prints_unsubscribed": st.prints_unsubscribed,
-            "prints_late": st.prints_late, "reconnects": st.reconnects, "watchdog_reconnects": st.watchdog_reconnects,
-            "feed_errors": st.errors, "rest_failures": st.rest_failures, "rest_empty": st.rest_empty,
-        }  # fmt: skip
-
-    def close(self) -> None:
-        self.feed.stop()
-
-    def _live_prices(self) -> np.ndarray:
-        latest = self.feed.prices()
-        last = self.hist_price[:, -1]
-        return np.array([latest.get(sym, float(last[i])) for i, sym in enumerate(self.symbols)])
-
-    def _advance_grid(self, n: int) -> tuple[np.ndarray, np.ndarray]:
-        price = self._live_prices()
-        self.log_price = np.log(price)
-        return np.repeat(price[:, None], n, axis=1), np.zeros((self.n_sym, n))
-
-    def next_batch(self, t1_ns: int) -> TickBatch:
-        batch = super().next_batch(t1_ns)
-        total = self.feed.stats().trades
-        batch.trades, self._trades_seen = total - self._trades_seen, total
-        return batch
-
-
-def open_finnhub(settings: Settings, venues: list[VenueSpec], seed: int) -> FinnhubMarket:
-    """The live Finnhub source for a session; raises DataError when Finnhub cannot deliver."""
-    d = settings.data
-    symbols = list(settings.session.symbols)
-    feed = FinnhubFeed(
-        symbols, settings.finnhub_api_key, rest_url=d.finnhub_rest_url, ws_url=d.finnhub_ws_url,
-        timeout_s=d.timeout_s, stale_s=d.finnhub_stale_s, poll_s=d.finnhub_poll_s,
-        max_deviation=settings.normalizer.max_deviation, reanchor_after=settings.normalizer.reanchor_after,
-    )  # fmt: skip
-    feed.start()
-    try:
-        return FinnhubMarket(symbols, venues, settings.market, seed, feed)
-    except BaseException:
-        feed.stop()
-        raise

@@ -10,13 +10,15 @@ step (Huber loss, so a timeout does not throw it) on every answer that venue giv
 network answers 0, which is the EWMA itself.
 
 A loss in log space (Huber) makes the forecast a typical (median-like) round trip where the EWMA is a
-mean pulled up by spikes and timeouts; the error report therefore shows both mean absolute error in
-µs and in log ratio, against the EWMA and a plain moving average (``MA_WINDOW`` answers).
+mean pulled up by spikes and timeouts; the error report (``learn/latency_train.py``) therefore shows
+both mean absolute error in µs and in log ratio, against the EWMA and a plain moving average.
 
 ``features`` works on numpy or jnp arrays; everything else here is pure jnp: ``record`` (vmapped
 over venues) is what the JAX routing environment calls on every step, ``sgd_steps_masked`` what the
-live session's learner applies to a batch of answers (``routing/forecast.py`` mirrors the rest in
-numpy). The network's answer is clipped to ±``CLIP`` in both.
+live session's learner applies to a batch of answers (``routing/learned/forecast.py`` mirrors the rest
+in numpy). The network's answer is clipped to ±``CLIP`` in both. ``HISTORY``, ``ALPHA`` and ``CLIP``
+live in ``layout.py``, which the JAX-free live forecaster reads too. Pretraining is
+``learn/latency_train.py``.
 """
 
 from __future__ import annotations
@@ -31,15 +33,14 @@ import jax.numpy as jnp
 import numpy as np
 import optax  # type: ignore[import-untyped]  # optax 0.2.8 ships no py.typed
 
-from hft_console.routing.models.nets import MLP, Params
+from hft_console.routing.models import checkpoint
+from hft_console.routing.models.checkpoint import Params
+from hft_console.routing.models.layout import ALPHA, CLIP, HISTORY, OBS_VERSION
+from hft_console.routing.models.nets import MLP
 
-HISTORY = 4  # the last round trips the network reads
 HIDDEN = 16
-ALPHA = 0.1  # the EWMA's weight on a new answer, as the engine's latency monitor
 ONLINE_LR = 0.01  # SGD step per answer, per venue
-CLIP = 6.0  # log ratios beyond e^6: a timeout against a 100 µs EWMA is ~e^9
 HUBER_DELTA = 1.0
-MA_WINDOW = 8
 N_FEATURES = HISTORY + 1
 NET = MLP((HIDDEN,), 1, "tanh")
 
@@ -76,6 +77,7 @@ def _per_venue(params: Params, x: jax.Array) -> jax.Array:
 
 
 def stacked(shared: Params, n_venues: int) -> Params:
+    """The shared weights copied per venue: every leaf gets a leading axis ``n_venues``."""
     return cast(
         Params, jax.tree.map(lambda leaf: jnp.broadcast_to(jnp.asarray(leaf), (n_venues, *jnp.shape(leaf))), shared)
     )
@@ -92,6 +94,8 @@ def start(shared: Params, prior_us: jax.Array, ewma_us: jax.Array | None = None)
 
 
 def loss(params: Params, x: jax.Array, y: jax.Array) -> jax.Array:
+    """Huber loss (``HUBER_DELTA``) of one venue's weights on one example: features ``(N_FEATURES,)``,
+    target log ratio ``()``."""
     return cast(jax.Array, optax.huber_loss(_apply(params, x), y, delta=HUBER_DELTA))
 
 
@@ -113,18 +117,14 @@ def record(f: Forecast, venue: jax.Array, rt_us: jax.Array, prior_us: jax.Array,
     return Forecast(params, hist, ewma, forecast)
 
 
-def sgd_steps(params: Params, venues: jax.Array, x: jax.Array, y: jax.Array, lr: float = ONLINE_LR) -> Params:
-    """``record``'s weight updates for a sequence of answers (venue, features, target), in order: what
-    the live session's background learner applies to the forecaster's weights."""
-    return cast(Params, sgd_steps_masked(params, venues, x, y, jnp.ones(jnp.shape(venues), jnp.float32), lr))
-
-
 @functools.partial(jax.jit, static_argnames=("lr",))
 def sgd_steps_masked(
     params: Params, venues: jax.Array, x: jax.Array, y: jax.Array, mask: jax.Array, lr: float = ONLINE_LR
 ) -> Params:
-    """``sgd_steps`` where examples with ``mask`` 0 are padding (batches padded to a few sizes, so
-    the learner compiles once per size)."""
+    """``record``'s weight updates for a sequence of answers (``venues`` ``(B,)``, features
+    ``(B, N_FEATURES)``, targets ``(B,)``), in order, on the per-venue weights: what the live session's
+    learner applies. Examples with ``mask`` 0 are padding (batches padded to a few sizes, so the
+    learner compiles once per size)."""
 
     def one(p: Params, example: tuple[jax.Array, jax.Array, jax.Array, jax.Array]) -> tuple[Params, None]:
         v, xv, yv, m = example
@@ -136,10 +136,12 @@ def sgd_steps_masked(
 
 
 def numpy_params(params: Params) -> dict[str, Any]:
+    """The same tree with float32 numpy leaves (for the numpy forecaster and for checkpoints)."""
     return cast(dict[str, Any], jax.tree.map(lambda leaf: np.asarray(leaf, dtype=np.float32), params))
 
 
 def untrained() -> Params:
+    """Fresh shared weights from a fixed key: a forecaster that answers the EWMA."""
     return init_shared(jax.random.key(0))
 
 
@@ -149,9 +151,7 @@ _SHARED: dict[tuple[str, int, int], Params] = {}
 def shared_weights(directory: Path | None = None) -> Params:
     """The shipped (or ``HFT_MODELS_DIR``'s) pretrained starting weights; an untrained forecaster
     (the EWMA) when there are none. The agents' checkpoints name the weights they were trained with
-    (``latency_fingerprint``), so a mismatch is caught when they load."""
-    from hft_console.routing.models import checkpoint
-
+    (``latency_fingerprint``), so a mismatch is caught when they load (``agents.load_agent``)."""
     directory = checkpoint.models_dir() if directory is None else directory
     blob = directory / "latency.msgpack"
     try:
@@ -161,7 +161,7 @@ def shared_weights(directory: Path | None = None) -> Params:
     key = (str(blob), stat.st_mtime_ns, stat.st_size)
     if key not in _SHARED:
         try:
-            params, _ = checkpoint.load(directory, "latency", None, None)
+            params, _ = checkpoint.load(directory, "latency", None, None, OBS_VERSION)
         except checkpoint.CheckpointError:
             return untrained()
         _SHARED[key] = params

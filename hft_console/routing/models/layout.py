@@ -1,0 +1,30 @@
+"""What the learned routers read and answer, shared by the training environment and the live policy
+(both build the observation from these; no JAX here, the live numpy path imports it).
+
+Observation, layout version ``OBS_VERSION``, ``obs_dim(V)`` float32 values for ``V`` venues, in order:
+
+- ``V`` eligibility (1.0 at the consolidated best price, else 0.0), then ``V`` displayed sizes
+  against the parent (capped at 4);
+- ``V`` log(measured round-trip EWMA / 100 µs), ``V`` log(last round trip / 100 µs), ``V``
+  log(latency forecaster's forecast / 100 µs);
+- ``V`` taker fees in ticks, then the parent size / 100 and a constant 1.
+
+DQN's action ``a = venue * len(SIZE_FRACTIONS) + k`` sends ``SIZE_FRACTIONS[k]`` of the parent.
+
+The latency forecaster reads a venue's last ``HISTORY`` round trips and its EWMA (moved by ``ALPHA``
+per answer), as log ratios clipped to ±``CLIP``; its answer is clipped the same way.
+"""
+
+from __future__ import annotations
+
+OBS_VERSION = 2  # 2: the latency forecaster's forecast per venue
+SIZE_FRACTIONS = (1.0, 0.5)  # DQN's size choices: the whole child, or half of it
+
+HISTORY = 4  # the last round trips the forecaster reads
+ALPHA = 0.1  # the EWMA's weight on a new answer, as the engine's latency monitor
+CLIP = 6.0  # log ratios beyond e^6: a timeout against a 100 µs EWMA is ~e^9
+
+
+def obs_dim(n_venues: int) -> int:
+    """Length of the observation for ``n_venues`` venues (see the module docstring)."""
+    return 6 * n_venues + 2
