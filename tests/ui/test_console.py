@@ -256,7 +256,8 @@ async def test_keys_pressed_during_start_up_never_strand_the_operator(tmp_path: 
         app.simulate_key("k")  # trading keys are disabled during start-up
         await pilot.pause(0.05)
         app.action_help()  # help opens on top of start-up, which waits for it to close
-        await pilot.pause(2.0)
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        await pilot.pause(2.0)  # time for start-up to have gone on, had it not waited
         assert isinstance(app.screen, HelpScreen) and StartupScreen in {type(s) for s in app.screen_stack}
         assert not app.engine_running and not any(isinstance(s, ConfirmScreen) for s in app.screen_stack)
         await pilot.press("x")

@@ -71,8 +71,8 @@ async def test_textual_quit_and_the_palettes_quit_go_through_the_gate(live_app: 
         await pilot.press("n")
         quit_ = next(c for c in app.get_system_commands(app.screen) if c.title == "Quit")
         quit_.callback()
-        await pilot.pause()
-        assert isinstance(app.screen, ConfirmScreen) and app.engine_running
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))  # the dialog opens on a later message
+        assert app.engine_running
         await pilot.press("y")
         await wait_for(pilot, lambda: not app.engine_running)
     ended_cleanly(app)
@@ -120,8 +120,7 @@ async def test_the_palette_offers_only_the_consoles_commands(
         titles = [c.title for c in done.get_system_commands(done.screen)]
         assert titles == ["Quit", "Keys"]  # no theme, screenshot, keys panel; no trading without a session
         next(c for c in done.get_system_commands(done.screen) if c.title == "Keys").callback()
-        await pilot.pause()
-        assert isinstance(done.screen, HelpScreen)
+        await wait_for(pilot, lambda: isinstance(done.screen, HelpScreen))
     app = live_app()
     async with app.run_test(size=(120, 40)) as pilot:
         titles = [c.title for c in app.get_system_commands(app.screen)]
