@@ -35,6 +35,29 @@ async def wait_for(pilot: Any, condition: Callable[[], bool], timeout: float = 1
         waited += 0.02
 
 
+def shown_positions(app: ConsoleApp) -> dict[str, int]:
+    """The open positions the console shows now (symbol: signed shares)."""
+    return {p.symbol: p.position for p in app._shown.positions if p.position} if app._shown else {}
+
+
+async def hold_open_positions(app: ConsoleApp, pilot: Any) -> None:
+    """Positions open, and held: the strategy paused with nothing in flight, and the console showing it.
+    A test that asks the quit gate twice must not race the strategy closing its positions in between
+    (on a busy machine the gap between two questions is long enough for that)."""
+    engine = app.engine
+    for _ in range(50):
+        await wait_for(pilot, lambda: app._shown is not None and any(p.position for p in app._shown.positions))
+        await pilot.press("p")
+        await wait_for(pilot, lambda: engine.strategy.paused and not engine.flow.in_flight)
+        held = {sym: qty for sym, qty in zip(engine.portfolio.symbols, engine.portfolio.position, strict=True) if qty}
+        if held:
+            await wait_for(pilot, lambda held=held: shown_positions(app) == held)
+            return
+        await pilot.press("p")  # flat by the time it paused: trade on and try again
+        await wait_for(pilot, lambda: not engine.strategy.paused)
+    raise AssertionError("no position stayed open")
+
+
 @pytest.fixture
 def finished_engine(tmp_path: Path) -> Engine:
     engine = Engine(make_settings(session__duration_s=20, session__symbols="AAPL,MSFT,GOOGL"), tmp_path / "done")

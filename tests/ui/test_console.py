@@ -14,7 +14,7 @@ from hft_console.ui.app import ConsoleApp
 from hft_console.ui.panes import HeatmapPane, PnlPane, RiskPane, RouterPane, StatusBar, TapePane
 from hft_console.ui.screens import ConfirmScreen, HelpScreen, LimitEditor
 from hft_console.ui.startup import StartupScreen
-from tests.ui.conftest import pane_text, starting, wait_for
+from tests.ui.conftest import hold_open_positions, pane_text, starting, wait_for
 
 
 def journal(app: ConsoleApp, sql: str) -> list[Any]:
@@ -157,7 +157,7 @@ async def test_help_lists_every_binding_and_any_key_closes_it(live_app: Callable
 async def test_quit_asks_when_positions_are_open(live_app: Callable[..., ConsoleApp]) -> None:
     app = live_app()
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_for(pilot, lambda: app._shown is not None and any(p.position for p in app._shown.positions))
+        await hold_open_positions(app, pilot)
         await pilot.press("q")
         assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("n")
@@ -279,8 +279,7 @@ async def test_after_the_session_trading_keys_do_nothing_and_ctrl_q_still_asks(
         assert not done.query_one(StatusBar).paused
     app = live_app()
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_for(pilot, lambda: any(app.engine.portfolio.position) and app._shown is not None)
-        await wait_for(pilot, lambda: any(p.position for p in app._shown.positions))  # type: ignore[union-attr]
+        await hold_open_positions(app, pilot)
         await pilot.press("ctrl+q")
         assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("y")

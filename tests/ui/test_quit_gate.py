@@ -25,7 +25,7 @@ from hft_console.ui.app import HARMLESS_ACTIONS, ROUTED_ACTIONS, ConsoleApp
 from hft_console.ui.screens import ConfirmScreen, HelpScreen
 from hft_console.ui.startup import StartupScreen
 from tests.conftest import make_settings
-from tests.ui.conftest import starting, wait_for
+from tests.ui.conftest import hold_open_positions, starting, wait_for
 
 
 async def positions_open(app: ConsoleApp, pilot: Any) -> None:
@@ -51,10 +51,11 @@ def ended_cleanly(app: ConsoleApp) -> dict[str, Any]:
 async def test_ctrl_c_asks_like_q(live_app: Callable[..., ConsoleApp]) -> None:
     app = live_app()
     async with app.run_test(size=(120, 40)) as pilot:
-        await positions_open(app, pilot)
+        await hold_open_positions(app, pilot)
         await pilot.press("ctrl+c")
         assert isinstance(app.screen, ConfirmScreen) and app.screen.title_text == "QUIT"
         await pilot.press("n")
+        await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmScreen))  # closed on a later message
         assert app.engine_running
         await pilot.press("ctrl+c", "y")
         await wait_for(pilot, lambda: not app.engine_running)
@@ -65,10 +66,11 @@ async def test_ctrl_c_asks_like_q(live_app: Callable[..., ConsoleApp]) -> None:
 async def test_textual_quit_and_the_palettes_quit_go_through_the_gate(live_app: Callable[..., ConsoleApp]) -> None:
     app = live_app()
     async with app.run_test(size=(120, 40)) as pilot:
-        await positions_open(app, pilot)
+        await hold_open_positions(app, pilot)  # it asks twice: the positions must still be open the second time
         await app.run_action("quit")  # Textual's own quit action: what its ctrl+q and palette "Quit" call
         assert isinstance(app.screen, ConfirmScreen) and app.engine_running
         await pilot.press("n")
+        await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmScreen))  # closed on a later message
         quit_ = next(c for c in app.get_system_commands(app.screen) if c.title == "Quit")
         quit_.callback()
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))  # the dialog opens on a later message
