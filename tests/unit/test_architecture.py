@@ -1,5 +1,6 @@
 """The house's rules that import-linter cannot see (its layer contracts run in `make lint`).
 
+- No module takes part in an import cycle, TYPE_CHECKING imports included.
 - No private name crosses a module boundary: a `_name` is imported or read only inside the module
   that defines it (tests included), so every cross-module dependency is on a public, documented name.
 - A project import inside a function is allowed only for a heavy optional dependency (JAX, Textual,
@@ -15,6 +16,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import grimp
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -119,6 +121,19 @@ def test_function_local_project_imports_are_only_for_heavy_dependencies() -> Non
     assert uncommented == [], "function-local project imports must say why on the same line:\n" + "\n".join(uncommented)
     light = sorted({module for _, _, module, _ in local if not _pulls_in_heavy(module)})
     assert light == [], f"imported inside a function but pulls in no heavy dependency (move to the top): {light}"
+
+
+def test_no_module_takes_part_in_an_import_cycle() -> None:
+    """The layers contract forbids cycles between packages; this one forbids them inside a package too
+    (TYPE_CHECKING imports count: a cycle there is still a design that cannot be read alone)."""
+    graph = grimp.build_graph("hft_console")
+    cycles = sorted(
+        (a, b)
+        for a in graph.modules
+        for b in graph.find_modules_directly_imported_by(a)
+        if graph.chain_exists(importer=b, imported=a)
+    )
+    assert cycles == []
 
 
 @pytest.mark.parametrize(
