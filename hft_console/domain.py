@@ -27,22 +27,73 @@ Quote = tuple[int, float, float, int, int]
 the per-tick pipeline builds and reads one per tick."""
 
 
+class OrderType(StrEnum):
+    """What a child order asks of its venue; the journal's ``orders.order_type``."""
+
+    IOC = "IOC"  # marketable limit, immediate-or-cancel: takes what is there, the rest is cancelled
+    LIMIT = "LIMIT"  # rests at its price until filled, cancelled or its time in force ends
+    POST_ONLY = "POST_ONLY"  # a LIMIT the venue refuses (POST_ONLY_WOULD_CROSS) if it would take on arrival
+    MID_PEG = "MID_PEG"  # rests pegged to the venue's midpoint (venues that offer it)
+
+
+class TimeInForce(StrEnum):
+    """How long an order may live; the journal's ``orders.tif``."""
+
+    IOC = "IOC"
+    DAY = "DAY"  # until the session ends
+    GTC = "GTC"  # until cancelled (a simulated session ends it too: EXPIRED)
+
+
+class Liquidity(StrEnum):
+    """Which side of a trade a fill was on; the journal's ``fills.liquidity``."""
+
+    MAKER = "MAKER"  # our resting order was hit
+    TAKER = "TAKER"  # our order took displayed (or hidden) liquidity on arrival
+
+
 class OrderStatus(StrEnum):
-    """Where a child order stands; the journal stores the value. SENT until its one answer."""
+    """Where a child order stands as the desk knows it (FIX OrdStatus names); the journal stores the value.
 
-    SENT = "SENT"
+    ``PENDING_*`` are the desk's own states while a message is on its way; every other state is what
+    the venue last answered. A replace keeps the order id (the new price and size apply from
+    ``REPLACED``); a cancel or replace the venue refuses leaves the order as it was."""
+
+    PENDING_NEW = "PENDING_NEW"
+    ACCEPTED = "ACCEPTED"
+    PARTIALLY_FILLED = "PARTIALLY_FILLED"
     FILLED = "FILLED"
-    PARTIAL = "PARTIAL"  # part filled, the rest cancelled (immediate-or-cancel)
-    CANCELLED = "CANCELLED"
+    PENDING_CANCEL = "PENDING_CANCEL"
+    CANCELED = "CANCELED"
+    PENDING_REPLACE = "PENDING_REPLACE"
+    REPLACED = "REPLACED"
     REJECTED = "REJECTED"
-    EXPIRED = "EXPIRED"  # still unanswered when the session had to end
+    EXPIRED = "EXPIRED"  # its time in force ended, or the session did while it was still working
 
 
+_S = OrderStatus
+_LIVE = frozenset({_S.PARTIALLY_FILLED, _S.FILLED, _S.PENDING_CANCEL, _S.PENDING_REPLACE, _S.CANCELED, _S.EXPIRED})
 ORDER_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
-    OrderStatus.SENT: frozenset(OrderStatus) - {OrderStatus.SENT},
-    **{done: frozenset() for done in OrderStatus if done is not OrderStatus.SENT},
+    _S.PENDING_NEW: frozenset({_S.ACCEPTED, _S.REJECTED, _S.PENDING_CANCEL, _S.EXPIRED}),
+    _S.ACCEPTED: _LIVE,
+    _S.PARTIALLY_FILLED: _LIVE,
+    _S.REPLACED: _LIVE,
+    # a fill while a cancel or replace travels keeps the pending state; the answer settles it
+    _S.PENDING_CANCEL: frozenset(
+        {_S.PENDING_CANCEL, _S.ACCEPTED, _S.PARTIALLY_FILLED, _S.FILLED, _S.CANCELED, _S.REJECTED, _S.EXPIRED}
+    ),
+    _S.PENDING_REPLACE: frozenset(
+        {_S.PENDING_REPLACE, _S.PENDING_CANCEL, _S.REPLACED, _S.ACCEPTED, _S.PARTIALLY_FILLED, _S.FILLED,
+         _S.CANCELED, _S.EXPIRED}
+    ),  # fmt: skip
+    _S.FILLED: frozenset(),
+    _S.CANCELED: frozenset(),
+    _S.REJECTED: frozenset(),
+    _S.EXPIRED: frozenset(),
 }
-"""The statuses each status may move to: an order is answered once, and an answer is final."""
+"""The states each state may move to. No fill before ACCEPTED (PENDING_NEW cannot reach a filled
+state), nothing after a final state (FILLED, CANCELED, REJECTED, EXPIRED)."""
+
+FINAL_STATES = frozenset({_S.FILLED, _S.CANCELED, _S.REJECTED, _S.EXPIRED})
 
 
 class InvalidTransition(ValueError):
@@ -67,7 +118,9 @@ class CommandKind(StrEnum):
 class LatencySpec:
     """Order-entry latency of one venue, one way, in microseconds.
 
-    The body is lognormal around ``median_us``; ``jitter_us`` adds uniform noise; a spike multiplies
+    Each message kind has its own body median: ``median_us`` for a new order (and every answer),
+    ``cancel_median_us`` and ``replace_median_us`` for a cancel and a replace (0: as a new order). The
+    body is lognormal around the median; ``jitter_us`` adds uniform noise; a spike multiplies
     one order's latency; the congested regime multiplies every order's latency while it lasts;
     outages make the venue refuse orders after ``outage_timeout_us``.
     """
@@ -86,6 +139,12 @@ class LatencySpec:
     outage_mean_s: float
     outage_timeout_us: float
     speed_bump_us: float
+    cancel_median_us: float = 0.0
+    replace_median_us: float = 0.0
+
+
+VENUE_KINDS = ("lit", "inverted", "speed-bump", "dark")
+QUEUE_MODELS = ("risk-averse", "power", "log")
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,14 +159,22 @@ class VenueSpec:
     spread_ticks: int  # typical quoted spread
     depth_shares: int  # typical displayed size at the touch
     depth_levels: int  # price levels behind the touch a marketable order may walk
-    staleness_us: float  # mean lag of the venue's quote behind the fundamental price
+    feed_delay_us: float  # how late the venue's market data reaches us: we see its book as it was then
     reject_prob: float  # chance the venue rejects an order for its own reasons
     latency: LatencySpec
+    kind: str = "lit"  # one of VENUE_KINDS: lit (maker-taker), inverted, speed-bump, dark (midpoint pool)
+    queue_model: str = "risk-averse"  # one of QUEUE_MODELS (venues/queue.py)
+    queue_power: float = 2.0  # the exponent of the ``power`` queue model
+    midpoint_share: float = 0.0  # speed-bump venues: share of takers filled at the midpoint (hidden pegs)
+    hidden_liquidity_mean_shares: float = 0.0  # dark: mean hidden size an order meets (exponential)
+    hidden_liquidity_zero_prob: float = 0.0  # dark: chance an order meets no hidden liquidity at all
 
 
 @dataclass(slots=True)
 class Order:
-    """A child order handed to one venue: an immediate-or-cancel marketable limit."""
+    """A child order handed to one venue. ``limit`` is its price (a MID_PEG's cap); ``qty`` its size
+    (a replace changes both); ``queue_ahead``/``level_total`` are shares ahead of it and displayed at
+    its price as of the venue's last report (resting orders)."""
 
     order_id: int
     parent_id: int
@@ -121,14 +188,28 @@ class Order:
     decision_mid: float  # consolidated mid when it was decided, for cost accounting
     arrive_ns: int = 0
     filled: int = 0
-    status: OrderStatus = OrderStatus.SENT
+    status: OrderStatus = OrderStatus.PENDING_NEW
     decision: int = -1  # the router's decision number, so its answer can teach the router
+    order_type: OrderType = OrderType.IOC
+    tif: TimeInForce = TimeInForce.IOC
+    queue_ahead: int = 0
+    level_total: int = 0
+    accepted_ns: int = 0  # engine time we learned it was accepted (0: not yet)
+    queue_at_entry: int = -1  # queue ahead when it joined the book (-1: never rested)
 
-    def finish(self, status: OrderStatus) -> None:
+    def to(self, status: OrderStatus) -> None:
         """Move to ``status``; raises InvalidTransition when ORDER_TRANSITIONS does not allow it."""
         if status not in ORDER_TRANSITIONS[self.status]:
             raise InvalidTransition(f"order {self.order_id}: {self.status} -> {status} is not allowed")
         self.status = status
+
+    @property
+    def done(self) -> bool:
+        return self.status in FINAL_STATES
+
+    @property
+    def resting(self) -> bool:
+        return self.tif is not TimeInForce.IOC
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +228,7 @@ class Fill:
     trade_pnl: float = 0.0
     total_pnl: float = 0.0
     realized: float = 0.0
+    liquidity: Liquidity = Liquidity.TAKER
 
 
 @dataclass(slots=True)

@@ -30,7 +30,9 @@ from hft_console.engine.engine import Engine
 from hft_console.headless import ASCII, HeadlessPrinter
 from hft_console.market.source import DataError
 from hft_console.routing.registry import ROUTER_NAMES
-from hft_console.settings import CLOCKS, INFERENCE_BACKENDS, LOG_LEVELS, MODES, Settings, SettingsError
+from hft_console.settings import (
+    CLOCKS, INFERENCE_BACKENDS, LOG_LEVELS, MODES, POSTING_RULES, STRATEGIES, Settings, SettingsError,
+)  # fmt: skip
 from hft_console.signals import ending_signals, exit_status
 
 # settings key -> the argument that sets it
@@ -48,6 +50,8 @@ KEYS = {
     "data.record": "record",
     "session.inference": "inference",
     "session.online_learning": "online_learning",
+    "session.post_router": "post_router",
+    "strategy.name": "strategy",
 }
 
 
@@ -82,6 +86,8 @@ def build_parser() -> Parser:
     p.add_argument("--no-ui", action="store_true", help="run headless: trade tape and summary on stdout")
     p.add_argument("--seed", type=whole_number, metavar="N", help="random seed of the session (default: 42)")
     p.add_argument("--router", choices=ROUTER_NAMES, metavar="NAME", help=f"routing policy: {', '.join(ROUTER_NAMES)}")
+    p.add_argument("--strategy", choices=STRATEGIES, help=f"trading strategy: {', '.join(STRATEGIES)}")
+    p.add_argument("--post-router", choices=POSTING_RULES, help="where resting orders go (market-maker)")
     p.add_argument("--run-dir", metavar="DIR", help="where the journal and summary go (default: runs/<UTC timestamp>)")
     p.add_argument("--clock", choices=CLOCKS, help="wall: real time; sim: simulated market time, as fast as possible")
     p.add_argument("--inference", choices=INFERENCE_BACKENDS, help="dqn/ppo forward pass: jit (default) or numpy")

@@ -20,6 +20,7 @@ from hft_console.execution.portfolio import Portfolio
 from hft_console.execution.risk import RiskManager
 from hft_console.money import money
 from hft_console.strategies.imbalance import ImbalanceStrategy
+from hft_console.strategies.market_maker import MarketMaker
 
 Note = Callable[[int, str], None]  # (engine ns, text): a line for the operator
 
@@ -34,7 +35,7 @@ class TradingDesk:
         self,
         *,
         risk: RiskManager,
-        strategy: ImbalanceStrategy,
+        strategy: ImbalanceStrategy | MarketMaker,
         portfolio: Portfolio,
         flow: OrderFlow,
         journal: Journal,
@@ -65,7 +66,7 @@ class TradingDesk:
             detail={"pnl_total": round(self.portfolio.total, 2), "max_loss": self.risk.limits.max_loss},
         )  # fmt: skip
         self.set_state(t_ns, EngineState.HALTED, "circuit breaker", journal_from=False)
-        self.flow.cancel_in_flight(t_ns)
+        self.flow.cancel_all(t_ns, "CIRCUIT_BREAKER")
         loss = money(-self.risk.limits.max_loss)
         self.note(t_ns, f"CIRCUIT BREAKER: P&L {money(self.portfolio.total)} below {loss}")
 
@@ -93,7 +94,7 @@ class TradingDesk:
             case CommandKind.HALT:
                 self.set_state(t_ns, EngineState.HALTED, "operator halt")
                 self.strategy.flatten = False
-                self.flow.cancel_in_flight(t_ns)
+                self.flow.cancel_all(t_ns, "KILL_SWITCH")
             case CommandKind.FLATTEN:
                 self.set_state(t_ns, EngineState.REDUCING, "operator flatten")
                 self.strategy.flatten = True

@@ -30,6 +30,7 @@ from hft_console.execution.risk import RiskManager
 from hft_console.market.normalizer import Normalizer
 from hft_console.market.open import open_source
 from hft_console.market.source import MarketSource
+from hft_console.market.synthetic import SyntheticMarket
 from hft_console.rng import Draws, rng_for
 from hft_console.routing.policy import PolicySpec
 from hft_console.routing.registry import ROUTER_NAMES
@@ -37,6 +38,7 @@ from hft_console.routing.runner import RouterRunner
 from hft_console.settings import Settings
 from hft_console.stats import RateMeter
 from hft_console.strategies.imbalance import ImbalanceStrategy
+from hft_console.strategies.market_maker import MarketMaker
 from hft_console.venues.latency import LatencyModel
 from hft_console.venues.monitor import LatencyMonitor
 from hft_console.venues.simulator import SimVenue, impact_per_sqrt_share
@@ -86,6 +88,7 @@ class Engine:
                 s.market.fade_tau_us,
                 s.market.snipe_per_tick,
                 impact_per_sqrt_share(s.market),
+                synthetic=isinstance(self.market, SyntheticMarket),
             )
             for spec in s.venues
         ]
@@ -123,7 +126,11 @@ class Engine:
         """Portfolio, risk, strategy, order flow, the trading desk, the command queue and the pipeline."""
         self.portfolio = Portfolio(self.symbols)
         self.risk = RiskManager(s.risk, s.risk_caps)
-        self.strategy = ImbalanceStrategy(len(self.symbols), s.strategy)
+        self.strategy: ImbalanceStrategy | MarketMaker = (
+            MarketMaker(len(self.symbols), s.strategy, self.tick)
+            if s.strategy.name == "market-maker"
+            else ImbalanceStrategy(len(self.symbols), s.strategy)
+        )
         self.flow = OrderFlow(
             symbols=self.symbols, venues=self.venues, quotes=self.normalizer.last_tick, market=self.market,
             strategy=self.strategy, risk=self.risk, portfolio=self.portfolio, router=self.router,
@@ -131,7 +138,7 @@ class Engine:
             slippage_ticks=s.strategy.limit_slippage_ticks, miss_penalty_ticks=s.market.miss_penalty_ticks,
             trades_kept=s.engine.trades_kept, poll_feed=self.poll_feed,
             on_breaker=lambda t_ns: self.desk.on_breaker(t_ns), after_report=lambda t_ns: self.desk.check_flat(t_ns),
-            note=self.note,
+            note=self.note, post_rule=s.session.post_router,
         )  # fmt: skip
         self.desk = TradingDesk(
             risk=self.risk, strategy=self.strategy, portfolio=self.portfolio, flow=self.flow, journal=self.journal,
@@ -218,6 +225,7 @@ class Engine:
                 t = self._step(t, min(t + self.batch_ns, self.duration_ns))
             self.session_end_ns = t
             self.progress.accepting = False
+            self.flow.cancel_all(t, "SESSION_END")  # resting orders end with the session (DAY)
             limit = t + self._wind_down_ns()
             while self.flow.in_flight and t < limit:
                 # up to the next venue event, so the wind-down ends at the last answer whatever the batch
@@ -243,8 +251,11 @@ class Engine:
         batch = self.market.next_batch(t1)
         self.trades_seen += batch.trades
         self.router.between_batches()
+        self.flow.load_prints(batch.prints)
         self.pipeline.process(batch)
+        self.flow.apply_prints(t1 - 1)
         self.flow.drain(t1 - 1)
+        self.flow.settle_adverse(t1)
         self.progress.now_ns = t1
         clock.advance_to(t1)
         self._end_of_batch(t1)

@@ -33,6 +33,7 @@ from hft_console.market.book import BatchBook, batch_nbbo
 from hft_console.market.normalizer import OK, Normalizer
 from hft_console.market.synthetic import TickBatch
 from hft_console.strategies.imbalance import ImbalanceStrategy
+from hft_console.strategies.market_maker import MarketMaker
 
 VECTOR_MIN_TICKS = 1024  # below this, the per-tick form is faster here (benchmarks/pipeline.py)
 
@@ -55,7 +56,7 @@ class Pipeline:
         self,
         *,
         normalizer: Normalizer,
-        strategy: ImbalanceStrategy,
+        strategy: ImbalanceStrategy | MarketMaker,
         flow: OrderFlow,
         portfolio: Portfolio,
         risk: RiskManager,
@@ -73,7 +74,7 @@ class Pipeline:
         self.vector_min_ticks = VECTOR_MIN_TICKS
 
     def process(self, batch: TickBatch) -> None:
-        if len(batch) >= self.vector_min_ticks:
+        if len(batch) >= self.vector_min_ticks and not self.strategy.quoting:
             process_batch(self, batch)
         else:
             process_ticks(self, batch)
@@ -215,12 +216,17 @@ def process_ticks(pl: Pipeline, batch: TickBatch) -> None:
     version, base, u_sum, unreal = -1, 0.0, 0.0, [0.0] * len(position)
     HALTED = EngineState.HALTED
     working_buy, working_sell = flow.working_buy, flow.working_sell
-    on_book = pl.strategy.on_book
+    strategy = pl.strategy
+    quoting = isinstance(strategy, MarketMaker)
+    on_book = strategy.on_book
+    resting_n, unsettled = flow.resting_n, flow.unsettled
     perf = time.perf_counter_ns
     inf = float("inf")
     progress.ticks += len(ts_l)
     for i in range(len(ts_l)):
         t = ts_l[i]
+        if t >= flow.next_print_ns:
+            flow.apply_prints(t)
         if t >= flow.next_event_ns:
             flow.drain(t)
         if commands.pending:
@@ -229,6 +235,8 @@ def process_ticks(pl: Pipeline, batch: TickBatch) -> None:
         k = st_l[i]
         if check(t, k, bid_l[i], ask_l[i], bs_l[i], as_l[i]) >= 0:
             continue
+        if resting_n[k]:  # the venue's book moved where we rest: queue estimates, fills through our price
+            flow.on_venue_quote(k, t)
         s = sym_of[k]
         # the NBBO over the symbol's venues: the scalar twin of market/book.py ``batch_nbbo`` (held equal
         # by tests/unit/test_batch_equivalence.py), written out here to keep a function call off every tick
@@ -262,10 +270,31 @@ def process_ticks(pl: Pipeline, batch: TickBatch) -> None:
             near = base + u_sum < near_floor(-risk.limits.max_loss)
             if near and risk.state is not HALTED and risk.breaker_hit(portfolio.total):
                 on_breaker(t)
-        delta = on_book(s, t, bb, bbs, ba, bas, position[s] + working_buy[s] - working_sell[s])
+        if quoting:
+            quote_tick(pl, strategy, s, t, (bb, bbs, ba, bas), wall0, s in unsettled)  # type: ignore[arg-type]
+            continue
+        delta = on_book(s, t, bb, bbs, ba, bas, position[s] + working_buy[s] - working_sell[s])  # type: ignore[arg-type]
         if delta and progress.accepting:
             flow.route(s, t, delta, wall0)
             progress.now_ns = t
+
+
+def quote_tick(
+    pl: Pipeline, mm: MarketMaker, s: int, t: int, nbbo: tuple[float, int, float, int], wall0: int, retry: bool
+) -> None:
+    """The market maker on one book tick: requote when its wanted quotes changed (or a requote waited on a
+    message in flight), and under flatten take the position off once nothing of ours is working."""
+    flow, progress = pl.flow, pl.progress
+    position = pl.portfolio.position[s]
+    if not progress.accepting:
+        return
+    if mm.on_book(s, t, nbbo[0], nbbo[1], nbbo[2], nbbo[3], position) or retry:
+        flow.requote(s, t, mm.wanted[s], wall0)
+        progress.now_ns = t
+    delta = mm.take(position, flow.working_buy[s] + flow.working_sell[s])
+    if delta:
+        flow.route(s, t, delta, wall0)
+        progress.now_ns = t
 
 
 def process_batch(pl: Pipeline, batch: TickBatch) -> None:

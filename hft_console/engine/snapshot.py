@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from hft_console.domain import Fill
+from hft_console.domain import Fill, Order, Side
 from hft_console.engine.commands import CommandQueue
 from hft_console.engine.journal import Journal
 from hft_console.execution.order_flow import OrderFlow
@@ -114,6 +115,40 @@ class ArmView:
 
 
 @dataclass(frozen=True, slots=True)
+class WorkingOrderView:
+    """One child order not yet in a final state (in-flight IOCs included), as the blotter shows it."""
+
+    order_id: int
+    venue: str
+    symbol: str
+    side: str  # BUY | SELL (``Side.label``)
+    order_type: str  # an OrderType value
+    price: float  # $: its limit (a MID_PEG's cap)
+    qty: int  # shares: its current size (a replace changes it)
+    filled: int  # shares filled so far
+    state: str  # an OrderStatus value
+    queue_ahead: int  # shares ahead of it at its price, as of the venue's last report (0: not resting)
+    level_total: int  # shares displayed at its price then
+    age_ms: float  # engine ms since it left us
+
+    @property
+    def leaves(self) -> int:
+        """Shares still open (FIX LeavesQty: size less filled)."""
+        return max(0, self.qty - self.filled)
+
+
+@dataclass(frozen=True, slots=True)
+class RestingView:
+    """Resting exposure, all symbols: the unfilled shares of working orders that are not IOC. The position
+    and notional gauges already count them (worst case); this says how much of that is resting."""
+
+    orders: int
+    buy: int  # shares
+    sell: int  # shares
+    notional: float  # $: (buy + sell) shares at each symbol's mark, as the notional limit counts them
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     wall_ns: int
     engine_ns: int
@@ -157,6 +192,9 @@ class Snapshot:
     notes: tuple[Note, ...]
     finished: bool
     bucket_s: float
+    working: tuple[WorkingOrderView, ...]  # the first WORKING_SHOWN in blotter order (``working_views``)
+    working_more: int  # working orders beyond those
+    resting: RestingView
 
     @property
     def elapsed_s(self) -> float:
@@ -236,6 +274,50 @@ def limit_views(e: SessionView) -> tuple[LimitView, ...]:
     return tuple(limits)
 
 
+WORKING_SHOWN = 200  # working orders a snapshot lists; the rest are only counted (the journal has them all)
+
+
+def blotter_key(o: Order) -> tuple[str, int, float, int]:
+    """The blotter's order, fixed so rows never jump: symbol, buys before sells, best price first on each
+    side (a ladder), then order id (time of entry)."""
+    buy = o.side is Side.BUY
+    return o.symbol, 0 if buy else 1, -o.limit if buy else o.limit, o.order_id
+
+
+def working_views(
+    orders: Collection[Order], now_ns: int, cap: int = WORKING_SHOWN
+) -> tuple[tuple[WorkingOrderView, ...], int]:
+    """The first ``cap`` of ``orders`` in ``blotter_key`` order as views, and how many more there are.
+    ``now_ns``: the session's engine time, which ages are measured against."""
+    views = tuple(working_view(o, now_ns) for o in sorted(orders, key=blotter_key)[:cap])
+    return views, len(orders) - len(views)
+
+
+def working_view(o: Order, now_ns: int) -> WorkingOrderView:
+    return WorkingOrderView(
+        o.order_id, o.venue, o.symbol, o.side.label, o.order_type.value, o.limit, o.qty, o.filled,
+        o.status.value, o.queue_ahead, o.level_total, max(0, now_ns - o.ts_ns) / 1e6,
+    )  # fmt: skip
+
+
+def resting_view(orders: Collection[Order], marks: Mapping[str, float]) -> RestingView:
+    """Resting exposure of ``orders`` (the working ones): non-IOC orders' unfilled shares, and their $
+    notional at ``marks`` (symbol: mid; an order's own limit where a symbol has no mark yet)."""
+    n = buy = sell = 0
+    notional = 0.0
+    for o in orders:
+        if not o.resting:
+            continue
+        leaves = max(0, o.qty - o.filled)
+        n += 1
+        if o.side is Side.BUY:
+            buy += leaves
+        else:
+            sell += leaves
+        notional += leaves * (marks.get(o.symbol) or o.limit)
+    return RestingView(n, buy, sell, notional)
+
+
 def position_views(e: SessionView) -> tuple[PositionView, ...]:
     p = e.portfolio
     return tuple(
@@ -250,6 +332,8 @@ def build_snapshot(e: SessionView) -> Snapshot:
     starts, rows = e.monitor.heatmap(e.now_ns)
     arms = arm_views(e)
     limits = limit_views(e)
+    working, working_more = working_views(flow.working.values(), e.now_ns)
+    resting = resting_view(flow.working.values(), dict(zip(e.symbols, p.mark, strict=True)))
     recent_inference = router.inference_ns[-1000:]
     online = router.online_stats()
     return Snapshot(
@@ -295,6 +379,9 @@ def build_snapshot(e: SessionView) -> Snapshot:
         notes=tuple(e.notes),
         finished=e.finished,
         bucket_s=e.settings.engine.latency_bucket_s,
+        working=working,
+        working_more=working_more,
+        resting=resting,
     )
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from hft_console.engine.snapshot import SessionView, Snapshot
+from hft_console.execution.order_flow import OrderFlow
 from hft_console.market.open import data_quality
 from hft_console.stats import percentiles
 
@@ -69,6 +70,10 @@ def build_summary(e: SessionView, snap: Snapshot | None) -> dict[str, Any]:
         "pnl_realized": round(snap.pnl_realized, 4),
         "pnl_unrealized": round(snap.pnl_unrealized, 4),
         "fees": round(snap.fees, 4),
+        "fees_taker": round(flow.fees_taker, 4),  # $ paid taking (negative on inverted venues: paid to us)
+        "rebates_maker": round(flow.rebates_maker, 4),  # $ earned making (negative where makers pay)
+        "orders_by_type": dict(sorted(flow.orders_by_type.items())),
+        "passive": passive_figures(flow),
         "wins": snap.wins,
         "losses": snap.losses,
         "win_rate": round(snap.win_rate, 4),
@@ -94,6 +99,24 @@ def build_summary(e: SessionView, snap: Snapshot | None) -> dict[str, Any]:
             **e.journal.counts,
             **({"error": str(e.journal.broken)} if e.journal.broken else {}),
         },
+    }
+
+
+def passive_figures(flow: OrderFlow) -> dict[str, Any]:
+    """Resting orders: how many, how many maker fills and at what rebate, the queue ahead on joining,
+    the time from sending to a complete fill, and adverse selection: the consolidated mid's move against
+    us one second after each maker fill (bps, size-weighted; positive = it moved against us)."""
+    filled = flow.passive_filled_orders
+    return {
+        "orders": flow.passive_orders,
+        "fills": flow.passive_fills,
+        "fill_rate": round(filled / flow.passive_orders, 4) if flow.passive_orders else 0.0,
+        "rebates": round(flow.rebates_maker, 4),
+        "queue_ahead_at_entry_mean": round(flow.queue_at_entry_sum / flow.queue_at_entry_n, 1)
+        if flow.queue_at_entry_n
+        else 0.0,
+        "time_to_fill_ms_mean": round(flow.time_to_fill_ns_sum / filled / 1e6, 3) if filled else 0.0,
+        "adverse_selection_bps": round(flow.adverse_bps_qty / flow.adverse_qty, 3) if flow.adverse_qty else 0.0,
     }
 
 

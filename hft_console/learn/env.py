@@ -1,21 +1,30 @@
 """A JAX-native routing environment: one step = one child order of a parent routed to one venue.
 
-It is the event-driven venue simulator reduced to what a routing decision changes, read from the
-same venue settings (fees, depth, staleness, reject odds, the whole latency model) so both agree on
-what a venue costs: a test holds the two to the same cost distribution for a fixed router.
+It is the event-driven venue simulator (``venues/simulator.py``) reduced to what a routing decision
+changes, read from the same venue settings (kind, fees, depth, feed delay, reject odds, midpoint and
+hidden liquidity, the whole latency model) so both agree on what a venue costs: a test holds the two
+to the same cost distribution for a fixed router.
 
-Per step: each venue is at the consolidated best price with some odds (so only some are eligible),
-shows a lognormal displayed size, and has a hidden state — calm or congested (a continuous-time
-Markov chain advanced by ``decision_dt_s``) and up or down (outages). The router picks a venue and a
-share of the parent; the order flies there (lognormal latency, jitter, spikes, congestion, IEX's
-bump), and fills at the touch only if the quote is still there when it lands — it survives the
-flight with probability exp(-flight / fade_tau), less when the venue's quote is stale — or not at
-all; a venue that is down never answers (timeout), and venues reject a few orders. Cost in bps of
-the child's notional: half the spread and the taker fee per filled share (a child is a limit at the
-touch, so the engine's square-root impact never moves its price past the limit: none here),
-and ``miss_penalty_ticks`` per unfilled share, as the engine scores its routers. What the router
-observes is what the engine shows it: eligibility, displayed sizes, fees, and each venue's measured
-round-trip EWMA (10% per answer, timeouts included) — never the hidden regime. The oracle sees it.
+Per step: each lit venue is at the consolidated best price with some odds (so only some are
+eligible), shows a lognormal displayed size, and has a hidden state — calm or congested (a
+continuous-time Markov chain advanced by ``decision_dt_s``) and up or down (outages). The router picks
+a venue and a share of the parent; the order flies there (lognormal latency, jitter, spikes,
+congestion, a speed bump), and fills at the touch only if the quote is still there when it lands — what
+we saw is one feed delay plus the flight old by then, so it survives with probability
+exp(-(feed delay + flight) / fade_tau), less for snipers — or not at all; a venue that is down never
+answers (timeout), and venues reject a few orders. The venue kinds (``domain.VENUE_KINDS``): an
+inverted venue is a lit one whose negative taker fee pays us; a venue with ``midpoint_share`` (IEX's
+hidden midpoint pegs, a speed-bump venue) fills that share of takes whole at its midpoint, half the
+spread saved; a dark venue shows nothing (displayed size 0, eligible for every take; live, its price
+is the consolidated mid) and each order meets hidden liquidity drawn for it — none with
+``hidden_zero_prob``, else round(Exp(``hidden_mean``)) shares, at least 1 — filling min(child, hidden)
+at the mid and cancelling the rest (what the router learns there is censored: Ganchev et al. 2010).
+Cost in bps of the child's notional: half the spread (none at a midpoint) and the taker fee per filled
+share (a child is a limit at the touch, so the engine's square-root impact never moves its price past
+the limit: none here), and ``miss_penalty_ticks`` per unfilled share, as the engine scores its routers.
+What the router observes is what the engine shows it: eligibility, displayed sizes, fees, and each
+venue's measured round-trip EWMA (10% per answer, timeouts included) — never the hidden regime, nor a
+dark venue's hidden size. The oracle sees the regime and outages, and knows the hidden size's law.
 
 Everything is pure jnp over NamedTuples: ``reset``/``step`` vmap over scenarios and scan over time.
 """
@@ -41,10 +50,10 @@ QUAD = 16  # fixed normal quantiles the oracle integrates latency over
 
 
 class EnvParams(NamedTuple):
-    taker_fee: jax.Array  # (V,) $ per share
-    touch_prob: jax.Array  # odds the venue shows the consolidated best price
+    taker_fee: jax.Array  # (V,) $ per share; negative at an inverted venue (it pays takers)
+    touch_prob: jax.Array  # odds the venue shows the consolidated best price (1 for a dark venue)
     depth: jax.Array  # displayed shares at the touch (median)
-    stale_us: jax.Array
+    feed_delay_us: jax.Array  # how late the venue's market data reaches us
     reject_prob: jax.Array
     median_us: jax.Array
     sigma: jax.Array
@@ -61,12 +70,16 @@ class EnvParams(NamedTuple):
     timeout_us: jax.Array
     bump_us: jax.Array
     prior_rt_us: jax.Array  # what the EWMA starts from (the latency model's calm mean)
+    dark: jax.Array  # (V,) 1.0 for a dark venue (kind "dark"), else 0.0
+    midpoint_share: jax.Array  # (V,) share of takes that fill whole at the venue's midpoint
+    hidden_mean: jax.Array  # (V,) dark: mean hidden size an order meets (exponential), shares; else 0
+    hidden_zero_prob: jax.Array  # (V,) dark: chance an order meets no hidden liquidity; else 0
     price: float
     tick: float
     qty: float  # parent order, shares
     fade_tau_us: float
     snipe_per_tick: float
-    vol_per_sqrt_us: float  # fair-price move per sqrt(µs), in ticks (staleness -> sniping)
+    vol_per_sqrt_us: float  # fair-price move per sqrt(µs), in ticks (a quote's age -> sniping)
     miss_penalty_ticks: float
     impact_per_sqrt_share: float
     decision_dt_s: float
@@ -109,9 +122,9 @@ def params_from_settings(
     impact = impact_per_sqrt_share(s.market)
     return EnvParams(
         taker_fee=arr([v.taker_fee for v in specs]),
-        touch_prob=arr([0.9 if v.spread_ticks <= 1 else 0.45 for v in specs]),
+        touch_prob=arr([1.0 if v.kind == "dark" else 0.9 if v.spread_ticks <= 1 else 0.45 for v in specs]),
         depth=arr([float(v.depth_shares) for v in specs]),
-        stale_us=arr([v.staleness_us for v in specs]),
+        feed_delay_us=arr([v.feed_delay_us for v in specs]),
         reject_prob=arr([v.reject_prob for v in specs]),
         median_us=arr([x.median_us for x in lat]),
         sigma=arr([x.sigma for x in lat]),
@@ -128,6 +141,10 @@ def params_from_settings(
         timeout_us=arr([x.outage_timeout_us for x in lat]),
         bump_us=arr([x.speed_bump_us for x in lat]),
         prior_rt_us=arr([prior_round_trip_us(x) for x in lat]),
+        dark=arr([1.0 if v.kind == "dark" else 0.0 for v in specs]),
+        midpoint_share=arr([0.0 if v.kind == "dark" else v.midpoint_share for v in specs]),
+        hidden_mean=arr([v.hidden_liquidity_mean_shares if v.kind == "dark" else 0.0 for v in specs]),
+        hidden_zero_prob=arr([v.hidden_liquidity_zero_prob if v.kind == "dark" else 0.0 for v in specs]),
         price=price,
         tick=s.market.tick_size,
         qty=float(s.strategy.order_qty),
@@ -144,7 +161,7 @@ def params_from_settings(
 def regime_params(p: EnvParams, regime: str, degraded_venue: jax.Array | int = 0) -> EnvParams:
     """``venues/regimes.py``'s worlds on the parameter arrays (a test holds the two equal): calm (the
     config as is), congested (venues congested most of the time, spikier), degraded (venue number
-    ``degraded_venue`` five times slower, spiky, rejecting, stale and often out). ``degraded_venue``
+    ``degraded_venue`` five times slower, spiky, rejecting, its feed three times as late, often out). ``degraded_venue``
     may be traced (vmapped over). ValueError for an unknown regime."""
     if regime == "calm":
         return p
@@ -161,7 +178,7 @@ def regime_params(p: EnvParams, regime: str, degraded_venue: jax.Array | int = 0
             median_us=median_us,
             spike_prob=jnp.where(hit, jnp.minimum(1.0, jnp.maximum(p.spike_prob * 5, 0.05)), p.spike_prob),
             reject_prob=jnp.where(hit, jnp.maximum(p.reject_prob, 0.05), p.reject_prob),
-            stale_us=jnp.where(hit, p.stale_us * 3, p.stale_us),
+            feed_delay_us=jnp.where(hit, p.feed_delay_us * 3, p.feed_delay_us),
             outage_rate=jnp.where(hit, jnp.maximum(p.outage_rate * 20, 120 / 3600), p.outage_rate),
             # venues.latency.prior_round_trip_us of the slower venue: the engine's priors come from its spec
             prior_rt_us=jnp.where(hit, 2 * (median_us * jnp.exp(p.sigma**2 / 2) + p.bump_us), p.prior_rt_us),
@@ -170,13 +187,17 @@ def regime_params(p: EnvParams, regime: str, degraded_venue: jax.Array | int = 0
 
 
 def _context(key: jax.Array, p: EnvParams) -> tuple[jax.Array, jax.Array]:
-    """Which venues show the best price, and how much each displays there."""
+    """Which venues show the best price, and how much each displays there. A dark venue displays
+    nothing and is eligible for every take (the engine offers it at the consolidated mid)."""
     k1, k2, k3 = jax.random.split(key, 3)
     n = p.depth.shape[0]
-    eligible = jax.random.uniform(k1, (n,)) < p.touch_prob
-    eligible = eligible.at[jax.random.randint(k2, (), 0, n)].set(True)  # somebody is always at the touch
+    lit = p.dark == 0
+    eligible = (jax.random.uniform(k1, (n,)) < p.touch_prob) | ~lit
+    # some lit venue is always at the touch: without a consolidated best price there is nothing to route
+    forced = jnp.argmax(jnp.where(lit, jax.random.uniform(k2, (n,)), -1.0))
+    eligible = eligible.at[forced].set(True)
     lots = jnp.maximum(1.0, jnp.round(p.depth / 100 * jnp.exp(0.5 * jax.random.normal(k3, (n,)))))
-    return eligible, lots * 100
+    return eligible, jnp.where(lit, lots * 100, 0.0)
 
 
 def reset(key: jax.Array, p: EnvParams, start_congested: jax.Array | float = 0.0) -> EnvState:
@@ -202,28 +223,55 @@ def one_way_us(key: jax.Array, p: EnvParams, congested: jax.Array) -> jax.Array:
     return jnp.maximum(us, 0.25 * p.median_us) + p.bump_us
 
 
-def fill_odds(p: EnvParams, flight_us: jax.Array, stale_us: jax.Array) -> jax.Array:
-    """The quote is still there when the order lands: others did not take it, snipers did not."""
-    keep = jnp.exp(-flight_us / p.fade_tau_us)
-    through = p.vol_per_sqrt_us * jnp.sqrt(stale_us + flight_us) * 0.8  # E|move| in ticks
+def fill_odds(p: EnvParams, flight_us: jax.Array, feed_delay_us: jax.Array) -> jax.Array:
+    """A lit venue's quote is still there when the order lands: others did not take it, snipers did
+    not. What we saw is one feed delay plus the flight old by then: the simulator fades it over that
+    age (its order arrives ``latency + feed delay`` after the quote we saw, on the engine's clock)."""
+    age = feed_delay_us + flight_us
+    keep = jnp.exp(-age / p.fade_tau_us)
+    through = p.vol_per_sqrt_us * jnp.sqrt(age) * 0.8  # E|move| in ticks
     return keep * jnp.clip(1.0 - p.snipe_per_tick * through, 0.0, 1.0)
+
+
+def hidden_fill_share(p: EnvParams, qty: float | jax.Array) -> jax.Array:
+    """``(V,)`` expected share of a ``qty``-share child a dark venue fills: E[min(qty, H)] / qty, where H
+    is 0 with ``hidden_zero_prob``, else max(1, round(X)), X ~ Exp(``hidden_mean``). For whole qty >= 1,
+    E[min(qty, H)] = sum_{k=1..qty} P(H >= k) = 1 + sum_{k=2..qty} exp(-(k - 1/2) / mean) (a geometric
+    sum). Lit venues (mean 0) get a finite number the caller does not use."""
+    m = jnp.where(p.hidden_mean > 0, p.hidden_mean, 1.0)
+    # expm1 keeps the ratio exact for a mean far above the child (1 - exp(-1/m) vanishes in float32)
+    tail = jnp.exp(-1.5 / m) * jnp.expm1(-(qty - 1.0) / m) / jnp.expm1(-1.0 / m)
+    return (1.0 - p.hidden_zero_prob) * (1.0 + tail) / qty
 
 
 def step(key: jax.Array, s: EnvState, venue: jax.Array, fraction: jax.Array, p: EnvParams) -> tuple[EnvState, StepInfo]:
     """Route ``fraction`` of the parent (at most the displayed size) to ``venue``; advance the world."""
-    k_lat, k_back, k_fill, k_rej, k_reg, k_out, k_dur, k_ctx = jax.random.split(key, 8)
+    k_lat, k_back, k_fill, k_rej, k_reg, k_out, k_dur, k_ctx, k_mid, k_zero, k_hid = jax.random.split(key, 11)
     n = p.median_us.shape[0]
     onehot = jnp.arange(n) == venue
-    qty = jnp.clip(jnp.round(p.qty * fraction), 1.0, jnp.sum(jnp.where(onehot, s.size, 0.0)))
-    out_us = jnp.sum(jnp.where(onehot, one_way_us(k_lat, p, s.congested), 0.0))
-    back_us = jnp.sum(jnp.where(onehot, one_way_us(k_back, p, s.congested), 0.0))
-    down = jnp.sum(jnp.where(onehot, s.down_left_s, 0.0)) > 0
-    rejected = jax.random.uniform(k_rej) < jnp.sum(jnp.where(onehot, p.reject_prob, 0.0))
-    odds = jnp.sum(jnp.where(onehot, fill_odds(p, out_us, p.stale_us), 0.0))
-    got = (jax.random.uniform(k_fill) < odds) & ~down & ~rejected
-    filled = jnp.where(got, qty, 0.0)
-    fee = jnp.sum(jnp.where(onehot, p.taker_fee, 0.0))
-    cost = filled * (0.5 * p.tick + fee) + (qty - filled) * p.miss_penalty_ticks * p.tick
+
+    def pick(x: jax.Array) -> jax.Array:
+        return jnp.sum(jnp.where(onehot, x, 0.0))
+
+    dark = pick(p.dark) > 0
+    # a lit venue takes at most what it displays; a dark one displays nothing and takes the child
+    qty = jnp.clip(jnp.round(p.qty * fraction), 1.0, jnp.where(dark, p.qty, pick(s.size)))
+    out_us = pick(one_way_us(k_lat, p, s.congested))
+    back_us = pick(one_way_us(k_back, p, s.congested))
+    down = pick(s.down_left_s) > 0
+    rejected = jax.random.uniform(k_rej) < pick(p.reject_prob)
+    # lit: a share midpoint_share of takes meets hidden midpoint pegs and fills whole at the venue's mid;
+    # the others fill whole at the touch if the quote survived (the simulator's order)
+    at_mid = (jax.random.uniform(k_mid) < pick(p.midpoint_share)) & ~dark
+    odds = pick(fill_odds(p, out_us, p.feed_delay_us))
+    lit_filled = jnp.where(at_mid | (jax.random.uniform(k_fill) < odds), qty, 0.0)
+    # dark: the hidden liquidity this order meets, none with hidden_zero_prob, else round(Exp(mean)) >= 1
+    size = jnp.maximum(1.0, jnp.round(jax.random.exponential(k_hid) * pick(p.hidden_mean)))
+    hidden = jnp.where(jax.random.uniform(k_zero) < pick(p.hidden_zero_prob), 0.0, size)
+    filled = jnp.where(down | rejected, 0.0, jnp.where(dark, jnp.minimum(qty, hidden), lit_filled))
+    fee = pick(p.taker_fee)
+    half_spread = jnp.where(dark | at_mid, 0.0, 0.5 * p.tick)  # a midpoint fill pays no half spread
+    cost = filled * (half_spread + fee) + (qty - filled) * p.miss_penalty_ticks * p.tick
     # the rest of the parent goes to the other venues at the touch, at their average expected cost: a
     # smaller slice is not cheaper by itself (the router is scored on the whole parent)
     rest = p.qty - qty
@@ -275,19 +323,24 @@ _W = np.array(np.polynomial.hermite.hermgauss(QUAD)[1] / math.sqrt(math.pi), dty
 
 def expected_cost_bps(s: EnvState, p: EnvParams) -> jax.Array:
     """Each venue's expected cost of the whole child now, knowing its hidden state: latency integrated
-    over the lognormal body (Gauss-Hermite) and the spike mixture, outages and rejects included."""
+    over the lognormal body (Gauss-Hermite) and the spike mixture, outages and rejects included; midpoint
+    fills, and a dark venue's hidden size in expectation (``hidden_fill_share``)."""
     body = p.median_us[:, None] * jnp.exp(p.sigma[:, None] * _Z[None, :])  # (V, QUAD)
     spike_p = jnp.where(s.congested, p.congested_spike_prob, p.spike_prob)[:, None]
     mult = jnp.where(s.congested, p.congested_mult, 1.0)[:, None]
 
     def odds(us: jax.Array) -> jax.Array:
         flight = jnp.maximum(us * mult, 0.25 * p.median_us[:, None]) + p.bump_us[:, None]
-        return fill_odds(p, flight, p.stale_us[:, None])
+        return fill_odds(p, flight, p.feed_delay_us[:, None])
 
     mean_spike = 0.5 * (p.spike_min + p.spike_max)[:, None]
     f = (1 - spike_p) * odds(body) + spike_p * odds(body * mean_spike)
-    fill = jnp.sum(f * _W[None, :], axis=1) * (1 - p.reject_prob) * (s.down_left_s <= 0)
-    per_share = fill * (0.5 * p.tick + p.taker_fee) + (1 - fill) * p.miss_penalty_ticks * p.tick
+    answered = (1 - p.reject_prob) * (s.down_left_s <= 0)
+    at_touch = answered * (1 - p.midpoint_share) * jnp.sum(f * _W[None, :], axis=1)  # fills paying half the spread
+    dark = p.dark > 0
+    fill = jnp.where(dark, answered * hidden_fill_share(p, p.qty), answered * p.midpoint_share + at_touch)
+    spread = jnp.where(dark, 0.0, at_touch) * 0.5 * p.tick
+    per_share = fill * p.taker_fee + spread + (1 - fill) * p.miss_penalty_ticks * p.tick
     return per_share / p.price * 1e4
 
 

@@ -51,8 +51,12 @@ def baseline(name: str) -> EvalRouter:
 
     def act(state: Any, s: EnvState, obs: jax.Array, key: jax.Array, p: EnvParams) -> tuple[Any, Any, Any]:
         one = jnp.ones(())
-        if name == "best-price":  # every eligible venue shows the best price: larger size, then faster
-            return state, _pick(s.size * 1e7 - s.ewma_us, s.eligible), one
+        if name == "best-price":
+            # a dark venue shows the consolidated mid, better than any touch: the faster dark one first;
+            # every eligible lit venue shows the best price: then the larger size, then the faster
+            dark = s.eligible & (p.dark > 0)
+            lit = _pick(s.size * 1e7 - s.ewma_us, s.eligible)
+            return state, jnp.where(jnp.any(dark), _pick(-s.ewma_us, dark), lit), one
         if name == "lowest-latency":
             return state, _pick(-s.ewma_us, s.eligible), one
         if name == "lowest-fee":

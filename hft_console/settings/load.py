@@ -8,7 +8,7 @@ line turns that into exit status 2.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_type_hints
 
@@ -39,6 +39,11 @@ except ModuleNotFoundError:  # pragma: no cover - tomli only where tomllib is mi
     import tomli as tomllib  # type: ignore[import-not-found, no-redef]
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # hft_console/
+
+#: venue keys that were renamed: a config still using the old name is told the new one
+RENAMED_VENUE_KEYS = {"staleness_us": "feed_delay_us"}
+#: keys a dark venue does not use (it quotes nothing), filled in when its table leaves them out
+DARK_UNUSED: dict[str, Any] = {"spread_ticks": 1, "depth_shares": 1, "depth_levels": 1, "feed_delay_us": 0.0}
 
 
 def config_dir() -> Path:
@@ -182,6 +187,9 @@ def build(cls: type, rules: dict[str, Rule], get: Any, prefix: str, sources: dic
         dotted = f"{prefix}.{f.name}"
         source = sources.get(dotted, sources.get(prefix, "config"))
         if f.name not in get:
+            if f.default is not MISSING:  # an optional venue key (kind, queue model, per-message medians)
+                kwargs[f.name] = f.default
+                continue
             raise SettingsError(source, dotted, None, "a value (the key is missing)")
         if hints[f.name] is LatencySpec:
             kwargs[f.name] = get[f.name]
@@ -200,6 +208,9 @@ def build_venues(raw: list[Any], source: str) -> list[VenueSpec]:
         lat = body.get("latency")
         if not isinstance(lat, dict):
             raise SettingsError(source, f"{where}.latency", lat, "a [venues.latency] table")
+        for old, new in RENAMED_VENUE_KEYS.items():
+            if old in body:
+                raise SettingsError(source, f"{where}.{old}", body[old], f"{new} instead ({old} was replaced by {new})")
         for table, cls, prefix in ((body, VenueSpec, where), (lat, LatencySpec, f"{where}.latency")):
             unknown = set(table) - {f.name for f in fields(cls)}
             if unknown:
@@ -207,11 +218,42 @@ def build_venues(raw: list[Any], source: str) -> list[VenueSpec]:
         latency = build(LatencySpec, LATENCY_RULES, lat, f"{where}.latency", {f"{where}.latency": source})
         if latency.spike_mult_max < latency.spike_mult_min:
             raise SettingsError(source, f"{where}.latency.spike_mult_max", latency.spike_mult_max, ">= spike_mult_min")
-        venue = build(VenueSpec, VENUE_RULES, {**body, "latency": latency}, where, {where: source})
+        unused = DARK_UNUSED if body.get("kind") == "dark" else {}
+        venue = build(VenueSpec, VENUE_RULES, {**unused, **body, "latency": latency}, where, {where: source})
         if not venue.name.strip() or venue.name in {v.name for v in venues}:
             raise SettingsError(source, f"{where}.name", venue.name, "a non-empty name, distinct from other venues")
+        check_kind(venue, where, source)
         venues.append(venue)
+    if venues and all(v.kind == "dark" for v in venues):
+        names = [v.name for v in venues]
+        raise SettingsError(
+            source, "venues", names, 'at least one venue that is not dark (kind = "dark" quotes nothing)'
+        )
     return venues
+
+
+def check_kind(v: VenueSpec, where: str, source: str) -> None:
+    """What a venue's ``kind`` asks of its other keys. Inverted venues pay the taker and charge the
+    maker (Nasdaq BX, Cboe BYX: routing-and-venues.md); a dark venue needs hidden liquidity to meet;
+    a key the kind ignores must stay 0, so a venue missing its ``kind`` is not silently lit."""
+    if v.kind == "inverted":
+        for key in ("taker_fee", "maker_rebate"):
+            if getattr(v, key) > 0:
+                payer = "pays takers" if key == "taker_fee" else "charges makers"
+                raise SettingsError(
+                    source, f"{where}.{key}", getattr(v, key), f'<= 0 for kind = "inverted" (it {payer})'
+                )
+    dark = v.kind == "dark"
+    if dark and v.hidden_liquidity_mean_shares <= 0:
+        key = f"{where}.hidden_liquidity_mean_shares"
+        raise SettingsError(
+            source, key, v.hidden_liquidity_mean_shares, '> 0 for kind = "dark" (the hidden size an order meets)'
+        )
+    ignored = ("midpoint_share",) if dark else ("hidden_liquidity_mean_shares", "hidden_liquidity_zero_prob")
+    for key in ignored:
+        if getattr(v, key) != 0:
+            expected = f'0 for kind = "{v.kind}" (only {"non-dark" if dark else "dark"} venues use it)'
+            raise SettingsError(source, f"{where}.{key}", getattr(v, key), expected)
 
 
 def load_settings(

@@ -9,13 +9,14 @@ import re
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from hft_console.domain import VenueSpec
+from hft_console.domain import QUEUE_MODELS, VENUE_KINDS, VenueSpec
 
 MODES = ("fast", "balanced", "production")
 LOG_LEVELS = ("quiet", "normal", "verbose", "debug")
 CLOCKS = ("wall", "sim")
 INFERENCE_BACKENDS = ("jit", "numpy")
-STRATEGIES = ("imbalance",)
+STRATEGIES = ("imbalance", "market-maker")
+POSTING_RULES = ("best-rebate", "shortest-queue")
 DATA_SOURCES = ("synthetic", "replay:PATH", "yahoo", "finnhub")
 YAHOO_INTERVALS = ("1m", "2m", "5m", "15m", "30m", "60m", "90m", "1h", "1d")
 YAHOO_PERIODS = ("1d", "5d", "1mo", "3mo", "6mo", "1y", "2y", "5y", "10y", "ytd", "max")
@@ -78,6 +79,7 @@ class SessionSettings:
     inference: str = rule(choices=INFERENCE_BACKENDS)
     online_learning: bool = rule()
     online_explore: float = rule(0, 0.5)
+    post_router: str = rule(choices=POSTING_RULES)
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,9 @@ class MarketSettings:
     miss_penalty_ticks: float = rule(0, 100)
     impact_coef: float = rule(0, 10)
     impact_adv_shares: float = rule(1, 1e12)
+    trades_per_s_per_symbol: float = rule(0, 1_000_000)
+    trade_size_mean_shares: float = rule(1, 1e9)
+    trade_flow_skew: float = rule(0, 20)
 
 
 @dataclass(frozen=True)
@@ -147,6 +152,11 @@ class StrategySettings:
     ema_half_life_ms: float = rule(0.001, 3_600_000)
     cooldown_ms: float = rule(0, 3_600_000)
     limit_slippage_ticks: int = rule(0, 100)
+    mm_quote_qty: int = rule(1, 1_000_000)
+    mm_half_spread_ticks: float = rule(0, 1000)
+    mm_skew_ticks: float = rule(0, 1000)
+    mm_max_inventory: int = rule(1, 1e12)
+    mm_requote_ms: float = rule(0, 3_600_000)
 
 
 @dataclass(frozen=True)
@@ -178,9 +188,15 @@ VENUE_RULES: dict[str, Rule] = {
     "spread_ticks": Rule(1, 100),
     "depth_shares": Rule(1, 1e9),
     "depth_levels": Rule(1, 20),
-    "staleness_us": Rule(0, 1e7),
+    "feed_delay_us": Rule(0, 1e7),
     "reject_prob": Rule(0, 1),
     "latency": Rule(),
+    "kind": Rule(choices=VENUE_KINDS),
+    "queue_model": Rule(choices=QUEUE_MODELS),
+    "queue_power": Rule(0.1, 10),
+    "midpoint_share": Rule(0, 1),
+    "hidden_liquidity_mean_shares": Rule(0, 1e9),
+    "hidden_liquidity_zero_prob": Rule(0, 1),
 }
 
 #: the checks on a ``[venues.latency]`` table, one per ``LatencySpec`` field
@@ -199,6 +215,8 @@ LATENCY_RULES: dict[str, Rule] = {
     "outage_mean_s": Rule(0, 86400, lo_open=True),
     "outage_timeout_us": Rule(0, 1e8, lo_open=True),
     "speed_bump_us": Rule(0, 1e6),
+    "cancel_median_us": Rule(0, 1e7),
+    "replace_median_us": Rule(0, 1e7),
 }
 
 

@@ -20,6 +20,7 @@ from hft_console.settings import StrategySettings
 
 class ImbalanceStrategy:
     name = "imbalance"
+    quoting = False  # it takes (the market maker quotes)
 
     def __init__(self, n_symbols: int, cfg: StrategySettings) -> None:
         self.cfg = cfg

@@ -36,6 +36,7 @@ from hft_console.engine.engine import Engine
 from hft_console.engine.snapshot import Snapshot
 from hft_console.routing.registry import ROUTER_NAMES
 from hft_console.ui import terminal
+from hft_console.ui.blotter import BlotterPane
 from hft_console.ui.keybar import KeyBar
 from hft_console.ui.layout import MIN_SIZE, Layout, plan
 from hft_console.ui.panes import HeatmapPane, Pane, PnlPane, RiskPane, RouterPane, StatusBar, TapePane
@@ -50,6 +51,7 @@ KEYS = [
     ("l", "edit a risk limit"),
     ("m", "switch to the next routing policy"),
     ("p", "pause / resume the strategy (orders in flight still complete)"),
+    ("b", "working orders: show / hide the blotter"),
     ("?", "this help"),
     ("q", "quit (asks when positions are open)"),
     ("ctrl+q, ctrl+c", "quit, the same way"),
@@ -58,6 +60,7 @@ KEYS = [
     ("Home / End", "trades: newest (live) / oldest kept"),
 ]
 PANES = ("tape", "heatmap", "risk", "router", "pnl")  # the ids of the panes the layout places
+LAID_OUT = (*PANES, "blotter")  # and the blotter, which shows only while the operator has it open
 # Textual's own App actions: these are routed to the console's (the methods are overridden below) or
 # harmless; every other one (theme, screenshot, suspend, screen switching, ...) is refused by check_action.
 ROUTED_ACTIONS = {"quit": "quit_console", "help_quit": "quit_console", "show_help_panel": "help"}
@@ -74,6 +77,7 @@ class ConsoleApp(App[None]):
         Binding("l", "limits", "Limits"),
         Binding("m", "cycle_router", "Router"),
         Binding("p", "pause", "Pause"),
+        Binding("b", "blotter", "Orders"),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit_console", "Quit"),
         Binding("ctrl+q,ctrl+c", "quit_console", "Quit", show=False, priority=True),
@@ -118,6 +122,7 @@ class ConsoleApp(App[None]):
         self._switch_interval = sys.getswitchinterval()
         self.confirm = ConfirmScreen()
         self.limit_editor: LimitEditor | None = None
+        self.blotter = False  # the working-order blotter is open (key b)
 
     def get_driver_class(self) -> type[Driver]:
         return terminal.surviving_driver(super().get_driver_class())
@@ -127,6 +132,7 @@ class ConsoleApp(App[None]):
         with Horizontal(id="body"):
             with Vertical(id="left"):
                 yield TapePane(id="tape", classes="pane")
+                yield BlotterPane(id="blotter", classes="pane")
                 yield HeatmapPane(id="heatmap", classes="pane")
             with Vertical(id="right"):
                 yield RiskPane(id="risk", classes="pane")
@@ -172,10 +178,8 @@ class ConsoleApp(App[None]):
         snap = self._shown or self.engine.snapshot
         if not width:
             width, height = self.size
-        if snap is None:
-            layout = plan(width, height, {name: (0, 0) for name in PANES})
-        else:
-            layout = plan(width, height, {name: self.query_one(f"#{name}", Pane).needs(snap) for name in PANES})
+        needs = {name: self.query_one(f"#{name}", Pane).needs(snap) if snap else (0, 0) for name in LAID_OUT}
+        layout = plan(width, height, needs, self.blotter)
         if layout == self._layout:
             return
         self._layout = layout
@@ -183,7 +187,7 @@ class ConsoleApp(App[None]):
         with self.batch_update():
             for kind in ("wide", "compact", "small"):
                 main.set_class(layout.kind == kind, kind)
-            for name in PANES:
+            for name in LAID_OUT:
                 pane = self.query_one(f"#{name}", Pane)
                 if name in layout.shown and not pane.display and self._shown is not None:
                     pane.render_snapshot(self._shown, self.deterministic)  # never an empty frame, dialog or not
@@ -366,6 +370,10 @@ class ConsoleApp(App[None]):
             tape.show_oldest()
         else:
             tape.page_by((tape.page - 1 if tape.page > 1 else 1) * (1 if where == "older" else -1))
+
+    def action_blotter(self) -> None:
+        self.blotter = not self.blotter
+        self.apply_layout()
 
     def action_help(self) -> None:
         if not self.is_screen_installed("help"):

@@ -19,7 +19,9 @@ class KeyBar(Static):
         """``keys``: (key, label, enabled); disabled keys are dimmed."""
         keys = [*keys, *((k, label, True) for k, label in self.EXTRA)]
         width = self.size.width
-        for pad, gap, scroll in ((True, "  ", True), (False, " ", True), (True, "  ", False), (False, " ", False)):
+        # tightest last: no gap between entries (each key's own colour still sets them apart), so every key fits 80
+        for pad, gap, scroll in ((True, "  ", True), (False, " ", True), (True, "  ", False), (False, " ", False),
+                                 (False, "", False)):  # fmt: skip
             line = self._line(keys + ([(*self.SCROLL, True)] if scroll else []), pad, gap)
             if line.cell_len <= width:
                 break

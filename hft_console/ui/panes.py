@@ -362,7 +362,8 @@ RISK_BAR_MIN = 8
 
 
 class RiskPane(Pane):
-    """The engine state as a banner, and every limit with its usage as a gauge."""
+    """The engine state as a banner, every limit with its usage as a gauge, and how much of that is resting
+    orders (unfilled shares each side, $ at the mark)."""
 
     @staticmethod
     def _used(snap: Snapshot) -> list[str]:
@@ -376,7 +377,7 @@ class RiskPane(Pane):
     def needs(self, snap: Snapshot) -> tuple[int, int]:
         names = max(len(lim.name) for lim in snap.limits)
         used = max([len("Used/limit"), *map(len, self._used(snap))])
-        return names + RISK_BAR_MIN + used + 2 + FRAME_W, 2 + len(snap.limits) + RISK_NOTES + FRAME_H
+        return names + RISK_BAR_MIN + used + 2 + FRAME_W, 3 + len(snap.limits) + RISK_NOTES + FRAME_H
 
     def show(self, snap: Snapshot, deterministic: bool) -> None:
         width = self.inner_width
@@ -393,6 +394,9 @@ class RiskPane(Pane):
         rows.append(header(("Limit", names, "<"), ("Usage", bar, "<"), ("Used/limit", used_w, ">")))
         for lim, text in zip(snap.limits, used, strict=True):
             rows.append(columns([(lim.name, names, "<"), (gauge(lim.usage, bar), bar, "<"), (text, used_w, ">")]))
+        r = snap.resting
+        rest = f"B {r.buy:,} / S {r.sell:,}  {compact(r.notional, True)}" if r.orders else "none"
+        rows.append(columns([("resting", names, "<"), (rest, width - names - 1, "<")]))
         notes = [n for n in snap.notes if "denied" not in n[2]][-RISK_NOTES:]
         for _, ts, text in notes:
             note = Text(f"{session_time(ts, hours=snap.duration_s >= 3600)} {text}", style="yellow")

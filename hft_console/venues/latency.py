@@ -75,18 +75,19 @@ class LatencyModel:
         observers (the snapshot), whose reads must not move the random stream the orders use."""
         return self._outage_start <= t_ns < self._outage_end
 
-    def one_way_ns(self, t_ns: int) -> int:
-        """A sampled one-way latency for a message sent at ``t_ns``."""
+    def one_way_ns(self, t_ns: int, median_us: float = 0.0) -> int:
+        """A sampled one-way latency for a message sent at ``t_ns``; ``median_us`` the body's median for
+        this kind of message (0: a new order's, ``spec.median_us``)."""
         self.advance(t_ns)
         spec, draws = self.spec, self.draws
-        us = spec.median_us * math.exp(spec.sigma * draws.normal())
+        us = (median_us or spec.median_us) * math.exp(spec.sigma * draws.normal())
         us += spec.jitter_us * (2 * draws.uniform() - 1)
         spike_p = spec.congested_spike_prob if self.regime == CONGESTED else spec.spike_prob
         if draws.uniform() < spike_p:
             us *= spec.spike_mult_min + (spec.spike_mult_max - spec.spike_mult_min) * draws.uniform()
         if self.regime == CONGESTED:
             us *= spec.congested_mult
-        us = max(us, 0.25 * spec.median_us) + spec.speed_bump_us
+        us = max(us, 0.25 * (median_us or spec.median_us)) + spec.speed_bump_us
         return int(us * 1000)
 
     def round_trip_us(self, t_ns: int) -> float | None:

@@ -35,16 +35,19 @@ def congested(v: VenueSpec) -> VenueSpec:
 
 
 def degraded(v: VenueSpec) -> VenueSpec:
-    """One venue in trouble: five times slower, spiky, rejecting, its quote stale, and now and then out
-    (at least 120 outages an hour, each as long as configured)."""
+    """One venue in trouble: every message five times slower (new orders, cancels and replaces alike; a
+    0 per-message median already follows ``median_us``), spiky, rejecting, its market data three times
+    as late, and now and then out (at least 120 outages an hour, each as long as configured)."""
     lat = v.latency
     return replace(
         v,
         reject_prob=max(v.reject_prob, 0.05),
-        staleness_us=v.staleness_us * 3,
+        feed_delay_us=v.feed_delay_us * 3,
         latency=replace(
             lat,
             median_us=lat.median_us * 5,
+            cancel_median_us=lat.cancel_median_us * 5,
+            replace_median_us=lat.replace_median_us * 5,
             spike_prob=min(1.0, max(lat.spike_prob * 5, 0.05)),
             outage_per_hour=max(lat.outage_per_hour * 20, 120.0),
         ),

@@ -152,3 +152,17 @@ def test_record_never_overwrites_a_file(tmp_path: Path) -> None:
     out = hft(*REPLAY, "--run-dir", str(tmp_path / "r"), "--data", f"replay:{existing}", "--record", str(existing))
     assert out.returncode == 2 and "already exists" in out.stderr
     assert existing.read_bytes() == before
+
+
+def test_a_take_on_recorded_data_fills_at_the_touch_that_had_the_size_never_between_ticks(tmp_path: Path) -> None:
+    """The issue's smallest input: synthetic impact once printed 100.011438 against a 100.01 offer."""
+    data = write_csv(
+        tmp_path / "t.csv",
+        ["0,AAPL,NASDAQ,quote,100.00,100.02,1000,100,,", "1000000000,AAPL,NASDAQ,quote,100.00,100.02,1000,100,,",
+         "1000100000,AAPL,NASDAQ,quote,100.00,100.01,1000,100,,", "2000000000,AAPL,NASDAQ,quote,100.00,100.01,1000,100,,"],
+    )  # fmt: skip
+    out = hft(*REPLAY, "--symbols", "AAPL", "--data", f"replay:{data}", "--run-dir", str(tmp_path / "r"))
+    assert out.returncode == 0, out.stderr
+    db = sqlite3.connect(tmp_path / "r" / "journal.sqlite")
+    prices = [p for (p,) in db.execute("select price from fills where side = 'BUY'")]
+    assert prices and all(p in (100.01, 100.02) for p in prices)

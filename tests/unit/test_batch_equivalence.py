@@ -40,14 +40,15 @@ def test_batch_normaliser_book_and_signal_match_the_per_tick_forms(seed: int, ba
         strategy__ema_half_life_ms=5,
     )  # fmt: skip
     market = SyntheticMarket(SYMBOLS, s.venues, s.market, seed)
-    one, batched = Normalizer(3, 6, s.normalizer), Normalizer(3, 6, s.normalizer)
+    nv = len(s.venues)
+    one, batched = Normalizer(3, nv, s.normalizer), Normalizer(3, nv, s.normalizer)
     per_tick, whole = ImbalanceStrategy(3, s.strategy), ImbalanceStrategy(3, s.strategy)
     for i in range(1, 40):
         b = market.next_batch(i * 50_000_000)
         before = list(batched.last_tick)
         verdict = batched.check_batch(b.ts, b.stream, b.bid, b.ask, b.bid_size, b.ask_size)
         book = batch_nbbo(np.flatnonzero(verdict == OK), b.ts, b.stream, b.bid, b.ask, b.bid_size, b.ask_size,
-                          before, 6)  # fmt: skip
+                          before, nv)  # fmt: skip
         rows = np.flatnonzero(book.valid)
         targets = whole.signal_batch(book.sym[rows], book.ts[rows], book.bid_size[rows], book.ask_size[rows])
         r = 0
@@ -57,8 +58,8 @@ def test_batch_normaliser_book_and_signal_match_the_per_tick_forms(seed: int, ba
             assert one.check(*args) == verdict[k]
             if verdict[k] != OK:
                 continue
-            sym = args[1] // 6
-            bb, bbs, ba, bas = scalar_nbbo(one.last_tick[sym * 6 : sym * 6 + 6])
+            sym = args[1] // nv
+            bb, bbs, ba, bas = scalar_nbbo(one.last_tick[sym * nv : sym * nv + nv])
             j = int(np.searchsorted(book.index, k))
             assert (bb, bbs, ba, bas) == (book.bid[j], book.bid_size[j], book.ask[j], book.ask_size[j])
             if bbs and bas:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hft_console.domain import (
+    FINAL_STATES,
     ORDER_TRANSITIONS,
     Command,
     EngineState,
@@ -21,13 +22,14 @@ def order() -> Order:
     return Order(1, 1, "AAPL", Side.BUY, 100, 100.0, "NYSE", "best-price", 0, 100.0)
 
 
-def test_an_order_is_answered_once_and_the_answer_is_final() -> None:
+def test_an_order_moves_only_as_the_transition_table_allows() -> None:
     o = order()
-    o.finish(OrderStatus.PARTIAL)
-    assert o.status == "PARTIAL"  # the journal stores the value
+    o.to(OrderStatus.ACCEPTED)
+    o.to(OrderStatus.CANCELED)
+    assert o.status == "CANCELED"  # the journal stores the value
     with pytest.raises(InvalidTransition):
-        o.finish(OrderStatus.FILLED)
-    assert all(not ORDER_TRANSITIONS[s] for s in OrderStatus if s is not OrderStatus.SENT)
+        o.to(OrderStatus.FILLED)
+    assert all(not ORDER_TRANSITIONS[s] for s in FINAL_STATES)
 
 
 def test_commands_are_applied_in_order_journaled_and_an_unknown_one_refused() -> None:

@@ -71,3 +71,25 @@ def test_an_unknown_regime_is_refused_by_both() -> None:
         regime_venues(s.venues, "stormy")
     with pytest.raises(ValueError, match="unknown regime 'stormy'"):
         regime_params(params_from_settings(s), "stormy")
+
+
+def test_a_degraded_venue_is_five_times_slower_for_every_message() -> None:
+    s = make_settings()
+    for v in s.venues:
+        for cancel in (0.0, 77.0):  # 0: as a new order, which is itself five times slower
+            lat = dataclasses.replace(v.latency, cancel_median_us=cancel)
+            (out,) = regime_venues([dataclasses.replace(v, latency=lat)], "degraded", v.name)
+            assert out.latency.median_us == pytest.approx(5 * v.latency.median_us)
+            assert out.latency.cancel_median_us == pytest.approx(5 * cancel)
+            assert out.latency.replace_median_us == pytest.approx(5 * v.latency.replace_median_us)
+            assert out.feed_delay_us == pytest.approx(3 * v.feed_delay_us)
+            assert (out.kind, out.midpoint_share, out.hidden_liquidity_mean_shares) == (
+                v.kind, v.midpoint_share, v.hidden_liquidity_mean_shares,
+            )  # fmt: skip
+
+
+def test_the_shipped_venues_cover_every_kind_the_parity_test_checks() -> None:
+    """The parity test above runs on the shipped set: it must hold a dark and a midpoint venue, whose
+    arrays (``dark``, ``midpoint_share``, ``hidden_*``) no regime changes."""
+    kinds = {v.kind for v in make_settings().venues}
+    assert {"dark", "speed-bump", "inverted", "lit"} <= kinds

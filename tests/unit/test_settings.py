@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from hft_console.cli.main import main
 from hft_console.domain import LatencySpec, VenueSpec
 from hft_console.settings import SettingsError, config_dir, load_settings
 from hft_console.settings.schema import LATENCY_RULES, VENUE_RULES
@@ -95,7 +96,7 @@ def test_bad_settings_name_file_key_value_and_expectation(tmp_path: Path, text: 
 def test_bad_venue_values_are_refused(tmp_path: Path) -> None:
     venue = (
         "[[venues]]\nname='X'\ntaker_fee=0.003\nmaker_rebate=0.002\nshare=0.5\nspread_ticks=1\ndepth_shares=100\n"
-        "depth_levels=2\nstaleness_us=100\nreject_prob=0.0\n[venues.latency]\nmedian_us=-1.0\nsigma=0.3\n"
+        "depth_levels=2\nfeed_delay_us=100\nreject_prob=0.0\n[venues.latency]\nmedian_us=-1.0\nsigma=0.3\n"
         "jitter_us=1.0\nspike_prob=0.0\nspike_mult_min=1.0\nspike_mult_max=2.0\ncongested_mult=2.0\n"
         "congested_spike_prob=0.0\ncalm_to_congested_per_s=0.0\ncongested_to_calm_per_s=0.0\n"
         "outage_per_hour=0.0\noutage_mean_s=1.0\noutage_timeout_us=100.0\nspeed_bump_us=0.0\n"
@@ -108,7 +109,7 @@ def test_bad_venue_values_are_refused(tmp_path: Path) -> None:
 def test_user_defined_venue_set_replaces_the_default(tmp_path: Path) -> None:
     venue = (
         "[[venues]]\nname='SOLO'\ntaker_fee=0.003\nmaker_rebate=0.002\nshare=1.0\nspread_ticks=1\n"
-        "depth_shares=100\ndepth_levels=2\nstaleness_us=100\nreject_prob=0.0\n[venues.latency]\nmedian_us=50.0\n"
+        "depth_shares=100\ndepth_levels=2\nfeed_delay_us=100\nreject_prob=0.0\n[venues.latency]\nmedian_us=50.0\n"
         "sigma=0.3\njitter_us=1.0\nspike_prob=0.0\nspike_mult_min=1.0\nspike_mult_max=2.0\ncongested_mult=2.0\n"
         "congested_spike_prob=0.0\ncalm_to_congested_per_s=0.0\ncongested_to_calm_per_s=0.0\n"
         "outage_per_hour=0.0\noutage_mean_s=1.0\noutage_timeout_us=100.0\nspeed_bump_us=0.0\n"
@@ -187,3 +188,111 @@ def test_venues_load_as_the_domain_venue_type_with_a_rule_per_field() -> None:
 
 def test_the_shipped_config_is_found_from_the_package() -> None:
     assert (config_dir() / "default.toml").is_file()
+
+
+# -- venue kinds and renamed keys ------------------------------------------------------------------
+LATENCY_TABLE = (
+    "[venues.latency]\nmedian_us=50.0\nsigma=0.3\njitter_us=1.0\nspike_prob=0.0\nspike_mult_min=1.0\n"
+    "spike_mult_max=2.0\ncongested_mult=2.0\ncongested_spike_prob=0.0\ncalm_to_congested_per_s=0.0\n"
+    "congested_to_calm_per_s=0.0\noutage_per_hour=0.0\noutage_mean_s=1.0\noutage_timeout_us=100.0\n"
+    "speed_bump_us=0.0\n"
+)
+LIT: dict[str, str | None] = {
+    "name": "'LIT'", "taker_fee": "0.003", "maker_rebate": "0.002", "share": "0.5", "spread_ticks": "1",
+    "depth_shares": "100", "depth_levels": "2", "feed_delay_us": "100", "reject_prob": "0.0",
+}  # fmt: skip
+DARK: dict[str, str | None] = {
+    "name": "'POOL'", "kind": "'dark'", "taker_fee": "0.001", "maker_rebate": "-0.001", "share": "0.1",
+    "reject_prob": "0.0", "hidden_liquidity_mean_shares": "200.0", "hidden_liquidity_zero_prob": "0.7",
+}  # fmt: skip
+
+
+def venue_toml(*tables: dict[str, str | None]) -> str:
+    """``[[venues]]`` tables from key -> TOML value (None drops a key), each with a plain latency table."""
+    return "".join(
+        "[[venues]]\n" + "".join(f"{k}={v}\n" for k, v in t.items() if v is not None) + LATENCY_TABLE for t in tables
+    )
+
+
+def venue_error(tmp_path: Path, *tables: dict[str, str | None]) -> SettingsError:
+    with pytest.raises(SettingsError) as err:
+        load_settings({"config": write(tmp_path, venue_toml(*tables))}, environ={}, dotenv_path=None)
+    return err.value
+
+
+def test_a_config_with_staleness_is_told_it_became_the_feed_delay(tmp_path: Path) -> None:
+    old = {**LIT, "feed_delay_us": None, "staleness_us": "150"}
+    err = venue_error(tmp_path, old)
+    assert (err.key, err.value) == ("venues[0].staleness_us", 150)
+    assert "feed_delay_us instead (staleness_us was replaced by feed_delay_us)" in str(err)
+
+
+def test_a_stale_config_exits_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = write(tmp_path, venue_toml({**LIT, "staleness_us": "150"}))
+    assert main(["--no-ui", "--config", cfg, "--run-dir", str(tmp_path / "run")]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "venues[0].staleness_us = 150" in lines[0] and "feed_delay_us" in lines[0]
+    assert not (tmp_path / "run").exists()
+
+
+def test_at_least_one_venue_must_quote(tmp_path: Path) -> None:
+    err = venue_error(tmp_path, DARK, {**DARK, "name": "'POOL2'"})
+    assert err.key == "venues" and err.value == ["POOL", "POOL2"] and "not dark" in err.expected
+
+
+@pytest.mark.parametrize("mean", ["0.0", None])
+def test_a_dark_venue_needs_hidden_liquidity(tmp_path: Path, mean: str | None) -> None:
+    err = venue_error(tmp_path, LIT, {**DARK, "hidden_liquidity_mean_shares": mean})
+    assert (err.key, err.value) == ("venues[1].hidden_liquidity_mean_shares", 0.0)
+    assert err.expected.startswith('> 0 for kind = "dark"')
+
+
+@pytest.mark.parametrize(("key", "value"), [("taker_fee", "0.0003"), ("maker_rebate", "0.001")])
+def test_an_inverted_venue_pays_takers_and_charges_makers(tmp_path: Path, key: str, value: str) -> None:
+    inverted = {**LIT, "kind": "'inverted'", "taker_fee": "-0.0005", "maker_rebate": "-0.002", key: value}
+    err = venue_error(tmp_path, inverted)
+    assert (err.key, err.value) == (f"venues[0].{key}", float(value))
+    assert err.expected.startswith('<= 0 for kind = "inverted"')
+
+
+def test_a_free_inverted_venue_is_allowed(tmp_path: Path) -> None:
+    free = {**LIT, "kind": "'inverted'", "taker_fee": "0.0", "maker_rebate": "-0.002"}
+    s = load_settings({"config": write(tmp_path, venue_toml(free))}, environ={}, dotenv_path=None)
+    assert s.venues[0].kind == "inverted" and s.venues[0].taker_fee == 0.0
+
+
+@pytest.mark.parametrize(
+    ("table", "key"),
+    [
+        ({**LIT, "hidden_liquidity_mean_shares": "100.0"}, "hidden_liquidity_mean_shares"),
+        ({**LIT, "kind": "'speed-bump'", "hidden_liquidity_zero_prob": "0.5"}, "hidden_liquidity_zero_prob"),
+        ({**DARK, "midpoint_share": "0.3"}, "midpoint_share"),
+    ],
+)
+def test_a_key_the_venue_kind_ignores_is_refused(tmp_path: Path, table: dict[str, str | None], key: str) -> None:
+    """A pool whose ``kind`` was forgotten would otherwise quote as a lit venue, silently."""
+    err = venue_error(tmp_path, LIT, {**table, "name": "'OTHER'"})
+    assert err.key == f"venues[1].{key}" and err.expected.startswith("0 for kind")
+
+
+def test_a_dark_venue_may_leave_out_the_keys_it_does_not_use(tmp_path: Path) -> None:
+    s = load_settings({"config": write(tmp_path, venue_toml(LIT, DARK))}, environ={}, dotenv_path=None)
+    pool = s.venues[1]
+    assert (pool.kind, pool.hidden_liquidity_mean_shares, pool.hidden_liquidity_zero_prob) == ("dark", 200.0, 0.7)
+    assert pool.feed_delay_us == 0.0
+    err = venue_error(tmp_path, {**LIT, "spread_ticks": None})  # a lit venue still needs them
+    assert err.key == "venues[0].spread_ticks" and "missing" in err.expected
+
+
+def test_the_shipped_venues_have_every_kind_and_per_message_latency() -> None:
+    s = make_settings()
+    kinds = {v.name: v.kind for v in s.venues}
+    assert kinds["IEX"] == "speed-bump" and kinds["BX"] == "inverted" and kinds["DARK"] == "dark"
+    assert {"lit", "inverted", "speed-bump", "dark"} == set(kinds.values())
+    bx, iex, dark = (next(v for v in s.venues if v.name == n) for n in ("BX", "IEX", "DARK"))
+    assert bx.taker_fee < 0 and bx.maker_rebate < 0
+    assert 0 < iex.midpoint_share < 1 and iex.latency.speed_bump_us > 0
+    assert dark.hidden_liquidity_mean_shares > 0 and 0 < dark.hidden_liquidity_zero_prob < 1 and dark.share > 0
+    for v in s.venues:  # a cancel about as fast as a new order, a replace a little slower, never faster
+        lat = v.latency
+        assert lat.median_us <= lat.cancel_median_us <= lat.replace_median_us <= 2 * lat.median_us, v.name

@@ -92,7 +92,7 @@ def test_reading_down_as_drawn_draws_nothing() -> None:
 
 VENUE = VenueSpec(
     name="V", taker_fee=0.003, maker_rebate=0.002, share=1.0, spread_ticks=1, depth_shares=300, depth_levels=2,
-    staleness_us=0.0, reject_prob=0.0, latency=CALM,
+    feed_delay_us=0.0, reject_prob=0.0, latency=CALM,
 )  # fmt: skip
 
 
@@ -114,12 +114,12 @@ def test_fills_against_the_quote_at_arrival_and_walks_depth_within_the_limit() -
 
 def test_partial_fill_when_the_touch_is_too_small_and_the_limit_stops_the_walk() -> None:
     ex = venue().execute(buy(500, 100.01), 1000, 0, (900, 99.99, 100.01, 200, 200), fair_mid=100.0)
-    assert ex.status == "PARTIAL" and ex.fills == [(200, 100.01)]
+    assert ex.status == "CANCELED" and ex.reason == "IOC_REMAINDER" and ex.fills == [(200, 100.01)]
 
 
 def test_a_quote_that_moved_away_while_we_travelled_gives_no_fill() -> None:
     ex = venue().execute(buy(100, 100.01), 1000, 0, (900, 100.01, 100.02, 200, 200), fair_mid=100.0)
-    assert ex.status == "CANCELLED" and ex.fills == []
+    assert ex.status == "CANCELED" and ex.fills == []
 
 
 def test_our_own_fill_uses_up_displayed_size_until_the_quote_changes() -> None:
@@ -133,10 +133,10 @@ def test_our_own_fill_uses_up_displayed_size_until_the_quote_changes() -> None:
 def test_stale_cheap_quotes_are_sniped_and_liquidity_fades_with_flight_time() -> None:
     sniped = venue(snipe=1.0)
     outcomes = [sniped.execute(buy(100, 100.01), 0, 0, (0, 99.99, 100.01, 500, 500), 100.04).status for _ in range(50)]
-    assert outcomes.count("CANCELLED") == 50  # three ticks through fair value: always gone
+    assert outcomes.count("CANCELED") == 50  # three ticks through fair value: always gone
     slow = venue(fade_tau_us=100.0, spec=dataclasses.replace(VENUE, depth_levels=1))
     late = [slow.execute(buy(100, 100.01, ts=0), 500_000, 0, (0, 99.99, 100.01, 500, 500), 100.0) for _ in range(400)]
-    share = sum(e.status == "CANCELLED" for e in late) / 400
+    share = sum(e.status == "CANCELED" for e in late) / 400
     assert share > 0.95  # 500 us of flight against a 100 us fade: almost always gone
 
 

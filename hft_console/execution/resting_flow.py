@@ -1,0 +1,457 @@
+"""Order life on the desk's side: the state machine as each answer arrives, the journal's order events,
+and resting orders (post, cancel, replace, maker fills). ``OrderFlow`` (order_flow.py) adds takes and
+routing on top; both share the time-ordered event heap.
+
+Every state change goes through ``transition`` (domain.ORDER_TRANSITIONS; an illegal one raises) and
+writes an ``order_events`` row. Working shares per symbol (``working_buy``/``working_sell``) are the
+unfilled size of every working order, resting ones included: the risk checks count them as if they
+all filled.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Protocol
+
+from hft_console.domain import EngineState, Fill, Liquidity, Order, OrderStatus, OrderType, Quote, Side, TimeInForce
+from hft_console.execution.portfolio import Portfolio
+from hft_console.execution.risk import RiskManager
+from hft_console.routing.posting import post_venue
+from hft_console.venues.monitor import LatencyMonitor
+from hft_console.venues.simulator import (
+    ACCEPTED,
+    CANCEL_REJECTED,
+    CANCELED,
+    FILL,
+    REJECTED,
+    REPLACE_REJECTED,
+    REPLACED,
+    Report,
+    SimVenue,
+)
+
+ARRIVE, REPORT, VENUE_REPORT, POST_ARRIVE, CANCEL_ARRIVE, REPLACE_ARRIVE = range(6)
+INF = float("inf")
+ADVERSE_HORIZON_NS = 1_000_000_000  # adverse selection: the mid move one second after a maker fill
+S = OrderStatus
+PENDING = frozenset({S.PENDING_NEW, S.PENDING_CANCEL, S.PENDING_REPLACE})
+
+
+class JournalSink(Protocol):
+    """The journal rows order flow writes (engine/journal.py ``Journal`` is one)."""
+
+    def order(self, o: Order) -> None: ...
+
+    def order_done(self, o: Order, done_ns: int, reason: str) -> None: ...
+
+    def order_event(
+        self, order_id: int, ts_ns: int, state: str, qty: int, price: float, queue_ahead: int, reason: str
+    ) -> None: ...
+
+    def fill(self, f: Fill) -> None: ...
+
+    def event(
+        self,
+        ts_ns: int,
+        kind: str,
+        reason: str = "",
+        *,
+        symbol: str | None = None,
+        venue: str | None = None,
+        order_id: int | None = None,
+        detail: dict[str, object] | None = None,
+    ) -> None: ...
+
+
+class RestingFlow:
+    """The order-life half of ``OrderFlow``; its methods read the state ``OrderFlow.__init__`` sets
+    (declared here)."""
+
+    symbols: list[str]
+    venues: list[SimVenue]
+    quotes: list[Quote | None]
+    n_ven: int
+    journal: JournalSink
+    risk: RiskManager
+    portfolio: Portfolio
+    monitor: LatencyMonitor
+    note: Callable[[int, str], None]
+    on_breaker: Callable[[int], None]
+    after_report: Callable[[int], None]
+    working: dict[int, Order]
+    working_buy: list[int]
+    working_sell: list[int]
+    symbol_index: dict[str, int]
+    venue_index: dict[str, int]
+    venue_by_name: dict[str, SimVenue]
+    done_by_status: dict[str, int]
+    trades: deque[Fill]
+    decision_ns: list[int]
+    next_event_ns: float
+    trade_seq: int
+    fills: int
+    denials: int
+    orders: int
+    rejects: int
+    cancels: int
+    next_order_id: int
+    next_parent_id: int
+    stood_down: set[int]
+
+    def _push(self, ts: int, kind: int, payload: object) -> None:
+        raise NotImplementedError
+
+    def drain(self, t_ns: int) -> None:
+        raise NotImplementedError
+
+    def working_notional(self) -> float:
+        raise NotImplementedError
+
+    def init_resting(self, post_rule: str) -> None:
+        n_streams = len(self.symbols) * self.n_ven
+        self.post_rule = post_rule
+        self.inv_tick = self.venues[0].inv_tick if self.venues else 100.0
+        self.resting_n = [0] * n_streams  # our orders resting at each (symbol, venue): the pipeline's cue
+        self.quote_orders: dict[tuple[int, int], int] = {}  # (symbol, side) -> the order quoting it
+        self.unsettled: set[int] = set()  # symbols whose quotes wait on a message in flight
+        self.pending_replace: dict[int, tuple[float, int]] = {}
+        self.cancel_reason: dict[int, str] = {}
+        self.orders_by_type: dict[str, int] = {}
+        self.fees_taker = self.rebates_maker = 0.0
+        self.passive_orders = self.passive_fills = self.passive_filled_orders = 0
+        self.queue_at_entry_sum = self.queue_at_entry_n = 0
+        self.time_to_fill_ns_sum = 0
+        self.adverse_pending: deque[tuple[int, int, int, float, int]] = deque()  # due, sym, side, mid, qty
+        self.adverse_bps_qty = 0.0
+        self.adverse_qty = 0
+        self.prints_ts: list[int] = []
+        self.prints_at = 0
+        self.next_print_ns: float = INF
+        self.prints: tuple[list[int], list[int], list[float], list[int], list[int]] = ([], [], [], [], [])
+
+    # -- the state machine and the books -----------------------------------------------------------
+    def transition(
+        self, order: Order, state: OrderStatus, t_ns: int, reason: str = "",
+        qty: int | None = None, price: float | None = None,
+    ) -> None:  # fmt: skip
+        order.to(state)
+        self.journal.order_event(
+            order.order_id, t_ns, state.value, order.qty if qty is None else qty,
+            order.limit if price is None else price, order.queue_ahead, reason,
+        )  # fmt: skip
+
+    def risk_ok(self, sym: int, t_ns: int, side: Side, qty: int, price: float, mid: float) -> bool:
+        p = self.portfolio
+        reason = self.risk.check(
+            t_ns, int(side), qty, price, p.position[sym], self.working_buy[sym], self.working_sell[sym], mid,
+            p.gross_notional + self.working_notional(),
+        )  # fmt: skip
+        if reason is None:
+            return True
+        symbol = self.symbols[sym]
+        self.denials += 1
+        self.journal.event(
+            t_ns, "RISK_DENIED", reason, symbol=symbol, detail={"side": side.label, "qty": qty, "limit": price}
+        )
+        self.note(t_ns, f"risk denied {side.label} {qty} {symbol}: {reason}")
+        return False
+
+    def open_order(self, sym: int, order: Order) -> None:
+        if order.side > 0:
+            self.working_buy[sym] += order.qty
+        else:
+            self.working_sell[sym] += order.qty
+        self.working[order.order_id] = order
+        kind = order.order_type.value
+        self.orders_by_type[kind] = self.orders_by_type.get(kind, 0) + 1
+        self.journal.order(order)
+        self.journal.order_event(order.order_id, order.ts_ns, S.PENDING_NEW.value, order.qty, order.limit, 0, "")
+
+    def close_order(self, order: Order, state: OrderStatus, t_ns: int, reason: str) -> None:
+        """A final state: the unfilled rest stops counting as working."""
+        self.transition(order, state, t_ns, reason)
+        leaves = order.qty - order.filled
+        sym = self.symbol_index[order.symbol]
+        if order.side > 0:
+            self.working_buy[sym] -= leaves
+        else:
+            self.working_sell[sym] -= leaves
+        self.working.pop(order.order_id, None)
+        self.pending_replace.pop(order.order_id, None)
+        self.cancel_reason.pop(order.order_id, None)
+        key = (sym, int(order.side))
+        if self.quote_orders.get(key) == order.order_id:
+            del self.quote_orders[key]
+        self.done_by_status[state.value] = self.done_by_status.get(state.value, 0) + 1
+        self.journal.order_done(order, t_ns, reason)
+
+    def book_fill(
+        self, order: Order, sym: int, qty: int, price: float, fee: float, t_ns: int, venue_ns: int,
+        liquidity: Liquidity,
+    ) -> None:  # fmt: skip
+        """Book ``qty`` shares of ``order`` at ``price`` (fee $, negative a rebate), learned at ``t_ns``."""
+        portfolio = self.portfolio
+        booking = portfolio.apply_fill(sym, int(order.side), qty, price, fee)
+        order.filled += qty
+        if order.side > 0:
+            self.working_buy[sym] -= qty
+        else:
+            self.working_sell[sym] -= qty
+        self.trade_seq += 1
+        self.fills += 1
+        fill = Fill(
+            self.trade_seq, order.order_id, t_ns, venue_ns, order.symbol, order.side, qty, price, fee, order.venue,
+            order.router, booking.trade_pnl, portfolio.total, booking.realized, liquidity,
+        )  # fmt: skip
+        self.trades.append(fill)
+        self.journal.fill(fill)
+        if liquidity is Liquidity.MAKER:
+            self.rebates_maker -= fee
+            self.passive_fills += 1
+            self.adverse_pending.append((t_ns + ADVERSE_HORIZON_NS, sym, int(order.side), portfolio.mark[sym], qty))
+        else:
+            self.fees_taker += fee
+        done = order.filled >= order.qty
+        if order.status in (S.PENDING_CANCEL, S.PENDING_REPLACE) and not done:
+            self.transition(order, order.status, t_ns, "FILL", qty, price)
+        elif done:
+            if order.resting:
+                self.passive_filled_orders += 1
+                self.time_to_fill_ns_sum += t_ns - order.ts_ns
+            self.transition(order, S.FILLED, t_ns, "FILL", qty, price)
+            self.working.pop(order.order_id, None)
+            self.pending_replace.pop(order.order_id, None)
+            key = (sym, int(order.side))
+            if self.quote_orders.get(key) == order.order_id:
+                del self.quote_orders[key]
+            self.done_by_status[S.FILLED.value] = self.done_by_status.get(S.FILLED.value, 0) + 1
+            self.journal.order_done(order, t_ns, "")
+        else:
+            self.transition(order, S.PARTIALLY_FILLED, t_ns, "FILL", qty, price)
+
+    def settle_adverse(self, t_ns: int) -> None:
+        """Maker fills a second old: how far the mid moved against us since (bps, size-weighted)."""
+        pending, mark = self.adverse_pending, self.portfolio.mark
+        while pending and pending[0][0] <= t_ns:
+            _, sym, side, mid0, qty = pending.popleft()
+            if mid0 > 0 and mark[sym] > 0:
+                self.adverse_bps_qty += side * (mid0 - mark[sym]) / mid0 * 1e4 * qty
+                self.adverse_qty += qty
+
+    # -- resting orders: post, cancel, replace -----------------------------------------------------
+    def post(
+        self, sym: int, t_ns: int, side: Side, qty: int, price: float, wall0: int,
+        order_type: OrderType = OrderType.POST_ONLY,
+    ) -> Order | None:  # fmt: skip
+        """Send a resting order to the venue the posting rule picks; None when none can take it or risk
+        denies it."""
+        n = self.n_ven
+        quotes = self.quotes[sym * n : (sym + 1) * n]
+        up = [not v.latency.is_down_as_drawn(t_ns) for v in self.venues]
+        v = post_venue(self.post_rule, int(side), price, quotes, [x.spec for x in self.venues], up, self.inv_tick)
+        mid = self.portfolio.mark[sym]
+        if v < 0 or not self.risk_ok(sym, t_ns, side, qty, price, mid):
+            return None
+        venue = self.venues[v]
+        order = Order(
+            self.next_order_id, self.next_parent_id, self.symbols[sym], side, qty, price, venue.name,
+            self.post_rule, t_ns, mid, order_type=order_type, tif=TimeInForce.DAY,
+        )  # fmt: skip
+        self.next_order_id += 1
+        self.next_parent_id += 1
+        self.orders += 1
+        self.passive_orders += 1
+        arrive = venue.send(order, t_ns)
+        self.decision_ns.append(time.perf_counter_ns() - wall0)
+        self.open_order(sym, order)
+        if arrive is None:
+            timeout = venue.timeout(order, t_ns)
+            self._push(
+                timeout.report_ns, VENUE_REPORT, Report(order, REJECTED, t_ns, timeout.report_ns, reason="VENUE_DOWN")
+            )
+        else:
+            order.arrive_ns = arrive
+            self._push(arrive, POST_ARRIVE, order)
+        return order
+
+    def cancel_order(self, order: Order, t_ns: int, reason: str) -> bool:
+        """Send a cancel (counted in the message rate, never denied); False when one is on its way or the
+        order is done."""
+        if order.done or order.status is S.PENDING_CANCEL or order.order_id in self.cancel_reason:
+            return False
+        self.risk.sent.append(t_ns)
+        self.cancel_reason[order.order_id] = reason
+        if order.status is not S.PENDING_REPLACE:
+            self.transition(order, S.PENDING_CANCEL, t_ns, reason)
+        venue = self.venue_by_name[order.venue]
+        self._push(venue.inbound(t_ns, venue.cancel_median_us), CANCEL_ARRIVE, order)
+        return True
+
+    def replace_order(self, order: Order, t_ns: int, price: float, qty: int) -> bool:
+        """Send a replace to ``price`` and ``qty`` shares in all; False when the order is not settled or
+        risk denies it (rate, price deviation, and a larger size against the position limits)."""
+        if order.status in PENDING or order.done:
+            return False
+        sym = self.symbol_index[order.symbol]
+        grow = max(0, qty - order.qty)
+        if not self.risk_ok(sym, t_ns, order.side, max(grow, 1), price, self.portfolio.mark[sym]):
+            return False
+        self.pending_replace[order.order_id] = (price, qty)
+        self.transition(order, S.PENDING_REPLACE, t_ns, "", qty, price)
+        venue = self.venue_by_name[order.venue]
+        self._push(venue.inbound(t_ns, venue.replace_median_us), REPLACE_ARRIVE, order)
+        return True
+
+    def requote(self, sym: int, t_ns: int, wanted: tuple[int, int, int, int], wall0: int) -> None:
+        """Bring our resting quotes in ``sym`` to ``wanted`` (bid ticks, bid shares, ask ticks, ask shares):
+        post where none works, replace one at another price, cancel one no longer wanted. A side whose
+        order has a message on its way waits (``unsettled``) and is retried on the next tick."""
+        if self.risk.state is EngineState.HALTED:
+            if sym in self.stood_down:
+                return
+            self.stood_down.add(sym)
+        self.unsettled.discard(sym)
+        for side, ticks, qty in ((1, wanted[0], wanted[1]), (-1, wanted[2], wanted[3])):
+            oid = self.quote_orders.get((sym, side))
+            order = self.working.get(oid) if oid is not None else None
+            if order is None:
+                if qty > 0:
+                    posted = self.post(sym, t_ns, Side(side), qty, ticks / self.inv_tick, wall0)
+                    if posted is not None:
+                        self.quote_orders[(sym, side)] = posted.order_id
+                continue
+            if order.status in PENDING:
+                self.unsettled.add(sym)
+            elif qty == 0:
+                self.cancel_order(order, t_ns, "REQUOTE")
+            elif round(order.limit * self.inv_tick) != ticks:
+                self.replace_order(order, t_ns, ticks / self.inv_tick, order.filled + qty)
+
+    def cancel_all(self, t_ns: int, reason: str) -> int:
+        """The kill switch: a cancel for every resting order on every venue. Takes on their way cannot be
+        called back (the venue answers them first); their fills are booked as they come."""
+        return sum(self.cancel_order(o, t_ns, reason) for o in list(self.working.values()) if o.resting)
+
+    # -- at the venue ------------------------------------------------------------------------------
+    def _sync_stream(self, sym: int, v: int) -> None:
+        self.resting_n[sym * self.n_ven + v] = len(self.venues[v].book.by_sym.get(sym, ()))
+
+    def _send_reports(self, reports: list[Report]) -> None:
+        for r in reports:
+            self._push(r.report_ns, VENUE_REPORT, r)
+
+    def on_post_arrive(self, order: Order, t_ns: int) -> None:
+        v = self.venue_index[order.venue]
+        venue, sym = self.venues[v], self.symbol_index[order.symbol]
+        if venue.is_down(t_ns - venue.delay_ns):
+            timeout = venue.timeout(order, t_ns)
+            self._send_reports([Report(order, REJECTED, timeout.venue_ns, timeout.report_ns, reason="VENUE_DOWN")])
+            return
+        self._send_reports(venue.rest(order, t_ns, sym, self.quotes[sym * self.n_ven + v]))
+        self._sync_stream(sym, v)
+
+    def on_cancel_arrive(self, order: Order, t_ns: int) -> None:
+        v = self.venue_index[order.venue]
+        self._send_reports([self.venues[v].cancel(order, t_ns)])
+        self._sync_stream(self.symbol_index[order.symbol], v)
+
+    def on_replace_arrive(self, order: Order, t_ns: int) -> None:
+        v = self.venue_index[order.venue]
+        sym = self.symbol_index[order.symbol]
+        price, qty = self.pending_replace.get(order.order_id, (order.limit, order.qty))
+        self._send_reports([self.venues[v].replace(order, t_ns, price, qty, self.quotes[sym * self.n_ven + v])])
+        self._sync_stream(sym, v)
+
+    def on_venue_quote(self, stream: int, t_ns: int) -> None:
+        """The quote of a stream where we rest just changed (the venue's book as of ``t_ns``)."""
+        quote = self.quotes[stream]
+        if quote is None:
+            return
+        sym, v = divmod(stream, self.n_ven)
+        self._send_reports(self.venues[v].on_quote(sym, quote, t_ns))
+        self._sync_stream(sym, v)
+
+    def load_prints(self, prints: object) -> None:
+        """Others' trades of the next batch (a ``TradePrints`` or None), applied as time reaches them."""
+        if prints is None or not len(prints):  # type: ignore[arg-type]
+            self.prints, self.prints_at, self.next_print_ns = ([], [], [], [], []), 0, INF
+            return
+        p = prints
+        self.prints = (p.ts.tolist(), p.stream.tolist(), p.price.tolist(), p.size.tolist(), p.side.tolist())  # type: ignore[attr-defined]
+        self.prints_at = 0
+        self.next_print_ns = self.prints[0][0]
+
+    def apply_prints(self, t_ns: int) -> None:
+        """Apply every loaded print stamped at or before ``t_ns`` to the orders resting where it printed."""
+        ts, stream, price, size, side = self.prints
+        i, n, n_ven, resting_n = self.prints_at, len(ts), self.n_ven, self.resting_n
+        while i < n and ts[i] <= t_ns:
+            k = stream[i]
+            if resting_n[k]:
+                sym, v = divmod(k, n_ven)
+                if ts[i] >= self.next_event_ns:
+                    self.drain(ts[i])
+                self._send_reports(self.venues[v].on_print(sym, side[i], price[i], size[i], ts[i]))
+                self._sync_stream(sym, v)
+            i += 1
+        self.prints_at = i
+        self.next_print_ns = ts[i] if i < n else INF
+
+    # -- answers -----------------------------------------------------------------------------------
+    def on_venue_report(self, rep: Report) -> None:
+        order, t = rep.order, rep.report_ns
+        sym = self.symbol_index[order.symbol]
+        v = self.venue_index[order.venue]
+        kind = rep.kind
+        if kind in (ACCEPTED, REJECTED):
+            self.monitor.record(v, order.ts_ns, t, timed_out=rep.reason == "VENUE_DOWN")
+        if kind == FILL:
+            order.queue_ahead = rep.queue_ahead
+            liquidity = Liquidity.MAKER if rep.reason == "MAKER" else Liquidity.TAKER
+            self.book_fill(order, sym, rep.qty, rep.price, rep.fee, t, rep.venue_ns, liquidity)
+            if self.risk.breaker_hit(self.portfolio.total):
+                self.on_breaker(t)
+        elif kind == ACCEPTED:
+            order.accepted_ns = t
+            order.queue_ahead, order.level_total = rep.queue_ahead, rep.level_total
+            if order.queue_at_entry < 0:
+                order.queue_at_entry = rep.queue_ahead
+                self.queue_at_entry_sum += rep.queue_ahead
+                self.queue_at_entry_n += 1
+            if order.status is S.PENDING_NEW:
+                self.transition(order, S.ACCEPTED, t)
+            else:  # a cancel is on its way: the order stays pending, the acceptance is journaled
+                self.transition(order, order.status, t, "VENUE_ACCEPTED")
+        elif kind == REJECTED:
+            self.rejects += 1
+            self.close_order(order, S.REJECTED, t, rep.reason)
+            self.journal.event(
+                t, "VENUE_REJECT", rep.reason, symbol=order.symbol, venue=order.venue, order_id=order.order_id
+            )
+            self.note(t, f"{order.venue} rejected order {order.order_id}: {rep.reason}")
+        elif kind == CANCELED:
+            self.cancels += 1
+            self.close_order(order, S.CANCELED, t, self.cancel_reason.get(order.order_id, "CANCELED"))
+        elif kind == REPLACED:
+            old_leaves = order.qty - order.filled
+            order.limit, order.qty = rep.price, rep.qty
+            order.queue_ahead, order.level_total = rep.queue_ahead, rep.level_total
+            delta = (order.qty - order.filled) - old_leaves
+            if order.side > 0:
+                self.working_buy[sym] += delta
+            else:
+                self.working_sell[sym] += delta
+            self.pending_replace.pop(order.order_id, None)
+            if order.status is S.PENDING_REPLACE:
+                self.transition(order, S.REPLACED, t)
+        elif kind in (CANCEL_REJECTED, REPLACE_REJECTED):
+            self.pending_replace.pop(order.order_id, None)
+            if kind == CANCEL_REJECTED:
+                self.cancel_reason.pop(order.order_id, None)
+            if order.done:  # it filled before the message got there: the fill stands
+                self.journal.order_event(order.order_id, t, order.status.value, 0, order.limit, 0, rep.reason)
+            elif order.status in (S.PENDING_CANCEL, S.PENDING_REPLACE):
+                self.transition(order, S.PARTIALLY_FILLED if order.filled else S.ACCEPTED, t, rep.reason)
+        self.after_report(t)
