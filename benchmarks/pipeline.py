@@ -3,6 +3,10 @@ portfolio -> journal on the simulated clock, and decision latency (tick arrival 
 to the venue, wall clock) per router.
 
     python benchmarks/pipeline.py [--duration 60] [--symbols AAPL,MSFT,GOOGL] [--mode production]
+                                  [--strategy imbalance|market-maker]
+
+The imbalance strategy exercises the taker path (IOC child orders); the market maker the resting path
+(posts, replaces, cancels, queue estimates on every quote where it rests, trade prints).
 """
 
 from __future__ import annotations
@@ -26,9 +30,10 @@ def main() -> None:
     ap.add_argument("--mode", default="production")
     ap.add_argument("--seed", type=int, default=3)
     ap.add_argument("--routers", default=",".join(ROUTER_NAMES))
+    ap.add_argument("--strategy", default="imbalance", choices=("imbalance", "market-maker"))
     args = ap.parse_args()
     print(f"machine: {machine()}")
-    print(f"mode {args.mode}, {args.duration:g} s simulated, symbols {args.symbols}, seed {args.seed}")
+    print(f"mode {args.mode}, {args.duration:g} s simulated, symbols {args.symbols}, seed {args.seed}, {args.strategy}")
     header = (
         f"{'router':<16}{'ticks':>10}{'ticks/s':>12}{'orders':>8}{'dec p50 µs':>12}{'p95':>8}{'p99':>8}{'inf p99':>9}"
     )
@@ -42,6 +47,7 @@ def main() -> None:
                 "session.symbols": args.symbols,
                 "session.seed": args.seed,
                 "session.router": router,
+                "strategy.name": args.strategy,
             }
             settings = load_settings(flags, environ={}, dotenv_path=None, router_names=ROUTER_NAMES)
             engine = Engine(settings, Path(tmp) / router)

@@ -82,9 +82,17 @@ ORDER_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
         {_S.PENDING_CANCEL, _S.ACCEPTED, _S.PARTIALLY_FILLED, _S.FILLED, _S.CANCELED, _S.REJECTED, _S.EXPIRED}
     ),
     _S.PENDING_REPLACE: frozenset(
-        {_S.PENDING_REPLACE, _S.PENDING_CANCEL, _S.REPLACED, _S.ACCEPTED, _S.PARTIALLY_FILLED, _S.FILLED,
-         _S.CANCELED, _S.EXPIRED}
-    ),  # fmt: skip
+        {
+            _S.PENDING_REPLACE,
+            _S.PENDING_CANCEL,
+            _S.REPLACED,
+            _S.ACCEPTED,
+            _S.PARTIALLY_FILLED,
+            _S.FILLED,
+            _S.CANCELED,
+            _S.EXPIRED,
+        }
+    ),
     _S.FILLED: frozenset(),
     _S.CANCELED: frozenset(),
     _S.REJECTED: frozenset(),

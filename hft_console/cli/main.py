@@ -31,7 +31,14 @@ from hft_console.headless import ASCII, HeadlessPrinter
 from hft_console.market.source import DataError
 from hft_console.routing.registry import ROUTER_NAMES
 from hft_console.settings import (
-    CLOCKS, INFERENCE_BACKENDS, LOG_LEVELS, MODES, POSTING_RULES, STRATEGIES, Settings, SettingsError,
+    CLOCKS,
+    INFERENCE_BACKENDS,
+    LOG_LEVELS,
+    MODES,
+    POSTING_RULES,
+    STRATEGIES,
+    Settings,
+    SettingsError,
 )  # fmt: skip
 from hft_console.signals import ending_signals, exit_status
 

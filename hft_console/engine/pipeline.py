@@ -273,7 +273,7 @@ def process_ticks(pl: Pipeline, batch: TickBatch) -> None:
         if quoting:
             quote_tick(pl, strategy, s, t, (bb, bbs, ba, bas), wall0, s in unsettled)  # type: ignore[arg-type]
             continue
-        delta = on_book(s, t, bb, bbs, ba, bas, position[s] + working_buy[s] - working_sell[s])  # type: ignore[arg-type]
+        delta = on_book(s, t, bb, bbs, ba, bas, position[s] + working_buy[s] - working_sell[s])
         if delta and progress.accepting:
             flow.route(s, t, delta, wall0)
             progress.now_ns = t
@@ -313,6 +313,7 @@ def process_batch(pl: Pipeline, batch: TickBatch) -> None:
     book = batch_nbbo(accepted, ts, stream, batch.bid, batch.ask, batch.bid_size, batch.ask_size, before, pl.n_ven)
     view = BatchView(pl, batch, accepted, book, before)
     strategy = pl.strategy
+    assert isinstance(strategy, ImbalanceStrategy)  # a quoting strategy takes the per-tick path (``process``)
     valid = book.valid
     rows = np.flatnonzero(valid)
     target = strategy.signal_batch(book.sym[rows], book.ts[rows], book.bid_size[rows], book.ask_size[rows])

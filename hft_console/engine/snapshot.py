@@ -23,6 +23,7 @@ from hft_console.routing.runner import RouterRunner
 from hft_console.settings import Settings
 from hft_console.stats import RateMeter, percentiles
 from hft_console.strategies.imbalance import ImbalanceStrategy
+from hft_console.strategies.market_maker import MarketMaker
 from hft_console.venues.latency import REGIME_NAMES
 from hft_console.venues.monitor import Cell, LatencyMonitor
 from hft_console.venues.simulator import SimVenue
@@ -41,7 +42,7 @@ class SessionView(Protocol):
     normalizer: Normalizer
     monitor: LatencyMonitor
     router: RouterRunner
-    strategy: ImbalanceStrategy
+    strategy: ImbalanceStrategy | MarketMaker
     portfolio: Portfolio
     risk: RiskManager
     flow: OrderFlow

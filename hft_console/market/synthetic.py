@@ -266,10 +266,11 @@ class SyntheticMarket:
 
     def _prints(self, t0: int, t1_ns: int, prices: np.ndarray, flows: np.ndarray) -> list[np.ndarray]:
         """Others' trades in [t0, t1_ns): ts (delivered), stream, price, size, aggressor side."""
-        cfg, rng = self.cfg, self.rng
+        cfg, rng, stream_p = self.cfg, self.rng, self.stream_p
+        assert stream_p is not None  # only called when some venue quotes
         n = int(rng.poisson(cfg.trades_per_s_per_symbol * self.n_sym * (t1_ns - t0) / 1e9))
         ts = np.sort(rng.integers(t0, t1_ns, n))
-        stream = rng.choice(self.stream_p.size, n, p=self.stream_p) if n else np.zeros(0, dtype=np.int64)
+        stream = rng.choice(stream_p.size, n, p=stream_p) if n else np.zeros(0, dtype=np.int64)
         sym, ven = np.divmod(stream, self.n_ven)
         g = np.clip(((ts - t0) // self.grid_ns).astype(np.int64) + self.stale_steps - 1, 0, prices.shape[1] - 1)
         mid, pressure = prices[sym, g], flows[sym, g]

@@ -158,9 +158,13 @@ def test_a_take_on_recorded_data_fills_at_the_touch_that_had_the_size_never_betw
     """The issue's smallest input: synthetic impact once printed 100.011438 against a 100.01 offer."""
     data = write_csv(
         tmp_path / "t.csv",
-        ["0,AAPL,NASDAQ,quote,100.00,100.02,1000,100,,", "1000000000,AAPL,NASDAQ,quote,100.00,100.02,1000,100,,",
-         "1000100000,AAPL,NASDAQ,quote,100.00,100.01,1000,100,,", "2000000000,AAPL,NASDAQ,quote,100.00,100.01,1000,100,,"],
-    )  # fmt: skip
+        [
+            "0,AAPL,NASDAQ,quote,100.00,100.02,1000,100,,",
+            "1000000000,AAPL,NASDAQ,quote,100.00,100.02,1000,100,,",
+            "1000100000,AAPL,NASDAQ,quote,100.00,100.01,1000,100,,",
+            "2000000000,AAPL,NASDAQ,quote,100.00,100.01,1000,100,,",
+        ],
+    )
     out = hft(*REPLAY, "--symbols", "AAPL", "--data", f"replay:{data}", "--run-dir", str(tmp_path / "r"))
     assert out.returncode == 0, out.stderr
     db = sqlite3.connect(tmp_path / "r" / "journal.sqlite")

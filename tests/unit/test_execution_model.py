@@ -8,7 +8,14 @@ import dataclasses
 import pytest
 
 from hft_console.domain import (
-    FINAL_STATES, ORDER_TRANSITIONS, InvalidTransition, Order, OrderStatus, OrderType, Side, TimeInForce,
+    FINAL_STATES,
+    ORDER_TRANSITIONS,
+    InvalidTransition,
+    Order,
+    OrderStatus,
+    OrderType,
+    Side,
+    TimeInForce,
 )  # fmt: skip
 from hft_console.rng import Draws, rng_for
 from hft_console.venues.queue import QueueModel, queue_model
@@ -146,7 +153,9 @@ def test_messages_each_way_stay_in_order_and_the_feed_delay_shifts_the_venue_fra
     assert arrivals == sorted(arrivals)
     assert all(a >= t + 50_000 for a, t in zip(arrivals, range(0, 50_000, 1_000), strict=True))
     answers = [v.outbound(t) for t in range(100_000, 150_000, 1_000)]
-    assert answers == sorted(answers) and all(a >= t for a, t in zip(answers, range(100_000, 150_000, 1_000), strict=True))
+    assert answers == sorted(answers) and all(
+        a >= t for a, t in zip(answers, range(100_000, 150_000, 1_000), strict=True)
+    )
 
 
 def test_cancel_and_replace_have_their_own_latency() -> None:

@@ -13,7 +13,7 @@ from hft_console.routing.models.layout import SIZE_FRACTIONS
 from hft_console.routing.policy import Observation, PolicySpec
 from tests.conftest import make_settings
 
-VENUES = ("NYSE", "NASDAQ", "ARCA", "BZX", "EDGX", "IEX")
+VENUES = tuple(v.name for v in make_settings().venues)  # the shipped set the checkpoints were trained on
 
 
 def test_plain_python_decisions_equal_the_networks_jitted_decisions() -> None:
@@ -48,7 +48,8 @@ def test_the_live_observation_is_the_environments() -> None:
     mask = tuple(bool(m) for m in np.asarray(state.eligible))
     size = tuple(int(x) for x in np.asarray(state.size))
     ewma = tuple(float(x) for x in np.asarray(state.ewma_us))
-    obs = Observation(1, int(p.qty), (1.0,) * 6, size, ewma, (0.0,) * 6, mask, 100.0, 0, ewma)
+    n = len(VENUES)
+    obs = Observation(1, int(p.qty), (1.0,) * n, size, ewma, (0.0,) * n, mask, 100.0, 0, ewma)
     policy.act(None, obs, 0.5)
     np.testing.assert_allclose(seen[0], np.asarray(env.observe(state, p)), rtol=1e-6, atol=1e-6)
 

@@ -24,7 +24,8 @@ from hft_console.routing.models.ppo import logits_np
 from hft_console.routing.policy import Observation, PolicySpec, Transition
 from tests.conftest import make_settings
 
-VENUES = ("NYSE", "NASDAQ", "ARCA", "BZX", "EDGX", "IEX")
+VENUES = tuple(v.name for v in make_settings().venues)  # the shipped set the checkpoints were trained on
+N_VEN = len(VENUES)
 
 
 def _spec(fine_tune: bool = True, explore: float = 0.0) -> PolicySpec:
@@ -38,12 +39,12 @@ def _spec(fine_tune: bool = True, explore: float = 0.0) -> PolicySpec:
 
 
 def _obs(decision: int, rng: np.random.Generator) -> Observation:
-    mask = tuple(bool(m) for m in rng.random(6) < 0.7) or (True,) * 6
+    mask = tuple(bool(m) for m in rng.random(N_VEN) < 0.7) or (True,) * N_VEN
     if not any(mask):
-        mask = (True,) * 6
-    lat = tuple(float(x) for x in rng.uniform(100, 900, 6))
-    size = tuple(int(x) for x in rng.integers(100, 500, 6))
-    return Observation(1, 100, (1.0,) * 6, size, lat, (0.003,) * 6, mask, 100.0, decision, lat)
+        mask = (True,) * N_VEN
+    lat = tuple(float(x) for x in rng.uniform(100, 900, N_VEN))
+    size = tuple(int(x) for x in rng.integers(100, 500, N_VEN))
+    return Observation(1, 100, (1.0,) * N_VEN, size, lat, (0.003,) * N_VEN, mask, 100.0, decision, lat)
 
 
 class _Recorder:
@@ -88,20 +89,20 @@ def test_a_decision_pairs_with_its_own_answer_and_the_first_decision_after_it() 
 
 def _cheap_venue_items(n: int, agent_params: Any, agent: str, rng: np.random.Generator) -> list[Any]:
     """Transitions where venue 0 costs 0.1 bps and every other venue 0.9 bps."""
-    dim = obs_dim(6)
+    dim = obs_dim(N_VEN)
     items = []
     log_std = np.asarray(agent_params["log_std"]) if agent == "ppo" else None
     for _ in range(n):
         x = rng.normal(0, 0.5, dim).astype(np.float32)
-        x[:6] = 1.0  # every venue eligible
+        x[:N_VEN] = 1.0  # every venue eligible
         nxt = rng.normal(0, 0.5, dim).astype(np.float32)
-        nxt[:6] = 1.0
+        nxt[:N_VEN] = 1.0
         if agent == "dqn":
-            venue = int(rng.integers(6))
+            venue = int(rng.integers(N_VEN))
             items.append((x, venue * 2, 0.1 if venue == 0 else 0.9, nxt, np.zeros(0), math.nan))
         else:
             assert log_std is not None
-            noise = rng.standard_normal(6)
+            noise = rng.standard_normal(N_VEN)
             sample = (np.exp(log_std) * noise).astype(np.float32)  # around a zero mean: the logp is approximate
             logp = float(np.sum(-0.5 * noise**2 - log_std - 0.5 * math.log(2 * math.pi)))
             venue = int(np.argmax(sample))
@@ -126,7 +127,7 @@ def test_fine_tuning_moves_towards_the_venue_that_is_cheaper(agent: str) -> None
         """How much more the network favours venue 0 than the others, averaged over probe states."""
         out = []
         for x, *_ in probe:
-            q = q_values_np(p, x).reshape(6, 2)[:, 0] if agent == "dqn" else logits_np(p, x)
+            q = q_values_np(p, x).reshape(N_VEN, 2)[:, 0] if agent == "dqn" else logits_np(p, x)
             out.append(q[0] - np.mean(q[1:]))
         return float(np.mean(out))
 
