@@ -278,7 +278,9 @@ def step(key: jax.Array, s: EnvState, venue: jax.Array, fraction: jax.Array, p: 
     elsewhere = jnp.sum(jnp.where(s.eligible, expected_cost_bps(s, p), 0.0)) / jnp.maximum(1, jnp.sum(s.eligible))
     cost_bps = (cost / p.price * 1e4 + rest * elsewhere) / p.qty
     timeout = jnp.sum(jnp.where(onehot, p.timeout_us, 0.0))
-    rt = jnp.where(down, timeout, out_us + back_us)
+    # the simulator answers from the venue's frame, one feed delay ahead of our picture of it, and never
+    # before our clock reaches that frame: an answer takes at least the feed delay to come back
+    rt = jnp.where(down, timeout, out_us + jnp.maximum(back_us, pick(p.feed_delay_us)))
     ewma = jnp.where(onehot, s.ewma_us + EWMA_ALPHA * (rt - s.ewma_us), s.ewma_us)
     last = jnp.where(onehot, rt, s.last_rt_us)
     fc = latency.record(s.fc, venue, rt, p.prior_rt_us)

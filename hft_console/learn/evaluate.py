@@ -52,11 +52,11 @@ def baseline(name: str) -> EvalRouter:
     def act(state: Any, s: EnvState, obs: jax.Array, key: jax.Array, p: EnvParams) -> tuple[Any, Any, Any]:
         one = jnp.ones(())
         if name == "best-price":
-            # a dark venue shows the consolidated mid, better than any touch: the faster dark one first;
-            # every eligible lit venue shows the best price: then the larger size, then the faster
-            dark = s.eligible & (p.dark > 0)
-            lit = _pick(s.size * 1e7 - s.ewma_us, s.eligible)
-            return state, jnp.where(jnp.any(dark), _pick(-s.ewma_us, dark), lit), one
+            # every eligible venue shows the best price (a dark one is offered at it with no size, as the
+            # engine offers it): the larger size, then the faster (two steps: size x 1e7 - latency in
+            # float32 rounded the latency away, so ties in size went to the lower index)
+            largest = s.eligible & (s.size == jnp.max(jnp.where(s.eligible, s.size, -1.0)))
+            return state, _pick(-s.ewma_us, largest), one
         if name == "lowest-latency":
             return state, _pick(-s.ewma_us, s.eligible), one
         if name == "lowest-fee":

@@ -166,13 +166,13 @@ def test_the_oracle_expects_what_a_step_charges(
     assert abs(got - want) < 4 * sem + 0.01 * want, (name, got, want, sem)
 
 
-def observation_as_the_engine_builds_it(p: env.EnvParams, s: env.EnvState, names: list[str], side: int) -> Observation:
-    """The engine's view of the state: lit venues at the touch show the best price (a 1-tick spread
-    around mid 100), others a worse one; a dark venue shows the consolidated mid with 0 shares."""
+def observation_as_the_engine_builds_it(p: env.EnvParams, s: env.EnvState, side: int) -> Observation:
+    """The engine's view of the state (``execution/order_flow.py`` ``route``): lit venues at the touch
+    show the best price (a 1-tick spread around mid 100), others a worse one; a dark venue is offered
+    at the lit best price with 0 shares, eligible for every take."""
     mid, half = 100.0, 0.5 * p.tick
-    dark = np.asarray(p.dark) > 0
     eligible = np.asarray(s.eligible)
-    price = tuple(mid if d else mid + side * (half if e else 3 * half) for d, e in zip(dark, eligible, strict=True))
+    price = tuple(mid + side * (half if e else 3 * half) for e in eligible)  # a dark venue is eligible: the best
     size = tuple(int(x) for x in np.asarray(s.size))
     ewma = tuple(float(x) for x in np.asarray(s.ewma_us))
     fee = tuple(float(x) for x in np.asarray(p.taker_fee))
@@ -181,16 +181,22 @@ def observation_as_the_engine_builds_it(p: env.EnvParams, s: env.EnvState, names
 
 @pytest.mark.parametrize("side", [1, -1])
 def test_the_environments_baselines_choose_as_the_engines(world: tuple[env.EnvParams, list[str]], side: int) -> None:
-    """best-price pings the dark venue first (it shows the mid, better than any touch); lowest-fee
-    takes the inverted venue's rebate. Over many drawn states, for buys and sells."""
+    """Over many drawn states, for buys and sells: best-price never takes the dark venue (it shows no
+    size at the best price), lowest-fee takes the inverted venue's rebate whenever it is at the touch."""
     p, names = world
+    dark, bx = index(names, "DARK"), index(names, "BX")
+    chose: dict[str, set[int]] = {"best-price": set(), "lowest-fee": set()}
     for i, key in enumerate(jax.random.split(jax.random.key(2), 200)):
         s = env.reset(key, p)
         s = s._replace(ewma_us=s.ewma_us * (1 + 0.1 * jax.random.uniform(jax.random.fold_in(key, i), s.ewma_us.shape)))
-        obs = observation_as_the_engine_builds_it(p, s, names, side)
+        obs = observation_as_the_engine_builds_it(p, s, side)
         for twin, live in (("best-price", BestPrice()), ("lowest-fee", LowestFee())):
             _, venue, _ = baseline(twin).act(jnp.zeros((), jnp.int32), s, env.observe(s, p), key, p)
             assert int(venue) == live.act(None, obs, 0.5), (twin, i)
+            chose[twin].add(int(venue))
+            if twin == "lowest-fee":
+                assert (int(venue) == bx) == bool(s.eligible[bx]), i
+    assert dark not in chose["best-price"] and len(chose["best-price"]) > 3
 
 
 def test_a_config_without_dark_or_midpoint_venues_is_the_plain_environment() -> None:

@@ -199,8 +199,8 @@ def test_a_router_switched_to_mid_session_forecasts_from_what_was_measured() -> 
     from hft_console.routing.runner import RouterRunner
 
     runner = RouterRunner("best-price", _spec(False), Draws(rng_for(0, "router")), 0)
-    ewma = (900.0, 850.0, 700.0, 120.0, 95.0, 800.0)
-    last = (1500.0, 800.0, 650.0, 110.0, 90.0, 790.0)
+    ewma = (900.0, 850.0, 700.0, 120.0, 95.0, 800.0, 600.0, 300.0)[:N_VEN]
+    last = (1500.0, 800.0, 650.0, 110.0, 90.0, 790.0, 640.0, 280.0)[:N_VEN]
     runner.switch("dqn", (ewma, last))
     forecaster = runner.policy.forecaster  # type: ignore[attr-defined]
     assert forecaster.ewma == list(ewma)
