@@ -30,7 +30,6 @@ from hft_console.execution.risk import RiskManager
 from hft_console.market.normalizer import Normalizer
 from hft_console.market.open import open_source
 from hft_console.market.source import MarketSource
-from hft_console.market.synthetic import SyntheticMarket
 from hft_console.rng import Draws, rng_for
 from hft_console.routing.policy import PolicySpec
 from hft_console.routing.registry import ROUTER_NAMES
@@ -88,7 +87,7 @@ class Engine:
                 s.market.fade_tau_us,
                 s.market.snipe_per_tick,
                 impact_per_sqrt_share(s.market),
-                synthetic=isinstance(self.market, SyntheticMarket),
+                synthetic=self.market.generated,
             )
             for spec in s.venues
         ]

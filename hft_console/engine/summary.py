@@ -51,7 +51,7 @@ def build_summary(e: SessionView, snap: Snapshot | None) -> dict[str, Any]:
         "ticks": snap.ticks,
         "ticks_rejected": snap.ticks_rejected,
         "ticks_rejected_by_reason": e.normalizer.rejected_by_reason(),
-        # trade prints (replay, live feeds): counted, never traded on; bad ones rejected
+        # others' trade prints: they fill our resting orders (replay, synthetic); bad ones rejected
         "trades": {
             "seen": e.trades_seen,
             "rejected": int(getattr(e.market, "trades_rejected", 0)),

@@ -75,6 +75,11 @@ class RecordingMarket:
         end: int | None = getattr(self.inner, "end_ns", None)
         return end
 
+    @property
+    def generated(self) -> bool:
+        """The recorded source's: a recording changes nothing about how its venues fill."""
+        return self.inner.generated
+
     def next_batch(self, t1_ns: int) -> TickBatch:
         batch = self.inner.next_batch(t1_ns)
         n = len(batch)
@@ -92,7 +97,7 @@ class RecordingMarket:
         return fair
 
     def flush(self) -> None:
-        """Write what is buffered: the quotes in feed order, then the ``ref`` rows."""
+        """Write what is buffered: the quotes and trade prints in feed order, then the ``ref`` rows."""
         import pyarrow as pa
 
         if self._writer is None or not (self.chunks or self.refs):
@@ -114,7 +119,27 @@ class RecordingMarket:
                 "price": pa.nulls(n, pa.float64()),
                 "size": pa.nulls(n, pa.int64()),
             }
-            self._write(pa.Table.from_pydict(quotes, schema=self.schema))
+            table = pa.Table.from_pydict(quotes, schema=self.schema)
+            prints = [c.prints for c in self.chunks if c.prints is not None and len(c.prints)]
+            if prints:  # others' trades, in time order among the quotes (replay infers their side)
+                pst = np.concatenate([p.stream for p in prints])
+                m = pst.size
+                trades = {
+                    "ts_ns": np.concatenate([p.ts for p in prints]), "symbol": names[pst // self.n_ven],
+                    "venue": venues[pst % self.n_ven], "kind": np.full(m, "trade", dtype=object),
+                    "bid": pa.nulls(m, pa.float64()), "ask": pa.nulls(m, pa.float64()),
+                    "bid_size": pa.nulls(m, pa.int64()), "ask_size": pa.nulls(m, pa.int64()),
+                    "price": np.concatenate([p.price for p in prints]),
+                    "size": np.concatenate([p.size for p in prints]),
+                }  # fmt: skip
+                table = pa.concat_tables([table, pa.Table.from_pydict(trades, schema=self.schema)])
+                # each print goes before the first quote delivered after it; the quotes keep their feed
+                # order (a late-stamped quote stays where the feed put it)
+                reach = np.maximum.accumulate(quotes["ts_ns"])
+                at = np.searchsorted(reach, trades["ts_ns"], side="right")
+                key = np.concatenate([2 * np.arange(n) + 1, 2 * at])
+                table = table.take(pa.array(np.argsort(key, kind="stable")))
+            self._write(table)
         if self.refs:
             t, s, fair = zip(*self.refs, strict=True)
             n = len(t)

@@ -49,7 +49,7 @@ import numpy as np
 from hft_console.market.normalizer import OK, REJECT_REASONS, Normalizer, check_trades, sane_quotes, snap_to_tick
 from hft_console.market.replay_read import COLUMNS, ReplayFile
 from hft_console.market.source import DataError
-from hft_console.market.synthetic import TickBatch
+from hft_console.market.synthetic import TickBatch, TradePrints
 from hft_console.settings import NormalizerSettings
 
 __all__ = ["COLUMNS", "KINDS", "ReplayMarket", "read_table"]
@@ -70,6 +70,8 @@ class ReplayMarket:
     normaliser settings; None: only finite, positive prices and sizes) are what trade prints are held to.
     Raises DataError (exit 2) naming the file and the row.
     """
+
+    generated = False  # recorded books: no synthetic fade, impact or depth; the feed's delay is in the stamps
 
     feed_state = "sim"
 
@@ -119,6 +121,8 @@ class ReplayMarket:
         self.offset_ns = int(ts[events[0]]) // 1_000_000_000 * 1_000_000_000
         sym_codes = np.array([sym_index.get(s, -1) for s in sym_col.tolist()], dtype=np.int64)
         ven_codes = np.array([ven_index.get(v, 0) for v in ven_col.tolist()], dtype=np.int64)
+        # a print names its venue (or no configured one: it counts, but fills no resting order of ours)
+        self.print_venue_known = np.isin(ven_col, venue_names)[events]
         self.ts = ts[events] - self.offset_ns
         self.is_trade = kind[events] == "trade"
         self.stream = sym_codes[events] * n_ven + ven_codes[events]
@@ -169,6 +173,7 @@ class ReplayMarket:
         depend on the feed alone), for each trade print's reference: its symbol's last accepted mid."""
         n = self.ts.size
         verdict = np.full(n, OK, dtype=np.int8)
+        self.trade_side = np.zeros(n, dtype=np.int8)
         trades = np.flatnonzero(self.is_trade)
         if not trades.size and not off_grid.any():
             return verdict
@@ -207,6 +212,9 @@ class ReplayMarket:
             k = np.searchsorted(at, trades[sel]) - 1  # the symbol's last accepted quote before the print
             ref[sel] = np.where(k >= 0, m[np.maximum(k, 0)] if m.size else 0.0, 0.0)
         verdict[trades] = check_trades(self.price[trades], self.size[trades], ref, rules)
+        # the aggressor by the quote rule (Lee and Ready 1991): above the mid a buyer lifted the offer, below
+        # it a seller hit the bid; at the mid unknown (0: it fills no resting order of ours)
+        self.trade_side[trades] = np.sign(self.price[trades] - ref).astype(np.int8) * (ref > 0)
         return verdict
 
     @property
@@ -245,10 +253,18 @@ class ReplayMarket:
             for r in rejected.tolist():
                 self.trade_rejects[r] += 1
             q = np.flatnonzero(~trade) + start
+            t = np.flatnonzero(trade) + start
+            t = t[(self.trade_verdict[t] == OK) & self.print_venue_known[t] & (self.trade_side[t] != 0)]
+            prints = TradePrints(
+                self.ts[t], self.stream[t], self.price[t].astype(float), self.size[t].astype(np.int64),
+                self.trade_side[t].astype(np.int64),
+            )  # fmt: skip
         else:
             q = slice(start, stop)  # type: ignore[assignment]
+            prints = None
         return TickBatch(
-            self.ts[q], self.stream[q], self.bid[q], self.ask[q], self.bid_size[q], self.ask_size[q], {}, n_trades
+            self.ts[q], self.stream[q], self.bid[q], self.ask[q], self.bid_size[q], self.ask_size[q], {}, n_trades,
+            prints,
         )
 
     def fundamental_at(self, sym: int, t_ns: int) -> float:

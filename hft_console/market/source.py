@@ -38,6 +38,12 @@ class MarketSource(Protocol):
     label: str
 
     @property
+    def generated(self) -> bool:
+        """True when the venues' books are generated here (synthetic fade, sniping, depth and impact
+        apply, and the feed is delayed); False for recorded books, which bound every take."""
+        ...
+
+    @property
     def feed_state(self) -> str:
         """``sim`` for generated or recorded data; ``live``/``stale``/``down`` for a live feed."""
         ...

@@ -115,6 +115,9 @@ class SyntheticMarket:
     venue quoting, which is how Yahoo bars and Finnhub trades become venue quotes."""
 
     label = "synthetic"
+    #: the venues' books are generated here: synthetic fade, sniping, depth and impact apply, and the
+    #: feed is delayed (False for recorded data)
+    generated = True
     #: generate in fixed chunks of market time (the same seed gives the same ticks for any batch length);
     #: False: generate exactly what each batch asks for (a live feed, whose prices must not be read ahead)
     chunked = True

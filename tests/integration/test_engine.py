@@ -70,7 +70,7 @@ def test_every_fill_is_journaled_and_positions_and_pnl_reconcile(run_engine: Any
     per_order = dict(rows(e, "select order_id, sum(qty) from fills group by order_id"))
     for order_id, qty, filled, status in rows(e, "select order_id, qty, filled, status from orders"):
         assert filled == per_order.get(order_id, 0) <= qty
-        assert status in ("FILLED", "PARTIAL", "CANCELLED", "REJECTED")  # nothing left in flight
+        assert status in ("FILLED", "CANCELED", "REJECTED")  # nothing left working
     assert s["ticks_rejected"] > 0 and s["ticks_rejected"] == sum(s["ticks_rejected_by_reason"].values())
 
 
@@ -127,7 +127,7 @@ def test_limit_edit_takes_effect_and_a_bad_one_is_refused_and_journaled(run_engi
     assert "must be greater than 0" in outcomes[1][1]
     before = rows(e, "select max(qty) from orders where ts_ns < 3000000000")[0][0]
     after = rows(e, "select max(qty), count(*) from orders where ts_ns > 3100000000")[0]
-    assert before == 100 and after[0] == 50 and after[1] > 0  # parents are now sliced into children of 50
+    assert before >= 100 and after[0] == 50 and after[1] > 0  # parents are now sliced into children of 50
 
 
 def test_router_switch_and_strategy_pause(run_engine: Any) -> None:
@@ -211,7 +211,7 @@ def test_snapshot_carries_what_the_console_shows(run_engine: Any) -> None:
     snap = e.snapshot
     assert snap is not None and snap.engine_ns == e.now_ns
     assert snap.fills == e.summary["fills"] and snap.trade_seq == snap.fills
-    assert len(snap.venues) == 6 and {v.status for v in snap.venues} <= {"up", "down"}
+    assert len(snap.venues) == len(e.venues) and {v.status for v in snap.venues} <= {"up", "down"}
     assert any(cell is not None for row in snap.heatmap for cell in row)
     assert {lim.name for lim in snap.limits} >= {"position AAPL", "notional", "order rate", "loss"}
     assert sum(a.pulls for a in snap.arms) == snap.router_decisions > 0

@@ -78,3 +78,15 @@ def test_filled_shares_in_orders_match_the_fills(session: tuple[dict, sqlite3.Co
         " where o.filled != (select coalesce(sum(qty), 0) from fills f where f.order_id = o.order_id)"
     ).fetchone()[0]
     assert bad == 0
+
+
+def test_on_recorded_data_resting_orders_fill_from_the_files_trade_prints(tmp_path: Path) -> None:
+    rec = tmp_path / "ticks.parquet"
+    first = hft(*MM[:-2], "--run-dir", str(tmp_path / "a"), "--record", str(rec))
+    assert first.returncode == 0, first.stderr
+    again = hft(*MM, "--run-dir", str(tmp_path / "b"), "--data", f"replay:{rec}")
+    assert again.returncode == 0, again.stderr
+    summary = json.loads((tmp_path / "b" / "summary.json").read_text())
+    assert summary["passive"]["fills"] > 0
+    db = sqlite3.connect(tmp_path / "b" / "journal.sqlite")
+    assert {k for (k,) in db.execute("select distinct liquidity from fills")} >= {"MAKER"}

@@ -27,17 +27,21 @@ def journal(run: Path) -> tuple[list[tuple[object, ...]], list[tuple[object, ...
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
-def test_a_recorded_session_replays_order_for_order_and_fill_for_fill(tmp_path: Path, suffix: str) -> None:
+def test_a_recorded_session_replays_tick_for_tick_and_a_replay_is_deterministic(tmp_path: Path, suffix: str) -> None:
+    """The market replays exactly. The fills need not: the live session's venues were generated (fade,
+    sniping, impact, a delayed feed), a recording's books are what they are and bound every take."""
     rec = tmp_path / f"ticks{suffix}"
     first = hft(*BASE, "--duration", "6", "--run-dir", str(tmp_path / "a"), "--record", str(rec))
     assert first.returncode == 0, first.stderr
-    again = hft(*BASE, "--duration", "6", "--run-dir", str(tmp_path / "b"), "--data", f"replay:{rec}")
-    assert again.returncode == 0, again.stderr
-    a, b = (json.loads((tmp_path / r / "summary.json").read_text()) for r in "ab")
+    for run in "bc":
+        again = hft(*BASE, "--duration", "6", "--run-dir", str(tmp_path / run), "--data", f"replay:{rec}")
+        assert again.returncode == 0, again.stderr
+    a, b, c = (json.loads((tmp_path / r / "summary.json").read_text()) for r in "abc")
     assert a["fills"] > 5 and a["ticks_rejected"] > 0  # something to compare, bad ticks included
-    for key in ("ticks", "ticks_rejected", "ticks_rejected_by_reason", "orders", "fills", "pnl_total", "fees"):
+    for key in ("ticks", "ticks_rejected", "ticks_rejected_by_reason"):
         assert a[key] == b[key], key
-    assert journal(tmp_path / "a") == journal(tmp_path / "b")
+    assert b["trades"]["seen"] == a["trades"]["seen"] > 0  # others' prints are recorded and replayed
+    assert b["fills"] > 0 and journal(tmp_path / "b") == journal(tmp_path / "c")
     assert "Data: replay:ticks" in again.stdout
 
 

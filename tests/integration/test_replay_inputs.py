@@ -103,7 +103,7 @@ def test_a_placeholder_first_quote_is_rejected_and_the_real_quotes_kept(tmp_path
 
 def engine_on(path: Path, tick: float = 0.01) -> Engine:
     s = make_settings(session__duration_s=600)
-    market = ReplayMarket(path, None, VENUES, tick, s.normalizer)
+    market = ReplayMarket(path, None, [v.name for v in s.venues], tick, s.normalizer)
     engine = Engine(s, None, market=market)
     engine.run()
     return engine
