@@ -56,8 +56,13 @@ def main() -> None:
             d, inf = s["decision_latency_us"], s["inference_us"]
             print(
                 f"{router:<16}{s['ticks']:>10,}{s['ticks_per_s']:>12,.0f}{s['orders']:>8,}"
-                f"{d['p50']:>12.1f}{d['p95']:>8.1f}{d['p99']:>8.1f}{inf['p99']:>9.1f}"
+                f"{us(d['p50']):>12}{us(d['p95']):>8}{us(d['p99']):>8}{us(inf['p99']):>9}"
             )
+
+
+def us(x: float | None) -> str:
+    """A latency figure, or a dash where nothing was measured (the market maker asks no router)."""
+    return "—" if x is None else f"{x:.1f}"
 
 
 if __name__ == "__main__":

@@ -271,7 +271,9 @@ def process_ticks(pl: Pipeline, batch: TickBatch) -> None:
             if near and risk.state is not HALTED and risk.breaker_hit(portfolio.total):
                 on_breaker(t)
         if quoting:
-            quote_tick(pl, strategy, s, t, (bb, bbs, ba, bas), wall0, s in unsettled)  # type: ignore[arg-type]
+            changed = on_book(s, t, bb, bbs, ba, bas, position[s])
+            if (changed or strategy.flatten or (s in unsettled and t >= flow.retry_ns)) and progress.accepting:
+                quote_tick(pl, strategy, s, t, wall0)  # type: ignore[arg-type]
             continue
         delta = on_book(s, t, bb, bbs, ba, bas, position[s] + working_buy[s] - working_sell[s])
         if delta and progress.accepting:
@@ -279,22 +281,15 @@ def process_ticks(pl: Pipeline, batch: TickBatch) -> None:
             progress.now_ns = t
 
 
-def quote_tick(
-    pl: Pipeline, mm: MarketMaker, s: int, t: int, nbbo: tuple[float, int, float, int], wall0: int, retry: bool
-) -> None:
-    """The market maker on one book tick: requote when its wanted quotes changed (or a requote waited on a
-    message in flight), and under flatten take the position off once nothing of ours is working."""
-    flow, progress = pl.flow, pl.progress
-    position = pl.portfolio.position[s]
-    if not progress.accepting:
-        return
-    if mm.on_book(s, t, nbbo[0], nbbo[1], nbbo[2], nbbo[3], position) or retry:
-        flow.requote(s, t, mm.wanted[s], wall0)
-        progress.now_ns = t
-    delta = mm.take(position, flow.working_buy[s] + flow.working_sell[s])
+def quote_tick(pl: Pipeline, mm: MarketMaker, s: int, t: int, wall0: int) -> None:
+    """The market maker after a book tick that changed its wanted quotes (or with a requote waiting, or
+    flattening): requote, and under flatten take the position off once nothing of ours is working."""
+    flow = pl.flow
+    flow.requote(s, t, mm.wanted[s], wall0)
+    pl.progress.now_ns = t
+    delta = mm.take(pl.portfolio.position[s], flow.working_buy[s] + flow.working_sell[s])
     if delta:
         flow.route(s, t, delta, wall0)
-        progress.now_ns = t
 
 
 def process_batch(pl: Pipeline, batch: TickBatch) -> None:

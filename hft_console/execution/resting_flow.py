@@ -18,7 +18,10 @@ from typing import Protocol
 from hft_console.domain import EngineState, Fill, Liquidity, Order, OrderStatus, OrderType, Quote, Side, TimeInForce
 from hft_console.execution.portfolio import Portfolio
 from hft_console.execution.risk import RiskManager
+from hft_console.market.synthetic import TradePrints
 from hft_console.routing.posting import post_venue
+from hft_console.strategies.imbalance import ImbalanceStrategy
+from hft_console.strategies.market_maker import MarketMaker
 from hft_console.venues.monitor import LatencyMonitor
 from hft_console.venues.simulator import (
     ACCEPTED,
@@ -99,6 +102,7 @@ class RestingFlow:
     next_order_id: int
     next_parent_id: int
     stood_down: set[int]
+    strategy: ImbalanceStrategy | MarketMaker
 
     def _push(self, ts: int, kind: int, payload: object) -> None:
         raise NotImplementedError
@@ -115,7 +119,8 @@ class RestingFlow:
         self.inv_tick = self.venues[0].inv_tick if self.venues else 100.0
         self.resting_n = [0] * n_streams  # our orders resting at each (symbol, venue): the pipeline's cue
         self.quote_orders: dict[tuple[int, int], int] = {}  # (symbol, side) -> the order quoting it
-        self.unsettled: set[int] = set()  # symbols whose quotes wait on a message in flight
+        self.unsettled: set[int] = set()  # symbols whose quotes wait on an answer or on the order-rate limit
+        self.retry_ns = 0  # not before this engine time (the order-rate limit has room again)
         self.pending_replace: dict[int, tuple[float, int]] = {}
         self.cancel_reason: dict[int, str] = {}
         self.orders_by_type: dict[str, int] = {}
@@ -307,12 +312,20 @@ class RestingFlow:
     def requote(self, sym: int, t_ns: int, wanted: tuple[int, int, int, int], wall0: int) -> None:
         """Bring our resting quotes in ``sym`` to ``wanted`` (bid ticks, bid shares, ask ticks, ask shares):
         post where none works, replace one at another price, cancel one no longer wanted. A side whose
-        order has a message on its way waits (``unsettled``) and is retried on the next tick."""
+        order has a message on its way waits (``unsettled``) and is retried on the next tick, and so does
+        the whole symbol while the order-rate limit has no room for two more messages: a quoting strategy
+        waits for the limit rather than asking to be denied."""
         if self.risk.state is EngineState.HALTED:
             if sym in self.stood_down:
                 return
             self.stood_down.add(sym)
         self.unsettled.discard(sym)
+        risk = self.risk
+        if risk.limits.max_orders_per_s - risk.orders_last_second(t_ns) < 2:
+            # no room in the order-rate limit for both sides: ask nothing until the oldest message leaves it
+            self.unsettled.add(sym)
+            self.retry_ns = risk.sent[0] + 1_000_000_000 if risk.sent else t_ns
+            return
         for side, ticks, qty in ((1, wanted[0], wanted[1]), (-1, wanted[2], wanted[3])):
             oid = self.quote_orders.get((sym, side))
             order = self.working.get(oid) if oid is not None else None
@@ -323,7 +336,7 @@ class RestingFlow:
                         self.quote_orders[(sym, side)] = posted.order_id
                 continue
             if order.status in PENDING:
-                self.unsettled.add(sym)
+                continue  # its answer puts the symbol back in ``unsettled``
             elif qty == 0:
                 self.cancel_order(order, t_ns, "REQUOTE")
             elif round(order.limit * self.inv_tick) != ticks:
@@ -373,13 +386,14 @@ class RestingFlow:
         self._send_reports(self.venues[v].on_quote(sym, quote, t_ns))
         self._sync_stream(sym, v)
 
-    def load_prints(self, prints: object) -> None:
-        """Others' trades of the next batch (a ``TradePrints`` or None), applied as time reaches them."""
-        if prints is None or not len(prints):  # type: ignore[arg-type]
+    def load_prints(self, prints: TradePrints | None) -> None:
+        """Others' trades of the next batch, applied as time reaches them. Skipped while nothing of ours
+        rests and the strategy never posts (a taker's session pays nothing for them)."""
+        if prints is None or not len(prints) or not (self.strategy.quoting or any(self.resting_n)):
             self.prints, self.prints_at, self.next_print_ns = ([], [], [], [], []), 0, INF
             return
         p = prints
-        self.prints = (p.ts.tolist(), p.stream.tolist(), p.price.tolist(), p.size.tolist(), p.side.tolist())  # type: ignore[attr-defined]
+        self.prints = (p.ts.tolist(), p.stream.tolist(), p.price.tolist(), p.size.tolist(), p.side.tolist())
         self.prints_at = 0
         self.next_print_ns = self.prints[0][0]
 
@@ -454,4 +468,5 @@ class RestingFlow:
                 self.journal.order_event(order.order_id, t, order.status.value, 0, order.limit, 0, rep.reason)
             elif order.status in (S.PENDING_CANCEL, S.PENDING_REPLACE):
                 self.transition(order, S.PARTIALLY_FILLED if order.filled else S.ACCEPTED, t, rep.reason)
+        self.unsettled.add(sym)  # a quoting strategy looks again at this symbol's quotes on its next tick
         self.after_report(t)

@@ -263,7 +263,14 @@ class ReplayMarket:
             q = slice(start, stop)  # type: ignore[assignment]
             prints = None
         return TickBatch(
-            self.ts[q], self.stream[q], self.bid[q], self.ask[q], self.bid_size[q], self.ask_size[q], {}, n_trades,
+            self.ts[q],
+            self.stream[q],
+            self.bid[q],
+            self.ask[q],
+            self.bid_size[q],
+            self.ask_size[q],
+            {},
+            n_trades,
             prints,
         )
 

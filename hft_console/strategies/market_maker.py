@@ -35,6 +35,9 @@ class MarketMaker:
         self.wanted: list[Quotes] = [NO_QUOTES] * n_symbols
         self.next_ok_ns = [0] * n_symbols
         self.requote_ns = int(cfg.mm_requote_ms * 1e6)
+        self.skew, self.half, self.qty, self.cap = (
+            cfg.mm_skew_ticks / cfg.mm_quote_qty, cfg.mm_half_spread_ticks, cfg.mm_quote_qty, cfg.mm_max_inventory,
+        )  # fmt: skip
         self.paused = False
         self.feed_paused = False  # set by the engine while a live feed is stale or down
         self.flatten = False
@@ -46,19 +49,15 @@ class MarketMaker:
 
     def on_book(self, sym: int, t_ns: int, bid: float, bid_size: int, ask: float, ask_size: int, position: int) -> bool:
         """Update ``wanted[sym]`` from the NBBO; True when it changed (and the requote interval passed)."""
-        cfg = self.cfg
         if self.flatten or self.paused or self.feed_paused or bid >= ask:
             quotes = NO_QUOTES
         else:
             inv = self.inv_tick
-            micro = (bid * ask_size + ask * bid_size) / (bid_size + ask_size) * inv
-            r = micro - cfg.mm_skew_ticks * position / cfg.mm_quote_qty
-            bid_t = min(math.floor(r - cfg.mm_half_spread_ticks + 1e-9), round(ask * inv) - 1)
-            ask_t = max(math.ceil(r + cfg.mm_half_spread_ticks - 1e-9), round(bid * inv) + 1)
-            qty = cfg.mm_quote_qty
-            bid_q = qty if position + qty <= cfg.mm_max_inventory else 0
-            ask_q = qty if position - qty >= -cfg.mm_max_inventory else 0
-            quotes = (bid_t, bid_q, ask_t, ask_q)
+            r = (bid * ask_size + ask * bid_size) / (bid_size + ask_size) * inv - self.skew * position
+            half, qty, cap = self.half, self.qty, self.cap
+            bid_t = min(math.floor(r - half + 1e-9), round(ask * inv) - 1)
+            ask_t = max(math.ceil(r + half - 1e-9), round(bid * inv) + 1)
+            quotes = (bid_t, qty if position + qty <= cap else 0, ask_t, qty if position - qty >= -cap else 0)
         if quotes == self.wanted[sym] or (t_ns < self.next_ok_ns[sym] and quotes is not NO_QUOTES):
             return False
         self.wanted[sym] = quotes
