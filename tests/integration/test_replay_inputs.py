@@ -16,7 +16,7 @@ from hft_console.market.open import data_quality
 from hft_console.market.replay import ReplayMarket
 from tests.conftest import make_settings
 from tests.integration.test_cli import BASE, hft
-from tests.integration.test_replay import REPLAY, VENUES, quotes, write_csv
+from tests.integration.test_replay import REPLAY, quotes, write_csv
 
 KEYS = ("ticks", "ticks_rejected", "orders", "fills", "pnl_total", "duration_s")
 
