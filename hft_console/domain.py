@@ -182,7 +182,7 @@ class VenueSpec:
 class Order:
     """A child order handed to one venue. ``limit`` is its price (a MID_PEG's cap); ``qty`` its size
     (a replace changes both); ``queue_ahead``/``level_total`` are shares ahead of it and displayed at
-    its price as of the venue's last report (resting orders)."""
+    its price as of the venue's last report (resting orders; ``level_total`` -1 behind the touch, not shown)."""
 
     order_id: int
     parent_id: int

@@ -198,7 +198,10 @@ class HeadlessPrinter:
             ("Venue rejects / risk denials", f"{summary['rejects']:,} / {summary['risk_denials']:,}"),
             ("P&L total", money(summary["pnl_total"], 0)),
             ("  realised / unrealised", f"{money(summary['pnl_realized'], 0)} / {money(summary['pnl_unrealized'], 0)}"),
-            ("  fees", money_text(summary["fees"], signed=False)),
+            (
+                "  fees / maker rebates",
+                f"{money_text(summary['fees_taker'], signed=False)} / {money_text(summary['rebates_maker'])}",
+            ),
             ("Win rate", f"{summary['win_rate']:.1%} ({summary['wins']} won, {summary['losses']} lost)"),
             ("Decision latency p50/p95/p99", _triple(dl)),
             ("Router inference p50/p95/p99", _triple(inf)),

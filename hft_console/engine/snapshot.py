@@ -129,7 +129,7 @@ class WorkingOrderView:
     filled: int  # shares filled so far
     state: str  # an OrderStatus value
     queue_ahead: int  # shares ahead of it at its price, as of the venue's last report (0: not resting)
-    level_total: int  # shares displayed at its price then
+    level_total: int  # shares displayed at its price then (-1: behind the touch, where the feed shows none)
     age_ms: float  # engine ms since it left us
 
     @property
@@ -173,7 +173,9 @@ class Snapshot:
     pnl_total: float
     pnl_realized: float
     pnl_unrealized: float
-    fees: float
+    fees: float  # net: taker fees paid less maker rebates earned
+    fees_taker: float
+    rebates_maker: float
     wins: int
     losses: int
     win_rate: float
@@ -361,6 +363,8 @@ def build_snapshot(e: SessionView) -> Snapshot:
         pnl_realized=p.realized,
         pnl_unrealized=p.unrealized,
         fees=p.fees,
+        fees_taker=flow.fees_taker,
+        rebates_maker=flow.rebates_maker,
         wins=p.wins,
         losses=p.losses,
         win_rate=p.win_rate,

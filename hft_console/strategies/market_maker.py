@@ -57,6 +57,8 @@ class MarketMaker:
             half, qty, cap = self.half, self.qty, self.cap
             bid_t = min(math.floor(r - half + 1e-9), round(ask * inv) - 1)
             ask_t = max(math.ceil(r + half - 1e-9), round(bid * inv) + 1)
+            if ask_t <= bid_t:  # r on a tick with no half-spread: never quote a locked market of our own
+                ask_t = bid_t + 1
             quotes = (bid_t, qty if position + qty <= cap else 0, ask_t, qty if position - qty >= -cap else 0)
         if quotes == self.wanted[sym] or (t_ns < self.next_ok_ns[sym] and quotes is not NO_QUOTES):
             return False

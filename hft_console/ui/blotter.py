@@ -46,9 +46,12 @@ def age_text(ms: float) -> str:
 
 
 def queue_text(o: WorkingOrderView) -> str:
-    """Shares ahead / shares displayed at its price ('1.2k/3.4k'); '—' while it has not joined a queue."""
-    if o.level_total <= 0 and o.queue_ahead <= 0:
+    """Shares ahead / shares displayed at its price ('1.2k/3.4k'); '—' while it has not joined a queue (a
+    take, or a post not yet accepted); 'ahead/—' behind the touch, where the feed shows no size."""
+    if o.order_type == "IOC" or o.state == "PENDING_NEW":
         return "—"
+    if o.level_total < 0:
+        return f"{compact(o.queue_ahead)}/—"
     return f"{compact(o.queue_ahead)}/{compact(o.level_total)}"
 
 

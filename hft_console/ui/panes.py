@@ -415,7 +415,8 @@ class PnlPane(Pane):
         top = [
             Text("Total ", style="bold")
             + money(snap.pnl_total)
-            + Text(f"   fees {money_text(snap.fees, signed=False)}"),
+            + Text(f"   fees {money_text(snap.fees_taker, signed=False)}")
+            + (Text(f"  rebates {money_text(snap.rebates_maker)}") if snap.rebates_maker else Text("")),
             Text("realised ") + money(snap.pnl_realized) + Text("  unrealised ") + money(snap.pnl_unrealized),
         ]
         table: list[list[str | Text]] = [

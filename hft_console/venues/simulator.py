@@ -259,7 +259,7 @@ class SimVenue:
         r.leaves -= sum(x.qty for x in out if x.kind == FILL)
         if not out:
             out.append(Report(order, ACCEPTED, venue_ns, self.outbound(t_ns)))
-        out[0].queue_ahead, out[0].level_total = r.q.shares_ahead, max(r.level, 0)
+        out[0].queue_ahead, out[0].level_total = r.q.shares_ahead, r.level
         return out
 
     def cancel(self, order: Order, t_ns: int) -> Report:
@@ -283,7 +283,7 @@ class SimVenue:
             return Report(order, REPLACE_REJECTED, venue_ns, self.outbound(t_ns), reason="REPLACE_BELOW_FILLED")
         self.book.reprice(r, price, qty, quote, self.spec.depth_shares)
         return Report(
-            order, REPLACED, venue_ns, self.outbound(t_ns), qty, price, 0.0, r.q.shares_ahead, max(r.level, 0)
+            order, REPLACED, venue_ns, self.outbound(t_ns), qty, price, 0.0, r.q.shares_ahead, r.level
         )
 
     def on_quote(self, sym: int, quote: Quote, t_ns: int) -> list[Report]:
@@ -305,6 +305,6 @@ class SimVenue:
             self.fills += 1
             out.append(
                 Report(r.order, FILL, t_ns - self.delay_ns, self.outbound(t_ns), qty, price, -rebate * qty,
-                       r.q.shares_ahead, max(r.level, 0), "MAKER")
+                       r.q.shares_ahead, r.level, "MAKER")
             )  # fmt: skip
         return out

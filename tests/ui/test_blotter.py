@@ -125,7 +125,7 @@ def snapshot(orders: list[Order] | None = None, more: int = 0, **changes: Any) -
         wall_ns=0, engine_ns=NOW, duration_s=20.0, mode="fast", clock="sim", data_source="synthetic", feed="sim",
         state="ACTIVE", paused=False, ticks=1000, ticks_rejected=0, ticks_per_s=0.0, mean_ticks_per_s=0.0,
         wall_s=1.0, orders=40, fills=12, rejects=0, risk_denials=0, breaches=0, pnl_total=12.5, pnl_realized=10.0,
-        pnl_unrealized=2.5, fees=1.2, wins=3, losses=1, win_rate=0.75,
+        pnl_unrealized=2.5, fees=1.2, fees_taker=1.2, rebates_maker=0.0, wins=3, losses=1, win_rate=0.75,
         positions=(PositionView("AAPL", 100, 100.0, 100.01, 10.0, 1.0), PositionView("MSFT", 0, 0.0, 300.0, 0.0, 0.0)),
         trades=(), trade_seq=0,
         venues=tuple(VenueView(v, "up", "calm", 90.0, 120.0, 150.0, 100.0, 100.0, 10, 4, 0, 0, 0.003) for v in VENUES),
@@ -167,7 +167,7 @@ async def test_b_shows_and_hides_the_blotter_beside_the_tape(tmp_path: Any) -> N
         assert text[0].split() == ["Venue", "Sym", "B/S", "Type", "Price", "Qty", "Fill", "State", "Ahead/lvl", "Age"]
         assert len(text) == 1 + len(LADDER)
         assert text[4].split() == ["NYSE", "AAPL", "B", "LIMIT", "99.98", "100", "open", "1.2k/3.4k", "1.0s"]
-        assert text[2].split() == ["NYSE", "AAPL", "B", "LIMIT", "100.00", "100", "40", "partial", "—", "1.0s"]
+        assert text[2].split() == ["NYSE", "AAPL", "B", "LIMIT", "100.00", "100", "40", "partial", "0/0", "1.0s"]
         assert (
             text[1].split() == ["ARCA", "AAPL", "B", "IOC", "100.02", "200", "pend", "new", "—", "10ms"]
             and "pend new" in text[7]
