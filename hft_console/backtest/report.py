@@ -112,6 +112,29 @@ def router_figures(runs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def strategy_figures(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """``router_figures`` plus what resting orders did: maker fills, the share of resting orders filled
+    whole, taker fees and maker rebates ($, summed over scenarios) and adverse selection (bps, the mid's
+    move against us one second after a maker fill, size-weighted over every scenario)."""
+    passive_orders = sum(r.get("passive_orders", 0) for r in runs)
+    adverse_qty = sum(r.get("adverse_qty", 0) for r in runs)
+    return {
+        **router_figures(runs),
+        "fees_taker": round(sum(r.get("fees_taker", 0.0) for r in runs), 4),
+        "rebates_maker": round(sum(r.get("rebates_maker", 0.0) for r in runs), 4),
+        "passive": {
+            "orders": passive_orders,
+            "fills": sum(r.get("passive_fills", 0) for r in runs),
+            "fill_rate": round(sum(r.get("passive_filled_orders", 0) for r in runs) / passive_orders, 4)
+            if passive_orders
+            else 0.0,
+            "adverse_selection_bps": round(sum(r.get("adverse_bps_qty", 0.0) for r in runs) / adverse_qty, 3)
+            if adverse_qty
+            else 0.0,
+        },
+    }
+
+
 def venue_figures(runs: list[dict[str, Any]]) -> dict[str, Any]:
     names: list[str] = runs[0]["venues"] if runs else []
     out: dict[str, Any] = {}
@@ -132,12 +155,19 @@ def venue_figures(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def build_report(
-    scenarios: list[Scenario], results: list[dict[str, Any]], routers: list[str], wall_s: float, meta: dict[str, Any]
-) -> dict[str, Any]:
-    """The JSON report; the top-level figures are those of the first router listed (the primary).
-    ``duration_s`` is the market time a run simulated (the mean over runs; a replay ends early),
-    ``meta["duration_s"]`` what was asked for."""
-    by_router = {r: [x for x in results if x["router"] == r] for r in routers}
+    scenarios: list[Scenario], results: list[dict[str, Any]], routers: list[str], wall_s: float, meta: dict[str, Any],
+    strategies: list[str] | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """The JSON report; the top-level figures are those of the first router listed (the primary) with
+    the first strategy. ``strategies``: every strategy with the primary router, the same scenarios
+    (empty name: the session's). ``duration_s`` is the market time a run simulated (the mean over runs;
+    a replay ends early), ``meta["duration_s"]`` what was asked for."""
+    strategies = strategies or [""]
+    first = strategies[0]
+    by_router = {r: [x for x in results if x["router"] == r and x.get("strategy", "") == first] for r in routers}
+    by_strategy = {
+        st: [x for x in results if x["router"] == routers[0] and x.get("strategy", "") == st] for st in strategies
+    }
     tables = {r: router_figures(runs) for r, runs in by_router.items()}
     primary = tables[routers[0]]
     events = sum(x["events"] for x in results)
@@ -155,6 +185,7 @@ def build_report(
         **{key: primary[key] for key in _HEADLINE},
         "venues": venue_figures(by_router[routers[0]]),
         "routers": tables,
+        "strategies": {st or "session": strategy_figures(runs) for st, runs in by_strategy.items()},
         "scenario_mix": {"regimes": regimes, "vol_mult_min": round(min(vols), 3), "vol_mult_max": round(max(vols), 3)},
         **meta,
         "duration_s": round(simulated, 6),
@@ -186,8 +217,8 @@ _HEADLINE = (
 
 
 def print_report(report: dict[str, Any], console: Any = None) -> None:
-    """Three tables that fit 80 columns with nothing cut: P&L per router, execution cost per router
-    (cheapest first, as ``evaluate`` ranks), and the primary router's venues."""
+    """Tables that fit 80 columns with nothing cut: P&L per router, execution cost per router (cheapest
+    first, as ``evaluate`` ranks), the primary router's venues, and the strategies when several ran."""
     from rich.console import Console
     from rich.table import Table
 
@@ -241,5 +272,18 @@ def print_report(report: dict[str, Any], console: Any = None) -> None:
             f"{f['cost_bps']:.3f}", amount(f["fees"]), f"{f['round_trip_us_mean']:,.0f}",
         )  # fmt: skip
     console.print(venues)
+    if len(report.get("strategies", {})) > 1:
+        strategies = table(
+            f"strategies with {report['router']}, same scenarios",
+            ("strategy", "P&L\nmean", "± 95%", "Sharpe", "maker\nfills", "rebates\n$", "adverse\nbps"),
+            "adverse: the mid's move against us 1 s after a maker fill (size-weighted)",
+        )
+        for name, f in report["strategies"].items():
+            passive = f["passive"]
+            strategies.add_row(
+                name, amount(f["pnl"]["mean"]), amount(f["pnl"]["ci95"]), f"{f['sharpe']:,.2f}",
+                f"{passive['fills']:,}", amount(f["rebates_maker"]), f"{passive['adverse_selection_bps']:.3f}",
+            )  # fmt: skip
+        console.print(strategies)
     for note in report.get("notes", []):
         console.print(f"note: {note}")

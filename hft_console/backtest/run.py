@@ -13,7 +13,7 @@ from multiprocessing import get_context
 from typing import Any
 
 from hft_console.backtest.report import build_report
-from hft_console.backtest.scenarios import Scenario, make_scenarios, scenario_settings
+from hft_console.backtest.scenarios import STRATEGY_VARIANTS, Scenario, make_scenarios, scenario_settings
 from hft_console.engine.engine import Engine
 from hft_console.market.open import data_quality, open_source
 from hft_console.market.replay import ReplayMarket
@@ -39,10 +39,10 @@ def _market_for(settings: Settings, seed: int) -> MarketSource | None:
     return cached.rewound()
 
 
-def run_one(job: tuple[Settings, Scenario, str, float]) -> dict[str, Any]:
+def run_one(job: tuple[Settings, Scenario, str, float, str]) -> dict[str, Any]:
     """One engine session; the figures the report needs, nothing else (results cross processes)."""
-    settings, sc, router, duration_s = job
-    s = scenario_settings(settings, sc, router, duration_s)
+    settings, sc, router, duration_s, strategy = job
+    s = scenario_settings(settings, sc, router, duration_s, strategy)
     engine = Engine(s, None, market=_market_for(s, sc.seed))
     engine.run()
     flow, p = engine.flow, engine.portfolio
@@ -50,6 +50,7 @@ def run_one(job: tuple[Settings, Scenario, str, float]) -> dict[str, Any]:
     return {
         "scenario": sc.index,
         "router": router,
+        "strategy": strategy,
         "regime": sc.regime,
         "pnl": p.total,
         "fees": p.fees,
@@ -69,9 +70,30 @@ def run_one(job: tuple[Settings, Scenario, str, float]) -> dict[str, Any]:
         "answered": flow.answered,
         "orders_by_venue": [v.orders for v in engine.venues],
         "risk_denials": flow.denials,
+        "fees_taker": flow.fees_taker,
+        "rebates_maker": flow.rebates_maker,
+        "passive_orders": flow.passive_orders,
+        "passive_fills": flow.passive_fills,
+        "passive_filled_orders": flow.passive_filled_orders,
+        "adverse_bps_qty": flow.adverse_bps_qty,
+        "adverse_qty": flow.adverse_qty,
         "data_quality": data_quality(engine.market),  # the same data in every run: the report keeps one
         "wall_s": engine.wall_elapsed,
     }
+
+
+def resolve_strategies(settings: Settings, text: str) -> list[str]:
+    """The strategies a comma-separated list names, in order, once each (STRATEGY_VARIANTS names); an
+    empty list the session's. Raises ValueError naming an unknown one."""
+    names = [r.strip() for r in text.split(",") if r.strip()]
+    if not names:
+        return [settings.strategy.name if settings.strategy.join == "take" else f"{settings.strategy.name}-post"]
+    unknown = [n for n in names if n not in STRATEGY_VARIANTS]
+    if unknown:
+        raise ValueError(
+            f"backtest.strategies: {unknown[0]!r} is not a strategy: expected {', '.join(STRATEGY_VARIANTS)}"
+        )
+    return list(dict.fromkeys(names))
 
 
 def resolve_routers(settings: Settings, text: str) -> list[str]:
@@ -111,13 +133,16 @@ def run_backtest(
     workers: int,
     progress: bool,
     on_progress: Callable[[int, int], None] | None = None,
+    strategies: list[str] | None = None,
 ) -> dict[str, Any]:
     """``n_scenarios`` scenarios of ``duration_s`` market seconds for every router, on ``workers``
-    processes (0: one per CPU core; 1: in this process). ``progress``: a progress bar on a terminal;
+    processes (0: one per CPU core; 1: in this process), and every further strategy in ``strategies``
+    (the first is the one the routers run) with the first router. ``progress``: a progress bar on a terminal;
     ``on_progress(done, total)`` after each run. Returns the report (``report.build_report``) with what
     was asked for. Raises DataError when the data cannot be opened (before any run starts)."""
+    strategies = strategies or [""]
     scenarios, results, wall_s, symbols = _run_all(
-        settings, routers, n_scenarios, duration_s, workers, progress, on_progress
+        settings, routers, strategies, n_scenarios, duration_s, workers, progress, on_progress
     )
     meta = {
         "data": settings.data.source,
@@ -127,12 +152,13 @@ def run_backtest(
         "symbols": symbols,
         "workers": workers or os.cpu_count() or 1,
     }
-    return build_report(scenarios, results, routers, wall_s, meta)
+    return build_report(scenarios, results, routers, wall_s, meta, strategies)
 
 
 def _run_all(
     settings: Settings,
     routers: list[str],
+    strategies: list[str],
     n_scenarios: int,
     duration_s: float,
     workers: int,
@@ -143,7 +169,8 @@ def _run_all(
     if data_end_s is not None:  # every run ends with the data: what depends on the length must know it
         duration_s = min(duration_s, data_end_s)
     scenarios = make_scenarios(settings, n_scenarios)
-    jobs = [(settings, sc, r, duration_s) for sc in scenarios for r in routers]
+    jobs = [(settings, sc, r, duration_s, strategies[0]) for sc in scenarios for r in routers]
+    jobs += [(settings, sc, routers[0], duration_s, st) for sc in scenarios for st in strategies[1:]]
     workers = workers or os.cpu_count() or 1
     results: list[dict[str, Any]] = []
     started = time.perf_counter()

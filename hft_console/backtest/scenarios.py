@@ -52,8 +52,17 @@ def make_scenarios(settings: Settings, n: int) -> list[Scenario]:
     return out
 
 
-def scenario_settings(settings: Settings, sc: Scenario, router: str, duration_s: float) -> Settings:
-    """The session settings one (scenario, router) run uses: simulated clock, quiet, in memory."""
+STRATEGY_VARIANTS = {"imbalance": ("imbalance", "take"), "imbalance-post": ("imbalance", "post"),
+                     "market-maker": ("market-maker", "take")}  # fmt: skip
+"""What ``backtest --strategies`` compares: name -> (``strategy.name``, ``strategy.join``)."""
+
+
+def scenario_settings(settings: Settings, sc: Scenario, router: str, duration_s: float, strategy: str = "") -> Settings:
+    """The session settings one (scenario, router, strategy) run uses: simulated clock, quiet, in memory.
+    ``strategy``: a STRATEGY_VARIANTS name (empty: the session's)."""
+    if strategy:
+        name, join = STRATEGY_VARIANTS[strategy]
+        settings = replace(settings, strategy=replace(settings.strategy, name=name, join=join))
     venues = regime_venues(settings.venues, sc.regime, sc.degraded_venue)
     vol = min(5.0, settings.market.annual_vol * sc.vol_mult)
     return replace(

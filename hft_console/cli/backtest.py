@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from hft_console.backtest.report import print_report
-from hft_console.backtest.run import resolve_routers, run_backtest
+from hft_console.backtest.run import resolve_routers, resolve_strategies, run_backtest
 from hft_console.cli.args import (
     Parser,
     UsageError,
@@ -32,6 +32,7 @@ KEYS = {
     "session.router": "router",
     "data.source": "data",
     "backtest.routers": "routers",
+    "backtest.strategies": "strategies",
     "backtest.scenarios": "scenarios",
     "backtest.duration_s": "duration",
     "backtest.workers": "workers",
@@ -49,6 +50,10 @@ def build_parser() -> Parser:
     add_data_flags(p)
     p.add_argument("--routers", metavar="LIST", help="comma-separated routers to compare, or 'all' (default: --router)")
     p.add_argument("--router", metavar="NAME", help="the session router (used when --routers is not given)")
+    p.add_argument(
+        "--strategies", metavar="LIST",
+        help="comma-separated strategies to compare with the first router: imbalance, imbalance-post, market-maker",
+    )  # fmt: skip
     p.add_argument("--scenarios", type=count, metavar="N", help="Monte Carlo scenarios (default: backtest.scenarios)")
     p.add_argument("--duration", type=positive_seconds, metavar="S", help="market seconds per scenario")
     p.add_argument("--symbols", metavar="LIST", help="comma-separated symbols")
@@ -69,7 +74,13 @@ def backtest_main(argv: list[str]) -> int:
     bt = settings.backtest
     routers = resolve_routers(settings, bt.routers)
     try:
-        report = run_backtest(settings, routers, bt.scenarios, bt.duration_s, bt.workers, not args.quiet)
+        strategies = resolve_strategies(settings, bt.strategies)
+    except ValueError as exc:
+        return fail(UsageError(str(exc)), COMMAND)
+    try:
+        report = run_backtest(
+            settings, routers, bt.scenarios, bt.duration_s, bt.workers, not args.quiet, strategies=strategies
+        )
     except DataError as exc:
         return fail(exc, COMMAND, exc.exit_code)
     except KeyboardInterrupt:

@@ -74,7 +74,7 @@ class Pipeline:
         self.vector_min_ticks = VECTOR_MIN_TICKS
 
     def process(self, batch: TickBatch) -> None:
-        if len(batch) >= self.vector_min_ticks and not self.strategy.quoting:
+        if len(batch) >= self.vector_min_ticks and not self.strategy.rests:
             process_batch(self, batch)
         else:
             process_ticks(self, batch)
@@ -218,6 +218,7 @@ def process_ticks(pl: Pipeline, batch: TickBatch) -> None:
     working_buy, working_sell = flow.working_buy, flow.working_sell
     strategy = pl.strategy
     quoting = isinstance(strategy, MarketMaker)
+    joins = strategy.rests and not quoting
     on_book = strategy.on_book
     resting_n, unsettled = flow.resting_n, flow.unsettled
     perf = time.perf_counter_ns
@@ -276,8 +277,13 @@ def process_ticks(pl: Pipeline, batch: TickBatch) -> None:
                 quote_tick(pl, strategy, s, t, wall0)  # type: ignore[arg-type]
             continue
         delta = on_book(s, t, bb, bbs, ba, bas, position[s] + working_buy[s] - working_sell[s])
+        if joins and t >= flow.next_ttl_ns:
+            flow.expire_joins(t)
         if delta and progress.accepting:
-            flow.route(s, t, delta, wall0)
+            if joins and not strategy.flatten:
+                flow.join(s, t, delta, bb if delta > 0 else ba, wall0)
+            else:
+                flow.route(s, t, delta, wall0)
             progress.now_ns = t
 
 

@@ -121,6 +121,9 @@ class RestingFlow:
         self.quote_orders: dict[tuple[int, int], int] = {}  # (symbol, side) -> the order quoting it
         self.unsettled: set[int] = set()  # symbols whose quotes wait on an answer or on the order-rate limit
         self.retry_ns = 0  # not before this engine time (the order-rate limit has room again)
+        self.joined: dict[int, int] = {}  # joined orders (``join``) -> when they are cancelled if still working
+        self.next_ttl_ns: float = INF
+        self.ttl_ns = int(self.strategy.cfg.passive_ttl_ms * 1e6)
         self.pending_replace: dict[int, tuple[float, int]] = {}
         self.cancel_reason: dict[int, str] = {}
         self.orders_by_type: dict[str, int] = {}
@@ -341,6 +344,39 @@ class RestingFlow:
                 self.cancel_order(order, t_ns, "REQUOTE")
             elif round(order.limit * self.inv_tick) != ticks:
                 self.replace_order(order, t_ns, ticks / self.inv_tick, order.filled + qty)
+
+    def join(self, sym: int, t_ns: int, delta: int, touch: float, wall0: int) -> None:
+        """Join the book for ``delta`` shares (signed) at ``touch``, our side's NBBO price: cancel what of
+        ours rests on the other side of the symbol, post the rest, and cancel it after ``passive_ttl_ms``."""
+        side = 1 if delta > 0 else -1
+        if self.risk.state is EngineState.HALTED:
+            if sym in self.stood_down:
+                return
+            self.stood_down.add(sym)
+        for order in list(self.working.values()):
+            if order.resting and int(order.side) == -side and self.symbol_index[order.symbol] == sym:
+                self.cancel_order(order, t_ns, "TARGET_CHANGED")
+        posted = self.post(sym, t_ns, Side(side), abs(delta), touch, wall0)
+        if posted is not None:
+            due = t_ns + self.ttl_ns
+            self.joined[posted.order_id] = due
+            self.next_ttl_ns = min(self.next_ttl_ns, due)
+
+    def expire_joins(self, t_ns: int) -> None:
+        """Cancel joined orders older than ``passive_ttl_ms`` (reason ``TTL``)."""
+        nxt = INF
+        for oid, due in list(self.joined.items()):
+            order = self.working.get(oid)
+            if order is None:
+                del self.joined[oid]
+            elif due <= t_ns:
+                if self.cancel_order(order, t_ns, "TTL") or order.status is S.PENDING_CANCEL:
+                    del self.joined[oid]
+                else:
+                    nxt = min(nxt, t_ns + 1)  # a replace or the acceptance is on its way: next tick
+            else:
+                nxt = min(nxt, due)
+        self.next_ttl_ns = nxt
 
     def cancel_all(self, t_ns: int, reason: str) -> int:
         """The kill switch: a cancel for every resting order on every venue. Takes on their way cannot be

@@ -7,6 +7,9 @@ shares, below ``-entry_threshold`` short; it goes flat again when the EMA crosse
 back toward zero. It asks for the difference between that target and its position plus the orders
 still in flight, at most once per ``cooldown_ms`` per symbol, and never into a locked or crossed
 consolidated market. ``flatten`` forces every target to zero (the operator's flatten-then-halt).
+
+With ``join = "post"`` the difference is posted (POST_ONLY at our side's touch of the NBBO) instead of
+taken, and cancelled if not filled within ``passive_ttl_ms`` (execution/resting_flow.py ``join``).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from hft_console.settings import StrategySettings
 
 class ImbalanceStrategy:
     name = "imbalance"
-    quoting = False  # it takes (the market maker quotes)
+    quoting = False  # it asks for positions (the market maker quotes)
 
     def __init__(self, n_symbols: int, cfg: StrategySettings) -> None:
         self.cfg = cfg
@@ -33,6 +36,7 @@ class ImbalanceStrategy:
         self.paused = False
         self.feed_paused = False  # set by the engine while a live feed is stale or down
         self.flatten = False
+        self.rests = cfg.join == "post"  # joins the book as a maker instead of taking (``join``)
 
     @property
     def trading(self) -> bool:

@@ -27,6 +27,7 @@ NO_QUOTES: Quotes = (0, 0, 0, 0)
 class MarketMaker:
     name = "market-maker"
     quoting = True
+    rests = True
 
     def __init__(self, n_symbols: int, cfg: StrategySettings, tick: float) -> None:
         self.cfg = cfg

@@ -282,9 +282,7 @@ class SimVenue:
         if qty <= r.qty - r.leaves:  # no more than has executed (some of it may still be on its way to us)
             return Report(order, REPLACE_REJECTED, venue_ns, self.outbound(t_ns), reason="REPLACE_BELOW_FILLED")
         self.book.reprice(r, price, qty, quote, self.spec.depth_shares)
-        return Report(
-            order, REPLACED, venue_ns, self.outbound(t_ns), qty, price, 0.0, r.q.shares_ahead, r.level
-        )
+        return Report(order, REPLACED, venue_ns, self.outbound(t_ns), qty, price, 0.0, r.q.shares_ahead, r.level)
 
     def on_quote(self, sym: int, quote: Quote, t_ns: int) -> list[Report]:
         """The venue's quote for ``sym`` as of frame time ``t_ns``: maker fills it causes."""

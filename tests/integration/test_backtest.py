@@ -57,12 +57,26 @@ def test_backtest_command_writes_every_agreed_key(tmp_path: Path) -> None:
         (["--data", "finnhub"], "finnhub is a live feed"),
         (["--data", "replay:/nonexistent/ticks.csv"], "no such file"),
         (["--data", "nasdaq"], "data.source"),
+        (["--strategies", "imbalance,hodl"], "'hodl' is not a strategy"),
     ],
 )
 def test_bad_backtest_input_exits_2_with_one_line(args: list[str], expected: str) -> None:
     out = hft("backtest", "--mode", "fast", "--duration", "1", "--scenarios", "2", "--quiet", *args)
     assert out.returncode == 2, out.stdout
     assert expected in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_strategies_are_compared_on_the_same_scenarios_with_the_first_router() -> None:
+    report = run_backtest(
+        make_settings(), ["best-price", "lowest-fee"], 3, 2.0, 1, False,
+        strategies=["imbalance", "imbalance-post", "market-maker"],
+    )  # fmt: skip
+    assert report["runs"] == 3 * 2 + 3 * 2  # routers with the first strategy, other strategies with the first router
+    table = report["strategies"]
+    assert list(table) == ["imbalance", "imbalance-post", "market-maker"]
+    assert table["imbalance"]["pnl"] == report["routers"]["best-price"]["pnl"]  # the same runs
+    assert table["imbalance"]["passive"]["fills"] == 0 and table["market-maker"]["passive"]["fills"] > 0
+    assert table["market-maker"]["rebates_maker"] > 0 and table["imbalance-post"]["passive"]["orders"] > 0
 
 
 def small(**flags: Any) -> dict[str, Any]:
@@ -166,7 +180,7 @@ def test_cost_is_what_the_routers_learn_from(monkeypatch: pytest.MonkeyPatch) ->
 
     monkeypatch.setattr(RouterRunner, "learn", record)
     settings = make_settings(session__symbols="AAPL")
-    result = run_one((settings, make_scenarios(settings, 1)[0], "lowest-fee", 10.0))
+    result = run_one((settings, make_scenarios(settings, 1)[0], "lowest-fee", 10.0, ""))
     qty = np.array([t.qty for t in seen], dtype=float)
     filled = np.array([t.filled for t in seen], dtype=float)
     assert len(seen) > 10 and filled.sum() < qty.sum()  # some misses to price
@@ -183,7 +197,7 @@ def test_slippage_on_fills_is_half_the_spread_whatever_the_router() -> None:
     What a router changes is how much fills, which only the cost with misses shows."""
     settings = make_settings(session__symbols="AAPL")
     scenario = make_scenarios(settings, 1)[0]
-    runs = {r: run_one((settings, scenario, r, 3.0)) for r in ("best-price", "lowest-fee", "lowest-latency")}
+    runs = {r: run_one((settings, scenario, r, 3.0, "")) for r in ("best-price", "lowest-fee", "lowest-latency")}
     figures = {r: cost_figures([x]) for r, x in runs.items()}
     for r, x in runs.items():
         mid = sum(x["notional_filled"]) / sum(x["qty_filled"])
