@@ -500,9 +500,10 @@ class RestingFlow:
             self.pending_replace.pop(order.order_id, None)
             if kind == CANCEL_REJECTED:
                 self.cancel_reason.pop(order.order_id, None)
-            if order.done:  # it filled before the message got there: the fill stands
-                self.journal.order_event(order.order_id, t, order.status.value, 0, order.limit, 0, rep.reason)
-            elif order.status in (S.PENDING_CANCEL, S.PENDING_REPLACE):
+            pending = S.PENDING_CANCEL if kind == CANCEL_REJECTED else S.PENDING_REPLACE
+            if order.status is pending:  # the order stands as it was
                 self.transition(order, S.PARTIALLY_FILLED if order.filled else S.ACCEPTED, t, rep.reason)
+            else:  # it filled (or another message settled it) before this one got there: the fill stands
+                self.journal.order_event(order.order_id, t, order.status.value, 0, order.limit, 0, rep.reason)
         self.unsettled.add(sym)  # a quoting strategy looks again at this symbol's quotes on its next tick
         self.after_report(t)

@@ -16,10 +16,20 @@ MM = ["--no-ui", "--mode", "fast", "--clock", "sim", "--duration", "8", "--seed"
       "--skip-backtest", "--log-level", "quiet", "--strategy", "market-maker"]  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def session(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, object], sqlite3.Connection]:
+@pytest.fixture(scope="module", params=["9", "10:busy"])
+def session(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[dict[str, object], sqlite3.Connection]:
+    """A market-maker session; the second requotes every millisecond under a tight order-rate limit,
+    so cancels and replaces cross fills the most."""
+    seed, _, variant = request.param.partition(":")
     run = tmp_path_factory.mktemp("mm") / "run"
-    out = hft(*MM, "--run-dir", str(run))
+    extra: list[str] = ["--seed", seed]
+    if variant:
+        cfg = run.parent / "busy.toml"
+        cfg.write_text("[risk]\nmax_orders_per_s = 60\n[strategy]\nmm_requote_ms = 1.0\nmm_half_spread_ticks = 0.0\n")
+        extra += ["--config", str(cfg)]
+    out = hft(*MM, *extra, "--run-dir", str(run))
     assert out.returncode == 0, out.stderr
     return json.loads((run / "summary.json").read_text()), sqlite3.connect(run / "journal.sqlite")
 
