@@ -9,20 +9,21 @@ from textual.widgets import Static
 class KeyBar(Static):
     """The key line at the bottom. Textual's Footer rebuilds itself on every dialog and keeps part
     of each rebuild (measured: ~600 objects per dialog with two keys), so the console draws its own.
-    Every key the console answers to is on it at 80 columns; wider, the keys get more room and the
-    tape's scroll keys join them."""
+    Every key of the console's is on it at 80 columns (the command palette's ^p from 86); wider, the keys
+    get more room and the tape's scroll keys join them."""
 
     EXTRA = (("^p", "Palette"),)
     SCROLL = ("PgUp/PgDn/Home/End", "Scroll trades")
 
     def show_keys(self, keys: list[tuple[str, str, bool]]) -> None:
         """``keys``: (key, label, enabled); disabled keys are dimmed."""
-        keys = [*keys, *((k, label, True) for k, label in self.EXTRA)]
+        extra = [(k, label, True) for k, label in self.EXTRA]
         width = self.size.width
-        # tightest last: no gap between entries (each key's own colour still sets them apart), so every key fits 80
-        for pad, gap, scroll in ((True, "  ", True), (False, " ", True), (True, "  ", False), (False, " ", False),
-                                 (False, "", False)):  # fmt: skip
-            line = self._line(keys + ([(*self.SCROLL, True)] if scroll else []), pad, gap)
+        # narrowest last: the palette's key (also in the help and Textual's own) gives way before any
+        # key of the console's, and every entry keeps a space on either side
+        for pad, gap, scroll, more in ((True, "  ", True, True), (False, " ", True, True), (True, "  ", False, True),
+                                       (False, " ", False, True), (False, " ", False, False)):  # fmt: skip
+            line = self._line(keys + (extra if more else []) + ([(*self.SCROLL, True)] if scroll else []), pad, gap)
             if line.cell_len <= width:
                 break
         self.update(line, layout=False)
