@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from hft_console.domain import Command, EngineState
 from tests.conftest import make_settings
 from tests.integration.test_engine import SEC, at, rows
@@ -66,3 +68,17 @@ def test_the_market_maker_stays_inside_its_limits(run_engine: Any) -> None:
     stamps.sort()
     worst = max(sum(1 for u in stamps[i:] if u < t + SEC) for i, t in enumerate(stamps))
     assert worst <= 50  # messages in any rolling second, as the venues count them
+
+
+def test_cash_and_positions_reconcile_with_pnl_at_the_final_marks(run_engine: Any) -> None:
+    """PyMarketSim's conservation check: what the fills paid and received, plus what is held at the
+    marks, is the total P&L the desk reports (rebates are negative fees)."""
+    e = run_engine(make_settings(**MM))
+    p = e.portfolio
+    cash = sum(
+        (-qty * price if side == "BUY" else qty * price) - fee
+        for side, qty, price, fee in rows(e, "select side, qty, price, fee from fills")
+    )
+    held = sum(pos * mark for pos, mark in zip(p.position, p.mark, strict=True))
+    assert cash + held == pytest.approx(p.total, abs=1e-6)
+    assert p.fees == pytest.approx(e.flow.fees_taker - e.flow.rebates_maker, abs=1e-9)
