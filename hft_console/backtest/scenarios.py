@@ -53,7 +53,7 @@ def make_scenarios(settings: Settings, n: int) -> list[Scenario]:
 
 
 STRATEGY_VARIANTS = {"imbalance": ("imbalance", "take"), "imbalance-post": ("imbalance", "post"),
-                     "market-maker": ("market-maker", "take")}  # fmt: skip
+                     "imbalance-peg": ("imbalance", "peg"), "market-maker": ("market-maker", "take")}  # fmt: skip
 """What ``backtest --strategies`` compares: name -> (``strategy.name``, ``strategy.join``)."""
 
 

@@ -52,7 +52,7 @@ def build_parser() -> Parser:
     p.add_argument("--router", metavar="NAME", help="the session router (used when --routers is not given)")
     p.add_argument(
         "--strategies", metavar="LIST",
-        help="comma-separated strategies to compare with the first router: imbalance, imbalance-post, market-maker",
+        help="strategies to compare with the first router: imbalance, imbalance-post, imbalance-peg, market-maker",
     )  # fmt: skip
     p.add_argument("--scenarios", type=count, metavar="N", help="Monte Carlo scenarios (default: backtest.scenarios)")
     p.add_argument("--duration", type=positive_seconds, metavar="S", help="market seconds per scenario")

@@ -281,7 +281,7 @@ def process_ticks(pl: Pipeline, batch: TickBatch) -> None:
             flow.expire_joins(t)
         if delta and progress.accepting:
             if joins and not strategy.flatten:
-                flow.join(s, t, delta, bb if delta > 0 else ba, wall0)
+                flow.join(s, t, delta, bb, ba, wall0)
             else:
                 flow.route(s, t, delta, wall0)
             progress.now_ns = t

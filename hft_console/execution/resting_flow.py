@@ -124,6 +124,7 @@ class RestingFlow:
         self.joined: dict[int, int] = {}  # joined orders (``join``) -> when they are cancelled if still working
         self.next_ttl_ns: float = INF
         self.ttl_ns = int(self.strategy.cfg.passive_ttl_ms * 1e6)
+        self.join_peg = self.strategy.cfg.join == "peg"
         self.pending_replace: dict[int, tuple[float, int]] = {}
         self.cancel_reason: dict[int, str] = {}
         self.orders_by_type: dict[str, int] = {}
@@ -258,7 +259,10 @@ class RestingFlow:
         n = self.n_ven
         quotes = self.quotes[sym * n : (sym + 1) * n]
         up = [not v.latency.is_down_as_drawn(t_ns) for v in self.venues]
-        v = post_venue(self.post_rule, int(side), price, quotes, [x.spec for x in self.venues], up, self.inv_tick)
+        specs = [x.spec for x in self.venues]
+        v = post_venue(
+            self.post_rule, int(side), price, quotes, specs, up, self.inv_tick, order_type is OrderType.MID_PEG
+        )
         mid = self.portfolio.mark[sym]
         if v < 0 or not self.risk_ok(sym, t_ns, side, qty, price, mid):
             return None
@@ -345,18 +349,28 @@ class RestingFlow:
             elif round(order.limit * self.inv_tick) != ticks:
                 self.replace_order(order, t_ns, ticks / self.inv_tick, order.filled + qty)
 
-    def join(self, sym: int, t_ns: int, delta: int, touch: float, wall0: int) -> None:
-        """Join the book for ``delta`` shares (signed) at ``touch``, our side's NBBO price: cancel what of
-        ours rests on the other side of the symbol, post the rest, and cancel it after ``passive_ttl_ms``."""
+    def join(self, sym: int, t_ns: int, delta: int, bid: float, ask: float, wall0: int) -> None:
+        """Join the book for ``delta`` shares (signed): cancel what of ours rests on the other side of the
+        symbol, post the rest at our side's NBBO price (or, with ``join = "peg"``, a midpoint peg capped
+        at the far side's), and cancel it after ``passive_ttl_ms``."""
         side = 1 if delta > 0 else -1
         if self.risk.state is EngineState.HALTED:
             if sym in self.stood_down:
                 return
             self.stood_down.add(sym)
+        # what of ours rests on the other side counts in the exposure the strategy asked against: once
+        # cancelled, only the rest of ``delta`` is still wanted
+        need = abs(delta)
         for order in list(self.working.values()):
             if order.resting and int(order.side) == -side and self.symbol_index[order.symbol] == sym:
-                self.cancel_order(order, t_ns, "TARGET_CHANGED")
-        posted = self.post(sym, t_ns, Side(side), abs(delta), touch, wall0)
+                if self.cancel_order(order, t_ns, "TARGET_CHANGED") or order.status is S.PENDING_CANCEL:
+                    need -= order.qty - order.filled
+        if need <= 0:
+            return
+        if self.join_peg:
+            posted = self.post(sym, t_ns, Side(side), need, ask if side > 0 else bid, wall0, OrderType.MID_PEG)
+        else:
+            posted = self.post(sym, t_ns, Side(side), need, bid if side > 0 else ask, wall0)
         if posted is not None:
             due = t_ns + self.ttl_ns
             self.joined[posted.order_id] = due
@@ -385,7 +399,7 @@ class RestingFlow:
 
     # -- at the venue ------------------------------------------------------------------------------
     def _sync_stream(self, sym: int, v: int) -> None:
-        self.resting_n[sym * self.n_ven + v] = len(self.venues[v].book.by_sym.get(sym, ()))
+        self.resting_n[sym * self.n_ven + v] = self.venues[v].book.count(sym)
 
     def _send_reports(self, reports: list[Report]) -> None:
         for r in reports:
@@ -443,7 +457,7 @@ class RestingFlow:
                 sym, v = divmod(k, n_ven)
                 if ts[i] >= self.next_event_ns:
                     self.drain(ts[i])
-                self._send_reports(self.venues[v].on_print(sym, side[i], price[i], size[i], ts[i]))
+                self._send_reports(self.venues[v].on_print(sym, side[i], price[i], size[i], ts[i], self.quotes[k]))
                 self._sync_stream(sym, v)
             i += 1
         self.prints_at = i

@@ -6,6 +6,7 @@
   is worse than our price has none: we would be alone there); ties to the larger rebate.
 
 A venue that is down (as far as its outages have been drawn), dark, or without a quote is never chosen.
+A midpoint peg goes to a venue that offers them (a speed-bump venue with hidden midpoint liquidity).
 """
 
 from __future__ import annotations
@@ -26,14 +27,20 @@ def queue_at(side: int, ticks: int, quote: Quote, inv_tick: float) -> int:
 
 def post_venue(
     rule: str, side: int, price: float, quotes: list[Quote | None], specs: list[VenueSpec], up: list[bool],
-    inv_tick: float,
+    inv_tick: float, peg: bool = False,
 ) -> int:  # fmt: skip
     """The venue index ``rule`` posts a ``side`` order at ``price`` on, or -1 when none can take it.
-    ``quotes``: each venue's quote for the symbol; ``up``: whether each venue is reachable."""
+    ``quotes``: each venue's quote for the symbol; ``up``: whether each venue is reachable. ``peg``: a
+    midpoint peg (``price`` its cap), for the venues that offer them (speed-bump venues with hidden
+    midpoint liquidity), by rebate."""
     ticks = round(price * inv_tick)
     best, best_key = -1, (0.0, 0.0)
     for v, (q, spec) in enumerate(zip(quotes, specs, strict=True)):
         if q is None or spec.kind == "dark" or not up[v]:
+            continue
+        if peg:
+            if spec.kind == "speed-bump" and spec.midpoint_share > 0 and (best < 0 or -spec.maker_rebate < best_key[0]):
+                best, best_key = v, (-spec.maker_rebate, 0.0)
             continue
         # an order that would take on arrival is no post
         other = round((q[2] if side > 0 else q[1]) * inv_tick)

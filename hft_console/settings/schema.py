@@ -153,7 +153,7 @@ class StrategySettings:
     ema_half_life_ms: float = rule(0.001, 3_600_000)
     cooldown_ms: float = rule(0, 3_600_000)
     limit_slippage_ticks: int = rule(0, 100)
-    join: str = rule(choices=("take", "post"))
+    join: str = rule(choices=("take", "post", "peg"))
     passive_ttl_ms: float = rule(0.001, 3_600_000)
     mm_quote_qty: int = rule(1, 1_000_000)
     mm_half_spread_ticks: float = rule(0, 1000)

@@ -9,7 +9,8 @@ still in flight, at most once per ``cooldown_ms`` per symbol, and never into a l
 consolidated market. ``flatten`` forces every target to zero (the operator's flatten-then-halt).
 
 With ``join = "post"`` the difference is posted (POST_ONLY at our side's touch of the NBBO) instead of
-taken, and cancelled if not filled within ``passive_ttl_ms`` (execution/resting_flow.py ``join``).
+taken, with ``join = "peg"`` pegged to a venue's midpoint (MID_PEG, capped at the far touch), and either
+is cancelled if not filled within ``passive_ttl_ms`` (execution/resting_flow.py ``join``).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ class ImbalanceStrategy:
         self.paused = False
         self.feed_paused = False  # set by the engine while a live feed is stale or down
         self.flatten = False
-        self.rests = cfg.join == "post"  # joins the book as a maker instead of taking (``join``)
+        self.rests = cfg.join != "take"  # joins the book as a maker instead of taking (``join``)
 
     @property
     def trading(self) -> bool:

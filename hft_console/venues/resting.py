@@ -10,6 +10,10 @@ fills as a maker when:
   every share of ours fills (as hftbacktest does on a best-price update).
 
 Prices are compared in whole ticks. The venue's displayed size never includes our own order.
+
+A midpoint peg (where the venue offers them) shows nothing and has no price level: it waits behind
+the venue's typical depth of others' hidden pegs, and fills at the venue's midpoint when a taker
+meets hidden midpoint liquidity there (``on_midpoint_print``), never beyond its cap (``limit``).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ class Resting:
     leaves: int  # shares still working: ``qty`` less what has executed
     q: QueuePosition
     level: int  # displayed size at its price as last seen (-1: not visible, behind the touch)
+    peg: bool = False  # a midpoint peg: hidden, at the venue's midpoint, its queue among other hidden pegs
 
 
 class RestingBook:
@@ -40,7 +45,8 @@ class RestingBook:
     def __init__(self, model: QueueModel, inv_tick: float) -> None:
         self.model, self.inv_tick = model, inv_tick
         self.by_id: dict[int, Resting] = {}
-        self.by_sym: dict[int, list[Resting]] = {}
+        self.by_sym: dict[int, list[Resting]] = {}  # priced orders (pegs are apart: no price to compare)
+        self.pegs: dict[int, list[Resting]] = {}
 
     def __len__(self) -> int:
         return len(self.by_id)
@@ -77,13 +83,41 @@ class RestingBook:
         self.by_sym.setdefault(sym, []).append(r)
         return r
 
+    def add_peg(self, order: Order, sym: int, hidden_ahead: int) -> Resting:
+        """A midpoint peg: behind ``hidden_ahead`` shares of others' hidden pegs (the feed shows none)."""
+        r = Resting(order, sym, int(order.side), 0, order.qty, order.qty, self.model.join(hidden_ahead), -1, True)
+        self.by_id[order.order_id] = r
+        self.pegs.setdefault(sym, []).append(r)
+        return r
+
+    def count(self, sym: int) -> int:
+        """Our orders resting in ``sym`` here, pegs included."""
+        return len(self.by_sym.get(sym, ())) + len(self.pegs.get(sym, ()))
+
+    def on_midpoint_print(self, sym: int, aggressor: int, size: int, mid: float) -> Fills:
+        """Another trader's take of ``size`` that met hidden midpoint liquidity at ``mid``: our pegs on the
+        met side, oldest first, take what reaches them through the hidden queue, within their caps."""
+        fills: Fills = []
+        left = size
+        for r in sorted(self.pegs.get(sym, ()), key=lambda r: r.order.order_id):
+            if left <= 0:
+                break
+            if r.side != -aggressor or r.side * (mid - r.order.limit) > 1e-9:
+                continue
+            take = min(self.model.on_trade(r.q, left), r.leaves)
+            if take > 0:
+                fills.append((r, take))
+                left -= take
+        return fills
+
     def remove(self, order_id: int) -> Resting | None:
         r = self.by_id.pop(order_id, None)
         if r is not None:
-            rows = self.by_sym[r.sym]
+            book = self.pegs if r.peg else self.by_sym
+            rows = book[r.sym]
             rows.remove(r)
             if not rows:
-                del self.by_sym[r.sym]
+                del book[r.sym]
         return r
 
     def reprice(self, r: Resting, price: float, qty: int, quote: Quote | None, behind_touch_shares: int) -> None:

@@ -105,6 +105,7 @@ class SimVenue:
         self.synthetic = synthetic
         self.delay_ns = int(spec.feed_delay_us * 1000) if synthetic else 0
         self.dark = spec.kind == "dark"
+        self.offers_pegs = spec.kind == "speed-bump" and spec.midpoint_share > 0  # hidden midpoint pegs
         self.book = RestingBook(queue_model(spec.queue_model, spec.queue_power), self.inv_tick)
         self.cancel_median_us = spec.latency.cancel_median_us
         self.replace_median_us = spec.latency.replace_median_us
@@ -244,6 +245,13 @@ class SimVenue:
         if self.dark or quote is None:
             reason = "NOT_SUPPORTED" if self.dark else "NO_QUOTE"
             return [Report(order, REJECTED, venue_ns, self.outbound(t_ns), reason=reason)]
+        if order.order_type is OrderType.MID_PEG:
+            if not self.offers_pegs:
+                return [Report(order, REJECTED, venue_ns, self.outbound(t_ns), reason="MID_PEG_NOT_OFFERED")]
+            r = self.book.add_peg(order, sym, self.spec.depth_shares)
+            return [
+                Report(order, ACCEPTED, venue_ns, self.outbound(t_ns), queue_ahead=r.q.shares_ahead, level_total=-1)
+            ]
         side, ticks = int(order.side), self.book.ticks(order.limit)
         out: list[Report] = []
         if self.book.crosses(side, ticks, quote):
@@ -277,6 +285,8 @@ class SimVenue:
         r = self.book.by_id.get(order.order_id)
         if r is None:
             return Report(order, REPLACE_REJECTED, venue_ns, self.outbound(t_ns), reason="REPLACE_TOO_LATE")
+        if r.peg:
+            return Report(order, REPLACE_REJECTED, venue_ns, self.outbound(t_ns), reason="NOT_SUPPORTED")
         if self.book.crosses(r.side, self.book.ticks(price), quote):
             return Report(order, REPLACE_REJECTED, venue_ns, self.outbound(t_ns), reason="REPLACE_WOULD_CROSS")
         if qty <= r.qty - r.leaves:  # no more than has executed (some of it may still be on its way to us)
@@ -288,18 +298,26 @@ class SimVenue:
         """The venue's quote for ``sym`` as of frame time ``t_ns``: maker fills it causes."""
         return self._maker_fills(self.book.on_quote(sym, quote), t_ns)
 
-    def on_print(self, sym: int, aggressor: int, price: float, size: int, t_ns: int) -> list[Report]:
-        """Another trader's print at frame time ``t_ns``: maker fills it causes."""
-        return self._maker_fills(self.book.on_print(sym, aggressor, price, size), t_ns)
+    def on_print(
+        self, sym: int, aggressor: int, price: float, size: int, t_ns: int, quote: Quote | None = None
+    ) -> list[Report]:
+        """Another trader's print at frame time ``t_ns``: maker fills it causes. Where we rest midpoint
+        pegs, the take met hidden midpoint liquidity with probability ``midpoint_share`` (at the mid of
+        ``quote``, the venue's quote)."""
+        out = self._maker_fills(self.book.on_print(sym, aggressor, price, size), t_ns)
+        if self.book.pegs.get(sym) and quote is not None and self.draws.uniform() < self.spec.midpoint_share:
+            mid = round((quote[1] + quote[2]) / 2, 6)
+            out += self._maker_fills(self.book.on_midpoint_print(sym, aggressor, size, mid), t_ns, mid)
+        return out
 
-    def _maker_fills(self, fills: list[tuple[Resting, int]], t_ns: int) -> list[Report]:
+    def _maker_fills(self, fills: list[tuple[Resting, int]], t_ns: int, mid: float = 0.0) -> list[Report]:
         out: list[Report] = []
         rebate = self.spec.maker_rebate
         for r, qty in fills:
             r.leaves -= qty
             if r.leaves <= 0:
                 self.book.remove(r.order.order_id)
-            price = r.ticks / self.inv_tick
+            price = mid if r.peg else r.ticks / self.inv_tick
             self.fills += 1
             out.append(
                 Report(r.order, FILL, t_ns - self.delay_ns, self.outbound(t_ns), qty, price, -rebate * qty,

@@ -187,3 +187,18 @@ def test_recorded_data_never_fills_beyond_the_displayed_touch() -> None:
     take = Order(1, 1, "X", Side.BUY, 300, 100.02, "V", "best-price", 0, 100.0)
     ex = v.execute(take, 1_000_000, 0, (0, 100.00, 100.01, 1000, 100), float("nan"), 100.005)
     assert ex.fills == [(100, 100.01)]  # no fade, no sniping, no impact, no invented depth
+
+
+def test_midpoint_pegs_rest_where_offered_and_fill_at_the_mid_behind_hidden_pegs() -> None:
+    peg = order(qty=100, price=100.01, kind=OrderType.MID_PEG)  # a buy capped at 100.01
+    (refused,) = venue().rest(dataclasses.replace(peg), 1_000, 0, QUOTE)
+    assert refused.kind == REJECTED and refused.reason == "MID_PEG_NOT_OFFERED"
+    v = venue(kind="speed-bump", midpoint_share=1.0, depth_shares=150)
+    (ack,) = v.rest(peg, 1_000, 0, QUOTE)
+    assert ack.kind == ACCEPTED and ack.queue_ahead == 150 and ack.level_total == -1
+    assert v.on_print(0, 1, 100.01, 500, 2_000, QUOTE) == []  # a buyer meets offers, not our bid
+    assert v.on_print(0, -1, 100.00, 100, 3_000, QUOTE) == []  # 100 of the 150 hidden ahead
+    (fill,) = v.on_print(0, -1, 100.00, 80, 4_000, QUOTE)
+    assert (fill.qty, fill.price, fill.reason) == (30, 100.005, "MAKER")
+    assert v.replace(peg, 5_000, 100.02, 100, QUOTE).reason == "NOT_SUPPORTED"
+    assert v.cancel(peg, 6_000).kind == CANCELED and len(v.book) == 0
