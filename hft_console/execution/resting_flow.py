@@ -360,11 +360,11 @@ class RestingFlow:
             self.stood_down.add(sym)
         # what of ours rests on the other side counts in the exposure the strategy asked against: once
         # cancelled, only the rest of ``delta`` is still wanted
-        need = abs(delta)
-        for order in list(self.working.values()):
-            if order.resting and int(order.side) == -side and self.symbol_index[order.symbol] == sym:
-                if self.cancel_order(order, t_ns, "TARGET_CHANGED") or order.status is S.PENDING_CANCEL:
-                    need -= order.qty - order.filled
+        need, symbol = abs(delta), self.symbols[sym]
+        others = [o for o in self.working.values() if o.resting and int(o.side) == -side and o.symbol == symbol]
+        for order in others:
+            if self.cancel_order(order, t_ns, "TARGET_CHANGED") or order.status is S.PENDING_CANCEL:
+                need -= order.qty - order.filled
         if need <= 0:
             return
         if self.join_peg:
