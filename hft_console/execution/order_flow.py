@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from hft_console.domain import EngineState, Fill, Liquidity, Order, OrderStatus, Quote, Side
 from hft_console.execution.portfolio import Portfolio
+from hft_console.execution.quoting import QuotingFlow
 from hft_console.execution.resting_flow import (
     ARRIVE,
     CANCEL_ARRIVE,
@@ -24,8 +25,7 @@ from hft_console.execution.resting_flow import (
     REPORT,
     VENUE_REPORT,
     JournalSink,
-    RestingFlow,
-)  # fmt: skip
+)
 from hft_console.execution.risk import RiskManager
 from hft_console.market.source import MarketSource
 from hft_console.routing.policy import Observation, Transition
@@ -38,7 +38,7 @@ from hft_console.venues.simulator import Execution, SimVenue
 TimeHook = Callable[[int], None]  # called with the engine time (ns) of what happened
 
 
-class OrderFlow(RestingFlow):
+class OrderFlow(QuotingFlow):
     def __init__(
         self,
         *,

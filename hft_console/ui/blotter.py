@@ -13,7 +13,7 @@ from rich.text import Text
 
 from hft_console.engine.snapshot import Snapshot, WorkingOrderView
 from hft_console.money import dollars
-from hft_console.ui.format import columns, compact, lines
+from hft_console.ui.format import columns, compact, grow_widths, lines
 from hft_console.ui.panes import FRAME_H, FRAME_W, TAPE_MIN_ROWS, Pane, fit, header
 
 # orders the blotter shows at least, or the layout gives it more room; as many as the tape's trades, since
@@ -89,12 +89,7 @@ class BlotterPane(Pane):
         w = self._widths
         w[0] = max([w[0], *(len(v.name) for v in snap.venues)])
         w[1] = max([w[1], *(len(p.symbol) for p in snap.positions)])
-        for row in rows:
-            for i, cell in enumerate(row):
-                n = cell.cell_len if isinstance(cell, Text) else len(cell)
-                if n > w[i]:
-                    w[i] = n
-        return w
+        return grow_widths(w, rows)
 
     def needs(self, snap: Snapshot) -> tuple[int, int]:
         return sum(self._grow(snap, [])) + len(self.HEADS) - 1 + FRAME_W, 1 + BLOTTER_MIN_ROWS + FRAME_H

@@ -130,3 +130,13 @@ def columns(cells: Sequence[Cell]) -> Text:
 
 def lines(rows: Sequence[Text]) -> Text:
     return Text("\n", no_wrap=True).join(rows)
+
+
+def grow_widths(widths: list[int], rows: Sequence[Sequence[str | Text]]) -> list[int]:
+    """Widen ``widths`` (in place) to fit every cell of ``rows``; columns only grow, so nothing jumps."""
+    for row in rows:
+        for i, cell in enumerate(row):
+            n = cell.cell_len if isinstance(cell, Text) else len(cell)
+            if n > widths[i]:
+                widths[i] = n
+    return widths

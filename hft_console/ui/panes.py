@@ -26,6 +26,7 @@ from hft_console.ui.format import (
     columns,
     compact,
     gauge,
+    grow_widths,
     heat_row,
     lines,
     micros,
@@ -204,12 +205,7 @@ class TapePane(Pane):
         w[0] = max(w[0], 12 if snap.duration_s >= 3600 else 9)
         w[1] = max([w[1], *(len(p.symbol) for p in snap.positions)])
         w[7] = max([w[7], *(len(v.name) for v in snap.venues)])
-        for row in rows:
-            for i, cell in enumerate(row):
-                n = cell.cell_len if isinstance(cell, Text) else len(cell)
-                if n > w[i]:
-                    w[i] = n
-        return w
+        return grow_widths(w, rows)
 
     def needs(self, snap: Snapshot) -> tuple[int, int]:
         return sum(self._grow(snap, [])) + len(self.HEADS) - 1 + FRAME_W, 1 + TAPE_MIN_ROWS + FRAME_H
