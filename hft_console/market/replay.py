@@ -214,7 +214,8 @@ class ReplayMarket:
         verdict[trades] = check_trades(self.price[trades], self.size[trades], ref, rules)
         # the aggressor by the quote rule (Lee and Ready 1991): above the mid a buyer lifted the offer, below
         # it a seller hit the bid; at the mid unknown (0: it fills no resting order of ours)
-        self.trade_side[trades] = np.sign(self.price[trades] - ref).astype(np.int8) * (ref > 0)
+        side = np.sign(np.nan_to_num(self.price[trades] - ref))  # a non-finite print is rejected: no side
+        self.trade_side[trades] = side.astype(np.int8) * (ref > 0)
         return verdict
 
     @property

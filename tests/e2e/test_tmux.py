@@ -156,7 +156,7 @@ def test_a_small_terminal_says_so_and_ctrl_c_asks_like_q(tmp_path: Path) -> None
     try:
         wait(lambda: "needs at least 80×24" in screen())
         tmux("resize-window", "-t", session, "-x", "80", "-y", "24")
-        wait(lambda: "Trades" in screen() and "^p Palette" in screen())
+        wait(lambda: "Trades" in screen() and "q Quit" in screen())
         wait(lambda: orders(run_dir) > 3)
         tmux("send-keys", "-t", session, "C-c")
         wait(lambda: "QUIT" in screen() or status.exists())
