@@ -73,7 +73,7 @@ class TradingDesk:
     def check_flat(self, t_ns: int) -> None:
         """Flatten-then-halt: halt the moment the book is flat with nothing in flight (after the fill
         that made it so), whatever the batch length."""
-        if self.strategy.flatten and not self.flow.in_flight and not any(self.portfolio.position):
+        if self.strategy.flatten and not self.flow.working and not any(self.portfolio.position):
             self.strategy.flatten = False
             self.set_state(t_ns, EngineState.HALTED, "flattened")
             self.note(t_ns, "flat: trading halted")

@@ -226,10 +226,10 @@ class Engine:
             self.progress.accepting = False
             self.flow.cancel_all(t, "SESSION_END")  # resting orders end with the session (DAY)
             limit = t + self._wind_down_ns()
-            while self.flow.in_flight and t < limit:
+            while self.flow.working and t < limit:
                 # up to the next venue event, so the wind-down ends at the last answer whatever the batch
                 t = self._step(t, min(t + self.batch_ns, int(min(self.flow.next_event_ns, limit)) + 1))
-            if self.flow.in_flight:
+            if self.flow.working:
                 self.flow.expire_all(t)
         finally:
             self._finish()
@@ -353,7 +353,7 @@ class Engine:
         self.finished = True
         self.session_end_ns = self.session_end_ns or self.now_ns
         self.wall_elapsed = time.perf_counter() - self.wall_started
-        self.journal.event(self.now_ns, "SESSION", "end", detail={"in_flight": len(self.flow.in_flight)})
+        self.journal.event(self.now_ns, "SESSION", "end", detail={"working": len(self.flow.working)})
         self.router.shut_down()
         gc.unfreeze()  # what _start froze can be collected again once this engine is gone
         self.publish()

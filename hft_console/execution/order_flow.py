@@ -109,11 +109,6 @@ class OrderFlow(QuotingFlow):
         self.notional_sent, self.cost_missed = [0.0] * n, [0.0] * n
         self.init_resting(post_rule)
 
-    @property
-    def in_flight(self) -> dict[int, Order]:
-        """Orders still waiting for an answer or working at a venue (``working``)."""
-        return self.working
-
     def _push(self, ts: int, kind: int, payload: object) -> None:
         self.seq += 1
         heapq.heappush(self.heap, (ts, self.seq, kind, payload))

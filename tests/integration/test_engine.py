@@ -190,8 +190,8 @@ def test_orders_still_in_flight_when_the_session_must_end_are_expired_and_journa
 
     def setup(engine: Engine) -> None:
         def observer(e: Engine) -> None:
-            if not expired and e.flow.in_flight and e.now_ns > 2 * SEC:
-                expired.extend(e.flow.in_flight)
+            if not expired and e.flow.working and e.now_ns > 2 * SEC:
+                expired.extend(e.flow.working)
                 e.flow.expire_all(e.now_ns)
 
         engine.on_batch.append(observer)

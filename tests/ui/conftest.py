@@ -48,7 +48,7 @@ async def hold_open_positions(app: ConsoleApp, pilot: Any) -> None:
     for _ in range(50):
         await wait_for(pilot, lambda: app._shown is not None and any(p.position for p in app._shown.positions))
         await pilot.press("p")
-        await wait_for(pilot, lambda: engine.strategy.paused and not engine.flow.in_flight)
+        await wait_for(pilot, lambda: engine.strategy.paused and not engine.flow.working)
         held = {sym: qty for sym, qty in zip(engine.portfolio.symbols, engine.portfolio.position, strict=True) if qty}
         if held:
             await wait_for(pilot, lambda held=held: shown_positions(app) == held)
