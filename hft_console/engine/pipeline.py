@@ -13,6 +13,9 @@ are handled before the tick at or after their time, exactly as a per-tick loop w
 tick where the strategy's target differs from the position plus orders in flight and its cooldown
 has passed. Before each stop the quotes, marks and state the order path reads are brought to that
 tick, so orders, fills and journal come out as a per-tick loop would make them.
+
+A strategy that rests orders (the market maker, a passive join) always takes the per-tick path: each
+quote update where we rest moves our queue estimates and may fill us, and so may each trade print.
 """
 
 from __future__ import annotations
