@@ -12,9 +12,10 @@ Takes (IOC, and the marketable part of a LIMIT) fill against the venue's quote a
 synthetic market, while our order travels, other participants take liquidity at the touch
 (``fade_tau_us``); a quote through the fundamental is sniped by faster traders (``snipe_per_tick``);
 the order may walk ``depth_levels`` price levels, and its size moves the price against it (square-root
-impact). On recorded data none of that is invented: a take fills at most the displayed size at the
-displayed touch. Speed-bump venues fill a share of takers at their midpoint (hidden pegs); dark venues
-show nothing and each order meets hidden liquidity drawn for it, at the consolidated midpoint.
+impact). Speed-bump venues fill a share of takers at their midpoint (hidden pegs); dark venues show
+nothing and each order meets hidden liquidity drawn for it, at the consolidated midpoint. On recorded
+data none of that is invented: a take fills at most the displayed size at the displayed touch, and
+there is no hidden liquidity (a dark venue fills nothing, no take meets a midpoint, no peg rests).
 
 Fills are on the tick grid and never better than the displayed price (midpoint fills excepted: a
 half tick is allowed there); only float noise (1e-6 of a tick) rounds to nearest.
@@ -105,7 +106,10 @@ class SimVenue:
         self.synthetic = synthetic
         self.delay_ns = int(spec.feed_delay_us * 1000) if synthetic else 0
         self.dark = spec.kind == "dark"
-        self.offers_pegs = spec.kind == "speed-bump" and spec.midpoint_share > 0  # hidden midpoint pegs
+        # hidden liquidity (a dark pool's, a speed-bump venue's midpoint pegs) exists only where the market is
+        # generated: a recorded file shows none, and a fill against it would be invented
+        self.midpoint_share = spec.midpoint_share if synthetic else 0.0
+        self.offers_pegs = spec.kind == "speed-bump" and self.midpoint_share > 0
         self.book = RestingBook(queue_model(spec.queue_model, spec.queue_power), self.inv_tick)
         self.cancel_median_us = spec.latency.cancel_median_us
         self.replace_median_us = spec.latency.replace_median_us
@@ -158,10 +162,12 @@ class SimVenue:
             self.rejects += 1
             return Execution(order, venue_ns, report_ns, "REJECTED", "VENUE_REJECT")
         if self.dark:
+            if not self.synthetic:
+                return Execution(order, venue_ns, report_ns, "CANCELED", "NO_HIDDEN_LIQUIDITY_DATA")
             return self._dark(order, venue_ns, report_ns, mid)
         if quote is None:
             return Execution(order, venue_ns, report_ns, "CANCELED", "NO_QUOTE")
-        if self.spec.midpoint_share > 0 and draws.uniform() < self.spec.midpoint_share:
+        if self.midpoint_share > 0 and draws.uniform() < self.midpoint_share:
             fill = self._midpoint(order, venue_ns, report_ns, quote)
             if fill is not None:
                 return fill
@@ -305,7 +311,7 @@ class SimVenue:
         pegs, the take met hidden midpoint liquidity with probability ``midpoint_share`` (at the mid of
         ``quote``, the venue's quote)."""
         out = self._maker_fills(self.book.on_print(sym, aggressor, price, size), t_ns)
-        if self.book.pegs.get(sym) and quote is not None and self.draws.uniform() < self.spec.midpoint_share:
+        if self.book.pegs.get(sym) and quote is not None and self.draws.uniform() < self.midpoint_share:
             mid = round((quote[1] + quote[2]) / 2, 6)
             out += self._maker_fills(self.book.on_midpoint_print(sym, aggressor, size, mid), t_ns, mid)
         return out

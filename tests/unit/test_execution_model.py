@@ -202,3 +202,16 @@ def test_midpoint_pegs_rest_where_offered_and_fill_at_the_mid_behind_hidden_pegs
     assert (fill.qty, fill.price, fill.reason) == (30, 100.005, "MAKER")
     assert v.replace(peg, 5_000, 100.02, 100, QUOTE).reason == "NOT_SUPPORTED"
     assert v.cancel(peg, 6_000).kind == CANCELED and len(v.book) == 0
+
+
+def test_recorded_data_has_no_hidden_liquidity_to_fill_against() -> None:
+    recorded = dataclasses.replace(VENUE, kind="dark", hidden_liquidity_mean_shares=500.0)
+    v = SimVenue(recorded, model(), Draws(rng_for(1, "fills")), 0.01, 1e12, 0.0, synthetic=False)
+    take = Order(1, 1, "X", Side.BUY, 100, 100.01, "V", "best-price", 0, 100.0)
+    assert v.execute(take, 1_000, 0, None, float("nan"), 100.005).fills == []
+    bump = dataclasses.replace(VENUE, kind="speed-bump", midpoint_share=1.0)
+    v = SimVenue(bump, model(), Draws(rng_for(1, "fills")), 0.01, 1e12, 0.0, synthetic=False)
+    take = Order(1, 1, "X", Side.BUY, 100, 100.02, "V", "best-price", 0, 100.0)
+    assert v.execute(take, 1_000, 0, (0, 100.00, 100.02, 300, 300), 100.01, 100.01).fills == [(100, 100.02)]
+    (refused,) = v.rest(order(kind=OrderType.MID_PEG, price=100.02), 2_000, 0, (0, 100.00, 100.02, 300, 300))
+    assert refused.reason == "MID_PEG_NOT_OFFERED"
