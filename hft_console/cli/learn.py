@@ -79,6 +79,7 @@ def evaluate(settings: Settings, scenarios: int, steps: int, seed: int, progress
     same worlds for all; the report ``print_evaluation`` prints (costs in bps, regret against the oracle)."""
     from hft_console.learn import env  # imports JAX: only evaluate and train need it
     from hft_console.learn.evaluate import make_rollout, regime_worlds, summarise  # imports JAX: as above
+    from hft_console.learn.significance import significance  # imports SciPy: only evaluate needs it
 
     routers, warnings, notes = eval_routers(settings, steps)
     worlds = regime_worlds(env.params_from_settings(settings), scenarios, seed)
@@ -95,6 +96,14 @@ def evaluate(settings: Settings, scenarios: int, steps: int, seed: int, progress
         oracle = rollouts[regime]["oracle"]
         for name, r in rollouts[regime].items():
             results[regime][name] = summarise(r, oracle)
+    per_scenario = {
+        regime: {name: np.asarray(r.cost_bps, dtype=np.float64).mean(axis=1) for name, r in rolled.items()}
+        for regime, rolled in rollouts.items()
+    }
+    tested = significance(per_scenario, seed)
+    for regime, rows in tested["rows"].items():
+        for name, figures in rows.items():
+            results[regime][name].update(figures)
     edge = {
         regime: round(results[regime]["best-price"]["cost_bps"] - results[regime]["oracle"]["cost_bps"], 4)
         for regime in REGIMES
@@ -102,6 +111,7 @@ def evaluate(settings: Settings, scenarios: int, steps: int, seed: int, progress
     return {
         "regimes": results,
         "oracle_edge_bps": edge,
+        "best_fixed": tested["best_fixed"],
         "scenarios": scenarios,
         "steps": steps,
         "seed": seed,
@@ -144,17 +154,22 @@ def print_evaluation(report: dict[str, Any], console: Any = None) -> None:
         f"every router · venues {', '.join(report['venues'])} · {report['wall_s']:.1f} s"
     )
     for regime, table in report["regimes"].items():
+        fixed = report.get("best_fixed", {}).get(regime, "")
         t = Table(
             title=f"{regime}: the oracle beats best-price by {report['oracle_edge_bps'][regime]:.3f} bps",
             title_justify="left",
+            caption=f"p: one-sided paired Wilcoxon against {fixed}, the best fixed rule here, BH-adjusted",
+            caption_justify="left",
         )
         t.add_column("router", overflow="fold")
-        for col in ("cost\nbps", "± 95%", "fill\nrate", "latency\nµs", "regret\nbps"):  # narrow headers, whole figures
-            t.add_column(col, justify="right", overflow="fold")
+        for col in ("cost\nbps", "± 95%", "fill\nrate", "latency\nµs", "regret\nbps", "p vs\nfixed"):
+            t.add_column(col, justify="right", overflow="fold")  # narrow headers, whole figures
         for name, row in sorted(table.items(), key=lambda kv: kv[1]["cost_bps"]):
+            p = row.get("p_vs_best_fixed")
             t.add_row(
                 name, f"{row['cost_bps']:.4f}", f"{row['cost_bps_ci95']:.4f}", f"{row['fill_rate']:.1%}",
                 f"{row['latency_us_mean']:,.0f}", f"{row['regret_bps']:+.4f}",
+                "—" if p is None else ("<0.001" if p < 0.001 else f"{p:.3f}"),
             )  # fmt: skip
         console.print(t)
     for note in report.get("notes", []):

@@ -4,7 +4,7 @@
 - No private name crosses a module boundary: a `_name` is imported or read only inside the module
   that defines it (tests included), so every cross-module dependency is on a public, documented name.
 - A project import inside a function is allowed only for a heavy optional dependency (JAX, Textual,
-  yfinance, pyarrow, Finnhub's client, Ray), and says which on the same line; anything else goes at the
+  yfinance, pyarrow, Finnhub's client, Ray, SciPy), and says which on the same line; anything else goes at the
   top of the module, where the import graph can be read.
 """
 
@@ -22,7 +22,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "hft_console"
 SCANNED = [PACKAGE, ROOT / "tests", ROOT / "benchmarks", ROOT / "scripts"]
-HEAVY = ("jax", "flax", "optax", "textual", "yfinance", "pandas", "pyarrow", "finnhub", "websockets", "ray")
+HEAVY = ("jax", "flax", "optax", "textual", "yfinance", "pandas", "pyarrow", "finnhub", "websockets", "ray", "scipy")
 
 
 def _python_files() -> Iterator[Path]:
