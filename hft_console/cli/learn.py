@@ -78,11 +78,23 @@ def evaluate(settings: Settings, scenarios: int, steps: int, seed: int, progress
     """Every router (``eval_routers``) over ``scenarios`` worlds of ``steps`` decisions per regime, the
     same worlds for all; the report ``print_evaluation`` prints (costs in bps, regret against the oracle)."""
     from hft_console.learn import env  # imports JAX: only evaluate and train need it
-    from hft_console.learn.evaluate import make_rollout, regime_worlds, summarise  # imports JAX: as above
+    from hft_console.learn.evaluate import (  # imports JAX: as above
+        make_rollout,
+        make_switch_rollout,
+        regime_worlds,
+        regret_after_switch,
+        summarise,
+        switch_worlds,
+    )  # fmt: skip
     from hft_console.learn.significance import significance  # imports SciPy: only evaluate needs it
 
     routers, warnings, notes = eval_routers(settings, steps)
-    worlds = regime_worlds(env.params_from_settings(settings), scenarios, seed)
+    base = env.params_from_settings(settings)
+    worlds = regime_worlds(base, scenarios, seed)
+    before, after, switch_keys, switch_start = switch_worlds(base, scenarios, seed)
+    switch_steps = SWITCH_STEPS_PER_STEP * steps
+    switch_at = switch_steps // 2
+    switched: dict[str, Any] = {}
     results: dict[str, dict[str, Any]] = {r: {} for r in REGIMES}
     rollouts: dict[str, dict[str, Any]] = {r: {} for r in REGIMES}
     started = time.perf_counter()
@@ -91,6 +103,7 @@ def evaluate(settings: Settings, scenarios: int, steps: int, seed: int, progress
         run = make_rollout(router, steps)
         for regime, (params, keys, start) in worlds.items():
             rollouts[regime][name] = run(params, keys, start)
+        switched[name] = make_switch_rollout(router, switch_steps, switch_at)(before, after, switch_keys, switch_start)
         bar(name)
     for regime in REGIMES:
         oracle = rollouts[regime]["oracle"]
@@ -112,6 +125,12 @@ def evaluate(settings: Settings, scenarios: int, steps: int, seed: int, progress
         "regimes": results,
         "oracle_edge_bps": edge,
         "best_fixed": tested["best_fixed"],
+        "switch": {
+            "venue": settings.venues[int(np.argmin(np.asarray(base.taker_fee)))].name,
+            "steps": switch_steps,
+            "switch_at": switch_at,
+            "routers": {name: regret_after_switch(r, switched["oracle"], switch_at) for name, r in switched.items()},
+        },
         "scenarios": scenarios,
         "steps": steps,
         "seed": seed,
@@ -120,6 +139,10 @@ def evaluate(settings: Settings, scenarios: int, steps: int, seed: int, progress
         "warnings": warnings,
         "notes": notes,
     }
+
+
+SWITCH_STEPS_PER_STEP = 4  # the switch family's scenarios: 4x the regimes' decisions, the switch halfway
+# (800 with the default 200: long enough for ucb-window's 200-update window to matter on both sides)
 
 
 def _bar(total: int, enabled: bool) -> Any:
@@ -171,6 +194,21 @@ def print_evaluation(report: dict[str, Any], console: Any = None) -> None:
                 f"{row['latency_us_mean']:,.0f}", f"{row['regret_bps']:+.4f}",
                 "—" if p is None else ("<0.001" if p < 0.001 else f"{p:.3f}"),
             )  # fmt: skip
+        console.print(t)
+    switch = report.get("switch")
+    if switch:
+        t = Table(
+            title=f"switch: {switch['venue']} degrades at decision {switch['switch_at']} of {switch['steps']}",
+            title_justify="left",
+            caption="regret per decision against the oracle, bps; rise = after - before, paired by scenario",
+            caption_justify="left",
+        )
+        t.add_column("router", overflow="fold")
+        for col in ("regret\nbefore", "regret\nafter", "± 95%", "rise"):
+            t.add_column(col, justify="right", overflow="fold")
+        for name, row in sorted(switch["routers"].items(), key=lambda kv: kv[1]["regret_after_bps"]):
+            t.add_row(name, f"{row['regret_before_bps']:+.4f}", f"{row['regret_after_bps']:+.4f}",
+                      f"{row['regret_after_bps_ci95']:.4f}", f"{row['regret_rise_bps']:+.4f}")  # fmt: skip
         console.print(t)
     for note in report.get("notes", []):
         console.print(f"note: {note}")

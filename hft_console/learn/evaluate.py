@@ -88,24 +88,67 @@ def make_rollout(router: EvalRouter, steps: int) -> Callable[[EnvParams, jax.Arr
     return jax.jit(lambda params, keys, start: rollout(router, params, keys, steps, start))
 
 
-def rollout(router: EvalRouter, params: EnvParams, keys: jax.Array, steps: int, start_congested: jax.Array) -> Rollout:
-    def one(key: jax.Array, p: EnvParams, congested: jax.Array) -> Rollout:
+def rollout(
+    router: EvalRouter, params: EnvParams, keys: jax.Array, steps: int, start_congested: jax.Array,
+    after: EnvParams | None = None, switch_at: int = 0,
+) -> Rollout:  # fmt: skip
+    """Every scenario (leading axis of ``params``, ``keys``, ``start_congested``) for ``steps`` decisions.
+    ``after``: the world from decision ``switch_at`` on (a regime switch mid-scenario); None: no switch."""
+
+    def one(key: jax.Array, p: EnvParams, congested: jax.Array, pa: EnvParams) -> Rollout:
         k_reset, k_router, k_run = jax.random.split(key, 3)
         s0 = env.reset(k_reset, p, congested)
         r0 = router.init(k_router)
 
-        def body(carry: tuple[EnvState, Any], k: jax.Array) -> tuple[tuple[EnvState, Any], Rollout]:
+        def body(carry: tuple[EnvState, Any], x: tuple[jax.Array, jax.Array]) -> tuple[tuple[EnvState, Any], Rollout]:
             s, r = carry
+            k, t = x
+            pt = p if after is None else jax.tree.map(lambda a, b: jnp.where(t >= switch_at, b, a), p, pa)
             k_act, k_env = jax.random.split(k)
-            r, venue, fraction = router.act(r, s, env.observe(s, p), k_act, p)
-            s, info = env.step(k_env, s, venue, fraction, p)
+            r, venue, fraction = router.act(r, s, env.observe(s, pt), k_act, pt)
+            s, info = env.step(k_env, s, venue, fraction, pt)
             r = router.update(r, venue, -info.cost_bps)
             return (s, r), Rollout(info.cost_bps, info.filled, info.qty, info.rt_us)
 
-        _, out = jax.lax.scan(body, (s0, r0), jax.random.split(k_run, steps))
+        _, out = jax.lax.scan(body, (s0, r0), (jax.random.split(k_run, steps), jnp.arange(steps)))
         return out
 
-    return jax.vmap(one)(keys, params, start_congested)
+    return jax.vmap(one)(keys, params, start_congested, params if after is None else after)
+
+
+def make_switch_rollout(
+    router: EvalRouter, steps: int, switch_at: int
+) -> Callable[[EnvParams, EnvParams, jax.Array, jax.Array], Rollout]:
+    """A jitted ``(before, after, keys, start_congested) -> Rollout``: the world changes at ``switch_at``."""
+    return jax.jit(lambda p, pa, keys, start: rollout(router, p, keys, steps, start, pa, switch_at))
+
+
+def switch_worlds(base: EnvParams, scenarios: int, seed: int) -> tuple[EnvParams, EnvParams, jax.Array, jax.Array]:
+    """The regime-switch family: every scenario starts calm, and the venue cheapest to take on (the
+    lowest taker fee: where fee-minded routers and learners concentrate) degrades mid-scenario — five
+    times slower, spiky, rejecting and now and then out (``regime_params`` ``degraded``). Returns the
+    worlds before and after, one key per scenario, and the start states."""
+    key = jax.random.fold_in(jax.random.key(seed), len(REGIMES))
+    k_params, k_runs = jax.random.split(key)
+    before, start = scenario_params(base, "calm", scenarios, k_params)
+    venue = jnp.full((scenarios,), jnp.argmin(base.taker_fee), dtype=jnp.int32)
+    after = jax.vmap(lambda v: env.regime_params(base, "degraded", v))(venue)
+    return before, after, jax.random.split(k_runs, scenarios), start
+
+
+def regret_after_switch(r: Rollout, oracle: Rollout, switch_at: int) -> dict[str, float]:
+    """Mean regret per decision (bps, against the oracle, which sees the switch) before and after the
+    switch, the 95% interval of the after figure across scenarios, and the rise (after - before, per
+    scenario): a router that forgets pays some regret before the switch to recover faster after it."""
+    diff = np.asarray(r.cost_bps, dtype=np.float64) - np.asarray(oracle.cost_bps, dtype=np.float64)
+    before, after = diff[:, :switch_at].mean(axis=1), diff[:, switch_at:].mean(axis=1)
+    n = after.size
+    return {
+        "regret_before_bps": round(float(before.mean()), 4),
+        "regret_after_bps": round(float(after.mean()), 4),
+        "regret_after_bps_ci95": round(float(1.96 * after.std(ddof=1) / math.sqrt(n)) if n > 1 else 0.0, 4),
+        "regret_rise_bps": round(float((after - before).mean()), 4),  # what the switch cost it, paired
+    }
 
 
 def scenario_params(base: EnvParams, regime: str, n: int, key: jax.Array) -> tuple[EnvParams, jax.Array]:
