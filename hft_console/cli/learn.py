@@ -79,6 +79,7 @@ def evaluate(settings: Settings, scenarios: int, steps: int, seed: int, progress
     same worlds for all; the report ``print_evaluation`` prints (costs in bps, regret against the oracle)."""
     from hft_console.learn import env  # imports JAX: only evaluate and train need it
     from hft_console.learn.evaluate import (  # imports JAX: as above
+        bandit_router,
         make_rollout,
         make_switch_rollout,
         regime_worlds,
@@ -95,6 +96,11 @@ def evaluate(settings: Settings, scenarios: int, steps: int, seed: int, progress
     switch_steps = SWITCH_STEPS_PER_STEP * steps
     switch_at = switch_steps // 2
     switched: dict[str, Any] = {}
+    # the switch family's scenarios are long enough for every bandit to differ, ucb-window included
+    switch_routers = dict(routers)
+    for name in BANDIT_NAMES:
+        if name not in switch_routers and same_as(name, switch_steps) is None:
+            switch_routers[name] = bandit_router(name, len(settings.venues))
     results: dict[str, dict[str, Any]] = {r: {} for r in REGIMES}
     rollouts: dict[str, dict[str, Any]] = {r: {} for r in REGIMES}
     started = time.perf_counter()
@@ -105,6 +111,11 @@ def evaluate(settings: Settings, scenarios: int, steps: int, seed: int, progress
             rollouts[regime][name] = run(params, keys, start)
         switched[name] = make_switch_rollout(router, switch_steps, switch_at)(before, after, switch_keys, switch_start)
         bar(name)
+    for name, router in switch_routers.items():
+        if name not in switched:
+            switched[name] = make_switch_rollout(router, switch_steps, switch_at)(
+                before, after, switch_keys, switch_start
+            )
     for regime in REGIMES:
         oracle = rollouts[regime]["oracle"]
         for name, r in rollouts[regime].items():
