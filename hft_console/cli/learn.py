@@ -39,12 +39,12 @@ def eval_routers(settings: Settings, steps: int = EVAL_STEPS) -> tuple[dict[str,
     """Every router the evaluation compares, as environment routers; warnings for those missing, and
     notes for those left out because over ``steps`` decisions they would decide exactly as another."""
     from hft_console.learn import dqn, ppo  # imports JAX: only evaluate and train need it
-    from hft_console.learn.evaluate import bandit_router, baseline  # imports JAX: only evaluate and train need it
+    from hft_console.learn.evaluate import POST_RULES, bandit_router, baseline  # imports JAX: as above
     from hft_console.routing.models.agents import load_agent  # imports JAX: only evaluate and train need it
     from hft_console.routing.models.dqn import q_values_np  # imports JAX: only evaluate and train need it
     from hft_console.routing.models.ppo import logits_np  # imports JAX: only evaluate and train need it
 
-    routers: dict[str, Any] = {name: baseline(name) for name in BASELINE_NAMES}
+    routers: dict[str, Any] = {name: baseline(name) for name in (*BASELINE_NAMES, *POST_RULES)}
     venues = [v.name for v in settings.venues]
     notes: list[str] = []
     for name in BANDIT_NAMES:
@@ -196,13 +196,13 @@ def print_evaluation(report: dict[str, Any], console: Any = None) -> None:
             caption_justify="left",
         )
         t.add_column("router", overflow="fold")
-        for col in ("cost\nbps", "± 95%", "fill\nrate", "latency\nµs", "regret\nbps", "p vs\nfixed"):
+        for col in ("cost\nbps", "± 95%", "fill\nrate", "posted", "regret\nbps", "p vs\nfixed"):
             t.add_column(col, justify="right", overflow="fold")  # narrow headers, whole figures
         for name, row in sorted(table.items(), key=lambda kv: kv[1]["cost_bps"]):
             p = row.get("p_vs_best_fixed")
             t.add_row(
                 name, f"{row['cost_bps']:.4f}", f"{row['cost_bps_ci95']:.4f}", f"{row['fill_rate']:.1%}",
-                f"{row['latency_us_mean']:,.0f}", f"{row['regret_bps']:+.4f}",
+                f"{row['post_share']:.0%}", f"{row['regret_bps']:+.4f}",
                 "—" if p is None else ("<0.001" if p < 0.001 else f"{p:.3f}"),
             )  # fmt: skip
         console.print(t)

@@ -77,7 +77,9 @@ class Pipeline:
         self.vector_min_ticks = VECTOR_MIN_TICKS
 
     def process(self, batch: TickBatch) -> None:
-        if len(batch) >= self.vector_min_ticks and not self.strategy.rests:
+        flow = self.flow
+        # anything that may rest during the batch needs every tick: quotes move its queue, it expires
+        if len(batch) >= self.vector_min_ticks and not (self.strategy.rests or flow.router.may_post or flow.joined):
             process_batch(self, batch)
         else:
             process_ticks(self, batch)
@@ -280,7 +282,7 @@ def process_ticks(pl: Pipeline, batch: TickBatch) -> None:
                 quote_tick(pl, strategy, s, t, wall0)  # type: ignore[arg-type]
             continue
         delta = on_book(s, t, bb, bbs, ba, bas, position[s] + working_buy[s] - working_sell[s])
-        if joins and t >= flow.next_ttl_ns:
+        if t >= flow.next_ttl_ns:  # a join's or a router's post reached its time to live
             flow.expire_joins(t)
         if delta and progress.accepting:
             if joins and not strategy.flatten:

@@ -150,10 +150,12 @@ class OrderFlow(QuotingFlow):
         if side > 0:
             lit = tuple(INF if dark[v] or q is None else q[2] for v, q in enumerate(quotes))
             size = tuple(q[4] if q else 0 for q in quotes)
+            near = tuple(0 if dark[v] or q is None else q[3] for v, q in enumerate(quotes))
             best = min(lit)
         else:
             lit = tuple(-INF if dark[v] or q is None else q[1] for v, q in enumerate(quotes))
             size = tuple(q[3] if q else 0 for q in quotes)
+            near = tuple(0 if dark[v] or q is None else q[4] for v, q in enumerate(quotes))
             best = max(lit)
         price = tuple(best if dark[v] else p for v, p in enumerate(lit)) if self.any_dark else lit
         if best in (INF, -INF):
@@ -180,16 +182,30 @@ class OrderFlow(QuotingFlow):
         while remaining > 0 and True in mask:
             router = self.router
             obs = Observation(
-                side, remaining, price, size, latency, self.fees, tuple(mask), mid, router.decisions, last_rt
+                side, remaining, price, size, latency, self.fees, tuple(mask), mid, router.decisions, last_rt, near
             )
-            v, fraction = router.choose(obs)
+            v, fraction, post = router.choose(obs)
             if not mask[v]:
                 raise RuntimeError(f"router {router.name} chose venue {v}, which was not eligible")
             mask[v] = False
             share = remaining if fraction >= 1.0 else max(1, round(remaining * fraction))
-            qty = min(share, max_qty) if dark[v] else min(share, size[v], max_qty)
-            if not self._send(sym, t_ns, Side(side), qty, limit, v, parent, mid, tick_wall_ns, obs.decision):
-                break
+            if post and not dark[v]:
+                # rest at our side's touch of that venue (its bid for a buy), cancelled after the time to live
+                qty = min(share, max_qty)
+                quote = quotes[v]
+                assert quote is not None  # an eligible lit venue has a quote
+                touch = quote[1] if side > 0 else quote[2]
+                routed = (v, parent, obs.decision)
+                posted = self.post(sym, t_ns, Side(side), qty, touch, tick_wall_ns, routed=routed)
+                if posted is None:
+                    break
+                due = t_ns + self.ttl_ns
+                self.joined[posted.order_id] = due
+                self.next_ttl_ns = min(self.next_ttl_ns, due)
+            else:
+                qty = min(share, max_qty) if dark[v] else min(share, size[v], max_qty)
+                if not self._send(sym, t_ns, Side(side), qty, limit, v, parent, mid, tick_wall_ns, obs.decision):
+                    break
             remaining -= qty
 
     def _send(

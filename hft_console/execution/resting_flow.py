@@ -19,7 +19,9 @@ from hft_console.domain import Fill, Liquidity, Order, OrderStatus, OrderType, Q
 from hft_console.execution.portfolio import Portfolio
 from hft_console.execution.risk import RiskManager
 from hft_console.market.synthetic import TradePrints
+from hft_console.routing.policy import Transition
 from hft_console.routing.posting import post_venue
+from hft_console.routing.runner import RouterRunner
 from hft_console.strategies.imbalance import ImbalanceStrategy
 from hft_console.strategies.market_maker import MarketMaker
 from hft_console.venues.monitor import LatencyMonitor
@@ -89,6 +91,9 @@ class RestingFlow:
     symbol_index: dict[str, int]
     venue_index: dict[str, int]
     venue_by_name: dict[str, SimVenue]
+    router: RouterRunner
+    tick: float
+    miss_penalty_ticks: float
     done_by_status: dict[str, int]
     trades: deque[Fill]
     decision_ns: list[int]
@@ -122,6 +127,7 @@ class RestingFlow:
         self.unsettled: set[int] = set()  # symbols whose quotes wait on an answer or on the order-rate limit
         self.retry_ns = 0  # not before this engine time (the order-rate limit has room again)
         self.joined: dict[int, int] = {}  # joined orders (``join``) -> when they are cancelled if still working
+        self.routed_posts: dict[int, float] = {}  # children the router posted -> their fills' cost so far, $
         self.next_ttl_ns: float = INF
         self.ttl_ns = int(self.strategy.cfg.passive_ttl_ms * 1e6)
         self.join_peg = self.strategy.cfg.join == "peg"
@@ -178,9 +184,15 @@ class RestingFlow:
         self.journal.order(order)
         self.journal.order_event(order.order_id, order.ts_ns, S.PENDING_NEW.value, order.qty, order.limit, 0, "")
 
-    def close_order(self, order: Order, state: OrderStatus, t_ns: int, reason: str) -> None:
-        """A final state: the unfilled rest stops counting as working."""
-        self.transition(order, state, t_ns, reason)
+    def close_order(
+        self, order: Order, state: OrderStatus, t_ns: int, reason: str, fill: tuple[int, float] | None = None
+    ) -> None:
+        """A final state: the unfilled rest stops counting as working. ``fill``: the (qty, price) of the
+        fill that completed the order (its event row logs the fill's, the done row no reason)."""
+        if fill is None:
+            self.transition(order, state, t_ns, reason)
+        else:
+            self.transition(order, state, t_ns, reason, *fill)
         leaves = order.qty - order.filled
         sym = self.symbol_index[order.symbol]
         if order.side > 0:
@@ -194,7 +206,26 @@ class RestingFlow:
         if self.quote_orders.get(key) == order.order_id:
             del self.quote_orders[key]
         self.done_by_status[state.value] = self.done_by_status.get(state.value, 0) + 1
-        self.journal.order_done(order, t_ns, reason)
+        self.journal.order_done(order, t_ns, "" if fill else reason)
+        if order.order_id in self.routed_posts:
+            self.routed_post_done(order, sym, t_ns)
+
+    def routed_post_done(self, order: Order, sym: int, t_ns: int) -> None:
+        """A child the router chose to post is done: what it cost against the decision's mid, as the
+        environment scores a post (``learn/env_post.py``): its fills' shortfall and fees (a rebate
+        negative), and for each unfilled share how far the mid has moved away since plus the miss
+        penalty (it must be re-sent); the router learns it."""
+        cost = self.routed_posts.pop(order.order_id)
+        mid0, side = order.decision_mid, int(order.side)
+        leaves = order.qty - order.filled
+        cost += leaves * (side * (self.portfolio.mark[sym] - mid0) + self.miss_penalty_ticks * self.tick)
+        cost_bps = cost / (order.qty * mid0) * 1e4 if mid0 > 0 else 0.0
+        answered = order.accepted_ns if order.accepted_ns > 0 else t_ns  # the ack, else the refusal
+        rt_us = (answered - order.ts_ns) / 1000
+        transition = Transition(
+            self.venue_index[order.venue], order.qty, order.filled, cost_bps, rt_us, -cost_bps, order.decision
+        )
+        self.router.learn(order.router, transition)
 
     def book_fill(
         self, order: Order, sym: int, qty: int, price: float, fee: float, t_ns: int, venue_ns: int,
@@ -222,6 +253,8 @@ class RestingFlow:
             self.adverse_pending.append((t_ns + ADVERSE_HORIZON_NS, sym, int(order.side), portfolio.mark[sym], qty))
         else:
             self.fees_taker += fee
+        if order.order_id in self.routed_posts:
+            self.routed_posts[order.order_id] += int(order.side) * (price - order.decision_mid) * qty + fee
         done = order.filled >= order.qty
         if order.status in (S.PENDING_CANCEL, S.PENDING_REPLACE) and not done:
             self.transition(order, order.status, t_ns, "FILL", qty, price)
@@ -229,14 +262,7 @@ class RestingFlow:
             if order.resting:
                 self.passive_filled_orders += 1
                 self.time_to_fill_ns_sum += t_ns - order.ts_ns
-            self.transition(order, S.FILLED, t_ns, "FILL", qty, price)
-            self.working.pop(order.order_id, None)
-            self.pending_replace.pop(order.order_id, None)
-            key = (sym, int(order.side))
-            if self.quote_orders.get(key) == order.order_id:
-                del self.quote_orders[key]
-            self.done_by_status[S.FILLED.value] = self.done_by_status.get(S.FILLED.value, 0) + 1
-            self.journal.order_done(order, t_ns, "")
+            self.close_order(order, S.FILLED, t_ns, "FILL", (qty, price))
         else:
             self.transition(order, S.PARTIALLY_FILLED, t_ns, "FILL", qty, price)
 
@@ -252,27 +278,35 @@ class RestingFlow:
     # -- resting orders: post, cancel, replace -----------------------------------------------------
     def post(
         self, sym: int, t_ns: int, side: Side, qty: int, price: float, wall0: int,
-        order_type: OrderType = OrderType.POST_ONLY,
+        order_type: OrderType = OrderType.POST_ONLY, routed: tuple[int, int, int] | None = None,
     ) -> Order | None:  # fmt: skip
         """Send a resting order to the venue the posting rule picks; None when none can take it or risk
-        denies it."""
+        denies it. ``routed``: (venue, parent, decision) of a child the router chose to post — that venue,
+        the router's name on the order, and the router learns what it cost when it is done."""
         n = self.n_ven
-        quotes = self.quotes[sym * n : (sym + 1) * n]
-        up = [not v.latency.is_down_as_drawn(t_ns) for v in self.venues]
-        specs = [x.spec for x in self.venues]
-        v = post_venue(
-            self.post_rule, int(side), price, quotes, specs, up, self.inv_tick, order_type is OrderType.MID_PEG
-        )
+        if routed is None:
+            quotes = self.quotes[sym * n : (sym + 1) * n]
+            up = [not v.latency.is_down_as_drawn(t_ns) for v in self.venues]
+            specs = [x.spec for x in self.venues]
+            v = post_venue(
+                self.post_rule, int(side), price, quotes, specs, up, self.inv_tick, order_type is OrderType.MID_PEG
+            )
+            parent, decision, by = self.next_parent_id, -1, self.post_rule
+        else:
+            (v, parent, decision), by = routed, self.router.name
         mid = self.portfolio.mark[sym]
         if v < 0 or not self.risk_ok(sym, t_ns, side, qty, price, mid):
             return None
         venue = self.venues[v]
         order = Order(
-            self.next_order_id, self.next_parent_id, self.symbols[sym], side, qty, price, venue.name,
-            self.post_rule, t_ns, mid, order_type=order_type, tif=TimeInForce.DAY,
+            self.next_order_id, parent, self.symbols[sym], side, qty, price, venue.name, by, t_ns, mid,
+            order_type=order_type, tif=TimeInForce.DAY, decision=decision,
         )  # fmt: skip
         self.next_order_id += 1
-        self.next_parent_id += 1
+        if routed is None:
+            self.next_parent_id += 1
+        else:
+            self.routed_posts[order.order_id] = 0.0
         self.orders += 1
         self.passive_orders += 1
         arrive = venue.send(order, t_ns)
@@ -362,8 +396,10 @@ class RestingFlow:
 
     def load_prints(self, prints: TradePrints | None) -> None:
         """Others' trades of the next batch, applied as time reaches them. Skipped while nothing of ours
-        rests and the strategy never posts (a taker's session pays nothing for them)."""
-        if prints is None or not len(prints) or not (self.strategy.quoting or any(self.resting_n)):
+        rests and nothing may rest during the batch (the strategy never posts, nor does the router): a
+        taker's session pays nothing for them, and an order posted mid-batch meets the batch's prints."""
+        rests = self.strategy.rests or self.router.may_post or any(self.resting_n)
+        if prints is None or not len(prints) or not rests:
             self.prints, self.prints_at, self.next_print_ns = ([], [], [], [], []), 0, INF
             return
         p = prints

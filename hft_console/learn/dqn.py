@@ -1,8 +1,9 @@
 """A Double-DQN router trained end to end under one ``jax.jit`` on the JAX routing environment.
 
-Action ``a = venue * len(SIZE_FRACTIONS) + k`` sends ``SIZE_FRACTIONS[k]`` of the parent to ``venue``;
-ineligible venues (not at the consolidated best price: the observation's first ``V`` entries) are
-masked to -inf when acting and inside the target's argmax/max. The agent trains on a vmapped batch of
+Action ``a = venue * len(CHOICES) + k`` does ``CHOICES[k]`` at ``venue``: take or post (a POST_ONLY
+resting for the strategy's time to live) a share of the parent; ineligible venues (not at the
+consolidated best price: the observation's first ``V`` entries), and posts at a dark venue, are masked
+to -inf when acting and inside the target's argmax/max. The agent trains on a vmapped batch of
 environments, each drawing its own regime (calm / congested / degraded with a random degraded venue,
 started congested as the evaluation does) at every episode start, so one network serves all three.
 
@@ -13,13 +14,13 @@ no flashbax), then, once the buffer holds ``learning_starts`` transitions, takes
 ``optax.incremental_update``). The scan is split into ``chunks`` calls of the same compiled function
 so ``progress`` can be reported between them; it is compiled once, ahead of time, and timed apart.
 
-Reward: ``-(cost_bps - reward_center) * reward_scale``. Costs sit near 0.5-0.6 bps while the choices
-differ by a few hundredths of a bp, so centring and scaling put Q-values near unit size. A fill and a
-miss differ by about 0.5 bp (5 reward units), so the Huber loss's quadratic zone is widened to 3
-units: with the usual 1 it acts as an L1 loss on most targets and Q drifts to the median outcome (a
-fill) instead of the mean, blind to fill odds; a degraded IEX (cheap fee, slow, rejecting) then looked
-best, for 0.03-0.05 bp of regret per decision in those worlds (0.01-0.015 with 3). Plain MSE (a delta
-of 10) let target noise through and did worse elsewhere. The network, its forward passes and the loss
+Reward: ``-(cost_bps - reward_center) * reward_scale``. Takes cost 0.3-0.6 bps and posts -0.4 bps
+(filled: half the spread and the rebate earned) to 1.5-2.5 bps (missed: the move away and the re-send),
+so costs are centred at 0.2 and scaled to unit size. A post's fill and miss differ by about 2 bps (20
+reward units) and a take's by about 0.5 bp, so the Huber loss's quadratic zone is 10 units: a narrow
+one acts as an L1 loss on most targets and Q drifts to the median outcome (a fill) instead of the mean,
+blind to fill odds — with posts filling about 80% of the time, every post then looks better than it
+is (takes alone, a delta of 3 had sufficed). The network, its forward passes and the loss
 are ``routing/models/dqn.py`` (the live session fine-tunes with the same loss); this module trains.
 """
 
@@ -38,8 +39,8 @@ from hft_console.learn.env import EnvParams, EnvState, observe, params_from_sett
 from hft_console.learn.evaluate import EvalRouter, draw_world, keep_state
 from hft_console.routing.models import latency
 from hft_console.routing.models.checkpoint import Params
-from hft_console.routing.models.dqn import N_SIZES, apply, double_dqn_loss, masked, network, pin_off
-from hft_console.routing.models.layout import SIZE_FRACTIONS, obs_dim
+from hft_console.routing.models.dqn import N_CHOICES, apply, double_dqn_loss, masked, network, pin_off
+from hft_console.routing.models.layout import CHOICES, obs_dim
 from hft_console.routing.models.nets import MLP
 from hft_console.settings import Settings
 
@@ -51,7 +52,7 @@ class DQNConfig(NamedTuple):
     num_envs: int = 128  # environments stepped in parallel (vmap)
     rollout_steps: int = 4  # steps per environment between learning phases
     updates_per_chunk: int = 200  # updates per compiled call
-    chunks: int = 10  # calls of that function (progress is reported between them)
+    chunks: int = 8  # calls of that function (progress is reported between them)
     grad_steps: int = 2  # gradient steps per update once learning has started
     batch_size: int = 256  # transitions per gradient step, uniform from the buffer
     buffer_size: int = 65_536  # ring buffer capacity (a multiple of num_envs * rollout_steps)
@@ -59,17 +60,17 @@ class DQNConfig(NamedTuple):
     lr: float = 1e-3  # Adam
     max_grad_norm: float = 10.0  # global-norm clip before Adam
     gamma: float = 0.5  # discount; the world's hidden state moves on regardless of our action
-    huber_delta: float = 3.0  # Huber loss's quadratic zone, in reward units (see the module notes)
+    huber_delta: float = 10.0  # Huber loss's quadratic zone, in reward units (see the module notes)
     target_period: int = 100  # learn steps between target updates
     tau: float = 1.0  # target step size at each update (1.0 = hard copy, < 1 = Polyak)
     eps_start: float = 1.0  # ε-greedy, linear from eps_start to eps_end ...
     eps_end: float = 0.02
     eps_fraction: float = 0.4  # ... over this share of the updates
-    reward_center: float = 0.5  # reward = -(cost_bps - reward_center) * reward_scale
+    reward_center: float = 0.2  # reward = -(cost_bps - reward_center) * reward_scale
     reward_scale: float = 10.0
     episode_len: int = 200  # steps before an environment restarts in a fresh world (as evaluation does)
     regime_mix: tuple[float, float, float] = (1 / 3, 1 / 3, 1 / 3)  # calm, congested, degraded
-    sizes: tuple[int, ...] = (0, 1)  # which SIZE_FRACTIONS the agent may use (the others are pinned off)
+    choices: tuple[int, ...] = (0, 1, 2, 3)  # which CHOICES the agent may use (the others are pinned off)
 
     @property
     def env_steps(self) -> int:
@@ -117,11 +118,12 @@ def make_train(
     ``predictor``: the latency forecaster's starting weights (default: the shipped ones)."""
     base = params_from_settings(settings, predictor=predictor)
     n_ven = int(base.median_us.shape[0])
-    dim, n_act = obs_dim(n_ven), n_ven * N_SIZES
+    dim, n_act = obs_dim(n_ven), n_ven * N_CHOICES
     net = MLP(hidden=cfg.hidden, out=n_act)
     tx = optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm), optax.adam(cfg.lr))
     mix = jnp.asarray(cfg.regime_mix) / sum(cfg.regime_mix)
-    fractions = jnp.asarray(SIZE_FRACTIONS)
+    fractions = jnp.asarray([share for _, share in CHOICES])
+    posts = jnp.asarray([post for post, _ in CHOICES])
     per_update = cfg.num_envs * cfg.rollout_steps
     if cfg.buffer_size % per_update or cfg.buffer_size < max(cfg.learning_starts, cfg.batch_size):
         raise ValueError(f"buffer_size must be a multiple of {per_update} and hold learning_starts and a batch")
@@ -136,7 +138,8 @@ def make_train(
         key: jax.Array, s: EnvState, p: EnvParams, action: jax.Array
     ) -> tuple[EnvState, EnvParams, jax.Array, jax.Array]:
         k_step, k_new = jax.random.split(key)
-        s, info = step(k_step, s, action // N_SIZES, fractions[action % N_SIZES], p)
+        k = action % N_CHOICES
+        s, info = step(k_step, s, action // N_CHOICES, fractions[k], p, posts[k])
         next_obs = observe(s, p)  # before any restart: episodes only end by time, so we bootstrap
         s_new, p_new = fresh_env(k_new)
         done = s.t >= cfg.episode_len
@@ -158,14 +161,14 @@ def make_train(
 
     def act(params: Params, obs: jax.Array, key: jax.Array, eps: jax.Array) -> jax.Array:
         k_explore, k_pick = jax.random.split(key)
-        q = masked(apply(net, params, obs), obs, n_ven, cfg.sizes)
+        q = masked(apply(net, params, obs), obs, n_ven, cfg.choices)
         greedy = jnp.argmax(q, axis=-1)
         # exploring: uniform over the eligible actions (the largest of uniform draws on the unmasked ones)
         explore = jnp.argmax(jnp.where(jnp.isfinite(q), jax.random.uniform(k_pick, q.shape), -1.0), axis=-1)
         return jnp.where(jax.random.uniform(k_explore, greedy.shape) < eps, explore, greedy)
 
     def loss_fn(params: Params, target: Params, batch: Transitions) -> jax.Array:
-        return double_dqn_loss(net, params, target, batch, n_ven, cfg.sizes, cfg.gamma, cfg.huber_delta)
+        return double_dqn_loss(net, params, target, batch, n_ven, cfg.choices, cfg.gamma, cfg.huber_delta)
 
     def grad_step(c: Carry, key: jax.Array) -> tuple[Carry, jax.Array]:
         idx = jax.random.randint(key, (cfg.batch_size,), 0, c.buffer.filled)
@@ -246,7 +249,7 @@ def train(
         if progress is not None:
             progress((i + 1) / cfg.chunks)
     train_s = time.perf_counter() - started
-    params = pin_off(jax.tree.map(np.asarray, jax.device_get(carry.params)), cfg.sizes)
+    params = pin_off(jax.tree.map(np.asarray, jax.device_get(carry.params)), cfg.choices)
     cost = np.concatenate([np.asarray(m.cost_bps) for m in history])
     loss = np.concatenate([np.asarray(m.loss) for m in history])
     tail = max(1, len(cost) // 10)
@@ -255,8 +258,8 @@ def train(
         "venues": [v.name for v in settings.venues],
         "obs_dim": obs_dim(n_ven),
         "latency_fingerprint": latency.fingerprint(predictor),
-        "actions": {"layout": "venue * len(size_fractions) + k", "size_fractions": list(SIZE_FRACTIONS)},
-        "network": {"hidden": list(cfg.hidden), "activation": "relu", "out": n_ven * N_SIZES},
+        "actions": {"layout": "venue * len(choices) + k", "choices": [list(c) for c in CHOICES]},
+        "network": {"hidden": list(cfg.hidden), "activation": "relu", "out": n_ven * N_CHOICES},
         "config": {k: list(v) if isinstance(v, tuple) else v for k, v in cfg._asdict().items()},
         "seed": seed,
         "env_steps": cfg.env_steps,
@@ -276,11 +279,12 @@ def eval_router(params: Params) -> EvalRouter:
     """The greedy policy as an evaluation router (no online learning: the checkpoint is what ships)."""
     params = jax.tree.map(jnp.asarray, params)
     net = network(params)
-    fractions = jnp.asarray(SIZE_FRACTIONS)
+    fractions = jnp.asarray([share for _, share in CHOICES])
+    posts = jnp.asarray([post for post, _ in CHOICES])
 
-    def act(state: Any, s: EnvState, obs: jax.Array, key: jax.Array, p: EnvParams) -> tuple[Any, Any, Any]:
+    def act(state: Any, s: EnvState, obs: jax.Array, key: jax.Array, p: EnvParams) -> tuple[Any, Any, Any, Any]:
         q = masked(apply(net, params, obs), obs, s.eligible.shape[0])
         a = jnp.argmax(q)
-        return state, a // N_SIZES, fractions[a % N_SIZES]
+        return state, a // N_CHOICES, fractions[a % N_CHOICES], posts[a % N_CHOICES]
 
     return EvalRouter(lambda key: jnp.zeros((), jnp.int32), act, keep_state)

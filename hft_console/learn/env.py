@@ -38,6 +38,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from hft_console.learn import env_post
+from hft_console.learn.env_post import PostParams
 from hft_console.routing.models import latency
 from hft_console.routing.models.checkpoint import Params
 from hft_console.settings import Settings
@@ -47,6 +49,8 @@ from hft_console.venues.regimes import REGIMES
 from hft_console.venues.simulator import impact_per_sqrt_share
 
 QUAD = 16  # fixed normal quantiles the oracle integrates latency over
+PRESSURE_GRID = np.linspace(-3.0, 3.0, 13, dtype=np.float32)  # where the oracle knows a post's expected cost
+POST_SIMS = 384  # paths per venue and pressure behind each of those figures
 
 
 class EnvParams(NamedTuple):
@@ -84,6 +88,8 @@ class EnvParams(NamedTuple):
     impact_per_sqrt_share: float
     decision_dt_s: float
     predictor: Params  # the latency forecaster's shared starting weights (``routing/models/latency.py``)
+    post: PostParams  # a resting child's market (``env_post.py``)
+    post_cost_bps: jax.Array  # (V, len(PRESSURE_GRID)) a post's expected cost when answered, by pressure (the oracle's)
 
 
 class EnvState(NamedTuple):
@@ -95,6 +101,8 @@ class EnvState(NamedTuple):
     size: jax.Array  # (V,) displayed shares
     t: jax.Array  # step count
     fc: latency.Forecast  # the latency forecaster, learning online from every answer
+    pressure: jax.Array  # () the order-flow pressure, towards the far side (+: the price moves away from our bid)
+    near_size: jax.Array  # (V,) displayed shares at our side's touch (where a post joins)
 
 
 class StepInfo(NamedTuple):
@@ -104,6 +112,11 @@ class StepInfo(NamedTuple):
     rt_us: jax.Array
     venue: jax.Array
     timed_out: jax.Array
+    posted: jax.Array  # bool: the child rested (POST_ONLY) rather than took
+    maker: jax.Array  # shares filled as a maker
+    adverse_bps: jax.Array  # mark-out per maker share 1 s after its fill (+ = against us); 0 without
+    time_ms: jax.Array  # decision -> the fill that completed the child (0 when nothing filled)
+    shortfall_bps: jax.Array  # the child's own shortfall per share, misses included (no rest of parent)
 
 
 def params_from_settings(
@@ -120,7 +133,7 @@ def params_from_settings(
 
     vol = s.market.annual_vol / math.sqrt(252 * 6.5 * 3600 * 1e6) * price / s.market.tick_size
     impact = impact_per_sqrt_share(s.market)
-    return EnvParams(
+    p = EnvParams(
         taker_fee=arr([v.taker_fee for v in specs]),
         touch_prob=arr([1.0 if v.kind == "dark" else 0.9 if v.spread_ticks <= 1 else 0.45 for v in specs]),
         depth=arr([float(v.depth_shares) for v in specs]),
@@ -155,7 +168,34 @@ def params_from_settings(
         impact_per_sqrt_share=impact,
         decision_dt_s=decision_dt_s,
         predictor=latency.shared_weights() if predictor is None else predictor,
+        post=env_post.post_params(s, price),
+        post_cost_bps=jnp.zeros((len(specs), PRESSURE_GRID.size), jnp.float32),
     )
+    return p._replace(post_cost_bps=post_cost_table(p))
+
+
+@jax.jit
+def post_cost_table(p: EnvParams) -> jax.Array:
+    """``(V, len(PRESSURE_GRID))``: a post's expected cost (bps of the child, misses included) at each
+    venue and order-flow pressure, when the venue answers (``POST_SIMS`` paths at median latency, the
+    same keys for every cell, so the table is smooth in pressure). A dark venue refuses posts: a miss."""
+    n = p.depth.shape[0]
+    keys = jax.random.split(jax.random.key(0), POST_SIMS)
+    flight = p.median_us + p.bump_us
+    cancel = p.post.cancel_median_us + p.bump_us
+
+    def cell(v: jax.Array, pressure: jax.Array) -> jax.Array:
+        def one(k: jax.Array) -> jax.Array:
+            r = env_post.simulate_post(k, p.post, v, jnp.asarray(p.qty), p.depth[v], pressure, flight[v],
+                                       p.feed_delay_us[v], cancel[v])  # fmt: skip
+            return r.cost_ticks
+
+        return jnp.mean(jax.vmap(one)(keys))
+
+    grid = jnp.asarray(PRESSURE_GRID)
+    ticks = jax.vmap(lambda v: jax.vmap(lambda g: cell(v, g))(grid))(jnp.arange(n))
+    ticks = jnp.where(p.dark[:, None] > 0, p.miss_penalty_ticks, ticks)
+    return ticks * p.tick / p.price * 1e4
 
 
 def regime_params(p: EnvParams, regime: str, degraded_venue: jax.Array | int = 0) -> EnvParams:
@@ -182,32 +222,40 @@ def regime_params(p: EnvParams, regime: str, degraded_venue: jax.Array | int = 0
             outage_rate=jnp.where(hit, jnp.maximum(p.outage_rate * 20, 120 / 3600), p.outage_rate),
             # venues.latency.prior_round_trip_us of the slower venue: the engine's priors come from its spec
             prior_rt_us=jnp.where(hit, 2 * (median_us * jnp.exp(p.sigma**2 / 2) + p.bump_us), p.prior_rt_us),
+            # cancels too are five times slower there
+            post=p.post._replace(cancel_median_us=jnp.where(hit, p.post.cancel_median_us * 5, p.post.cancel_median_us)),
         )
     raise ValueError(f"unknown regime {regime!r}: expected one of {REGIMES}")
 
 
-def _context(key: jax.Array, p: EnvParams) -> tuple[jax.Array, jax.Array]:
-    """Which venues show the best price, and how much each displays there. A dark venue displays
-    nothing and is eligible for every take (the engine offers it at the consolidated mid)."""
-    k1, k2, k3 = jax.random.split(key, 3)
+def _context(key: jax.Array, p: EnvParams, pressure: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Which venues show the best price, and how much each displays there on the side we take from and
+    on ours (the order-flow pressure tilts the two apart, as the synthetic market's quotes: the
+    imbalance). A dark venue displays nothing and is eligible for every take (the engine offers it at
+    the consolidated mid)."""
+    k1, k2, k3, k4 = jax.random.split(key, 4)
     n = p.depth.shape[0]
     lit = p.dark == 0
     eligible = (jax.random.uniform(k1, (n,)) < p.touch_prob) | ~lit
     # some lit venue is always at the touch: without a consolidated best price there is nothing to route
     forced = jnp.argmax(jnp.where(lit, jax.random.uniform(k2, (n,)), -1.0))
     eligible = eligible.at[forced].set(True)
-    lots = jnp.maximum(1.0, jnp.round(p.depth / 100 * jnp.exp(0.5 * jax.random.normal(k3, (n,)))))
-    return eligible, jnp.where(lit, lots * 100, 0.0)
+    tilt = jnp.exp(p.post.flow_size_skew * pressure)
+    lots = jnp.maximum(1.0, jnp.round(p.depth / 100 * jnp.exp(0.5 * jax.random.normal(k3, (n,))) / tilt))
+    near = jnp.maximum(1.0, jnp.round(p.depth / 100 * jnp.exp(0.5 * jax.random.normal(k4, (n,))) * tilt))
+    return eligible, jnp.where(lit, lots * 100, 0.0), jnp.where(lit, near * 100, 0.0)
 
 
 def reset(key: jax.Array, p: EnvParams, start_congested: jax.Array | float = 0.0) -> EnvState:
-    k1, k2 = jax.random.split(key)
+    k1, k2, k3 = jax.random.split(key, 3)
     n = p.depth.shape[0]
     congested = jax.random.uniform(k1, (n,)) < start_congested
-    eligible, size = _context(k2, p)
+    pressure = jax.random.normal(k3)
+    eligible, size, near = _context(k2, p, pressure)
     zeros = jnp.zeros(n)
     fc = latency.start(p.predictor, p.prior_rt_us)
-    return EnvState(congested, zeros, p.prior_rt_us, p.prior_rt_us, eligible, size, jnp.zeros((), jnp.int32), fc)
+    t0 = jnp.zeros((), jnp.int32)
+    return EnvState(congested, zeros, p.prior_rt_us, p.prior_rt_us, eligible, size, t0, fc, pressure, near)
 
 
 def one_way_us(key: jax.Array, p: EnvParams, congested: jax.Array) -> jax.Array:
@@ -244,9 +292,16 @@ def hidden_fill_share(p: EnvParams, qty: float | jax.Array) -> jax.Array:
     return (1.0 - p.hidden_zero_prob) * (1.0 + tail) / qty
 
 
-def step(key: jax.Array, s: EnvState, venue: jax.Array, fraction: jax.Array, p: EnvParams) -> tuple[EnvState, StepInfo]:
-    """Route ``fraction`` of the parent (at most the displayed size) to ``venue``; advance the world."""
-    k_lat, k_back, k_fill, k_rej, k_reg, k_out, k_dur, k_ctx, k_mid, k_zero, k_hid = jax.random.split(key, 11)
+def step(
+    key: jax.Array, s: EnvState, venue: jax.Array, fraction: jax.Array, p: EnvParams, post: jax.Array | bool = False
+) -> tuple[EnvState, StepInfo]:
+    """Route ``fraction`` of the parent to ``venue``: a take (at most the displayed size), or with
+    ``post`` a POST_ONLY resting at our side's touch for the time to live (``env_post.py``; a dark
+    venue refuses it); advance the world."""
+    keys = jax.random.split(key, 13)
+    k_lat, k_back, k_fill, k_rej, k_reg, k_out, k_dur, k_ctx, k_mid, k_zero, k_hid = keys[:11]
+    k_post, k_flow = keys[11], keys[12]
+    post = jnp.asarray(post)
     n = p.median_us.shape[0]
     onehot = jnp.arange(n) == venue
 
@@ -255,7 +310,8 @@ def step(key: jax.Array, s: EnvState, venue: jax.Array, fraction: jax.Array, p: 
 
     dark = pick(p.dark) > 0
     # a lit venue takes at most what it displays; a dark one displays nothing and takes the child
-    qty = jnp.clip(jnp.round(p.qty * fraction), 1.0, jnp.where(dark, p.qty, pick(s.size)))
+    want = jnp.round(p.qty * fraction)
+    qty = jnp.where(post, jnp.clip(want, 1.0, p.qty), jnp.clip(want, 1.0, jnp.where(dark, p.qty, pick(s.size))))
     out_us = pick(one_way_us(k_lat, p, s.congested))
     back_us = pick(one_way_us(k_back, p, s.congested))
     down = pick(s.down_left_s) > 0
@@ -268,10 +324,20 @@ def step(key: jax.Array, s: EnvState, venue: jax.Array, fraction: jax.Array, p: 
     # dark: the hidden liquidity this order meets, none with hidden_zero_prob, else round(Exp(mean)) >= 1
     size = jnp.maximum(1.0, jnp.round(jax.random.exponential(k_hid) * pick(p.hidden_mean)))
     hidden = jnp.where(jax.random.uniform(k_zero) < pick(p.hidden_zero_prob), 0.0, size)
-    filled = jnp.where(down | rejected, 0.0, jnp.where(dark, jnp.minimum(qty, hidden), lit_filled))
+    taken = jnp.where(down | rejected, 0.0, jnp.where(dark, jnp.minimum(qty, hidden), lit_filled))
     fee = pick(p.taker_fee)
     half_spread = jnp.where(dark | at_mid, 0.0, 0.5 * p.tick)  # a midpoint fill pays no half spread
-    cost = filled * (half_spread + fee) + (qty - filled) * p.miss_penalty_ticks * p.tick
+    take_cost = taken * (half_spread + fee) + (qty - taken) * p.miss_penalty_ticks * p.tick
+    # a post: the cancel flies as the order did (same congestion and spikes), at the cancel's median
+    cancel_us = out_us * pick(p.post.cancel_median_us) / pick(p.median_us)
+    rested = env_post.simulate_post(
+        k_post, p.post, venue, qty, pick(p.depth), s.pressure, out_us, pick(p.feed_delay_us), cancel_us
+    )
+    answered = ~(down | rejected | dark)
+    made = jnp.where(answered, rested.filled, 0.0)
+    post_cost = qty * p.tick * jnp.where(answered, rested.cost_ticks, p.miss_penalty_ticks)
+    filled = jnp.where(post, made, taken)
+    cost = jnp.where(post, post_cost, take_cost)
     # the rest of the parent goes to the other venues at the touch, at their average expected cost: a
     # smaller slice is not cheaper by itself (the router is scored on the whole parent)
     rest = p.qty - qty
@@ -281,6 +347,8 @@ def step(key: jax.Array, s: EnvState, venue: jax.Array, fraction: jax.Array, p: 
     # the simulator answers from the venue's frame, one feed delay ahead of our picture of it, and never
     # before our clock reaches that frame: an answer takes at least the feed delay to come back
     rt = jnp.where(down, timeout, out_us + jnp.maximum(back_us, pick(p.feed_delay_us)))
+    maker = jnp.where(post, made, 0.0)
+    time_ms = jnp.where(filled > 0, jnp.where(post, rested.time_ms + back_us / 1e3, rt / 1e3), 0.0)
     ewma = jnp.where(onehot, s.ewma_us + EWMA_ALPHA * (rt - s.ewma_us), s.ewma_us)
     last = jnp.where(onehot, rt, s.last_rt_us)
     fc = latency.record(s.fc, venue, rt, p.prior_rt_us)
@@ -292,21 +360,26 @@ def step(key: jax.Array, s: EnvState, venue: jax.Array, fraction: jax.Array, p: 
     starts = (s.down_left_s <= 0) & (jax.random.uniform(k_out, (n,)) < 1 - jnp.exp(-p.outage_rate * dt))
     duration = jax.random.exponential(k_dur, (n,)) * p.outage_mean_s
     down_left = jnp.where(starts, duration, jnp.maximum(s.down_left_s - dt, 0.0))
-    eligible, size = _context(k_ctx, p)
-    state = EnvState(congested, down_left, ewma, last, eligible, size, s.t + 1, fc)
-    return state, StepInfo(cost_bps, filled, qty, rt, venue, down)
+    pressure = env_post.evolve_pressure(k_flow, s.pressure, dt, p.post.flow_tau_s)
+    eligible, size, near = _context(k_ctx, p, pressure)
+    state = EnvState(congested, down_left, ewma, last, eligible, size, s.t + 1, fc, pressure, near)
+    adverse = jnp.where(maker > 0, rested.adverse_bps, 0.0)
+    info = StepInfo(cost_bps, filled, qty, rt, venue, down, post, maker, adverse, time_ms, cost / (qty * p.price) * 1e4)
+    return state, info
 
 
 # -- observations -------------------------------------------------------------------------------------
 def observe(s: EnvState, p: EnvParams) -> jax.Array:
     """The learned routers' input ``(obs_dim(V),)`` float32, as ``routing/models/layout.py`` lays it
-    out: per venue eligibility, displayed size against the parent, log of the measured round trip, of
+    out: per venue eligibility, displayed size against the parent on the side we take from and on ours,
+    log of the measured round trip, of
     the last one and of the forecaster's forecast, and the fee in ticks; then the parent size and a
     constant. The live policy builds the same from the engine's observation (held equal by a test)."""
     return jnp.concatenate(
         [
             s.eligible.astype(jnp.float32),
             jnp.minimum(s.size / p.qty, 4.0),
+            jnp.minimum(s.near_size / p.qty, 4.0),
             jnp.log(s.ewma_us / 100.0),
             jnp.log(s.last_rt_us / 100.0),
             jnp.log(s.fc.forecast_us / 100.0),
@@ -346,5 +419,25 @@ def expected_cost_bps(s: EnvState, p: EnvParams) -> jax.Array:
     return per_share / p.price * 1e4
 
 
+def expected_post_bps(s: EnvState, p: EnvParams) -> jax.Array:
+    """``(V,)`` each venue's expected cost of posting the whole child now, knowing the pressure (the
+    table ``post_cost_bps`` interpolated), outages and rejects (a miss when the venue does not answer)."""
+    at = jax.vmap(lambda row: jnp.interp(s.pressure, jnp.asarray(PRESSURE_GRID), row))(p.post_cost_bps)
+    answered = (1 - p.reject_prob) * (s.down_left_s <= 0)
+    miss = p.miss_penalty_ticks * p.tick / p.price * 1e4
+    return answered * at + (1 - answered) * miss
+
+
+def oracle_action(s: EnvState, p: EnvParams) -> tuple[jax.Array, jax.Array]:
+    """The venue and whether to post there: the lowest expected cost over takes and posts."""
+    take = jnp.where(s.eligible, expected_cost_bps(s, p), jnp.inf)
+    post = jnp.where(s.eligible & (p.dark == 0), expected_post_bps(s, p), jnp.inf)
+    both = jnp.concatenate([take, post])
+    a = jnp.argmin(both)
+    n = take.shape[0]
+    return a % n, a >= n
+
+
 def oracle_venue(s: EnvState, p: EnvParams) -> jax.Array:
+    """The oracle's venue among takes only (the narrow decision)."""
     return jnp.argmin(jnp.where(s.eligible, expected_cost_bps(s, p), jnp.inf))

@@ -8,6 +8,7 @@ step, so differences — and the regret against the oracle — are paired, not n
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -21,14 +22,15 @@ from hft_console.learn.env import EnvParams, EnvState
 from hft_console.routing import bandits
 from hft_console.venues.regimes import REGIMES
 
-Act = Callable[[Any, EnvState, jax.Array, jax.Array, EnvParams], tuple[Any, jax.Array, jax.Array]]
+Act = Callable[[Any, EnvState, jax.Array, jax.Array, EnvParams], tuple[Any, jax.Array, jax.Array, jax.Array]]
 Update = Callable[[Any, jax.Array, jax.Array], Any]
 
 
 class EvalRouter(NamedTuple):
     """A router on the environment, the shape of ``routing.policy.Policy`` in jnp:
-    ``init(key) -> state``; ``act(state, env_state, obs, key, params) -> (state, venue, fraction)``;
-    ``update(state, venue, reward) -> state`` (the reward is -cost_bps)."""
+    ``init(key) -> state``; ``act(state, env_state, obs, key, params) -> (state, venue, fraction, post)``
+    (``post``: rest a POST_ONLY there rather than take); ``update(state, venue, reward) -> state`` (the
+    reward is -cost_bps)."""
 
     init: Callable[[jax.Array], Any]
     act: Act
@@ -44,13 +46,31 @@ def _pick(score: jax.Array, eligible: jax.Array) -> jax.Array:
     return jnp.argmax(jnp.where(eligible, score, -jnp.inf))
 
 
+TAKE_RULES = ("best-price", "lowest-latency", "lowest-fee", "round-robin", "random")
+POST_RULES = ("post-best-rebate", "post-shortest-queue")  # routing/posting.py's rules, every child posted
+
+
 def baseline(name: str) -> EvalRouter:
     """The engine's baselines (``routing/baselines.py``, plain Python per decision) in jnp on the
-    environment's state, plus the oracle; ``tests/integration/test_env_consistency.py`` holds the
-    twins to the same costs."""
+    environment's state, the posting rules (``routing/posting.py``: every child rests at the lit venue
+    with the best maker rebate, or the shortest queue on our side, among those at the touch) and the
+    oracle (takes or posts, knowing the hidden state); ``tests/integration/test_env_consistency.py``
+    holds the twins to the same costs."""
 
-    def act(state: Any, s: EnvState, obs: jax.Array, key: jax.Array, p: EnvParams) -> tuple[Any, Any, Any]:
-        one = jnp.ones(())
+    def act(state: Any, s: EnvState, obs: jax.Array, key: jax.Array, p: EnvParams) -> tuple[Any, Any, Any, Any]:
+        state, venue, post = choose(state, s, key, p)
+        return state, venue, jnp.ones(()), post
+
+    def choose(state: Any, s: EnvState, key: jax.Array, p: EnvParams) -> tuple[Any, Any, Any]:
+        one = jnp.zeros((), bool)
+        lit = s.eligible & (p.dark == 0)
+        if name == "post-best-rebate":
+            return state, _pick(-p.post.maker_fee * 1e6 - s.near_size * 1e-6, lit), ~one
+        if name == "post-shortest-queue":
+            return state, _pick(-s.near_size - p.post.maker_fee * 1e-3, lit), ~one
+        if name == "oracle":
+            venue, post = env.oracle_action(s, p)
+            return state, venue, post
         if name == "best-price":
             # every eligible venue shows the best price (a dark one is offered at it with no size, as the
             # engine offers it): the larger size, then the faster (two steps: size x 1e7 - latency in
@@ -68,8 +88,6 @@ def baseline(name: str) -> EvalRouter:
             return state + 1, first, one
         if name == "random":
             return state, _pick(jax.random.uniform(key, s.eligible.shape), s.eligible), one
-        if name == "oracle":
-            return state, env.oracle_venue(s, p), one
         raise ValueError(f"unknown baseline {name!r}")
 
     return EvalRouter(lambda key: jnp.zeros((), jnp.int32), act, keep_state)
@@ -80,6 +98,18 @@ class Rollout(NamedTuple):
     filled: jax.Array
     qty: jax.Array
     rt_us: jax.Array
+    posted: jax.Array
+    maker: jax.Array
+    adverse_bps: jax.Array
+    time_ms: jax.Array
+    shortfall_bps: jax.Array
+
+
+@functools.cache
+def baseline_rollout(name: str, steps: int) -> Callable[[EnvParams, jax.Array, jax.Array], Rollout]:
+    """``make_rollout(baseline(name), steps)``, compiled once per process (training evaluates each agent
+    against the same two baselines)."""
+    return make_rollout(baseline(name), steps)
 
 
 def make_rollout(router: EvalRouter, steps: int) -> Callable[[EnvParams, jax.Array, jax.Array], Rollout]:
@@ -105,10 +135,13 @@ def rollout(
             k, t = x
             pt = p if after is None else jax.tree.map(lambda a, b: jnp.where(t >= switch_at, b, a), p, pa)
             k_act, k_env = jax.random.split(k)
-            r, venue, fraction = router.act(r, s, env.observe(s, pt), k_act, pt)
-            s, info = env.step(k_env, s, venue, fraction, pt)
-            r = router.update(r, venue, -info.cost_bps)
-            return (s, r), Rollout(info.cost_bps, info.filled, info.qty, info.rt_us)
+            r, venue, fraction, post = router.act(r, s, env.observe(s, pt), k_act, pt)
+            s, i = env.step(k_env, s, venue, fraction, pt, post)
+            r = router.update(r, venue, -i.cost_bps)
+            out = Rollout(
+                i.cost_bps, i.filled, i.qty, i.rt_us, i.posted, i.maker, i.adverse_bps, i.time_ms, i.shortfall_bps
+            )
+            return (s, r), out
 
         _, out = jax.lax.scan(body, (s0, r0), (jax.random.split(k_run, steps), jnp.arange(steps)))
         return out
@@ -175,15 +208,29 @@ def draw_world(
 
 
 def summarise(r: Rollout, oracle: Rollout) -> dict[str, float]:
+    """Per router: ``cost_bps`` (the parent's cost per decision, what routers are scored on) with its
+    95% interval across scenarios; ``fill_rate`` (child shares filled / sent); ``shortfall_bps`` (the
+    child's own implementation shortfall per share sent, misses included); ``adverse_bps`` (mark-out 1 s
+    after a maker fill per maker share; 0 without maker fills); ``post_share`` (children posted);
+    ``time_to_fill_ms`` (decision -> the fill completing a child, children that filled); mean round
+    trip; ``regret_bps`` against the oracle on the same worlds."""
     cost = np.asarray(r.cost_bps, dtype=np.float64)
     per_scenario = cost.mean(axis=1)
     regret = per_scenario - np.asarray(oracle.cost_bps, dtype=np.float64).mean(axis=1)
     n = per_scenario.size
     ci = 1.96 * per_scenario.std(ddof=1) / math.sqrt(n) if n > 1 else 0.0
+    qty, filled, maker = (np.asarray(x, dtype=np.float64) for x in (r.qty, r.filled, r.maker))
+    shortfall = float((np.asarray(r.shortfall_bps, dtype=np.float64) * qty).sum() / qty.sum())
+    adverse = float((np.asarray(r.adverse_bps, dtype=np.float64) * maker).sum() / maker.sum()) if maker.sum() else 0.0
+    done = filled > 0
     return {
         "cost_bps": round(float(per_scenario.mean()), 4),
         "cost_bps_ci95": round(float(ci), 4),
-        "fill_rate": round(float(np.asarray(r.filled).sum() / np.asarray(r.qty).sum()), 4),
+        "fill_rate": round(float(filled.sum() / qty.sum()), 4),
+        "shortfall_bps": round(shortfall, 4),
+        "adverse_bps": round(adverse, 4),
+        "post_share": round(float(np.asarray(r.posted).mean()), 4),
+        "time_to_fill_ms": round(float(np.asarray(r.time_ms)[done].mean()), 3) if done.any() else 0.0,
         "latency_us_mean": round(float(np.asarray(r.rt_us).mean()), 1),
         "regret_bps": round(float(regret.mean()), 4),
         "regret_bps_ci95": round(float(1.96 * regret.std(ddof=1) / math.sqrt(n)) if n > 1 else 0.0, 4),
@@ -197,9 +244,9 @@ def bandit_router(name: str, n_venues: int) -> EvalRouter:
     def init(key: jax.Array) -> Any:
         return bandits.bandit_init(name, n_venues, xp=jnp)
 
-    def act(state: Any, s: EnvState, obs: jax.Array, key: jax.Array, p: EnvParams) -> tuple[Any, Any, Any]:
+    def act(state: Any, s: EnvState, obs: jax.Array, key: jax.Array, p: EnvParams) -> tuple[Any, Any, Any, Any]:
         noise = bandits.noise_jax(name, s.eligible.shape[0], key)
-        return state, bandits.bandit_act(name, state, s.eligible, noise, xp=jnp), jnp.ones(())
+        return state, bandits.bandit_act(name, state, s.eligible, noise, xp=jnp), jnp.ones(()), jnp.zeros((), bool)
 
     def update(state: Any, venue: jax.Array, reward: jax.Array) -> Any:
         return bandits.bandit_update(name, state, venue, reward, xp=jnp)
@@ -226,8 +273,8 @@ def versus_oracle(
     regret and fill rate, and the share of the oracle's edge over best-price it captures."""
     runs = {
         "agent": make_rollout(router, steps),
-        "best-price": make_rollout(baseline("best-price"), steps),
-        "oracle": make_rollout(baseline("oracle"), steps),
+        "best-price": baseline_rollout("best-price", steps),
+        "oracle": baseline_rollout("oracle", steps),
     }
     out: dict[str, dict[str, float | None]] = {}
     for regime, (world, keys, start) in regime_worlds(base, scenarios, seed).items():

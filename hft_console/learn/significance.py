@@ -4,8 +4,9 @@ reports for execution agents (see ``shared/reference/anchors-2026-11.md``).
 
 Per regime, every router's mean cost per scenario (bps) is compared with best-price's and with the
 **best fixed rule** of that regime (the baseline — best-price, lowest-latency, lowest-fee, round-robin,
-random — with the lowest mean cost there) by a one-sided Wilcoxon signed-rank test on the paired
-per-scenario differences (H1: the router costs less). Scenarios are the units: each is one world met
+random, or a posting rule: post-best-rebate, post-shortest-queue — with the lowest mean cost there) by
+a one-sided Wilcoxon signed-rank test on the paired per-scenario differences (H1: the router costs
+less). Scenarios are the units: each is one world met
 by every router, so the pairs are independent of each other while each pair shares its world. The
 p-values of each family (against best-price, against the best fixed rule) are adjusted together
 across regimes and routers with Benjamini–Hochberg. The 95% interval of each mean cost is a
@@ -19,7 +20,8 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-FIXED_RULES = ("best-price", "lowest-latency", "lowest-fee", "round-robin", "random")
+FIXED_RULES = ("best-price", "lowest-latency", "lowest-fee", "round-robin", "random", "post-best-rebate",
+               "post-shortest-queue")  # fmt: skip
 BOOTSTRAP_RESAMPLES = 2000
 
 

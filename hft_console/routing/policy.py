@@ -41,6 +41,7 @@ class Observation(NamedTuple):
     mid: float  # consolidated mid at decision
     decision: int  # how many decisions this router has made before this one
     last_rt_us: tuple[float, ...] = ()  # the latest round trip per venue (timeouts included)
+    near_size: tuple[int, ...] = ()  # displayed size at our side's touch per venue (where a post joins; 0: dark)
 
 
 class Transition(NamedTuple):
@@ -53,7 +54,9 @@ class Transition(NamedTuple):
     decision: int = -1  # the router's decision number (``Observation.decision``) that sent the order
 
 
-Action = int | tuple[int, float]  # a venue, or a venue and the share of the remaining quantity to send
+# a venue; or a venue and the share of the remaining quantity to send; or also whether to post it there (a
+# POST_ONLY at our side's touch, cancelled after the strategy's time to live) rather than take
+Action = int | tuple[int, float] | tuple[int, float, bool]
 
 
 class Policy(Protocol):

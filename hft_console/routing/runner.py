@@ -164,22 +164,30 @@ class RouterRunner:
         return str(getattr(self.policy, "backend", "numpy"))
 
     @property
+    def may_post(self) -> bool:
+        """Whether the router in use may post children (a learned router whose actions include posts)."""
+        return bool(getattr(self.policy, "posts", False))
+
+    @property
     def decisions(self) -> int:
         return self.stats[self.name].decisions
 
-    def choose(self, obs: Observation) -> tuple[int, float]:
-        """The venue and the share of the remaining quantity to send there. ``obs.decision`` must be
-        ``self.decisions`` (round-robin turns on it)."""
+    def choose(self, obs: Observation) -> tuple[int, float, bool]:
+        """The venue, the share of the remaining quantity to send there, and whether to post it (rather
+        than take). ``obs.decision`` must be ``self.decisions`` (round-robin turns on it)."""
         stats = self.stats[self.name]
         key = self.draws.uniform()
         started = time.perf_counter_ns()
         action = self.policy.act(self.state, obs, key)
         self.inference_ns.append(time.perf_counter_ns() - started)
-        venue, fraction = action if isinstance(action, tuple) else (action, 1.0)
+        if isinstance(action, tuple):
+            venue, fraction, post = action if len(action) == 3 else (*action, False)
+        else:
+            venue, fraction, post = action, 1.0, False
         stats.decisions += 1
         stats.pulls[venue] += 1
         stats.recent.append(venue)
-        return venue, fraction
+        return venue, fraction, post
 
     def learn(self, router: str, transition: Transition) -> None:
         stats = self.stats[router]

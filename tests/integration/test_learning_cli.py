@@ -15,6 +15,7 @@ from hft_console.backtest.startup import session_info
 from hft_console.cli import learn as command
 from hft_console.engine.engine import Engine
 from hft_console.learn import dqn, latency_train
+from hft_console.learn.evaluate import POST_RULES
 from hft_console.routing.models import checkpoint, latency
 from hft_console.routing.models.agents import load_agent
 from hft_console.routing.registry import ROUTER_NAMES
@@ -94,7 +95,8 @@ def test_evaluate_writes_every_router_per_regime(tmp_path: Path) -> None:
         table = report["regimes"][regime]
         assert routers <= set(table) and "ucb-window" not in table
         for row in table.values():
-            assert {"cost_bps", "cost_bps_ci95", "fill_rate", "latency_us_mean", "regret_bps"} <= set(row)
+            assert {"cost_bps", "cost_bps_ci95", "fill_rate", "latency_us_mean", "regret_bps", "shortfall_bps",
+                    "adverse_bps", "post_share", "time_to_fill_ms"} <= set(row)  # fmt: skip
         assert table["oracle"]["regret_bps"] == 0.0
         assert report["oracle_edge_bps"][regime] == pytest.approx(
             table["best-price"]["cost_bps"] - table["oracle"]["cost_bps"], abs=1e-3
@@ -110,8 +112,9 @@ def test_the_evaluation_tables_fit_80_columns_with_nothing_cut() -> None:
     from rich.console import Console
 
     row = {"cost_bps": 12.3456, "cost_bps_ci95": 1.2345, "fill_rate": 0.999, "latency_us_mean": 123_456.7,
-           "regret_bps": -12.3456}  # fmt: skip
-    table = {name: row for name in (*ROUTER_NAMES, "oracle")}
+           "regret_bps": -12.3456, "post_share": 1.0}  # fmt: skip
+    names = (*ROUTER_NAMES, *POST_RULES)
+    table = {name: row for name in (*names, "oracle")}
     report = {"scenarios": 60, "steps": 200, "venues": ["NYSE", "NASDAQ", "ARCA", "BZX", "EDGX", "IEX"],
               "wall_s": 12.3, "regimes": {r: table for r in ("calm", "congested", "degraded")},
               "oracle_edge_bps": {r: 0.1 for r in ("calm", "congested", "degraded")},
@@ -120,9 +123,9 @@ def test_the_evaluation_tables_fit_80_columns_with_nothing_cut() -> None:
     command.print_evaluation(report, Console(width=80, file=out, color_system=None))
     text = out.getvalue()
     assert max(len(line) for line in text.splitlines()) <= 80 and "…" not in text
-    for name in ROUTER_NAMES:
+    for name in names:
         (line,) = [x for x in text.splitlines() if f"│ {name} " in x and "calm" not in x][:1]
-        assert "12.3456" in line and "123,457" in line and "-12.3456" in line
+        assert "12.3456" in line and "100%" in line and "-12.3456" in line
 
 
 SHIPPED = checkpoint.models_dir()  # the shipped checkpoints (the tests run without HFT_MODELS_DIR)

@@ -18,7 +18,7 @@ from hft_console.routing.learned.policy import decide_q
 from hft_console.routing.models import checkpoint
 from hft_console.routing.models.agents import load_agent
 from hft_console.routing.models.dqn import q_values, q_values_np
-from hft_console.routing.models.layout import OBS_VERSION, SIZE_FRACTIONS
+from hft_console.routing.models.layout import CHOICES, OBS_VERSION
 from hft_console.routing.models.nets import MLP
 from hft_console.venues.regimes import REGIMES
 from tests.conftest import make_settings
@@ -54,7 +54,7 @@ def test_dqn_learns_a_better_policy_than_random_and_its_init(trained: tuple[Any,
     assert meta["env_steps"] == 25_600 and meta["learn_steps"] > 0
     assert meta["train_cost_bps_last"] < meta["train_cost_bps_first"]
     base = params_from_settings(settings)
-    n_act = len(settings.venues) * len(SIZE_FRACTIONS)
+    n_act = len(settings.venues) * len(CHOICES)
     untrained: Any = MLP(SMALL.hidden, n_act).init(jax.random.key(3), np.zeros(meta["obs_dim"], np.float32))
     learned = _greedy_cost(dqn.eval_router(params), base)
     at_init = _greedy_cost(dqn.eval_router(untrained), base)
@@ -79,16 +79,17 @@ def test_numpy_forward_matches_jit_and_the_live_decision_respects_eligibility(
         obs[:n_ven] = mask
         q_np = q_values_np(params, obs)
         q_jit = np.asarray(q_values(params, obs))
-        assert q_np.shape == (n_ven * len(SIZE_FRACTIONS),)
+        assert q_np.shape == (n_ven * len(CHOICES),)
         np.testing.assert_allclose(q_np, q_jit, rtol=1e-5, atol=1e-6)
         live_mask = tuple(bool(m) for m in mask)
-        venue, fraction = decide_q(q_np.tolist(), live_mask, SIZE_FRACTIONS)
-        assert mask[venue] and fraction in SIZE_FRACTIONS
+        shows = tuple(bool(x) for x in rng.random(n_ven) < 0.8)
+        venue, fraction, post = decide_q(q_np.tolist(), live_mask, shows, CHOICES)
+        assert mask[venue] and (post, fraction) in CHOICES and (shows[venue] or not post)
         # the best Q overall on an ineligible venue must not lure it away
-        q_np[np.repeat(~mask, len(SIZE_FRACTIONS))] = 1e9
-        assert mask[decide_q(q_np.tolist(), live_mask, SIZE_FRACTIONS)[0]]
+        q_np[np.repeat(~mask, len(CHOICES))] = 1e9
+        assert mask[decide_q(q_np.tolist(), live_mask, shows, CHOICES)[0]]
     with pytest.raises(ValueError):
-        decide_q([0.0] * (n_ven * len(SIZE_FRACTIONS)), (False,) * n_ven, SIZE_FRACTIONS)
+        decide_q([0.0] * (n_ven * len(CHOICES)), (False,) * n_ven, (True,) * n_ven, CHOICES)
 
 
 def test_checkpoint_round_trip_gives_identical_q_values(

@@ -191,7 +191,8 @@ def test_the_environments_baselines_choose_as_the_engines(world: tuple[env.EnvPa
         s = s._replace(ewma_us=s.ewma_us * (1 + 0.1 * jax.random.uniform(jax.random.fold_in(key, i), s.ewma_us.shape)))
         obs = observation_as_the_engine_builds_it(p, s, side)
         for twin, live in (("best-price", BestPrice()), ("lowest-fee", LowestFee())):
-            _, venue, _ = baseline(twin).act(jnp.zeros((), jnp.int32), s, env.observe(s, p), key, p)
+            _, venue, _, post = baseline(twin).act(jnp.zeros((), jnp.int32), s, env.observe(s, p), key, p)
+            assert not bool(post)
             assert int(venue) == live.act(None, obs, 0.5), (twin, i)
             chose[twin].add(int(venue))
             if twin == "lowest-fee":

@@ -9,7 +9,7 @@ import numpy as np
 from hft_console.learn import env
 from hft_console.routing.learned.policy import LearnedPolicy, decide_allocation, decide_q
 from hft_console.routing.models import dqn, ppo
-from hft_console.routing.models.layout import SIZE_FRACTIONS
+from hft_console.routing.models.layout import CHOICES
 from hft_console.routing.policy import Observation, PolicySpec
 from tests.conftest import make_settings
 
@@ -19,18 +19,27 @@ VENUES = tuple(v.name for v in make_settings().venues)  # the shipped set the ch
 def test_plain_python_decisions_equal_the_networks_jitted_decisions() -> None:
     """The live decisions against the jnp ones training and evaluation make (``eval_router``'s)."""
     decide_dqn = jax.jit(lambda q, obs: jnp.argmax(dqn.masked(q, obs, 6)))
-    decide_ppo = jax.jit(lambda logits, mask: ppo.allocation(logits, mask, 0.25))
+    decide_ppo = jax.jit(lambda out, mask, shows: ppo.decision(out, mask, shows, 0.25))
     rng = np.random.default_rng(1)
+    k = dqn.N_CHOICES
+    posts = set()
     for _ in range(500):
         mask = rng.random(6) < 0.5
         mask[rng.integers(6)] = True
-        q = rng.normal(size=12).astype(np.float32)
-        logits = rng.normal(size=6).astype(np.float32)
-        a = int(decide_dqn(q, mask.astype(np.float32)))
-        assert decide_q(q.tolist(), tuple(mask), SIZE_FRACTIONS) == (a // dqn.N_SIZES, SIZE_FRACTIONS[a % dqn.N_SIZES])
-        v, f = decide_allocation(logits.tolist(), tuple(mask), 0.25)
-        v2, f2 = decide_ppo(logits, mask)
-        assert v == int(v2) and abs(f - float(f2)) < 1e-6
+        shows = rng.random(6) < 0.8  # a venue showing nothing on our side (dark) takes no posts
+        obs = np.zeros(6 * 7 + 2, np.float32)
+        obs[:6], obs[12:18] = mask, shows
+        q = rng.normal(size=6 * k).astype(np.float32)
+        out = rng.normal(size=7).astype(np.float32)
+        a = int(decide_dqn(q, obs))
+        post, share = CHOICES[a % k]
+        assert decide_q(q.tolist(), tuple(mask), tuple(shows), CHOICES) == (a // k, share, post)
+        assert mask[a // k] and (shows[a // k] or not post)
+        posts.add(post)
+        v, f, p = decide_allocation(out.tolist(), tuple(mask), tuple(shows), 0.25)
+        v2, f2, p2 = decide_ppo(out, mask, shows)
+        assert v == int(v2) and abs(f - float(f2)) < 1e-6 and p == bool(p2)
+    assert posts == {False, True}
 
 
 def test_the_live_observation_is_the_environments() -> None:
@@ -47,9 +56,10 @@ def test_the_live_observation_is_the_environments() -> None:
     state = env.reset(jax.random.key(0), p)
     mask = tuple(bool(m) for m in np.asarray(state.eligible))
     size = tuple(int(x) for x in np.asarray(state.size))
+    near = tuple(int(x) for x in np.asarray(state.near_size))
     ewma = tuple(float(x) for x in np.asarray(state.ewma_us))
     n = len(VENUES)
-    obs = Observation(1, int(p.qty), (1.0,) * n, size, ewma, (0.0,) * n, mask, 100.0, 0, ewma)
+    obs = Observation(1, int(p.qty), (1.0,) * n, size, ewma, (0.0,) * n, mask, 100.0, 0, ewma, near)
     policy.act(None, obs, 0.5)
     np.testing.assert_allclose(seen[0], np.asarray(env.observe(state, p)), rtol=1e-6, atol=1e-6)
 

@@ -18,7 +18,7 @@ from hft_console.routing.learned.online import OnlineLearner
 from hft_console.routing.learned.policy import LearnedPolicy
 from hft_console.routing.models import checkpoint
 from hft_console.routing.models.agents import load_agent
-from hft_console.routing.models.dqn import q_values_np
+from hft_console.routing.models.dqn import N_CHOICES, q_values_np
 from hft_console.routing.models.layout import obs_dim
 from hft_console.routing.models.ppo import logits_np
 from hft_console.routing.policy import Observation, PolicySpec, Transition
@@ -44,7 +44,7 @@ def _obs(decision: int, rng: np.random.Generator) -> Observation:
         mask = (True,) * N_VEN
     lat = tuple(float(x) for x in rng.uniform(100, 900, N_VEN))
     size = tuple(int(x) for x in rng.integers(100, 500, N_VEN))
-    return Observation(1, 100, (1.0,) * N_VEN, size, lat, (0.003,) * N_VEN, mask, 100.0, decision, lat)
+    return Observation(1, 100, (1.0,) * N_VEN, size, lat, (0.003,) * N_VEN, mask, 100.0, decision, lat, size)
 
 
 class _Recorder:
@@ -99,13 +99,13 @@ def _cheap_venue_items(n: int, agent_params: Any, agent: str, rng: np.random.Gen
         nxt[:N_VEN] = 1.0
         if agent == "dqn":
             venue = int(rng.integers(N_VEN))
-            items.append((x, venue * 2, 0.1 if venue == 0 else 0.9, nxt, np.zeros(0), math.nan))
+            items.append((x, venue * N_CHOICES, 0.1 if venue == 0 else 0.9, nxt, np.zeros(0), math.nan))
         else:
             assert log_std is not None
-            noise = rng.standard_normal(N_VEN)
+            noise = rng.standard_normal(N_VEN + 1)  # the venues' logits and the take/post split
             sample = (np.exp(log_std) * noise).astype(np.float32)  # around a zero mean: the logp is approximate
             logp = float(np.sum(-0.5 * noise**2 - log_std - 0.5 * math.log(2 * math.pi)))
-            venue = int(np.argmax(sample))
+            venue = int(np.argmax(sample[:N_VEN]))
             items.append((x, 0, 0.1 if venue == 0 else 0.9, nxt, sample, logp))
     return items
 
@@ -127,12 +127,12 @@ def test_fine_tuning_moves_towards_the_venue_that_is_cheaper(agent: str) -> None
         """How much more the network favours venue 0 than the others, averaged over probe states."""
         out = []
         for x, *_ in probe:
-            q = q_values_np(p, x).reshape(N_VEN, 2)[:, 0] if agent == "dqn" else logits_np(p, x)
+            q = q_values_np(p, x).reshape(N_VEN, N_CHOICES)[:, 0] if agent == "dqn" else logits_np(p, x)[:N_VEN]
             out.append(q[0] - np.mean(q[1:]))
         return float(np.mean(out))
 
     before = preference(params)
-    for item in _cheap_venue_items(3000 if agent == "dqn" else 1500, params, agent, rng):
+    for item in _cheap_venue_items(3000, params, agent, rng):
         learner.add(item)
         learner.between_batches()
     assert learner.updates > 0 and not learner.errors

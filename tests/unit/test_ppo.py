@@ -18,7 +18,7 @@ from hft_console.routing.learned.policy import decide_allocation
 from hft_console.routing.models import checkpoint
 from hft_console.routing.models.agents import load_agent
 from hft_console.routing.models.layout import OBS_VERSION, obs_dim
-from hft_console.routing.models.ppo import MIN_FRACTION, actor_mean, allocation, logits_np
+from hft_console.routing.models.ppo import MIN_FRACTION, actor_mean, decision, logits_np
 from hft_console.settings import Settings
 from tests.conftest import make_settings
 
@@ -78,19 +78,22 @@ def test_numpy_mirror_equals_jit_and_the_live_decision_respects_the_mask(setting
         mask = rng.random(n) < 0.6
         mask[rng.integers(n)] = True
         x = np.concatenate([
-            mask.astype(np.float32), rng.uniform(0, 4, n), rng.normal(1.5, 1.5, n), rng.normal(1.5, 1.5, n),
+            mask.astype(np.float32), rng.uniform(0, 4, n), rng.uniform(0, 4, n), rng.normal(1.5, 1.5, n),
+            rng.normal(1.5, 1.5, n),
             rng.normal(1.5, 1.5, n), rng.uniform(0, 0.3, n), [rng.uniform(0.1, 5.0), 1.0],
         ]).astype(np.float32)  # fmt: skip
         a, b = np.asarray(actor_mean(params["actor"], x)), logits_np(params_np, x)
         # float32 sums of O(1) terms: a logit near zero carries ~1e-6 absolute rounding, hence the atol
         np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-5)
-        for logits in (a, rng.normal(0, 30, n).astype(np.float32)):
+        shows = rng.random(n) < 0.8
+        for out in (a, rng.normal(0, 30, n + 1).astype(np.float32)):
             for floor in (MIN_FRACTION, 0.25):
-                venue, fraction = decide_allocation(logits.tolist(), tuple(bool(m) for m in mask), floor)
-                assert mask[venue] and floor <= fraction <= 1.0
+                live_mask, live_shows = tuple(bool(m) for m in mask), tuple(bool(x) for x in shows)
+                venue, fraction, post = decide_allocation(out.tolist(), live_mask, live_shows, floor)
+                assert mask[venue] and floor <= fraction <= 1.0 and (shows[venue] or not post)
                 # the jitted mapping training and evaluation use gives the same action
-                v, f = allocation(jnp.asarray(logits), jnp.asarray(mask), floor)
-                assert int(v) == venue and float(f) == pytest.approx(fraction, rel=1e-5)
+                v, f, p = decision(jnp.asarray(out), jnp.asarray(mask), jnp.asarray(shows), floor)
+                assert int(v) == venue and float(f) == pytest.approx(fraction, rel=1e-5) and bool(p) == post
 
 
 def test_checkpoint_round_trip(

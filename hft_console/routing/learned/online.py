@@ -15,7 +15,8 @@ seed whatever the engine's batch length, and an update's time is not counted as 
   Double-DQN Huber steps on minibatches from it (the training loss, ``models.dqn.double_dqn_loss``,
   with gamma and reward scaling from the checkpoint), Adam at a tenth of the training rate, a
   Polyak target. A child's own cost per share is what the whole child would have cost there (the
-  environment charges no impact), so a transition teaches the whole-child action of its venue.
+  environment charges no impact), so a transition teaches the whole-child action of its venue and kind
+  (take or post).
 - PPO is on-policy: only the decisions that explored (sampled from the Gaussian policy, with their
   log-probability) teach it. Every ``PPO_BATCH`` of them: ``PPO_EPOCHS`` epochs of the clipped
   objective (``models.ppo.clipped_policy_loss``) plus a value loss, with one-step advantages
@@ -193,24 +194,24 @@ class _DQNTuner(_Tuner):
         import optax  # type: ignore[import-untyped]
 
         from hft_console.routing.models.dqn import (  # imports JAX: learned routers only
-            N_SIZES,
+            N_CHOICES,
             double_dqn_loss,
             network,
         )
 
         self.every = DQN_EVERY
-        self.center, self.scale = float(cfg.get("reward_center", 0.5)), float(cfg.get("reward_scale", 10.0))
-        self.sizes = tuple(cfg.get("sizes", (0, 1)))
-        if 0 not in self.sizes:  # an answer teaches the whole-child action (see the module notes)
-            raise ValueError(f"online DQN needs the whole-child size allowed; the checkpoint allows {self.sizes}")
-        gamma, delta = float(cfg.get("gamma", 0.5)), float(cfg.get("huber_delta", 3.0))
+        self.center, self.scale = float(cfg.get("reward_center", 0.2)), float(cfg.get("reward_scale", 10.0))
+        self.choices = tuple(cfg.get("choices", (0, 1, 2, 3)))
+        if not {0, 2} <= set(self.choices):  # an answer teaches the whole-child action (see the module notes)
+            raise ValueError(f"online DQN needs the whole-child take and post; the checkpoint allows {self.choices}")
+        gamma, delta = float(cfg.get("gamma", 0.5)), float(cfg.get("huber_delta", 10.0))
         net = network(params)
-        n_ven = int(params["params"][f"Dense_{len(params['params']) - 1}"]["bias"].shape[0]) // N_SIZES
+        n_ven = int(params["params"][f"Dense_{len(params['params']) - 1}"]["bias"].shape[0]) // N_CHOICES
         tx = optax.chain(optax.clip_by_global_norm(10.0), optax.adam(float(cfg.get("lr", 1e-3)) * LR_SHARE))
-        sizes = self.sizes
+        choices = self.choices
 
         def loss_fn(p: Any, target: Any, mb: Any) -> Any:
-            return double_dqn_loss(net, p, target, mb, n_ven, sizes, gamma, delta)
+            return double_dqn_loss(net, p, target, mb, n_ven, choices, gamma, delta)
 
         def step(c: Any, mb: Any) -> Any:
             p, target, opt = c
@@ -230,12 +231,12 @@ class _DQNTuner(_Tuner):
         self.filled = self.pos = self.fresh = 0
 
     def learn(self, items: list[Completed], rng: np.random.Generator) -> dict[str, Any] | None:
-        from hft_console.routing.models.dqn import N_SIZES, pin_off  # imports JAX: learned routers only
+        from hft_console.routing.models.dqn import pin_off, whole_child  # imports JAX: learned routers only
 
         for obs, action, cost, next_obs, _, _ in items:
             i = self.pos
             self.obs[i], self.next_obs[i] = obs, next_obs
-            self.action[i] = (action // N_SIZES) * N_SIZES  # the whole-child action of its venue
+            self.action[i] = whole_child(action)  # the whole-child action of its venue and kind
             self.reward[i] = -(cost - self.center) * self.scale
             self.pos = (i + 1) % DQN_BUFFER
             self.filled = min(DQN_BUFFER, self.filled + 1)
@@ -249,7 +250,7 @@ class _DQNTuner(_Tuner):
         import jax
 
         params = jax.tree.map(np.asarray, self.carry[0])
-        return pin_off(params, self.sizes)
+        return pin_off(params, self.choices)
 
 
 class _PPOTuner(_Tuner):
@@ -259,6 +260,7 @@ class _PPOTuner(_Tuner):
         import optax
 
         from hft_console.routing.models.ppo import (  # imports JAX: learned routers only
+            active,
             apply,
             clipped_policy_loss,
             log_prob,
@@ -266,10 +268,10 @@ class _PPOTuner(_Tuner):
         )
 
         self.every = PPO_BATCH
-        self.center, self.scale = float(cfg.get("reward_center", 0.5)), float(cfg.get("reward_scale", 10.0))
+        self.center, self.scale = float(cfg.get("reward_center", 0.2)), float(cfg.get("reward_scale", 10.0))
         gamma, clip = float(cfg.get("gamma", 0.9)), float(cfg.get("clip_eps", 0.2))
         vf_coef = float(cfg.get("vf_coef", 0.5))
-        n_ven = int(params["log_std"].shape[0])
+        n_ven = int(params["log_std"].shape[0]) - 1  # the last dimension is the take/post split
         actor, critic = networks(n_ven, int(cfg.get("hidden", 64)))
         tx = optax.chain(optax.clip_by_global_norm(0.5), optax.adam(float(cfg.get("lr", 1e-3)) * LR_SHARE))
 
@@ -283,7 +285,7 @@ class _PPOTuner(_Tuner):
 
         def learn(c: Any, obs: Any, sample: Any, logp_old: Any, reward: Any, next_obs: Any) -> Any:
             p, opt = c
-            eligible = obs[:, :n_ven] > 0.5
+            eligible = active(obs[:, :n_ven] > 0.5)
             value = apply(critic, p["critic"], obs)[..., 0]
             target = reward + gamma * apply(critic, p["critic"], next_obs)[..., 0]
             adv = target - value

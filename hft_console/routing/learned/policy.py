@@ -22,7 +22,7 @@ import numpy as np
 from hft_console.routing.learned.forecast import LatencyForecaster
 from hft_console.routing.learned.online import OnlineLearner
 from hft_console.routing.models import checkpoint
-from hft_console.routing.models.layout import SIZE_FRACTIONS, obs_dim
+from hft_console.routing.models.layout import CHOICES, obs_dim
 from hft_console.routing.models.numpy_mlp import NumpyMLP
 from hft_console.routing.policy import Observation, PolicySpec, Transition
 
@@ -47,7 +47,8 @@ class LearnedPolicy:
         self.meta: dict[str, Any] = {}
         self.tick = 0.01
         self.fee_ticks: list[float] = []
-        self.sizes: tuple[float, ...] = (1.0,)
+        self.choices: tuple[tuple[bool, float], ...] = ((False, 1.0),)
+        self.posts = True  # its actions include posting a child (``RouterRunner.may_post``)
         self.min_fraction = 1.0
         self.parent_qty = 100.0
         self._forward: Callable[[np.ndarray], np.ndarray] | None = None
@@ -83,7 +84,7 @@ class LearnedPolicy:
         self.parent_qty = spec.parent_qty
         self.fee_ticks = [float(f) / spec.tick for f in spec.taker_fee]
         self._tail = [*self.fee_ticks, self.parent_qty / 100.0, 1.0]
-        self.sizes = tuple(SIZE_FRACTIONS)
+        self.choices = CHOICES
         self.min_fraction = MIN_FRACTION if self.name == "ppo" else 1.0
         self._rng = np.random.default_rng([key, 0])
         warm = np.random.default_rng(0).normal(size=(WARM_UP_CALLS, obs_dim(n))).astype(np.float32)
@@ -100,7 +101,7 @@ class LearnedPolicy:
                 f"{directory / (self.name + '.msgpack')}: parameters do not fit the {self.name} network or its "
                 f"latency forecaster ({type(exc).__name__})"
             ) from None
-        expected = n * len(self.sizes) if self.name == "dqn" else n
+        expected = n * len(self.choices) if self.name == "dqn" else n + 1  # PPO: and the take/post split
         if out.shape != (expected,):
             self._forward = None
             raise checkpoint.CheckpointError(
@@ -111,8 +112,9 @@ class LearnedPolicy:
             self._log_std = np.asarray(params["log_std"], dtype=np.float64)
         # the whole decision path once over, so the first real decision is not also the first call of each piece
         prior = tuple(float(x) for x in spec.prior_latency_us)
-        dummy = Observation(1, int(spec.parent_qty), (1.0,) * n, (int(spec.parent_qty),) * n, prior,
-                            tuple(float(f) for f in spec.taker_fee), (True,) * n, 100.0, 0, prior)  # fmt: skip
+        size = (int(spec.parent_qty),) * n
+        dummy = Observation(1, int(spec.parent_qty), (1.0,) * n, size, prior,
+                            tuple(float(f) for f in spec.taker_fee), (True,) * n, 100.0, 0, prior, size)  # fmt: skip
         for _ in range(WARM_UP_CALLS // 4):
             self.act(None, dummy, 1.0)
         self.fine_tune, self.explore = spec.fine_tune, spec.explore if spec.fine_tune else 0.0
@@ -166,7 +168,7 @@ class LearnedPolicy:
         log_std = np.asarray(params["log_std"], dtype=np.float64) if self.name == "ppo" else None
         self._incoming = (self._make_weights(params), log_std)  # one assignment: weights and std together
 
-    def act(self, state: Any, obs: Observation, key: float) -> tuple[int, float]:
+    def act(self, state: Any, obs: Observation, key: float) -> tuple[int, float, bool]:
         """The observation and the choice in plain Python: on six venues, numpy's per-call cost would
         be most of the decision. Held equal to ``learn.env.observe`` and to the networks' argmax by tests."""
         assert self._forward_list is not None and self.forecaster is not None, "init() first"
@@ -180,8 +182,10 @@ class LearnedPolicy:
         # child must look like the decisions seen in training
         qty = self.parent_qty
         last = obs.last_rt_us or obs.latency_us
+        near = obs.near_size or (0,) * len(obs.mask)  # not shown: no post anywhere
         values = [1.0 if m else 0.0 for m in obs.mask]
         values += [min(s / qty, 4.0) for s in obs.size]
+        values += [min(s / qty, 4.0) for s in near]
         values += [math.log(x / 100.0) for x in obs.latency_us]
         values += [math.log(x / 100.0) for x in last]
         values += forecaster.log_forecast
@@ -189,27 +193,32 @@ class LearnedPolicy:
         x = np.array(values, dtype=np.float32)
         self._last_x = x
         out = self._forward_list(x)
+        shows = tuple(s > 0 for s in near)
         if not self.fine_tune:
             if self.name == "dqn":
-                return decide_q(out, obs.mask, self.sizes)
-            return decide_allocation(out, obs.mask, self.min_fraction)
-        return self._act_online(obs, x, out, key)
+                return decide_q(out, obs.mask, shows, self.choices)
+            return decide_allocation(out, obs.mask, shows, self.min_fraction)
+        return self._act_online(obs, shows, x, out, key)
 
-    def _act_online(self, obs: Observation, x: np.ndarray, out: list[float], key: float) -> tuple[int, float]:
+    def _act_online(
+        self, obs: Observation, shows: tuple[bool, ...], x: np.ndarray, out: list[float], key: float
+    ) -> tuple[int, float, bool]:
         """As ``act``, exploring on a share ``explore`` of decisions (``key`` is the decision's uniform
         draw), and keeping the decision to pair with its answer. This decision's observation is the next
         state of every decision answered since the last one: as in the environment, where a step's next
         observation comes after its answer."""
         explored = key < self.explore
         sample, logp = _NO_SAMPLE, math.nan
+        choices = self.choices
+        k = len(choices)
         if self.name == "dqn":
             if explored:
-                allowed = [a for a, q in enumerate(out) if obs.mask[a // len(self.sizes)] and q > -1e5]
+                allowed = [a for a, q in enumerate(out) if _allowed(a, k, choices, obs.mask, shows) and q > -1e5]
                 action = allowed[int(self._rng.integers(len(allowed)))]
-                venue, fraction = action // len(self.sizes), self.sizes[action % len(self.sizes)]
+                venue, (post, fraction) = action // k, choices[action % k]
             else:
-                venue, fraction = decide_q(out, obs.mask, self.sizes)
-                action = venue * len(self.sizes) + self.sizes.index(fraction)
+                venue, fraction, post = decide_q(out, obs.mask, shows, choices)
+                action = venue * k + choices.index((post, fraction))
         else:
             action = 0
             if explored:
@@ -217,11 +226,11 @@ class LearnedPolicy:
                 assert log_std is not None
                 noise = self._rng.standard_normal(len(out))
                 sample = np.asarray(out) + np.exp(log_std) * noise
-                eligible = np.asarray(obs.mask)
-                logp = float(np.sum(np.where(eligible, -0.5 * noise**2 - log_std - 0.5 * _LOG_2PI, 0.0)))
-                venue, fraction = decide_allocation(sample.tolist(), obs.mask, self.min_fraction)
+                active = np.asarray([*obs.mask, True])  # the eligible logits and the take/post split
+                logp = float(np.sum(np.where(active, -0.5 * noise**2 - log_std - 0.5 * _LOG_2PI, 0.0)))
+                venue, fraction, post = decide_allocation(sample.tolist(), obs.mask, shows, self.min_fraction)
             else:
-                venue, fraction = decide_allocation(out, obs.mask, self.min_fraction)
+                venue, fraction, post = decide_allocation(out, obs.mask, shows, self.min_fraction)
         if self._answered:
             assert self.learner is not None
             for answered, cost_bps in self._answered:
@@ -232,7 +241,7 @@ class LearnedPolicy:
         self._pending[obs.decision] = (x, action, sample, logp)
         if len(self._pending) > PENDING_MAX:  # risk-denied decisions never answer
             self._pending.pop(next(iter(self._pending)))
-        return venue, fraction
+        return venue, fraction, post
 
     def between_batches(self) -> None:
         """Called once per market batch. One forward pass on the last observation, its answer unused:
@@ -283,23 +292,39 @@ class LearnedPolicy:
 _NO_SAMPLE = np.zeros(0, dtype=np.float32)
 
 
-def decide_q(q: list[float], mask: tuple[bool, ...], sizes: tuple[float, ...]) -> tuple[int, float]:
-    """DQN: the eligible (venue, share) action with the highest Q (the greedy argmax of
-    ``models.dqn``, in plain Python); ``ValueError`` when no venue is eligible."""
-    k = len(sizes)
+def _allowed(
+    a: int, k: int, choices: tuple[tuple[bool, float], ...], mask: tuple[bool, ...], shows: tuple[bool, ...]
+) -> bool:
+    venue = a // k
+    return mask[venue] and (shows[venue] or not choices[a % k][0])
+
+
+def decide_q(
+    q: list[float], mask: tuple[bool, ...], shows: tuple[bool, ...], choices: tuple[tuple[bool, float], ...]
+) -> tuple[int, float, bool]:
+    """DQN: the allowed (venue, take/post, share) action with the highest Q — an eligible venue, a post
+    only where our side shows something (``shows``; never a dark venue): the greedy argmax of
+    ``models.dqn.masked``, in plain Python. Returns (venue, share, post); ``ValueError`` when no venue
+    is eligible."""
+    k = len(choices)
     best, action = -math.inf, -1
     for a, value in enumerate(q):
-        if mask[a // k] and value > best:
+        if value > best and _allowed(a, k, choices, mask, shows):
             best, action = value, a
     if action < 0:
         raise ValueError("no eligible venue to route to")
-    return action // k, sizes[action % k]
+    post, share = choices[action % k]
+    return action // k, share, post
 
 
-def decide_allocation(logits: list[float], mask: tuple[bool, ...], min_fraction: float) -> tuple[int, float]:
-    """PPO: the eligible venue with the largest share of the mean allocation, and that share
-    (``models.ppo.allocation`` in plain Python)."""
+def decide_allocation(
+    out: list[float], mask: tuple[bool, ...], shows: tuple[bool, ...], min_fraction: float
+) -> tuple[int, float, bool]:
+    """PPO: the eligible venue with the largest share of the mean allocation, that share, and a post
+    when the split (the last output) is above 0 and our side shows something there
+    (``models.ppo.decision`` in plain Python)."""
+    logits = out[:-1]
     venue = max((v for v, ok in enumerate(mask) if ok), key=logits.__getitem__)
     top = logits[venue]
     total = sum(math.exp(x - top) for x, ok in zip(logits, mask, strict=True) if ok)
-    return venue, min(1.0, max(min_fraction, 1.0 / total))
+    return venue, min(1.0, max(min_fraction, 1.0 / total)), out[-1] > 0 and shows[venue]

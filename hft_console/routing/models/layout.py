@@ -4,12 +4,15 @@
 Observation, layout version ``OBS_VERSION``, ``obs_dim(V)`` float32 values for ``V`` venues, in order:
 
 - ``V`` eligibility (1.0 at the consolidated best price, else 0.0), then ``V`` displayed sizes
-  against the parent (capped at 4);
+  against the parent (capped at 4) on the side we take from, then ``V`` on our side (where a post
+  joins the queue; the two apart are the book imbalance);
 - ``V`` log(measured round-trip EWMA / 100 µs), ``V`` log(last round trip / 100 µs), ``V``
   log(latency forecaster's forecast / 100 µs);
 - ``V`` taker fees in ticks, then the parent size / 100 and a constant 1.
 
-DQN's action ``a = venue * len(SIZE_FRACTIONS) + k`` sends ``SIZE_FRACTIONS[k]`` of the parent.
+DQN's action ``a = venue * len(CHOICES) + k`` does ``CHOICES[k]`` there: ``(post, share)``, take (an IOC at
+the touch) or post (a POST_ONLY at our side's touch, cancelled after the strategy's time to live) that
+share of the parent. A dark venue takes no posts (its post choices are masked: nothing shows on our side).
 
 The latency forecaster reads a venue's last ``HISTORY`` round trips and its EWMA (moved by ``ALPHA``
 per answer), as log ratios clipped to ±``CLIP``; its answer is clipped the same way.
@@ -17,8 +20,9 @@ per answer), as log ratios clipped to ±``CLIP``; its answer is clipped the same
 
 from __future__ import annotations
 
-OBS_VERSION = 2  # 2: the latency forecaster's forecast per venue
+OBS_VERSION = 3  # 3: displayed size on our side per venue (2: the latency forecast)
 SIZE_FRACTIONS = (1.0, 0.5)  # DQN's size choices: the whole child, or half of it
+CHOICES = tuple((post, share) for post in (False, True) for share in SIZE_FRACTIONS)  # per venue
 
 HISTORY = 4  # the last round trips the forecaster reads
 ALPHA = 0.1  # the EWMA's weight on a new answer, as the engine's latency monitor
@@ -27,4 +31,4 @@ CLIP = 6.0  # log ratios beyond e^6: a timeout against a 100 µs EWMA is ~e^9
 
 def obs_dim(n_venues: int) -> int:
     """Length of the observation for ``n_venues`` venues (see the module docstring)."""
-    return 6 * n_venues + 2
+    return 7 * n_venues + 2

@@ -8,8 +8,10 @@ fraction of the parent is that venue's softmax weight clipped to ``[min_fraction
 ``MIN_FRACTION`` is 1.0 (whole child to the argmax venue): the environment scores each child on its
 own notional, and the square-root impact per share falls with the child's size, so any smaller floor
 is learned as "always send the smallest slice" — a gain the environment never charges for, which
-also beats the oracle spuriously. Parameters: ``{"actor", "critic"}`` inner linen dicts and
-``log_std`` ``(V,)``.
+also beats the oracle spuriously. The actor's last output is the take/post split: the child rests (a
+POST_ONLY at our side's touch) when it is above 0 and the venue shows something on our side (a dark
+venue takes no posts), else it takes. Parameters: ``{"actor", "critic"}`` inner linen dicts and
+``log_std`` ``(V + 1,)``.
 """
 
 from __future__ import annotations
@@ -30,8 +32,24 @@ LOG_2PI = math.log(2 * math.pi)
 
 
 def networks(n_venues: int, hidden: int) -> tuple[MLP, MLP]:
-    """The actor (``V`` logits) and the critic (one value), two tanh layers of ``hidden`` each."""
-    return MLP((hidden, hidden), n_venues, "tanh"), MLP((hidden, hidden), 1, "tanh")
+    """The actor (``V`` logits and the post logit) and the critic (one value), two tanh layers of
+    ``hidden`` each."""
+    return MLP((hidden, hidden), n_venues + 1, "tanh"), MLP((hidden, hidden), 1, "tanh")
+
+
+def active(eligible: jax.Array) -> jax.Array:
+    """The action dimensions that change the world: the eligible venues' logits and the post logit."""
+    return jnp.concatenate([eligible, jnp.ones((*eligible.shape[:-1], 1), bool)], axis=-1)
+
+
+def decision(
+    action: jax.Array, eligible: jax.Array, shows: jax.Array, min_fraction: float
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """``(venue, fraction, post)`` of an action ``(..., V + 1)``: ``allocation`` over the venue logits,
+    and a post when the last entry is above 0 and the venue shows something on our side (``shows``)."""
+    venue, fraction = allocation(action[..., :-1], eligible, min_fraction)
+    post = (action[..., -1] > 0) & jnp.take_along_axis(shows, venue[..., None], axis=-1)[..., 0]
+    return venue, fraction, post
 
 
 def apply(net: MLP, params: Params, x: jax.Array) -> jax.Array:
@@ -49,8 +67,9 @@ def allocation(logits: jax.Array, eligible: jax.Array, min_fraction: float) -> t
 
 
 def log_prob(action: jax.Array, mean: jax.Array, log_std: jax.Array, eligible: jax.Array) -> jax.Array:
-    """Diagonal Gaussian log-density over the eligible logits only: ineligible ones change nothing
-    in the world, so their noise would only add variance to the gradient."""
+    """Diagonal Gaussian log-density over the ``eligible`` dimensions only (``active``: the eligible
+    logits and the post logit): ineligible ones change nothing in the world, so their noise would only
+    add variance to the gradient."""
     z = (action - mean) * jnp.exp(-log_std)
     per = -0.5 * z * z - log_std - 0.5 * LOG_2PI
     return jnp.sum(jnp.where(eligible, per, 0.0), axis=-1)
@@ -70,7 +89,7 @@ def actor_for(actor: Params) -> MLP:
 
 @jax.jit
 def actor_mean(actor: Params, obs: jax.Array) -> jax.Array:
-    """The actor's mean logits ``(V,)`` for one observation (jitted linen apply, no randomness)."""
+    """The actor's mean outputs ``(V + 1,)`` for one observation (jitted linen apply, no randomness)."""
     return apply(actor_for(actor), actor, obs)
 
 
