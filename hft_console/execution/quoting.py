@@ -1,16 +1,109 @@
-"""What a resting strategy asks of the order flow: the market maker's two-sided quotes (``requote``)
-and the imbalance strategy's passive joins (``join``, cancelled after ``passive_ttl_ms``). Both wait
-rather than ask to be denied: while a message of the order's is in flight, and while the order-rate
-limit has no room."""
+"""What a resting strategy asks of the order flow: posts, cancels and replaces (and the kill switch's
+cancel of everything), the market maker's two-sided quotes (``requote``) and the imbalance strategy's
+passive joins (``join``, cancelled after ``passive_ttl_ms``). Quotes and joins wait rather than ask
+to be denied: while a message of the order's is in flight, and while the order-rate limit has no
+room."""
 
 from __future__ import annotations
 
-from hft_console.domain import EngineState, OrderType, Side
-from hft_console.execution.resting_flow import INF, PENDING, RestingFlow, S
+import time
+
+from hft_console.domain import EngineState, Order, OrderType, Side, TimeInForce
+from hft_console.execution.resting_flow import (
+    CANCEL_ARRIVE,
+    INF,
+    PENDING,
+    POST_ARRIVE,
+    REPLACE_ARRIVE,
+    VENUE_REPORT,
+    RestingFlow,
+    S,
+)
+from hft_console.routing.posting import post_venue
+from hft_console.venues.simulator import REJECTED, Report
 
 
 class QuotingFlow(RestingFlow):
     """``RestingFlow`` plus the strategies' ways of resting; ``OrderFlow`` is one."""
+
+    def post(
+        self, sym: int, t_ns: int, side: Side, qty: int, price: float, wall0: int,
+        order_type: OrderType = OrderType.POST_ONLY, routed: tuple[int, int, int] | None = None,
+    ) -> Order | None:  # fmt: skip
+        """Send a resting order to the venue the posting rule picks; None when none can take it or risk
+        denies it. ``routed``: (venue, parent, decision) of a child the router chose to post — that venue,
+        the router's name on the order, and the router learns what it cost when it is done."""
+        n = self.n_ven
+        if routed is None:
+            quotes = self.quotes[sym * n : (sym + 1) * n]
+            up = [not v.latency.is_down_as_drawn(t_ns) for v in self.venues]
+            specs = [x.spec for x in self.venues]
+            v = post_venue(
+                self.post_rule, int(side), price, quotes, specs, up, self.inv_tick, order_type is OrderType.MID_PEG
+            )
+            parent, decision, by = self.next_parent_id, -1, self.post_rule
+        else:
+            (v, parent, decision), by = routed, self.router.name
+        mid = self.portfolio.mark[sym]
+        if v < 0 or not self.risk_ok(sym, t_ns, side, qty, price, mid):
+            return None
+        venue = self.venues[v]
+        order = Order(
+            self.next_order_id, parent, self.symbols[sym], side, qty, price, venue.name, by, t_ns, mid,
+            order_type=order_type, tif=TimeInForce.DAY, decision=decision,
+        )  # fmt: skip
+        self.next_order_id += 1
+        if routed is None:
+            self.next_parent_id += 1
+        else:
+            self.routed_posts[order.order_id] = 0.0
+        self.orders += 1
+        self.passive_orders += 1
+        arrive = venue.send(order, t_ns)
+        self.decision_ns.append(time.perf_counter_ns() - wall0)
+        self.open_order(sym, order)
+        if arrive is None:
+            timeout = venue.timeout(order, t_ns)
+            self._push(
+                timeout.report_ns, VENUE_REPORT, Report(order, REJECTED, t_ns, timeout.report_ns, reason="VENUE_DOWN")
+            )
+        else:
+            order.arrive_ns = arrive
+            self._push(arrive, POST_ARRIVE, order)
+        return order
+
+    def cancel_order(self, order: Order, t_ns: int, reason: str) -> bool:
+        """Send a cancel (counted in the message rate, never denied); False when one is on its way or the
+        order is done."""
+        if order.done or order.status is S.PENDING_CANCEL or order.order_id in self.cancel_reason:
+            return False
+        self.risk.sent.append(t_ns)
+        self.cancel_reason[order.order_id] = reason
+        if order.status is not S.PENDING_REPLACE:
+            self.transition(order, S.PENDING_CANCEL, t_ns, reason)
+        venue = self.venue_by_name[order.venue]
+        self._push(venue.inbound(t_ns, venue.cancel_median_us), CANCEL_ARRIVE, order)
+        return True
+
+    def replace_order(self, order: Order, t_ns: int, price: float, qty: int) -> bool:
+        """Send a replace to ``price`` and ``qty`` shares in all; False when the order is not settled or
+        risk denies it (rate, price deviation, and a larger size against the position limits)."""
+        if order.status in PENDING or order.done:
+            return False
+        sym = self.symbol_index[order.symbol]
+        grow = max(0, qty - order.qty)
+        if not self.risk_ok(sym, t_ns, order.side, max(grow, 1), price, self.portfolio.mark[sym]):
+            return False
+        self.pending_replace[order.order_id] = (price, qty)
+        self.transition(order, S.PENDING_REPLACE, t_ns, "", qty, price)
+        venue = self.venue_by_name[order.venue]
+        self._push(venue.inbound(t_ns, venue.replace_median_us), REPLACE_ARRIVE, order)
+        return True
+
+    def cancel_all(self, t_ns: int, reason: str) -> int:
+        """The kill switch: a cancel for every resting order on every venue. Takes on their way cannot be
+        called back (the venue answers them first); their fills are booked as they come."""
+        return sum(self.cancel_order(o, t_ns, reason) for o in list(self.working.values()) if o.resting)
 
     def requote(self, sym: int, t_ns: int, wanted: tuple[int, int, int, int], wall0: int) -> None:
         """Bring our resting quotes in ``sym`` to ``wanted`` (bid ticks, bid shares, ask ticks, ask shares):

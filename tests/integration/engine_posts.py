@@ -33,7 +33,7 @@ import numpy as np
 
 from hft_console.domain import Liquidity, Order, OrderStatus, Side
 from hft_console.engine.engine import Engine
-from hft_console.execution import resting_flow
+from hft_console.execution import quoting
 from hft_console.execution.resting_flow import ADVERSE_HORIZON_NS
 from hft_console.rng import rng_for
 from hft_console.settings import Settings
@@ -238,7 +238,7 @@ def run_policy(
         policy.quoting = True  # only ``load_prints`` reads it (see the module docstring)
     engine.strategy = engine.flow.strategy = engine.pipeline.strategy = engine.desk.strategy = policy
     policy.spy()
-    with mock.patch.object(resting_flow, "post_venue", policy.post_venue):
+    with mock.patch.object(quoting, "post_venue", policy.post_venue):
         engine.run()
     return policy
 
