@@ -38,9 +38,10 @@ def _parser(prog: str, description: str) -> Parser:
 def eval_routers(settings: Settings, steps: int = EVAL_STEPS) -> tuple[dict[str, Any], list[str], list[str]]:
     """Every router the evaluation compares, as environment routers; warnings for those missing, and
     notes for those left out because over ``steps`` decisions they would decide exactly as another."""
+
     from hft_console.learn import dqn, ppo  # imports JAX: only evaluate and train need it
-    from hft_console.learn.evaluate import POST_RULES, bandit_router, baseline  # imports JAX: as above
-    from hft_console.routing.models.agents import load_agent  # imports JAX: only evaluate and train need it
+    from hft_console.learn.evaluate import POST_RULES, SeedSet, bandit_router, baseline  # imports JAX: as above
+    from hft_console.routing.models.agents import load_agent, same_shapes, seed_names, stack  # imports JAX: as above
     from hft_console.routing.models.dqn import q_values_np  # imports JAX: only evaluate and train need it
     from hft_console.routing.models.ppo import logits_np  # imports JAX: only evaluate and train need it
 
@@ -58,18 +59,30 @@ def eval_routers(settings: Settings, steps: int = EVAL_STEPS) -> tuple[dict[str,
                 f"so it would decide exactly as {twin} (--steps {window + 1} or more compares them)"
             )
     warnings: list[str] = []
+    directory = checkpoint.models_dir()
     for agent in ("dqn", "ppo"):
-        try:
-            params, _ = load_agent(checkpoint.models_dir(), agent, venues)
-        except checkpoint.CheckpointError as exc:
-            warnings.append(f"{agent}: {exc}")
-            continue
         forward = q_values_np if agent == "dqn" else logits_np
-        try:  # parameters that do not fit the network are a bad checkpoint, not a crash
-            forward(params, np.zeros(obs_dim(len(venues)), dtype=np.float32))
-            routers[agent] = dqn.eval_router(params) if agent == "dqn" else ppo.eval_router(params)
-        except Exception as exc:  # any failure here means the parameters do not fit the network
-            warnings.append(f"{agent}: parameters do not fit the {agent} network ({type(exc).__name__})")
+        make = dqn.eval_router if agent == "dqn" else ppo.eval_router
+        found: list[tuple[int, Any]] = []
+        for name in (agent, *seed_names(directory, agent)):  # the shipped seed first, then the extra ones
+            try:
+                params, meta = load_agent(directory, name, venues)
+                # parameters that do not fit the network are a bad checkpoint, not a crash
+                forward(params, np.zeros(obs_dim(len(venues)), dtype=np.float32))
+            except checkpoint.CheckpointError as exc:
+                warnings.append(f"{name}: {exc}")
+                continue
+            except Exception as exc:  # any failure here means the parameters do not fit the network
+                warnings.append(f"{name}: parameters do not fit the {agent} network ({type(exc).__name__})")
+                continue
+            if found and not same_shapes(found[0][1], params):
+                warnings.append(f"{name}: a network unlike {agent}'s, left out of its seeds")
+                continue
+            found.append((int(meta.get("seed", -1)), params))
+        if len(found) == 1:
+            routers[agent] = make(found[0][1])
+        elif found:
+            routers[agent] = SeedSet(make, stack([p for _, p in found]), [s for s, _ in found])
     routers["oracle"] = baseline("oracle")
     return routers, warnings, notes
 
@@ -79,15 +92,20 @@ def evaluate(settings: Settings, scenarios: int, steps: int, seed: int, progress
     same worlds for all; the report ``print_evaluation`` prints (costs in bps, regret against the oracle)."""
     from hft_console.learn import env  # imports JAX: only evaluate and train need it
     from hft_console.learn.evaluate import (  # imports JAX: as above
+        SeedSet,
         bandit_router,
         make_rollout,
+        make_seed_rollout,
         make_switch_rollout,
+        pool_seeds,
         regime_worlds,
         regret_after_switch,
+        seed_spread,
         summarise,
         switch_worlds,
     )  # fmt: skip
     from hft_console.learn.significance import significance  # imports SciPy: only evaluate needs it
+    from hft_console.routing.models.agents import agent_seed  # imports JAX: as above
 
     routers, warnings, notes = eval_routers(settings, steps)
     base = env.params_from_settings(settings)
@@ -105,11 +123,27 @@ def evaluate(settings: Settings, scenarios: int, steps: int, seed: int, progress
     rollouts: dict[str, dict[str, Any]] = {r: {} for r in REGIMES}
     started = time.perf_counter()
     bar = _bar(len(routers), progress)
+    seeds: dict[str, dict[str, Any]] = {r: {} for r in REGIMES}  # learned agents: their seeds' spread
     for name, router in routers.items():
-        run = make_rollout(router, steps)
-        for regime, (params, keys, start) in worlds.items():
-            rollouts[regime][name] = run(params, keys, start)
-        switched[name] = make_switch_rollout(router, switch_steps, switch_at)(before, after, switch_keys, switch_start)
+        if isinstance(router, SeedSet):  # every training seed on the same worlds; a scenario's cost is their mean
+            run = make_seed_rollout(router, steps)
+            for regime, (params, keys, start) in worlds.items():
+                r = run(params, keys, start)
+                seeds[regime][name] = {"seeds": router.seeds, "cost_bps_seed_sd": round(seed_spread(r), 4)}
+                rollouts[regime][name] = pool_seeds(r)
+            sw = make_seed_rollout(router, switch_steps, switch_at)(before, after, switch_keys, switch_start)
+            switched[name] = sw._replace(cost_bps=sw.cost_bps.mean(axis=0))  # regret per decision, seeds' mean
+        else:
+            run = make_rollout(router, steps)
+            for regime, (params, keys, start) in worlds.items():
+                rollouts[regime][name] = run(params, keys, start)
+                if name in ("dqn", "ppo"):
+                    seeds[regime][name] = {
+                        "seeds": [agent_seed(checkpoint.models_dir(), name)],
+                        "cost_bps_seed_sd": None,
+                    }
+            switch_run = make_switch_rollout(router, switch_steps, switch_at)
+            switched[name] = switch_run(before, after, switch_keys, switch_start)
         bar(name)
     for name, router in switch_routers.items():
         if name not in switched:
@@ -119,7 +153,7 @@ def evaluate(settings: Settings, scenarios: int, steps: int, seed: int, progress
     for regime in REGIMES:
         oracle = rollouts[regime]["oracle"]
         for name, r in rollouts[regime].items():
-            results[regime][name] = summarise(r, oracle)
+            results[regime][name] = {**summarise(r, oracle), **seeds[regime].get(name, {})}
     per_scenario = {
         regime: {name: np.asarray(r.cost_bps, dtype=np.float64).mean(axis=1) for name, r in rolled.items()}
         for regime, rolled in rollouts.items()
@@ -268,6 +302,11 @@ def train_main(argv: list[str]) -> int:
         help="which model: the latency forecaster, an agent, or all three in that order (default: all)",
     )  # fmt: skip
     p.add_argument(
+        "--seeds", type=count, default=1, metavar="N",
+        help="train each agent with N seeds (--seed, --seed + 1, ...): the first is the one sessions run, "
+        "evaluate reports the mean over all of them and their spread (default: 1)",
+    )  # fmt: skip
+    p.add_argument(
         "--out", metavar="DIR",
         help="where checkpoints go (default: $HFT_MODELS_DIR, else $XDG_DATA_HOME/hft-console/models, i.e. "
         "~/.local/share/hft-console/models; the shipped ones are never overwritten unless --out names them)",
@@ -279,6 +318,7 @@ def train_main(argv: list[str]) -> int:
         return fail(exc, "train")
     from hft_console.learn import dqn, latency_train, ppo  # imports JAX: only evaluate and train need it
     from hft_console.routing.models import latency  # imports JAX: only evaluate and train need it
+    from hft_console.routing.models.agents import seed_name, seed_names  # imports JAX: as above
 
     out = Path(args.out) if args.out else checkpoint.trained_dir()
     venues = [v.name for v in settings.venues]
@@ -298,18 +338,30 @@ def train_main(argv: list[str]) -> int:
             continue
         predictor = latency.shared_weights(out)  # the forecaster the agent will run beside
         module = dqn if agent == "dqn" else ppo
-        with _train_progress(agent) as advance:
-            params, meta = module.train(settings, seed=seed, progress=advance, predictor=predictor)
-        evaluation = agent_evaluation(settings, module.eval_router(params), seed=seed, predictor=predictor)
-        meta = {**meta, **stamp, "obs_dim": obs_dim(len(venues)), "evaluation": evaluation}
-        if (path := _save(out, agent, params, meta)) is None:
-            return 2
-        captured = ", ".join(
-            f"{r} {v['cost_bps']:.4f} bps (best-price {v['best_price_cost_bps']:.4f}, "
-            f"oracle {v['oracle_cost_bps']:.4f})"
-            for r, v in evaluation.items()
-        )
-        print(f"{agent}: saved {path} · {meta.get('env_steps', 0):,} env steps · {captured}")
+        for stale in seed_names(out, agent) if out.is_dir() else []:  # an earlier training's extra seeds
+            for suffix in (".msgpack", ".json"):
+                (out / (stale + suffix)).unlink(missing_ok=True)
+        for k in range(args.seeds):
+            name = agent if k == 0 else seed_name(agent, seed + k)
+            with _train_progress(name) as advance:
+                params, meta = module.train(settings, seed=seed + k, progress=advance, predictor=predictor)
+            # the extra seeds are evaluated together by ``hft-console evaluate``; each checkpoint of the
+            # first seed records its own evaluation
+            evaluation = (
+                agent_evaluation(settings, module.eval_router(params), seed=seed, predictor=predictor) if k == 0 else {}
+            )
+            meta = {**meta, **stamp, "seed": seed + k, "obs_dim": obs_dim(len(venues)), "evaluation": evaluation}
+            if (path := _save(out, name, params, meta)) is None:
+                return 2
+            captured = ", ".join(
+                f"{r} {v['cost_bps']:.4f} bps (best-price {v['best_price_cost_bps']:.4f}, "
+                f"oracle {v['oracle_cost_bps']:.4f})"
+                for r, v in evaluation.items()
+            )
+            print(
+                f"{name}: saved {path} · {meta.get('env_steps', 0):,} env steps"
+                + (f" · {captured}" if captured else "")
+            )
     if out.resolve() != checkpoint.models_dir().resolve():
         print(f"sessions, backtests and evaluate load these with: HFT_MODELS_DIR={out} hft-console ...")
     return 0

@@ -149,6 +149,46 @@ def rollout(
     return jax.vmap(one)(keys, params, start_congested, params if after is None else after)
 
 
+class SeedSet(NamedTuple):
+    """One agent trained with several seeds (``train --seeds N``): ``make(params) -> EvalRouter`` and the
+    seeds' parameters stacked on a leading axis, evaluated together (one compile, vmapped over seeds)."""
+
+    make: Callable[[Any], EvalRouter]
+    params: Any
+    seeds: list[int]
+
+
+def make_seed_rollout(agent: SeedSet, steps: int, switch_at: int | None = None) -> Callable[..., Rollout]:
+    """As ``make_rollout`` (``switch_at`` None) or ``make_switch_rollout``, for every seed of ``agent``:
+    each output gains a leading seed axis; the seeds meet the very same worlds."""
+
+    def run(stacked: Any, p: EnvParams, *rest: Any) -> Rollout:
+        def one(prm: Any) -> Rollout:
+            if switch_at is None:
+                keys, start = rest
+                return rollout(agent.make(prm), p, keys, steps, start)
+            after, keys, start = rest
+            return rollout(agent.make(prm), p, keys, steps, start, after, switch_at)
+
+        return jax.vmap(one)(stacked)
+
+    compiled = jax.jit(run)
+    return lambda *args: compiled(agent.params, *args)
+
+
+def pool_seeds(r: Rollout) -> Rollout:
+    """``(seeds, scenarios, steps)`` -> ``(scenarios, seeds x steps)``: each scenario's figures over every
+    seed, so a scenario's mean cost is the seeds' mean (what the paired tests compare)."""
+    return Rollout(*(jnp.swapaxes(x, 0, 1).reshape(x.shape[1], -1) for x in r))
+
+
+def seed_spread(r: Rollout) -> float:
+    """The standard deviation across seeds of each seed's mean cost (bps): how much one seed's figure
+    could differ from another's."""
+    per_seed = np.asarray(r.cost_bps, dtype=np.float64).mean(axis=(1, 2))
+    return float(per_seed.std(ddof=1)) if per_seed.size > 1 else 0.0
+
+
 def make_switch_rollout(
     router: EvalRouter, steps: int, switch_at: int
 ) -> Callable[[EnvParams, EnvParams, jax.Array, jax.Array], Rollout]:
