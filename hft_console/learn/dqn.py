@@ -20,7 +20,16 @@ so costs are centred at 0.2 and scaled to unit size. A post's fill and miss diff
 reward units) and a take's by about 0.5 bp, so the Huber loss's quadratic zone is 10 units: a narrow
 one acts as an L1 loss on most targets and Q drifts to the median outcome (a fill) instead of the mean,
 blind to fill odds — with posts filling about 80% of the time, every post then looks better than it
-is (takes alone, a delta of 3 had sufficed). The network, its forward passes and the loss
+is (takes alone, a delta of 3 had sufficed).
+
+By default (``reward = "expected"``) the reward is not the draw's cost but its expectation given the
+environment's hidden state and the action (``StepInfo.expected_bps``: the oracle's expected cost of
+that take or post there — latency integrated over the model, outages and rejects, a post's simulated
+table by venue and pressure — plus the rest of the parent as scored). The router never sees the
+hidden state; averaged over the hidden states behind one observation, that expectation is the
+realised cost's expectation, so Q learns the same values, without the two basis points of luck
+between a post's fill and its miss that otherwise swamp differences of hundredths of a bp (a
+Rao-Blackwellised reward). Evaluation always scores the realised costs. The network, its forward passes and the loss
 are ``routing/models/dqn.py`` (the live session fine-tunes with the same loss); this module trains.
 """
 
@@ -71,6 +80,7 @@ class DQNConfig(NamedTuple):
     episode_len: int = 200  # steps before an environment restarts in a fresh world (as evaluation does)
     regime_mix: tuple[float, float, float] = (1 / 3, 1 / 3, 1 / 3)  # calm, congested, degraded
     choices: tuple[int, ...] = (0, 1, 2, 3)  # which CHOICES the agent may use (the others are pinned off)
+    reward: str = "expected"  # the action's mean cost in the hidden state (module notes), or "realised"
 
     @property
     def env_steps(self) -> int:
@@ -136,7 +146,7 @@ def make_train(
 
     def env_step(
         key: jax.Array, s: EnvState, p: EnvParams, action: jax.Array
-    ) -> tuple[EnvState, EnvParams, jax.Array, jax.Array]:
+    ) -> tuple[EnvState, EnvParams, jax.Array, jax.Array, jax.Array]:
         k_step, k_new = jax.random.split(key)
         k = action % N_CHOICES
         s, info = step(k_step, s, action // N_CHOICES, fractions[k], p, posts[k])
@@ -144,7 +154,7 @@ def make_train(
         s_new, p_new = fresh_env(k_new)
         done = s.t >= cfg.episode_len
         s, p = jax.tree.map(lambda a, b: jnp.where(done, a, b), (s_new, p_new), (s, p))
-        return s, p, next_obs, info.cost_bps
+        return s, p, next_obs, info.cost_bps, info.expected_bps if cfg.reward == "expected" else info.cost_bps
 
     def init(key: jax.Array) -> Carry:
         k_net, k_env, key = jax.random.split(key, 3)
@@ -197,8 +207,8 @@ def make_train(
             s, p, obs = carry
             k_act, k_env = jax.random.split(k)
             action = act(c.params, obs, k_act, eps)
-            s, p, next_obs, cost = jax.vmap(env_step)(jax.random.split(k_env, cfg.num_envs), s, p, action)
-            reward = -(cost - cfg.reward_center) * cfg.reward_scale
+            s, p, next_obs, cost, scored = jax.vmap(env_step)(jax.random.split(k_env, cfg.num_envs), s, p, action)
+            reward = -(scored - cfg.reward_center) * cfg.reward_scale
             return (s, p, jax.vmap(observe)(s, p)), (obs, action, reward, next_obs, cost)
 
         (s, p, obs), (o, a, r, o2, cost) = jax.lax.scan(

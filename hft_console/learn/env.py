@@ -117,6 +117,7 @@ class StepInfo(NamedTuple):
     adverse_bps: jax.Array  # mark-out per maker share 1 s after its fill (+ = against us); 0 without
     time_ms: jax.Array  # decision -> the fill that completed the child (0 when nothing filled)
     shortfall_bps: jax.Array  # the child's own shortfall per share, misses included (no rest of parent)
+    expected_bps: jax.Array  # cost_bps's expectation given the hidden state and the action (see ``step``)
 
 
 def params_from_settings(
@@ -341,8 +342,13 @@ def step(
     # the rest of the parent goes to the other venues at the touch, at their average expected cost: a
     # smaller slice is not cheaper by itself (the router is scored on the whole parent)
     rest = p.qty - qty
-    elsewhere = jnp.sum(jnp.where(s.eligible, expected_cost_bps(s, p), 0.0)) / jnp.maximum(1, jnp.sum(s.eligible))
+    take_bps = expected_cost_bps(s, p)
+    elsewhere = jnp.sum(jnp.where(s.eligible, take_bps, 0.0)) / jnp.maximum(1, jnp.sum(s.eligible))
     cost_bps = (cost / p.price * 1e4 + rest * elsewhere) / p.qty
+    # what the chosen action costs on average in this hidden state: the same figure without the luck of
+    # this draw (training's reward; its mean given what the router sees is the realised cost's)
+    chosen = pick(jnp.where(post, expected_post_bps(s, p), take_bps))
+    expected_bps = (qty * chosen + rest * elsewhere) / p.qty
     timeout = jnp.sum(jnp.where(onehot, p.timeout_us, 0.0))
     # the simulator answers from the venue's frame, one feed delay ahead of our picture of it, and never
     # before our clock reaches that frame: an answer takes at least the feed delay to come back
@@ -364,7 +370,8 @@ def step(
     eligible, size, near = _context(k_ctx, p, pressure)
     state = EnvState(congested, down_left, ewma, last, eligible, size, s.t + 1, fc, pressure, near)
     adverse = jnp.where(maker > 0, rested.adverse_bps, 0.0)
-    info = StepInfo(cost_bps, filled, qty, rt, venue, down, post, maker, adverse, time_ms, cost / (qty * p.price) * 1e4)
+    shortfall = cost / (qty * p.price) * 1e4
+    info = StepInfo(cost_bps, filled, qty, rt, venue, down, post, maker, adverse, time_ms, shortfall, expected_bps)
     return state, info
 
 

@@ -68,6 +68,7 @@ class PPOConfig(NamedTuple):
     regime_probs: tuple[float, float, float] = (1 / 3, 1 / 3, 1 / 3)  # calm, congested, degraded
     hidden: int = 64
     min_fraction: float = MIN_FRACTION
+    reward: str = "expected"  # "expected": the action's mean cost in the hidden state; "realised": this draw's
 
 
 DEFAULT = PPOConfig()
@@ -148,7 +149,8 @@ def _make_chunk(base: EnvParams, cfg: PPOConfig, updates: int) -> tuple[Callable
         venue, fraction, post = decision(action, env.eligible, env.near_size > 0, cfg.min_fraction)
         keys = jax.random.split(k_env, cfg.num_envs)
         env2, info = jax.vmap(step)(keys, env, venue, fraction, world, post)
-        reward = (cfg.reward_center - info.cost_bps) * cfg.reward_scale
+        scored = info.expected_bps if cfg.reward == "expected" else info.cost_bps  # see learn/dqn.py's notes
+        reward = (cfg.reward_center - scored) * cfg.reward_scale
         done = env2.t >= cfg.episode_len  # the episode's last step: GAE does not bootstrap past it
         batch = Batch(obs, action, env.eligible, logp, value, reward, done, info.cost_bps)
         return (params, env2, world, key), batch
