@@ -199,9 +199,7 @@ class OrderFlow(QuotingFlow):
                 posted = self.post(sym, t_ns, Side(side), qty, touch, tick_wall_ns, routed=routed)
                 if posted is None:
                     break
-                due = t_ns + self.ttl_ns
-                self.joined[posted.order_id] = due
-                self.next_ttl_ns = min(self.next_ttl_ns, due)
+                self.cancel_after_ttl(posted, t_ns)
             else:
                 qty = min(share, max_qty) if dark[v] else min(share, size[v], max_qty)
                 if not self._send(sym, t_ns, Side(side), qty, limit, v, parent, mid, tick_wall_ns, obs.decision):

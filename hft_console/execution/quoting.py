@@ -161,9 +161,13 @@ class QuotingFlow(RestingFlow):
         else:
             posted = self.post(sym, t_ns, Side(side), need, bid if side > 0 else ask, wall0)
         if posted is not None:
-            due = t_ns + self.ttl_ns
-            self.joined[posted.order_id] = due
-            self.next_ttl_ns = min(self.next_ttl_ns, due)
+            self.cancel_after_ttl(posted, t_ns)
+
+    def cancel_after_ttl(self, order: Order, t_ns: int) -> None:
+        """Cancel ``order`` ``passive_ttl_ms`` after ``t_ns`` if it still works then (``expire_joins``)."""
+        due = t_ns + self.ttl_ns
+        self.joined[order.order_id] = due
+        self.next_ttl_ns = min(self.next_ttl_ns, due)
 
     def expire_joins(self, t_ns: int) -> None:
         """Cancel joined orders older than ``passive_ttl_ms`` (reason ``TTL``)."""
