@@ -8,9 +8,11 @@ same settings, in our side's orientation (a buy; a sell is its mirror):
 - The order is priced at the bid we saw (one feed delay old) and flies to the venue (the latency
   model's one-way draw). Meanwhile the fair price moves: Brownian at the config's volatility plus the
   drift of the order-flow pressure ``p`` (an Ornstein-Uhlenbeck process with ``flow_half_life_ms``,
-  ``flow_drift_bps_per_s`` per unit). If the venue's ask is at or below our bid when it lands, the
-  venue refuses it (POST_ONLY_WOULD_CROSS); if its bid moved above ours it rests behind the touch with
-  the venue's typical depth ahead, else the displayed size there is ahead of it.
+  ``flow_drift_bps_per_s`` per unit). The venue judges the order against its latest quote, which is
+  the one we priced from unless it requoted meanwhile (Poisson at its quote rate): then, if its ask is
+  at or below our bid, it refuses it (POST_ONLY_WOULD_CROSS), and if its bid moved above ours the order
+  rests behind the touch with the venue's typical depth ahead; else the displayed size at our price is
+  ahead of it, and a fair price already through our bid fills it on the next quote (the first step).
 - Each venue requotes ``ticks_per_s_per_symbol x share`` times a second with a fresh displayed size
   (lognormal(0, 0.5) lots, tilted by ``exp(flow_size_skew x p)`` on the bid); the risk-averse model
   credits only shrinks that must have been ahead, so the queue ahead falls to the smallest size shown.
@@ -150,7 +152,12 @@ def simulate_post(
     lead_s = (feed_delay_us + flight_us) / 1e6
     p = evolve_pressure(k_flow, pressure, lead_s, tau)
     f = f + pp.drift_ticks * pressure * lead_s + pp.vol_ticks * jnp.sqrt(lead_s) * jax.random.normal(k_arr)
-    bid = jnp.floor(f - spread / 2 + 0.5)
+    # the venue reads its latest quote, not the fair price (``SimVenue.rest``): a move since the quote we
+    # priced from shows only if it requoted while our order was on its way (else it is what we saw: our
+    # bid at its touch). Without this the environment refused 6.5% of the posts made within a quarter
+    # tick of the fair price, the engine under 1% (it fills them on the next quote instead).
+    requoted = jax.random.uniform(jax.random.fold_in(k_wide, 1)) < -jnp.expm1(-pick(pp.quote_rate) * lead_s)
+    bid = jnp.where(requoted, jnp.floor(f - spread / 2 + 0.5), 0.0)
     refused = bid + spread <= 0  # the venue's ask is at or below our bid: a post-only would cross
     lots = depth / lot
 
@@ -160,7 +167,7 @@ def simulate_post(
         )
 
     ahead0 = jnp.where(bid > 0, depth, shown(jax.random.uniform(k_q, minval=1e-6, maxval=1 - 1e-6), p))
-    wide_first = (jax.random.uniform(k_wide) < WIDE_QUOTE) & (jnp.floor(f - (spread + 1) / 2 + 0.5) < 0)
+    wide_first = requoted & (jax.random.uniform(k_wide) < WIDE_QUOTE) & (jnp.floor(f - (spread + 1) / 2 + 0.5) < 0)
     ahead0 = jnp.where((bid == 0) & wide_first, 0.0, ahead0)
     horizon_s = jnp.maximum(pp.ttl_ms / 1e3 + (cancel_us - flight_us) / 1e6, 1e-4)
     shares = jnp.asarray(STEP_SHARES)
