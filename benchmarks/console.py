@@ -1,8 +1,10 @@
 """Console benchmark: the engine's throughput with the Textual console attached (headless Textual,
 engine thread on the simulated clock) against the same session headless; key-press-to-screen time;
-kill-switch time from the confirming key to the engine state, with the journal checked after.
+kill-switch time from the confirming key to the engine state, with the journal checked after; the
+tick-to-order decision latency (``decision_latency_us``) of wall-clock sessions with the console
+attached, per router (``--routers``, ``--wall-s`` each; learned routers with numpy and jit inference).
 
-    python benchmarks/console.py [--duration 60] [--presses 20]
+    python benchmarks/console.py [--duration 60] [--presses 20] [--wall-s 30] [--routers best-price,dqn,ppo]
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from learning import contention, contention_text
 from machine import machine
 
 from hft_console.domain import EngineState
@@ -26,9 +29,10 @@ from hft_console.ui.app import ConsoleApp
 from hft_console.ui.panes import StatusBar
 
 
-def settings(clock: str, duration: float) -> Settings:
+def settings(clock: str, duration: float, router: str = "best-price", inference: str = "jit") -> Settings:
     flags = {"session.mode": "production", "session.clock": clock, "session.duration_s": duration,
-             "session.seed": 3, "session.symbols": "AAPL,MSFT,GOOGL"}  # fmt: skip
+             "session.seed": 3, "session.symbols": "AAPL,MSFT,GOOGL", "session.router": router,
+             "session.inference": inference}  # fmt: skip
     return load_settings(flags, environ={}, dotenv_path=None, router_names=ROUTER_NAMES)
 
 
@@ -101,14 +105,44 @@ async def keys_and_kill_switch(tmp: Path, presses: int) -> tuple[list[float], li
     return key_ms, halt_ms, applied, late
 
 
+async def wall_decisions(tmp: Path, router: str, inference: str, seconds: float) -> tuple[int, list[float], str]:
+    """A wall-clock session with the console attached (10 Hz panes, the console's GIL and collector
+    settings): its decisions and tick-to-order p50/p99 decision latency, p50/p99 of the router's
+    own time per decision (``inference_us``), µs, and the machine's load over it."""
+    engine = Engine(settings("wall", seconds, router, inference), tmp / f"wall-{router}-{inference}")
+    app = ConsoleApp(engine)
+    since = contention()
+    async with app.run_test(size=(120, 40)):
+        while not engine.finished:  # poll gently: the benchmark must not load the UI thread itself
+            await asyncio.sleep(0.05)
+    figures = [
+        statistics.quantiles([ns / 1000 for ns in values], n=100)[q - 1]
+        for values in (engine.flow.decision_ns, engine.router.inference_ns)
+        for q in (50, 99)
+    ]
+    return len(engine.flow.decision_ns), figures, contention_text(since)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--duration", type=float, default=60.0, help="simulated seconds for the throughput runs")
     ap.add_argument("--presses", type=int, default=20)
+    ap.add_argument("--wall-s", type=float, default=30.0, help="length of each wall-clock decision session")
+    ap.add_argument("--routers", default="best-price,dqn,ppo", help="routers of the wall-clock sessions")
+    ap.add_argument("--decisions-only", action="store_true", help="only the wall-clock decision sessions")
     args = ap.parse_args()
     print(f"machine: {machine()}")
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
+        print(f"wall clock, console attached ({args.wall_s:.0f} s each): tick-to-order decision and the router's "
+              "own time, µs (goal: decision p99 <= 100)")  # fmt: skip
+        for router in args.routers.split(","):
+            for inference in ("numpy", "jit") if router in ("dqn", "ppo") else ("numpy",):
+                n, (d50, d99, i50, i99), load = asyncio.run(wall_decisions(tmp, router, inference, args.wall_s))
+                print(f"  {router:<11}{inference:<6} n {n:>4}  decision p50 {d50:6.1f} p99 {d99:6.1f}"
+                      f"  router p50 {i50:6.1f} p99 {i99:6.1f}  ({load})")  # fmt: skip
+        if args.decisions_only:
+            return
         headless = Engine(settings("sim", args.duration), tmp / "headless")
         headless.run()
         base = headless.ticks / headless.wall_elapsed

@@ -1,21 +1,26 @@
-"""Learning-router benchmark: single-decision inference inside real sessions (jit and numpy), batched
+"""Learning-router benchmark: the live decision inside real sessions (jit and numpy), batched
 inference, and the shipped checkpoints' training figures.
 
-    python benchmarks/learning.py [--decisions 10000]
+    python benchmarks/learning.py [--decisions 10000] [--wall-s 30] [--sim-s 120] [--live-only]
 
-Each session runs the engine on the simulated clock with the DQN or PPO router and a strategy made
-busy enough to route at least ``--decisions`` child orders (decisions come back to back: the decision
-path stays in the CPU's caches); then real-time sessions on the wall clock, where decisions are
-sparse and the path is cold, with online fine-tuning on and off; the router's time per decision is
-measured around ``act`` — observation built from the engine's quotes, forward pass, conversion back
-to a venue — exactly what ``summary.json``'s ``inference_us`` reports. Bandits are measured the
-same way. Batched inference is the forward pass over 16,384 observations at once.
+The live decision is timed around ``act`` — the observation built from the engine's quotes, the
+forward pass, the choice (and, with online fine-tuning, exploration and the learner's bookkeeping) —
+exactly what ``summary.json``'s ``inference_us`` reports; the tick-to-order ``decision_latency_us``
+is printed beside it. First, sessions as ``hft-console --mode production`` runs them (production
+defaults, online fine-tuning on) on the simulated clock, ``--sim-s`` of market each: a decision every
+few thousand ticks, the path partly cold; then the same on the wall clock (``--wall-s`` each, the
+engine asleep between 20 ms batches), with fine-tuning on and off. Then sessions with a strategy made
+busy enough to route ``--decisions`` child orders back to back (the path stays in the CPU's caches),
+bandits included; the forward pass alone, cold and warm; batched inference (16,384 observations at
+once); the training figures. ``--live-only``: the first two blocks.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import time
 from typing import Any
 
@@ -30,6 +35,42 @@ from hft_console.routing.models.layout import obs_dim
 from hft_console.routing.models.ppo import actor_mean
 from hft_console.routing.registry import ROUTER_NAMES
 from hft_console.settings import load_settings
+
+
+def _percentiles(ns: list[int], qs: tuple[int, ...] = (50, 99)) -> dict[str, float]:
+    us = np.array(ns, dtype=float) / 1000
+    return {f"p{q}": float(np.percentile(us, q)) if us.size else float("nan") for q in qs}
+
+
+def contention() -> tuple[float, int]:
+    """(wall clock s, this process's involuntary context switches so far): over a session, how often
+    other work on the machine took the CPU from it (a decision that loses the CPU takes milliseconds)."""
+    return time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF).ru_nivcsw
+
+
+def contention_text(since: tuple[float, int]) -> str:
+    wall, switches = contention()
+    return f"load {os.getloadavg()[0]:.1f}, {(switches - since[1]) / (wall - since[0]):,.0f} preemptions/s"
+
+
+def live_session(router: str, inference: str, clock: str, seconds: float, online: bool = True) -> dict[str, Any]:
+    """A session as the command line runs it (production mode, the default strategy): the live
+    decision (``inference``) and tick-to-order (``decision``) percentiles, µs, and the machine's
+    load over it (``contention_text``)."""
+    flags: dict[str, Any] = {
+        "session.mode": "production", "session.clock": clock, "session.seed": 3, "session.router": router,
+        "session.inference": inference, "session.duration_s": seconds, "session.online_learning": online,
+    }  # fmt: skip
+    engine = Engine(load_settings(flags, environ={}, dotenv_path=None, router_names=ROUTER_NAMES), None)
+    since = contention()
+    engine.run()
+    return {
+        "n": len(engine.router.inference_ns),
+        "inference": _percentiles(engine.router.inference_ns),
+        "decision": _percentiles(engine.flow.decision_ns),
+        "online": engine.router.online_stats(),
+        "machine": contention_text(since),
+    }
 
 
 def session(router: str, inference: str, decisions: int) -> dict[str, Any]:
@@ -50,29 +91,7 @@ def session(router: str, inference: str, decisions: int) -> dict[str, Any]:
 
     engine.on_batch.append(enough)
     engine.run()
-    us = np.array(engine.router.inference_ns, dtype=float) / 1000
-    return {"n": us.size, **{f"p{q}": float(np.percentile(us, q)) for q in (50, 95, 99)}}
-
-
-def wall_session(router: str, inference: str, online: bool, seconds: float) -> dict[str, Any]:
-    """A real-time session (wall clock): decisions come a few per second, between them the engine
-    sleeps and the CPU's caches go cold — the figures an operator's console shows."""
-    flags: dict[str, Any] = {
-        "session.mode": "production", "session.clock": "wall", "session.seed": 3, "session.router": router,
-        "session.inference": inference, "session.duration_s": seconds, "session.online_learning": online,
-    }  # fmt: skip
-    s = load_settings(flags, environ={}, dotenv_path=None, router_names=ROUTER_NAMES)
-    from dataclasses import replace
-
-    s = replace(s, strategy=replace(s.strategy, entry_threshold=0.15, exit_threshold=0.05, cooldown_ms=2.0))
-    engine = Engine(s, None)
-    engine.run()
-    out: dict[str, Any] = {"n": len(engine.router.inference_ns)}
-    for name, ns in (("inference", engine.router.inference_ns), ("decision", engine.flow.decision_ns)):
-        us = np.array(ns, dtype=float) / 1000
-        out[name] = {f"p{q}": float(np.percentile(us, q)) for q in (50, 99)}
-    out["online"] = engine.router.online_stats()
-    return out
+    return {"n": len(engine.router.inference_ns), **_percentiles(engine.router.inference_ns, (50, 95, 99))}
 
 
 def cold_forward(inference: str, seconds: float) -> tuple[float, float]:
@@ -85,7 +104,7 @@ def cold_forward(inference: str, seconds: float) -> tuple[float, float]:
     s = load_settings(flags, environ={}, dotenv_path=None, router_names=ROUTER_NAMES)
     engine = Engine(s, None)
     policy: Any = engine.router.policy
-    forward, x = policy._forward, policy._last_x
+    forward, x = policy._forward, policy._x  # the observation buffer, as the start-up rehearsals left it
     first: list[int] = []
     again: list[int] = []
 
@@ -107,12 +126,13 @@ def batched(agent: str, n: int = 16384) -> dict[str, float]:
     import jax
     import jax.numpy as jnp
 
-    venues = ["NYSE", "NASDAQ", "ARCA", "BZX", "EDGX", "IEX"]
+    settings = load_settings({"session.mode": "production"}, environ={}, dotenv_path=None, router_names=ROUTER_NAMES)
+    venues = [v.name for v in settings.venues]  # the set the shipped checkpoints were trained on
     params, _ = load_agent(checkpoint.models_dir(), agent, venues)
     weights = jax.tree.map(jnp.asarray, params if agent == "dqn" else params["actor"])
     inner = q_values if agent == "dqn" else actor_mean
     fwd = jax.jit(jax.vmap(lambda x: inner(weights, x)))
-    x = np.random.default_rng(0).normal(size=(n, obs_dim(6))).astype(np.float32)
+    x = np.random.default_rng(0).normal(size=(n, obs_dim(len(venues)))).astype(np.float32)
     np.asarray(fwd(x))
     best = 0.0
     for _ in range(5):
@@ -122,28 +142,43 @@ def batched(agent: str, n: int = 16384) -> dict[str, float]:
     return {"batch": n, "decisions_per_s": best}
 
 
+def _live_line(label: str, r: dict[str, Any]) -> str:
+    inf, dec = r["inference"], r["decision"]
+    learned = r["online"] or {}
+    return (
+        f"  {label}  n {r['n']:>5,}  live decision p50 {inf['p50']:6.1f} p99 {inf['p99']:6.1f}"
+        f"  tick-to-order p50 {dec['p50']:6.1f} p99 {dec['p99']:6.1f}  updates {learned.get('updates', 0)}"
+        f"  ({r['machine']})"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--decisions", type=int, default=10_000)
     ap.add_argument("--wall-s", type=float, default=30.0, help="length of each real-time session")
+    ap.add_argument("--sim-s", type=float, default=120.0, help="market seconds of each simulated-clock session")
+    ap.add_argument("--live-only", action="store_true", help="only the production-mode sessions")
     args = ap.parse_args()
     print(f"machine: {machine()}")
-    print(f"single decision inside a session, µs (>= {args.decisions:,} decisions each)")
+    agents = [(router, inference) for router in ("dqn", "ppo") for inference in ("numpy", "jit")]
+    print(f"simulated clock, production defaults ({args.sim_s:.0f} s of market each), µs "
+          "(goal: numpy live decision p99 <= 30)")  # fmt: skip
+    sim_runs = [(a, True) for a in agents] + [(("dqn", "numpy"), False), (("ppo", "numpy"), False)]
+    for (router, inference), online in sim_runs:
+        r = live_session(router, inference, "sim", args.sim_s, online)
+        print(_live_line(f"{router:<4}{inference:<6}online {'on ' if online else 'off'}", r))
+    print(f"wall clock, production defaults ({args.wall_s:.0f} s each), µs (goal: tick-to-order p99 <= 100)")
+    for (router, inference), online in [(a, True) for a in agents] + [(("dqn", "jit"), False)]:
+        r = live_session(router, inference, "wall", args.wall_s, online)
+        print(_live_line(f"{router:<4}{inference:<6}online {'on ' if online else 'off'}", r))
+    if args.live_only:
+        return
+    print(f"single decision inside a session, busy strategy, µs (>= {args.decisions:,} decisions each)")
     for router, inference in (("dqn", "jit"), ("dqn", "numpy"), ("ppo", "jit"), ("ppo", "numpy"),
                               ("ucb", "numpy"), ("thompson", "numpy")):  # fmt: skip
         r = session(router, inference, args.decisions)
         figures = f"p50 {r['p50']:6.1f}  p95 {r['p95']:6.1f}  p99 {r['p99']:6.1f}"
         print(f"  {router:<9}{inference:<6} n {r['n']:>6,}  {figures}")
-    print(f"real-time sessions (wall clock, {args.wall_s:.0f} s each): inference and tick-to-order decision, µs")
-    for router, inference, online in (("dqn", "jit", True), ("dqn", "jit", False), ("dqn", "numpy", True),
-                                      ("ppo", "jit", True), ("ppo", "numpy", True)):  # fmt: skip
-        w = wall_session(router, inference, online, args.wall_s)
-        inf, dec = w["inference"], w["decision"]
-        learned = w["online"] or {}
-        tag = f"online {'on ' if online else 'off'}"
-        print(f"  {router:<4}{inference:<6}{tag}  n {w['n']:>5,}  inference p50 {inf['p50']:6.1f} p99 {inf['p99']:6.1f}"
-              f"  decision p50 {dec['p50']:6.1f} p99 {dec['p99']:6.1f}"
-              f"  updates {learned.get('updates', 0)} (p50 {learned.get('update_ms_p50')} ms)")  # fmt: skip
     for inference in ("jit", "numpy"):
         cold, warm = cold_forward(inference, 8.0)
         print(f"  dqn {inference:<5} forward pass first thing after the engine wakes: p50 {cold:6.1f}"

@@ -20,8 +20,7 @@ from hft_console.engine.engine import Engine
 from hft_console.market.source import DataError
 from hft_console.money import money
 from hft_console.rng import Draws, rng_for
-from hft_console.routing.bandits import BANDIT_NAMES
-from hft_console.routing.registry import BASELINE_NAMES
+from hft_console.routing.registry import BANDIT_ROUTER_NAMES, BASELINE_NAMES
 from hft_console.settings import Settings
 from hft_console.venues.latency import LatencyModel
 
@@ -74,7 +73,7 @@ def session_info(engine: Engine) -> SessionInfo:
     router = engine.router
     if router.name in BASELINE_NAMES:
         kind, trained_at = "baseline", ""
-    elif router.name in BANDIT_NAMES:
+    elif router.name in BANDIT_ROUTER_NAMES:  # dark-km too: nothing trained
         kind, trained_at = "bandit", ""
     else:
         kind, trained_at = "learned", str(router.meta.get("trained_at", "?"))

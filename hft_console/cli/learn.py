@@ -17,6 +17,7 @@ import numpy as np
 
 from hft_console.cli.args import Parser, UsageError, count, fail, settings_from, write_json_report
 from hft_console.routing.bandits import BANDIT_NAMES, DEFAULT_CONFIG, same_as
+from hft_console.routing.dark_router import NAME as DARK_KM
 from hft_console.routing.models import checkpoint
 from hft_console.routing.models.layout import OBS_VERSION, obs_dim
 from hft_console.routing.registry import BASELINE_NAMES
@@ -40,7 +41,13 @@ def eval_routers(settings: Settings, steps: int = EVAL_STEPS) -> tuple[dict[str,
     notes for those left out because over ``steps`` decisions they would decide exactly as another."""
 
     from hft_console.learn import dqn, ppo  # imports JAX: only evaluate and train need it
-    from hft_console.learn.evaluate import POST_RULES, SeedSet, bandit_router, baseline  # imports JAX: as above
+    from hft_console.learn.evaluate import (  # imports JAX: as above
+        POST_RULES,
+        SeedSet,
+        bandit_router,
+        baseline,
+        dark_km_router,
+    )
     from hft_console.routing.models.agents import load_agent, same_shapes, seed_names, stack  # imports JAX: as above
     from hft_console.routing.models.dqn import q_values_np  # imports JAX: only evaluate and train need it
     from hft_console.routing.models.ppo import logits_np  # imports JAX: only evaluate and train need it
@@ -58,6 +65,7 @@ def eval_routers(settings: Settings, steps: int = EVAL_STEPS) -> tuple[dict[str,
                 f"{name} not evaluated: a scenario of {steps} decisions never fills its {window}-update window, "
                 f"so it would decide exactly as {twin} (--steps {window + 1} or more compares them)"
             )
+    routers[DARK_KM] = dark_km_router(np.array([v.kind == "dark" for v in settings.venues]))
     warnings: list[str] = []
     directory = checkpoint.models_dir()
     for agent in ("dqn", "ppo"):

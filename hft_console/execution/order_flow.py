@@ -303,7 +303,10 @@ class OrderFlow(QuotingFlow):
         self.cost_missed[v] += missed
         cost_bps = (cost + fees + missed) / (order.qty * mid) * 1e4 if mid > 0 else 0.0
         self.router.learn(
-            order.router, Transition(v, order.qty, int(filled), cost_bps, rt_us, -cost_bps, order.decision)
+            order.router,
+            Transition(
+                v, order.qty, int(filled), cost_bps, rt_us, -cost_bps, order.decision, ex.status != "REJECTED"
+            ),  # a timeout (VENUE_DOWN) or a reject: the venue did not answer
         )
         if filled and self.risk.breaker_hit(self.portfolio.total):
             self.on_breaker(ex.report_ns)

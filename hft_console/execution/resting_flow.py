@@ -221,8 +221,9 @@ class RestingFlow:
         cost_bps = cost / (order.qty * mid0) * 1e4 if mid0 > 0 else 0.0
         answered = order.accepted_ns if order.accepted_ns > 0 else t_ns  # the ack, else the refusal
         rt_us = (answered - order.ts_ns) / 1000
+        heard = order.accepted_ns > 0  # refused (a dark pool takes no posts) or never acknowledged: no answer
         transition = Transition(
-            self.venue_index[order.venue], order.qty, order.filled, cost_bps, rt_us, -cost_bps, order.decision
+            self.venue_index[order.venue], order.qty, order.filled, cost_bps, rt_us, -cost_bps, order.decision, heard
         )
         self.router.learn(order.router, transition)
 

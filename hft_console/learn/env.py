@@ -38,8 +38,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hft_console.learn import env_post
+from hft_console.learn import env_dark, env_post
 from hft_console.learn.env_post import PostParams
+from hft_console.routing.dark import DarkState
 from hft_console.routing.models import latency
 from hft_console.routing.models.checkpoint import Params
 from hft_console.settings import Settings
@@ -103,6 +104,7 @@ class EnvState(NamedTuple):
     fc: latency.Forecast  # the latency forecaster, learning online from every answer
     pressure: jax.Array  # () the order-flow pressure, towards the far side (+: the price moves away from our bid)
     near_size: jax.Array  # (V,) displayed shares at our side's touch (where a post joins)
+    km: DarkState  # the router's dark-pool learner (``env_dark.py``): what it has seen of each pool's liquidity
 
 
 class StepInfo(NamedTuple):
@@ -256,7 +258,8 @@ def reset(key: jax.Array, p: EnvParams, start_congested: jax.Array | float = 0.0
     zeros = jnp.zeros(n)
     fc = latency.start(p.predictor, p.prior_rt_us)
     t0 = jnp.zeros((), jnp.int32)
-    return EnvState(congested, zeros, p.prior_rt_us, p.prior_rt_us, eligible, size, t0, fc, pressure, near)
+    km = env_dark.km_start(n)
+    return EnvState(congested, zeros, p.prior_rt_us, p.prior_rt_us, eligible, size, t0, fc, pressure, near, km)
 
 
 def one_way_us(key: jax.Array, p: EnvParams, congested: jax.Array) -> jax.Array:
@@ -368,7 +371,8 @@ def step(
     down_left = jnp.where(starts, duration, jnp.maximum(s.down_left_s - dt, 0.0))
     pressure = env_post.evolve_pressure(k_flow, s.pressure, dt, p.post.flow_tau_s)
     eligible, size, near = _context(k_ctx, p, pressure)
-    state = EnvState(congested, down_left, ewma, last, eligible, size, s.t + 1, fc, pressure, near)
+    km = env_dark.km_learn(s.km, venue, qty, taken, dark & ~post & ~(down | rejected))  # censored: min(qty, hidden)
+    state = EnvState(congested, down_left, ewma, last, eligible, size, s.t + 1, fc, pressure, near, km)
     adverse = jnp.where(maker > 0, rested.adverse_bps, 0.0)
     shortfall = cost / (qty * p.price) * 1e4
     info = StepInfo(cost_bps, filled, qty, rt, venue, down, post, maker, adverse, time_ms, shortfall, expected_bps)
@@ -380,8 +384,9 @@ def observe(s: EnvState, p: EnvParams) -> jax.Array:
     """The learned routers' input ``(obs_dim(V),)`` float32, as ``routing/models/layout.py`` lays it
     out: per venue eligibility, displayed size against the parent on the side we take from and on ours,
     log of the measured round trip, of
-    the last one and of the forecaster's forecast, and the fee in ticks; then the parent size and a
-    constant. The live policy builds the same from the engine's observation (held equal by a test)."""
+    the last one and of the forecaster's forecast, the fee in ticks, the dark-pool learner's fill share;
+    then the parent size and a constant. The live policy builds the same from the engine's observation
+    (held equal by a test)."""
     return jnp.concatenate(
         [
             s.eligible.astype(jnp.float32),
@@ -391,6 +396,7 @@ def observe(s: EnvState, p: EnvParams) -> jax.Array:
             jnp.log(s.last_rt_us / 100.0),
             jnp.log(s.fc.forecast_us / 100.0),
             p.taker_fee / p.tick,
+            env_dark.fill_share_feature(s.km, p.dark, p.qty),
             jnp.array([p.qty / 100.0, 1.0]),
         ]
     ).astype(jnp.float32)
@@ -443,8 +449,3 @@ def oracle_action(s: EnvState, p: EnvParams) -> tuple[jax.Array, jax.Array]:
     a = jnp.argmin(both)
     n = take.shape[0]
     return a % n, a >= n
-
-
-def oracle_venue(s: EnvState, p: EnvParams) -> jax.Array:
-    """The oracle's venue among takes only (the narrow decision)."""
-    return jnp.argmin(jnp.where(s.eligible, expected_cost_bps(s, p), jnp.inf))

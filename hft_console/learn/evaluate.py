@@ -17,9 +17,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hft_console.learn import env
+from hft_console.learn import env, env_dark
 from hft_console.learn.env import EnvParams, EnvState
-from hft_console.routing import bandits
+from hft_console.routing import bandits, dark_router
 from hft_console.venues.regimes import REGIMES
 
 Act = Callable[[Any, EnvState, jax.Array, jax.Array, EnvParams], tuple[Any, jax.Array, jax.Array, jax.Array]]
@@ -205,7 +205,7 @@ def switch_worlds(base: EnvParams, scenarios: int, seed: int) -> tuple[EnvParams
     k_params, k_runs = jax.random.split(key)
     before, start = scenario_params(base, "calm", scenarios, k_params)
     venue = jnp.full((scenarios,), jnp.argmin(base.taker_fee), dtype=jnp.int32)
-    after = jax.vmap(lambda v: env.regime_params(base, "degraded", v))(venue)
+    after = jax.vmap(lambda p, v: env.regime_params(p, "degraded", v))(before, venue)
     return before, after, jax.random.split(k_runs, scenarios), start
 
 
@@ -225,10 +225,13 @@ def regret_after_switch(r: Rollout, oracle: Rollout, switch_at: int) -> dict[str
 
 
 def scenario_params(base: EnvParams, regime: str, n: int, key: jax.Array) -> tuple[EnvParams, jax.Array]:
-    """Per-scenario parameters of a regime (the degraded venue differs by scenario) and start states."""
+    """Per-scenario parameters of a regime (the degraded venue and the dark pools' liquidity differ by
+    scenario: ``env_dark.vary_liquidity``) and start states."""
     n_ven = base.median_us.shape[0]
     degraded = jax.random.randint(key, (n,), 0, n_ven)
-    batched = jax.vmap(lambda v: env.regime_params(base, regime, v))(degraded)
+    batched = jax.vmap(lambda v, k: vary_dark(k, env.regime_params(base, regime, v)))(
+        degraded, jax.random.split(jax.random.fold_in(key, 1), n)
+    )
     start = jnp.full((n,), 0.7 if regime == "congested" else 0.0)
     return batched, start
 
@@ -238,13 +241,20 @@ def draw_world(
 ) -> tuple[EnvParams, jax.Array]:
     """One training environment's world: the regime ``regime_of(key)`` (0 calm, 1 congested, 2
     degraded; DQN and PPO each draw it their own way, kept so their checkpoints reproduce) with a
-    random degraded venue, and its start state's congestion odds, as the evaluation starts it."""
+    random degraded venue and dark-pool liquidity, and its start state's congestion odds, as the
+    evaluation starts it."""
     k_regime, k_venue = jax.random.split(key)
     regime = regime_of(k_regime)
     venue = jax.random.randint(k_venue, (), 0, base.median_us.shape[0])
     options = [env.regime_params(base, r, venue) for r in REGIMES]
     p = jax.tree.map(lambda *leaves: jnp.stack([jnp.asarray(x) for x in leaves])[regime], *options)
-    return p, jnp.where(regime == 1, 0.7, 0.0)
+    return vary_dark(jax.random.fold_in(key, 1), p), jnp.where(regime == 1, 0.7, 0.0)
+
+
+def vary_dark(key: jax.Array, p: EnvParams) -> EnvParams:
+    """``p`` with one world's dark-pool liquidity drawn around the configured law (``env_dark.py``)."""
+    mean, zero = env_dark.vary_liquidity(key, p.hidden_mean, p.hidden_zero_prob)
+    return p._replace(hidden_mean=mean, hidden_zero_prob=zero)
 
 
 def summarise(r: Rollout, oracle: Rollout) -> dict[str, float]:
@@ -290,6 +300,33 @@ def bandit_router(name: str, n_venues: int) -> EvalRouter:
 
     def update(state: Any, venue: jax.Array, reward: jax.Array) -> Any:
         return bandits.bandit_update(name, state, venue, reward, xp=jnp)
+
+    return EvalRouter(init, act, update)
+
+
+def dark_km_router(dark_flags: Any) -> EvalRouter:
+    """``dark-km`` (``routing/dark_router.py``, the functions the live ``DarkKM`` runs with numpy) in jnp:
+    UCB over the lit venues and the orders each pool was sent, its own state; the pools' liquidity from
+    the environment's learner ``EnvState.km`` (what the router has seen of them; ``env.step`` teaches it
+    when a pool answers). ``dark_flags`` ``(V,)``: which venues are dark pools (fixed by the venue set)."""
+    flags = np.asarray(dark_flags) > 0
+    pools = np.flatnonzero(flags)
+    is_dark = jnp.asarray(flags)
+
+    def init(key: jax.Array) -> Any:
+        return dark_router.router_init(flags.size, pools.size, xp=jnp)
+
+    def act(state: Any, s: EnvState, obs: jax.Array, key: jax.Array, p: EnvParams) -> tuple[Any, Any, Any, Any]:
+        km = dark_router.router_view(dark_router.pool_rows(s.km, pools), xp=jnp)
+        venue, shares = dark_router.choose(
+            state, s.eligible & ~is_dark, km, pools, s.eligible[pools], p.taker_fee[pools], p.qty, p.price,
+            p.miss_penalty_ticks * p.tick, xp=jnp,
+        )  # fmt: skip
+        fraction = jnp.where(shares > 0, shares / p.qty, 1.0)
+        return state, venue, fraction, jnp.zeros((), bool)
+
+    def update(state: Any, venue: jax.Array, reward: jax.Array) -> Any:
+        return dark_router.router_update(state, venue, reward, pools, xp=jnp)
 
     return EvalRouter(init, act, update)
 

@@ -25,6 +25,8 @@ class PolicySpec:
     learning: str = "inline"  # where learned routers' online learning runs: "thread" (wall clock) or "inline"
     fine_tune: bool = False  # DQN/PPO weights learn in the session (their latency forecaster always does)
     explore: float = 0.0  # with fine-tuning: the share of decisions that explore
+    dark: tuple[bool, ...] = ()  # per venue: a dark pool (kind "dark"); () = none is
+    miss_penalty_ticks: float = 2.0  # what a share that did not fill costs (market.miss_penalty_ticks), ticks
 
 
 class Observation(NamedTuple):
@@ -52,6 +54,7 @@ class Transition(NamedTuple):
     latency_us: float  # round trip
     reward: float  # -cost_bps
     decision: int = -1  # the router's decision number (``Observation.decision``) that sent the order
+    answered: bool = True  # the venue answered (False: a timeout or a reject, which says nothing of its liquidity)
 
 
 # a venue; or a venue and the share of the remaining quantity to send; or also whether to post it there (a

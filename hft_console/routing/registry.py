@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from hft_console.routing.bandits import BANDIT_NAMES, BANDIT_POLICIES
+from hft_console.routing.bandits import BANDIT_POLICIES, BanditPolicy
 from hft_console.routing.baselines import BestPrice, LowestFee, LowestLatency, RoundRobin, UniformRandom
+from hft_console.routing.dark_router import DarkKM
 from hft_console.routing.learned.policy import LEARNED_NAMES, LearnedPolicy
 from hft_console.routing.policy import Policy
 
 _BASELINE_CLASSES = (BestPrice, LowestLatency, LowestFee, RoundRobin, UniformRandom)
 _BASELINES: dict[str, type] = {cls.name: cls for cls in _BASELINE_CLASSES}
-_BANDITS: dict[str, type] = {cls.name: cls for cls in BANDIT_POLICIES}
+_BANDIT_CLASSES: tuple[type[BanditPolicy] | type[DarkKM], ...] = (*BANDIT_POLICIES, DarkKM)
+_BANDITS: dict[str, type] = {cls.name: cls for cls in _BANDIT_CLASSES}
 BASELINE_NAMES: tuple[str, ...] = tuple(_BASELINES)
-ROUTER_NAMES: tuple[str, ...] = (*BASELINE_NAMES, *BANDIT_NAMES, *LEARNED_NAMES)
+# the bandits, and dark-km: UCB over the lit venues with the dark pools priced by a censored-fill learner
+BANDIT_ROUTER_NAMES: tuple[str, ...] = tuple(_BANDITS)
+ROUTER_NAMES: tuple[str, ...] = (*BASELINE_NAMES, *BANDIT_ROUTER_NAMES, *LEARNED_NAMES)
 # when a learned router's checkpoint cannot be used: a bandit that adapts when venues change regime
 FALLBACK_ROUTER = "thompson-discounted"
 

@@ -6,11 +6,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hft_console.learn import env
+from hft_console.learn import env, env_dark
 from hft_console.routing.learned.policy import LearnedPolicy, decide_allocation, decide_q
 from hft_console.routing.models import dqn, ppo
 from hft_console.routing.models.layout import CHOICES
-from hft_console.routing.policy import Observation, PolicySpec
+from hft_console.routing.policy import Observation, PolicySpec, Transition
 from tests.conftest import make_settings
 
 VENUES = tuple(v.name for v in make_settings().venues)  # the shipped set the checkpoints were trained on
@@ -27,7 +27,7 @@ def test_plain_python_decisions_equal_the_networks_jitted_decisions() -> None:
         mask = rng.random(6) < 0.5
         mask[rng.integers(6)] = True
         shows = rng.random(6) < 0.8  # a venue showing nothing on our side (dark) takes no posts
-        obs = np.zeros(6 * 7 + 2, np.float32)
+        obs = np.zeros(6 * 8 + 2, np.float32)
         obs[:6], obs[12:18] = mask, shows
         q = rng.normal(size=6 * k).astype(np.float32)
         out = rng.normal(size=7).astype(np.float32)
@@ -43,25 +43,38 @@ def test_plain_python_decisions_equal_the_networks_jitted_decisions() -> None:
 
 
 def test_the_live_observation_is_the_environments() -> None:
+    """Before and after the dark pool answered orders (both learners told the same censored fills)."""
     s = make_settings()
     p = env.params_from_settings(s)
     prior = np.asarray(p.prior_rt_us, dtype=np.float64)
-    spec = PolicySpec(VENUES, np.array([v.taker_fee for v in s.venues]), prior, tick=p.tick)
+    dark = tuple(v.kind == "dark" for v in s.venues)
+    spec = PolicySpec(VENUES, np.array([v.taker_fee for v in s.venues]), prior, tick=p.tick, dark=dark)
     policy = LearnedPolicy("ppo")
     policy.init(0, spec)
     seen: list[np.ndarray] = []
     inner = policy._forward_list
     assert inner is not None
-    policy._forward_list = lambda x: seen.append(x) or inner(x)  # type: ignore[func-returns-value]
+    policy._forward_list = lambda x: seen.append(x.copy()) or inner(x)  # type: ignore[func-returns-value]
     state = env.reset(jax.random.key(0), p)
-    mask = tuple(bool(m) for m in np.asarray(state.eligible))
-    size = tuple(int(x) for x in np.asarray(state.size))
-    near = tuple(int(x) for x in np.asarray(state.near_size))
-    ewma = tuple(float(x) for x in np.asarray(state.ewma_us))
     n = len(VENUES)
-    obs = Observation(1, int(p.qty), (1.0,) * n, size, ewma, (0.0,) * n, mask, 100.0, 0, ewma, near)
-    policy.act(None, obs, 0.5)
-    np.testing.assert_allclose(seen[0], np.asarray(env.observe(state, p)), rtol=1e-6, atol=1e-6)
+    pool = dark.index(True)
+    answers = [(100, 0), (100, 100), (50, 17), (100, 0), (100, 63), (50, 50), (100, 0)] * 3
+    for i, (qty, filled) in enumerate([(0, 0), *answers]):
+        if qty:
+            policy.update(None, Transition(pool, qty, filled, 1.0, 200.0, -1.0, -1, True))
+            args = (jnp.int32(pool), jnp.float32(qty), jnp.float32(filled), jnp.bool_(True))
+            state = state._replace(km=env_dark.km_learn(state.km, *args))
+        if i not in (0, len(answers)):
+            continue
+        mask = tuple(bool(m) for m in np.asarray(state.eligible))
+        size = tuple(int(x) for x in np.asarray(state.size))
+        near = tuple(int(x) for x in np.asarray(state.near_size))
+        ewma = tuple(float(x) for x in np.asarray(state.ewma_us))
+        obs = Observation(1, int(p.qty), (1.0,) * n, size, ewma, (0.0,) * n, mask, 100.0, i, ewma, near)
+        policy.act(None, obs, 0.5)
+        np.testing.assert_allclose(seen[-1], np.asarray(env.observe(state, p)), rtol=1e-6, atol=1e-6)
+    learned = float(seen[-1][7 * n + pool])
+    assert 0.0 < learned < 1.0 and seen[0][7 * n + pool] == 1.0  # it moved from the untried optimism
 
 
 def test_a_session_without_a_learned_router_does_not_import_jax() -> None:

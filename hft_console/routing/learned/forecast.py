@@ -82,7 +82,8 @@ class LatencyForecaster:
             self._refresh(v)
 
     def _refresh(self, v: int) -> None:
-        y = float(self.nets[v](np.array(self.features(v), dtype=np.float32))[0])
+        # the features go straight into the network's input buffer: no array of their own per answer
+        y = self.nets[v].as_list(self.features(v))[0]
         y = min(CLIP, max(-CLIP, y)) if y == y else 0.0  # as latency.py clips it; a NaN: the EWMA
         self.forecast[v] = self.ewma[v] * math.exp(y)
         self.log_forecast[v] = math.log(self.forecast[v] / 100.0)

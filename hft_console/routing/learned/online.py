@@ -10,6 +10,7 @@ them in before its next decision. On the simulated clock the same updates run on
 before a parent order is routed (``between_batches``, from ``LearnedPolicy.learn_due``), once enough
 transitions have queued: paced by decisions and answers, so a session stays reproducible from its
 seed whatever the engine's batch length, and an update's time is not counted as decision latency.
+A threaded learner compiles everything it runs when it is built (``compile_ahead``), not mid-session.
 
 - DQN: a ring buffer of the session's transitions; every ``DQN_EVERY`` new ones, ``DQN_STEPS``
   Double-DQN Huber steps on minibatches from it (the training loss, ``models.dqn.double_dqn_loss``,
@@ -83,25 +84,44 @@ class OnlineLearner:
         self._forecast_params = jax.tree.map(jax.numpy.asarray, forecaster.stacked)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        if threaded:
+            self.compile_ahead()
+
+    def compile_ahead(self) -> None:
+        """Compile what the learner will run (the forecaster's step on its smallest padded batch, the
+        agent's update) now, on zeros of the shapes it will see, results dropped. For the learner
+        thread: there a first-call compile traces in Python, holding the GIL for up to seconds while
+        the engine decides (measured on two busy cores: two or three, 0.9-4.5 s in all, in a 60 s
+        session). Inline, the first update compiles off the decision path: short sessions skip the wait."""
+        import jax.numpy as jnp
+
+        size, n_features = FORECAST_BUCKETS[0], len(self.forecaster.features(0))
+        zeros = np.zeros(size, np.float32)
+        venues, x = jnp.asarray(np.zeros(size, np.int32)), np.zeros((size, n_features), np.float32)
+        _forecast_sgd(self._forecast_params, venues, x, zeros, zeros)
+        if self._tuner is not None:
+            self._tuner.compile_ahead()
 
     def add(self, item: Completed) -> None:
         """A completed transition (engine thread)."""
         self.queue.append(item)
         self._pending += 1
 
-    def between_batches(self) -> None:
+    def between_batches(self) -> bool:
         """Engine thread. Threaded (between market batches): start the learner thread the first time
         (not before the session runs). Inline (before a routing decision): learn here once a learning
-        step's worth has queued."""
+        step's worth has queued. True when it learned here."""
         if self.threaded:
             if self._thread is None and not self._stop.is_set():
                 self._thread = threading.Thread(target=self._loop, name=f"online-{self.agent}", daemon=True)
                 self._thread.start()
-            return
+            return False
         agent_due = self._tuner is not None and self._pending >= self._tuner.every
         if agent_due or len(self.forecaster.examples) >= FORECAST_EVERY:
             self._pending = 0
             self.work()
+            return True
+        return False
 
     def close(self) -> None:
         self._stop.set()
@@ -186,6 +206,10 @@ class _Tuner:
     def learn(self, items: list[Completed], rng: np.random.Generator) -> dict[str, Any] | None:
         raise NotImplementedError
 
+    def compile_ahead(self) -> None:
+        """The update on zeros of the shapes ``learn`` passes it, the result dropped (the carry is kept)."""
+        raise NotImplementedError
+
 
 class _DQNTuner(_Tuner):
     def __init__(self, params: dict[str, Any], cfg: dict[str, Any]) -> None:
@@ -229,6 +253,11 @@ class _DQNTuner(_Tuner):
         self.action = np.zeros(DQN_BUFFER, np.int32)
         self.reward = np.zeros(DQN_BUFFER, np.float32)
         self.filled = self.pos = self.fresh = 0
+
+    def compile_ahead(self) -> None:
+        steps = np.zeros((DQN_STEPS, DQN_BATCH, self.obs.shape[1]), np.float32)
+        zeros = np.zeros((DQN_STEPS, DQN_BATCH), np.float32)
+        self._learn(self.carry, (steps, zeros.astype(np.int32), zeros, steps))
 
     def learn(self, items: list[Completed], rng: np.random.Generator) -> dict[str, Any] | None:
         from hft_console.routing.models.dqn import pin_off, whole_child  # imports JAX: learned routers only
@@ -303,7 +332,14 @@ class _PPOTuner(_Tuner):
         self._learn = jax.jit(learn)
         start = jax.tree.map(jnp.asarray, params)
         self.carry = (start, tx.init(start))
+        self.dim, self.n_out = int(params["actor"]["Dense_0"]["kernel"].shape[0]), n_ven + 1
         self.batch: list[Completed] = []
+
+    def compile_ahead(self) -> None:
+        obs = np.zeros((PPO_BATCH, self.dim), np.float32)
+        zeros = np.zeros(PPO_BATCH, np.float32)
+        # the samples as ``update`` keeps them: float64, from plain Python floats
+        self._learn(self.carry, obs, np.zeros((PPO_BATCH, self.n_out), np.float64), zeros, zeros, obs)
 
     def learn(self, items: list[Completed], rng: np.random.Generator) -> dict[str, Any] | None:
         import jax

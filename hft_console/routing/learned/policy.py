@@ -7,18 +7,31 @@ parameters through the numpy mirror (``models/numpy_mlp.py``), held equal to the
 parity test. The observation is laid out as ``models/layout.py`` says, exactly as the training
 environment's ``observe`` builds it (held equal by a test), the latency forecaster's forecasts included
 (``forecast.py``: every answer in the session feeds it). The networks come from ``routing/models``
-(imported when a learned router is built: they import JAX).
+(imported when a learned router is built: they import JAX). Around the forward pass a decision is
+plain Python over cached pieces (``act``; the greedy choice in ``choice.py``), each piece held
+bit-for-bit equal to the plain construction by ``tests/unit/test_decision_path.py``. Its whole path,
+exploring and pairing answers included, is rehearsed on a scratch copy of the policy at start-up, between
+market batches and after an inline update (``rehearse``), so a decision does not find its code and data
+cold (measured: the first calls after start-up or an update took two to four times as long).
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
+import struct
 from collections.abc import Callable
+from itertools import repeat
+from operator import truediv
 from typing import Any
 
 import numpy as np
 
+from hft_console.routing.dark_router import LiveDarkBook
+from hft_console.routing.learned.choice import allocation, allowed_actions, best_q
+from hft_console.routing.learned.choice import decide_allocation as decide_allocation  # re-exported
+from hft_console.routing.learned.choice import decide_q as decide_q  # re-exported
 from hft_console.routing.learned.forecast import LatencyForecaster
 from hft_console.routing.learned.online import OnlineLearner
 from hft_console.routing.models import checkpoint
@@ -27,8 +40,10 @@ from hft_console.routing.models.numpy_mlp import NumpyMLP
 from hft_console.routing.policy import Observation, PolicySpec, Transition
 
 LEARNED_NAMES = ("dqn", "ppo")
+NORMALS_AHEAD = 256  # PPO's exploration noise drawn ahead between batches
+ROWS_MAX = 4096  # (mask, shows) pairs whose observation head and allowed actions are kept
 _COMPILED: dict[tuple[object, ...], Callable[..., Any]] = {}
-WARM_UP_CALLS = 200
+WARM_UP_CALLS = 200  # forward passes after a compile; a quarter of it, whole rehearsed decisions
 PENDING_MAX = 4096  # decisions kept for pairing with their answers (risk-denied ones never answer)
 _LOG_2PI = math.log(2 * math.pi)
 
@@ -47,16 +62,28 @@ class LearnedPolicy:
         self.meta: dict[str, Any] = {}
         self.tick = 0.01
         self.fee_ticks: list[float] = []
+        self.dark_book = LiveDarkBook(())  # the dark pools' censored-fill learner (``routing/dark_router.py``)
+        self.dark_shares: tuple[float, ...] = ()  # its fill share of a whole parent per venue, the observation's
         self.choices: tuple[tuple[bool, float], ...] = ((False, 1.0),)
         self.posts = True  # its actions include posting a child (``RouterRunner.may_post``)
         self.min_fraction = 1.0
         self.parent_qty = 100.0
         self._forward: Callable[[np.ndarray], np.ndarray] | None = None
         self._forward_list: Callable[[np.ndarray], list[float]] | None = None
-        self._tail: list[float] = []
+        # the observation, written in place per decision: ``_xa`` is it and a constant 1 (the numpy
+        # forward's bias input), ``_x`` the observation view; ``_pack`` writes its per-venue blocks
+        self._xa = np.ones(1, dtype=np.float32)
+        self._x = self._xa[:-1]
+        self._pack: Callable[..., None] = struct.Struct("0f").pack_into  # float32 values into ``_xa``
+        self._scratch: LearnedPolicy | None = None  # what ``rehearse`` decides with
+        self._rehearsals = 0
+        self._no_near: tuple[int, ...] = ()
+        self._rows: dict[tuple[tuple[bool, ...], tuple[bool, ...]], _Row] = {}
+        self._actions: tuple[tuple[int, float, bool], ...] = ()  # DQN: action -> (venue, share, post)
         self._last_x: np.ndarray | None = None
+        self._last_obs: Observation | None = None
         self._weights: Any = None
-        self._incoming: Any = None  # (weights, log_std) from the learner thread
+        self._incoming: Any = None  # (weights, log_std, std) from the learner thread
         self._applied: Any = None
         self._make_weights: Callable[[dict[str, Any]], Any] | None = None
         self.forecaster: LatencyForecaster | None = None
@@ -65,7 +92,12 @@ class LearnedPolicy:
         self.learner: OnlineLearner | None = None
         self._rng = np.random.default_rng(0)
         self._log_std: np.ndarray | None = None
-        self._pending: dict[int, tuple[np.ndarray, int, np.ndarray, float]] = {}
+        self._std: list[float] = []  # exp(log_std), for PPO's exploring samples in plain Python
+        self._normals: list[float] = []  # PPO: the next standard normals of ``_rng``, drawn ahead
+        self._normal_at = 0
+        # decision -> (observation, action, sample, log-probability); an exploring PPO decision keeps
+        # its noise and log_std instead of the last two until it is answered (``update``: off the path)
+        self._pending: dict[int, tuple[np.ndarray, int, Any, Any]] = {}
         self._answered: list[tuple[int, float]] = []  # (decision, cost bps), waiting for the next decision
 
     def init(self, key: int, spec: PolicySpec) -> Any:
@@ -83,8 +115,17 @@ class LearnedPolicy:
         self.tick = spec.tick
         self.parent_qty = spec.parent_qty
         self.fee_ticks = [float(f) / spec.tick for f in spec.taker_fee]
-        self._tail = [*self.fee_ticks, self.parent_qty / 100.0, 1.0]
+        self.dark_book = LiveDarkBook(spec.dark or (False,) * n)
+        self.dark_shares = self.dark_book.fill_shares(self.parent_qty)
         self.choices = CHOICES
+        k = len(CHOICES)
+        self._actions = tuple((a // k, CHOICES[a % k][1], CHOICES[a % k][0]) for a in range(n * k))
+        self._no_near = (0,) * n
+        self._xa = np.ones(obs_dim(n) + 1, dtype=np.float32)
+        self._x = self._xa[:-1]
+        self._x[-2] = self.parent_qty / 100.0  # then the constant 1: the same for every decision
+        # the per-venue blocks (``_observe``), however many ``layout.obs_dim`` says: native float32, as numpy's own
+        self._pack = struct.Struct(f"={obs_dim(n) - 2}f").pack_into
         self.min_fraction = MIN_FRACTION if self.name == "ppo" else 1.0
         self._rng = np.random.default_rng([key, 0])
         warm = np.random.default_rng(0).normal(size=(WARM_UP_CALLS, obs_dim(n))).astype(np.float32)
@@ -110,18 +151,21 @@ class LearnedPolicy:
             )
         if self.name == "ppo":
             self._log_std = np.asarray(params["log_std"], dtype=np.float64)
-        # the whole decision path once over, so the first real decision is not also the first call of each piece
-        prior = tuple(float(x) for x in spec.prior_latency_us)
-        size = (int(spec.parent_qty),) * n
-        dummy = Observation(1, int(spec.parent_qty), (1.0,) * n, size, prior,
-                            tuple(float(f) for f in spec.taker_fee), (True,) * n, 100.0, 0, prior, size)  # fmt: skip
-        for _ in range(WARM_UP_CALLS // 4):
-            self.act(None, dummy, 1.0)
+            self._std = np.exp(self._log_std).tolist()
         self.fine_tune, self.explore = spec.fine_tune, spec.explore if spec.fine_tune else 0.0
         self.learner = OnlineLearner(
             self.name, params, self.meta, self.forecaster, self.publish, spec.learning == "thread",
             np.random.default_rng([key, 1]), fine_tune=spec.fine_tune,
         )  # fmt: skip
+        # the whole decision path over and over, so the first real decision is not also the first call of each piece
+        prior, qty = tuple(float(x) for x in spec.prior_latency_us), int(spec.parent_qty)
+        fees = tuple(float(f) for f in spec.taker_fee)
+        self._last_obs = Observation(
+            1, qty, (1.0,) * n, (qty,) * n, prior, fees, (True,) * n, 100.0, 0, prior, (qty,) * n
+        )
+        self._scratch = self._scratch_copy()
+        for _ in range(WARM_UP_CALLS // 4):
+            self.rehearse()
         return None
 
     def _build_forward(self, params: dict[str, Any]) -> None:
@@ -158,79 +202,158 @@ class LearnedPolicy:
                 self._make_weights = lambda p: NumpyMLP(p, "relu")
             else:
                 self._make_weights = lambda p: NumpyMLP(p["actor"], "tanh")
+            xa, own = self._xa, self._x
+
+            def forward_list(x: np.ndarray) -> list[float]:
+                # the decision's own buffer already carries the bias input: no copy into the network's
+                weights: NumpyMLP = self._weights
+                return weights.as_list_augmented(xa) if x is own else weights.as_list(x)
+
             self._forward = lambda x: self._weights(x)
-            self._forward_list = lambda x: self._weights.as_list(x)
+            self._forward_list = forward_list
         self._weights = self._make_weights(params)
 
     def publish(self, params: dict[str, Any]) -> None:
         """New weights from the learner (built there, taken up before the next decision)."""
         assert self._make_weights is not None
         log_std = np.asarray(params["log_std"], dtype=np.float64) if self.name == "ppo" else None
-        self._incoming = (self._make_weights(params), log_std)  # one assignment: weights and std together
+        std = None if log_std is None else np.exp(log_std).tolist()
+        self._incoming = (self._make_weights(params), log_std, std)  # one assignment: weights and std together
+
+    def _take_up(self) -> None:
+        """The newest publish replaces the weights in use (never lost: nothing resets it)."""
+        incoming = self._incoming
+        self._weights, log_std, std = incoming
+        if log_std is not None:
+            self._log_std, self._std = log_std, std
+        self._applied = incoming
 
     def act(self, state: Any, obs: Observation, key: float) -> tuple[int, float, bool]:
-        """The observation and the choice in plain Python: on six venues, numpy's per-call cost would
-        be most of the decision. Held equal to ``learn.env.observe`` and to the networks' argmax by tests."""
-        assert self._forward_list is not None and self.forecaster is not None, "init() first"
-        incoming = self._incoming
-        if incoming is not self._applied:  # a newer publish than the one in use (never lost: no reset)
-            self._weights, log_std = incoming
-            self._log_std = log_std if log_std is not None else self._log_std
-            self._applied = incoming
-        forecaster = self.forecaster
-        # the parent size the agent was trained on, not what is left of this parent: a follow-up
-        # child must look like the decisions seen in training
-        qty = self.parent_qty
-        last = obs.last_rt_us or obs.latency_us
-        near = obs.near_size or (0,) * len(obs.mask)  # not shown: no post anywhere
-        values = [1.0 if m else 0.0 for m in obs.mask]
-        values += [min(s / qty, 4.0) for s in obs.size]
-        values += [min(s / qty, 4.0) for s in near]
-        values += [math.log(x / 100.0) for x in obs.latency_us]
-        values += [math.log(x / 100.0) for x in last]
-        values += forecaster.log_forecast
-        values += self._tail
-        x = np.array(values, dtype=np.float32)
-        self._last_x = x
-        out = self._forward_list(x)
-        shows = tuple(s > 0 for s in near)
+        """The observation (``_observe``), one forward pass, the greedy choice (``_greedy``), then when
+        fine-tuning exploration and the learner's bookkeeping; plain Python around the forward pass (on
+        eight venues numpy's per-call cost would be most of it). Held equal to ``learn.env.observe``
+        and to the networks' argmax by tests."""
+        forward = self._forward_list
+        assert forward is not None and self.forecaster is not None, "init() first"
+        if self._incoming is not self._applied:
+            self._take_up()
+        self._last_obs = obs
+        row, shows = self._observe(obs)
+        x = self._x
+        out = forward(x)
+        action, decision = self._greedy(out, row, shows)
         if not self.fine_tune:
-            if self.name == "dqn":
-                return decide_q(out, obs.mask, shows, self.choices)
-            return decide_allocation(out, obs.mask, shows, self.min_fraction)
-        return self._act_online(obs, shows, x, out, key)
+            self._last_x = x  # the buffer itself: the next decision (or rehearsal) rewrites it
+            return decision
+        x = self._last_x = x.copy()  # the learner keeps each decision's observation
+        return self._act_online(obs, (row, shows), x, out, key, (action, decision))
+
+    def _observe(self, obs: Observation) -> tuple[_Row, tuple[bool, ...]]:
+        """Write ``obs``'s per-venue blocks into the buffer ``_x`` (the parent size and the constant after
+        them sit there from ``init``); returns its (mask, shows) row and shows. Eligibility values and
+        allowed actions are kept per (mask, shows), the forecaster keeps its logs as answers come; the
+        rest goes in by one ``struct`` pack (float64 to float32 as numpy casts, bit for bit, in a third
+        of numpy's list conversion's time). One line per block, in ``models/layout.py``'s order: a
+        block more in the layout is a line more here (the pack refuses a count that does not fit)."""
+        near = obs.near_size or self._no_near  # not shown: no post anywhere
+        shows = tuple(map(_POSITIVE, near))
+        row = self._rows.get((obs.mask, shows))
+        if row is None:
+            row = self._row(obs.mask, shows)
+        lat = obs.latency_us
+        # the parent size the agent was trained on, not what is left of this parent: a follow-up
+        # child must look like the decisions seen in training. ``r if r < 4.0 else 4.0`` is
+        # min(r, 4.0) without a call; the logs are log(x / 100) over C iterators (no Python frame)
+        qty = self.parent_qty
+        assert self.forecaster is not None
+        self._pack(
+            self._xa,
+            0,
+            *row[0],  # eligibility
+            *[r if (r := s / qty) < 4.0 else 4.0 for s in (*obs.size, *near)],  # sizes: the side we take, ours
+            *map(_log, map(truediv, (*lat, *(obs.last_rt_us or lat)), _HUNDRED)),  # round trips: EWMA, last
+            *self.forecaster.log_forecast,  # the forecaster's
+            *self.fee_ticks,
+            *self.dark_shares,
+        )
+        return row, shows
+
+    def _greedy(self, out: list[float], row: _Row, shows: tuple[bool, ...]) -> tuple[int, tuple[int, float, bool]]:
+        """The network's greedy choice: (DQN's action or 0, (venue, share, post))."""
+        if self.name == "dqn":
+            action = best_q(out, row[1])
+            if action < 0:
+                raise ValueError("no eligible venue to route to")
+            return action, self._actions[action]
+        return 0, allocation(out, row[1], shows, self.min_fraction)
+
+    def _scratch_copy(self) -> LearnedPolicy:
+        """A copy that decides as this policy does (the same forward pass, weights, buffer, forecaster
+        and caches: its forward pass reads this policy's weights) with its own random stream, its own
+        pending decisions, dark-pool learner and a learner that keeps nothing, exploring every other decision when this
+        one fine-tunes: deciding with it changes nothing this policy decides or its learner gets."""
+        scratch = copy.copy(self)
+        scratch._rng, scratch._normals, scratch._normal_at = np.random.default_rng(0), [], 0
+        scratch._pending, scratch._answered, scratch._scratch = {}, [], None
+        scratch.learner = _Sink()  # type: ignore[assignment]
+        scratch.dark_book = LiveDarkBook(self.dark_book.dark)  # its answers must not teach ours
+        scratch.explore = 0.5 if self.fine_tune else 0.0
+        return scratch
+
+    def rehearse(self) -> None:
+        """One whole decision on the scratch copy (``_scratch_copy``) over the last decision's
+        observation, answered at once: the decision path's code and data back in the CPU's caches.
+        Takes up published weights first, as the next decision would (they are warm too)."""
+        scratch = self._scratch
+        if scratch is None or self._last_obs is None:
+            return
+        if self._incoming is not self._applied:
+            self._take_up()
+        self._rehearsals += 1
+        obs = self._last_obs._replace(decision=self._rehearsals)
+        with contextlib.suppress(ValueError):  # nothing eligible now (a forecast gone NaN): the decision says so
+            scratch.act(None, obs, 0.25 if self._rehearsals % 2 else 0.75)
+            scratch.update(None, Transition(0, 1, 1, 0.0, 100.0, 0.0, self._rehearsals))
+
+    def _row(self, mask: tuple[bool, ...], shows: tuple[bool, ...]) -> _Row:
+        """What a (mask, shows) pair fixes (``_Row``), kept for the next decisions with the same pair."""
+        if len(self._rows) >= ROWS_MAX:
+            self._rows.clear()
+        head = [1.0 if m else 0.0 for m in mask]
+        eligible = tuple(v for v, ok in enumerate(mask) if ok)
+        allowed = allowed_actions(mask, shows, self.choices) if self.name == "dqn" else eligible
+        row = self._rows[(mask, shows)] = (head, allowed, np.asarray([*mask, True]))
+        return row
 
     def _act_online(
-        self, obs: Observation, shows: tuple[bool, ...], x: np.ndarray, out: list[float], key: float
-    ) -> tuple[int, float, bool]:
-        """As ``act``, exploring on a share ``explore`` of decisions (``key`` is the decision's uniform
-        draw), and keeping the decision to pair with its answer. This decision's observation is the next
-        state of every decision answered since the last one: as in the environment, where a step's next
-        observation comes after its answer."""
+        self, obs: Observation, seen: tuple[_Row, tuple[bool, ...]], x: np.ndarray, out: list[float], key: float,
+        greedy: tuple[int, tuple[int, float, bool]],
+    ) -> tuple[int, float, bool]:  # fmt: skip
+        """Explore on a share ``explore`` of decisions (``key``: the decision's uniform draw) and keep the
+        decision to pair with its answer. Its observation is the next state of every decision answered
+        since the last one, as in the environment (``seen``, ``greedy``: ``_observe``'s, ``_greedy``'s)."""
         explored = key < self.explore
-        sample, logp = _NO_SAMPLE, math.nan
-        choices = self.choices
-        k = len(choices)
-        if self.name == "dqn":
-            if explored:
-                allowed = [a for a, q in enumerate(out) if _allowed(a, k, choices, obs.mask, shows) and q > -1e5]
-                action = allowed[int(self._rng.integers(len(allowed)))]
-                venue, (post, fraction) = action // k, choices[action % k]
-            else:
-                venue, fraction, post = decide_q(out, obs.mask, shows, choices)
-                action = venue * k + choices.index((post, fraction))
-        else:
-            action = 0
-            if explored:
-                log_std = self._log_std
-                assert log_std is not None
-                noise = self._rng.standard_normal(len(out))
-                sample = np.asarray(out) + np.exp(log_std) * noise
-                active = np.asarray([*obs.mask, True])  # the eligible logits and the take/post split
-                logp = float(np.sum(np.where(active, -0.5 * noise**2 - log_std - 0.5 * _LOG_2PI, 0.0)))
-                venue, fraction, post = decide_allocation(sample.tolist(), obs.mask, shows, self.min_fraction)
-            else:
-                venue, fraction, post = decide_allocation(out, obs.mask, shows, self.min_fraction)
+        sample: Any = _NO_SAMPLE
+        logp: Any = math.nan
+        row, shows = seen
+        action, (venue, fraction, post) = greedy
+        if explored and self.name == "dqn":
+            allowed = [a for a in row[1] if out[a] > -1e5]
+            action = allowed[int(self._rng.integers(len(allowed)))]
+            venue, fraction, post = self._actions[action]
+        elif explored:
+            # the Gaussian sample in plain Python, from normals drawn ahead (the same sequence as one
+            # draw per decision); its log-probability waits for the answer (``update``)
+            n_out = len(out)
+            at = self._normal_at
+            if at + n_out > len(self._normals):
+                self.draw_ahead(n_out)
+                at = 0
+            noise = self._normals[at : at + n_out]
+            self._normal_at = at + n_out
+            drawn = [o + s * z for o, s, z in zip(out, self._std, noise, strict=True)]
+            sample, logp = drawn, (noise, self._log_std, row[2])
+            venue, fraction, post = allocation(drawn, row[1], shows, self.min_fraction)
         if self._answered:
             assert self.learner is not None
             for answered, cost_bps in self._answered:
@@ -244,26 +367,43 @@ class LearnedPolicy:
         return venue, fraction, post
 
     def between_batches(self) -> None:
-        """Called once per market batch. One forward pass on the last observation, its answer unused:
-        it keeps the decision path (JAX's dispatch included) in the CPU's caches between decisions
-        that come only every few hundred ms on the wall clock. A threaded online learner starts here
-        (the first time); it then learns on its own thread between batches."""
-        if self._forward is not None and self._last_x is not None:
-            self._forward(self._last_x)
+        """Once per market batch, off the decision path: ``rehearse`` keeps the whole path (JAX's dispatch
+        included) in the CPU's caches between decisions that come every few hundred ms on the wall clock,
+        every few thousand ticks on the simulated one. A threaded online learner starts here (once)."""
+        self.rehearse()
+        if self.explore > 0 and self.name == "ppo":
+            self.draw_ahead()
         if self.learner is not None and self.learner.threaded:
             self.learner.between_batches()
+
+    def draw_ahead(self, need: int = 0) -> None:
+        """PPO exploring: keep ``need`` (and at least half a batch of) standard normals of ``_rng`` drawn
+        ahead, in the order one draw per exploring decision takes them (one stream, nothing else draws)."""
+        left = self._normals[self._normal_at :]
+        if len(left) >= max(need, NORMALS_AHEAD // 2):
+            return
+        self._normals = left + self._rng.standard_normal(max(need, NORMALS_AHEAD)).tolist()
+        self._normal_at = 0
 
     def learn_due(self) -> None:
         """Before a parent order is routed: an inline learner (simulated clock) takes the update it
         has queued enough answers for. Paced by decisions and answers, never by batches, so the
         engine's batch length cannot change what the router learns or decides."""
-        if self.learner is not None and not self.learner.threaded:
-            self.learner.between_batches()
+        if self.learner is not None and not self.learner.threaded and self.learner.between_batches():
+            self.rehearse()  # the update went through the CPU's caches: the decision after it must not pay
 
     def update(self, state: Any, transition: Transition) -> Any:
         """The answer to one of this router's decisions: a transition for the learner at the next
-        decision, whose observation is its next state."""
+        decision, whose observation is its next state. A dark pool's answer teaches its fill-share learner
+        (the next observation's, recomputed here: off the decision path)."""
+        if self.dark_book.learn(transition):
+            self.dark_shares = self.dark_book.fill_shares(self.parent_qty)
         if self.fine_tune and transition.decision in self._pending:
+            x, action, sample, logp = self._pending[transition.decision]
+            if isinstance(logp, tuple):  # an exploring PPO decision: its log-probability, as numpy sums it
+                noise, log_std, active = np.asarray(logp[0]), logp[1], logp[2]
+                logp = float(np.sum(np.where(active, -0.5 * noise**2 - log_std - 0.5 * _LOG_2PI, 0.0)))
+                self._pending[transition.decision] = (x, action, np.asarray(sample), logp)
             self._answered.append((transition.decision, transition.cost_bps))
         return state
 
@@ -290,41 +430,21 @@ class LearnedPolicy:
 
 
 _NO_SAMPLE = np.zeros(0, dtype=np.float32)
+_POSITIVE = (0).__lt__  # ``s > 0`` as a C-level callable: ``shows`` without a generator
+_HUNDRED = repeat(100.0)  # endless and stateless: shared by every decision
+_log = math.log
+# a (mask, shows) pair's observation eligibility values, its allowed actions (DQN) or eligible venues
+# (PPO), and the PPO sample's active outputs (the eligible logits and the take/post split)
+_Row = tuple[list[float], tuple[int, ...], np.ndarray]
 
 
-def _allowed(
-    a: int, k: int, choices: tuple[tuple[bool, float], ...], mask: tuple[bool, ...], shows: tuple[bool, ...]
-) -> bool:
-    venue = a // k
-    return mask[venue] and (shows[venue] or not choices[a % k][0])
+class _Sink:
+    """The scratch copy's learner: takes what a decision hands over and keeps nothing."""
 
+    threaded = False
 
-def decide_q(
-    q: list[float], mask: tuple[bool, ...], shows: tuple[bool, ...], choices: tuple[tuple[bool, float], ...]
-) -> tuple[int, float, bool]:
-    """DQN: the allowed (venue, take/post, share) action with the highest Q — an eligible venue, a post
-    only where our side shows something (``shows``; never a dark venue): the greedy argmax of
-    ``models.dqn.masked``, in plain Python. Returns (venue, share, post); ``ValueError`` when no venue
-    is eligible."""
-    k = len(choices)
-    best, action = -math.inf, -1
-    for a, value in enumerate(q):
-        if value > best and _allowed(a, k, choices, mask, shows):
-            best, action = value, a
-    if action < 0:
-        raise ValueError("no eligible venue to route to")
-    post, share = choices[action % k]
-    return action // k, share, post
+    def add(self, item: Any) -> None:
+        pass
 
-
-def decide_allocation(
-    out: list[float], mask: tuple[bool, ...], shows: tuple[bool, ...], min_fraction: float
-) -> tuple[int, float, bool]:
-    """PPO: the eligible venue with the largest share of the mean allocation, that share, and a post
-    when the split (the last output) is above 0 and our side shows something there
-    (``models.ppo.decision`` in plain Python)."""
-    logits = out[:-1]
-    venue = max((v for v, ok in enumerate(mask) if ok), key=logits.__getitem__)
-    top = logits[venue]
-    total = sum(math.exp(x - top) for x, ok in zip(logits, mask, strict=True) if ok)
-    return venue, min(1.0, max(min_fraction, 1.0 / total)), out[-1] > 0 and shows[venue]
+    def between_batches(self) -> bool:
+        return False

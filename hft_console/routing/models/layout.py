@@ -8,7 +8,10 @@ Observation, layout version ``OBS_VERSION``, ``obs_dim(V)`` float32 values for `
   joins the queue; the two apart are the book imbalance);
 - ``V`` log(measured round-trip EWMA / 100 µs), ``V`` log(last round trip / 100 µs), ``V``
   log(latency forecaster's forecast / 100 µs);
-- ``V`` taker fees in ticks, then the parent size / 100 and a constant 1.
+- ``V`` taker fees in ticks, then ``V`` dark fill shares: the censored-feedback learner's estimate
+  (``routing/dark.py``, on ``DARK_LEVELS`` share levels) of the share of a whole parent each dark venue
+  would fill, 1 before it is tried, 0 at a lit venue;
+- the parent size / 100 and a constant 1.
 
 DQN's action ``a = venue * len(CHOICES) + k`` does ``CHOICES[k]`` there: ``(post, share)``, take (an IOC at
 the touch) or post (a POST_ONLY at our side's touch, cancelled after the strategy's time to live) that
@@ -20,7 +23,8 @@ per answer), as log ratios clipped to ±``CLIP``; its answer is clipped the same
 
 from __future__ import annotations
 
-OBS_VERSION = 3  # 3: displayed size on our side per venue (2: the latency forecast)
+OBS_VERSION = 4  # 4: dark fill shares (3: displayed size on our side per venue; 2: the latency forecast)
+DARK_LEVELS = 128  # share levels of the dark-pool learner behind the observation (a larger parent: flat beyond)
 SIZE_FRACTIONS = (1.0, 0.5)  # DQN's size choices: the whole child, or half of it
 CHOICES = tuple((post, share) for post in (False, True) for share in SIZE_FRACTIONS)  # per venue
 
@@ -31,4 +35,4 @@ CLIP = 6.0  # log ratios beyond e^6: a timeout against a 100 µs EWMA is ~e^9
 
 def obs_dim(n_venues: int) -> int:
     """Length of the observation for ``n_venues`` venues (see the module docstring)."""
-    return 7 * n_venues + 2
+    return 8 * n_venues + 2
