@@ -80,7 +80,7 @@ def test_numpy_mirror_equals_jit_and_the_live_decision_respects_the_mask(setting
         x = np.concatenate([
             mask.astype(np.float32), rng.uniform(0, 4, n), rng.uniform(0, 4, n), rng.normal(1.5, 1.5, n),
             rng.normal(1.5, 1.5, n),
-            rng.normal(1.5, 1.5, n), rng.uniform(0, 0.3, n), [rng.uniform(0.1, 5.0), 1.0],
+            rng.normal(1.5, 1.5, n), rng.uniform(0, 0.3, n), rng.uniform(0, 1, n), [rng.uniform(0.1, 5.0), 1.0],
         ]).astype(np.float32)  # fmt: skip
         a, b = np.asarray(actor_mean(params["actor"], x)), logits_np(params_np, x)
         # float32 sums of O(1) terms: a logit near zero carries ~1e-6 absolute rounding, hence the atol
