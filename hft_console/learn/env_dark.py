@@ -38,7 +38,8 @@ def km_learn(km: DarkState, venue: jax.Array, qty: jax.Array, filled: jax.Array,
     row is recomputed (O(levels), not O(venues x levels))."""
     row = jax.tree.map(lambda a: a[venue][None], km)
     new = dark.dark_observe(row, qty[None], filled[None], xp=jnp)
-    learned: DarkState = jax.tree.map(lambda a, b: jnp.where(seen, a.at[venue].set(b[0]), a), km, new)
+    # one row written in place (a select over the whole state would copy every row each step)
+    learned: DarkState = jax.tree.map(lambda a, b: a.at[venue].set(jnp.where(seen, b[0], a[venue])), km, new)
     return learned
 
 
