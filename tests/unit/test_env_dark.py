@@ -69,12 +69,15 @@ def test_it_learns_only_from_dark_takes_answered(world: tuple[env.EnvParams, int
 
 
 def test_a_smaller_order_reads_the_tail_not_the_whole_parent_mean() -> None:
-    km = env_dark.km_start(2)
     truth = dark.model_tail(np.array([1.0, 40.0]), np.array([0.0, 0.5]), DARK_LEVELS)
     rng = np.random.default_rng(0)
-    for _ in range(4000):
-        hidden = 0 if rng.random() < 0.5 else max(1, round(rng.exponential(40.0)))
-        km = env_dark.km_learn(km, jnp.int32(1), jnp.float32(100), jnp.float32(min(100, hidden)), jnp.bool_(True))
+    hidden = np.where(rng.random(4000) < 0.5, 0, np.maximum(1, np.round(rng.exponential(40.0, 4000))))
+    fills = jnp.asarray(np.minimum(100, hidden), jnp.float32)
+
+    def learn(km: dark.DarkState, fill: jax.Array) -> tuple[dark.DarkState, None]:
+        return env_dark.km_learn(km, jnp.int32(1), jnp.float32(100), fill, jnp.bool_(True)), None
+
+    km, _ = jax.jit(lambda f: jax.lax.scan(learn, env_dark.km_start(2), f))(fills)
     for q in (10.0, 50.0, 100.0):
         got = float(env_dark.fill_share_feature(km, jnp.array([0.0, 1.0]), q)[1])
         want = float(dark.expected_fill(truth, q)[1]) / q
