@@ -3,9 +3,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from hft_console.engine.engine import Engine
+from hft_console.routing.policy import PolicySpec
 from hft_console.routing.registry import ROUTER_NAMES
 from hft_console.settings import Settings, load_settings
 
@@ -41,3 +43,18 @@ def run_engine(tmp_path: Path) -> Any:
         return engine
 
     return run
+
+
+def learned_spec(fine_tune: bool, explore: float = 0.0) -> PolicySpec:
+    """A learned router's spec for the shipped venues, numpy inference, inline learning (no engine)."""
+
+    from hft_console.learn import env  # imports JAX: only the tests that build learned routers pay it
+
+    s = make_settings()
+    p = env.params_from_settings(s)
+    fees = np.array([v.taker_fee for v in s.venues])
+    prior = np.asarray(p.prior_rt_us, dtype=np.float64)
+    venues = tuple(v.name for v in s.venues)
+    return PolicySpec(
+        venues, fees, prior, tick=p.tick, inference="numpy", learning="inline", fine_tune=fine_tune, explore=explore
+    )

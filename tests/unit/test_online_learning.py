@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-from hft_console.learn import env
 from hft_console.routing.learned.online import OnlineLearner
 from hft_console.routing.learned.policy import LearnedPolicy
 from hft_console.routing.models import checkpoint
@@ -22,20 +21,14 @@ from hft_console.routing.models.dqn import N_CHOICES, q_values_np
 from hft_console.routing.models.layout import obs_dim
 from hft_console.routing.models.ppo import logits_np
 from hft_console.routing.policy import Observation, PolicySpec, Transition
-from tests.conftest import make_settings
+from tests.conftest import learned_spec, make_settings
 
 VENUES = tuple(v.name for v in make_settings().venues)  # the shipped set the checkpoints were trained on
 N_VEN = len(VENUES)
 
 
 def _spec(fine_tune: bool = True, explore: float = 0.0) -> PolicySpec:
-    s = make_settings()
-    p = env.params_from_settings(s)
-    fees = np.array([v.taker_fee for v in s.venues])
-    prior = np.asarray(p.prior_rt_us, dtype=np.float64)
-    return PolicySpec(
-        VENUES, fees, prior, tick=p.tick, inference="numpy", learning="inline", fine_tune=fine_tune, explore=explore
-    )
+    return learned_spec(fine_tune, explore)
 
 
 def _obs(decision: int, rng: np.random.Generator) -> Observation:
