@@ -46,9 +46,14 @@ Observer = Callable[["Engine"], None]
 WIND_DOWN_MIN_NS = 2_000_000_000  # the market keeps running after the session while orders are in flight
 
 
-def collect_between_batches() -> None:
+def collect_between_batches(full: bool = False) -> None:
     """The collection CPython's thresholds would have started during the batch, run after it (engine
-    thread, no decision in flight): the generation they pick (without the full collection's 25% rule)."""
+    thread, no decision in flight): the generation they pick (without the full collection's 25% rule).
+    ``full``: everything, then what survives is frozen (out of every later collection's walk)."""
+    if full:
+        gc.collect()
+        gc.freeze()
+        return
     (t0, t1, t2), (c0, c1, c2) = gc.get_threshold(), gc.get_count()
     if c0 > t0:
         gc.collect(2 if c2 > t2 else 1 if c1 > t1 else 0)
@@ -64,6 +69,8 @@ class Engine:
         self.settings = s = settings
         self.run_dir = run_dir
         self._gc_owned = False  # whether _start turned automatic collection off (and _finish turns it back on)
+        # set by a console (any thread): collect everything at the end of the next batch, on this thread
+        self.full_collection_requested = False
         seed = s.session.seed
         self.market: MarketSource = market if market is not None else open_source(s, seed)
         try:
@@ -272,8 +279,8 @@ class Engine:
         return t1
 
     def _end_of_batch(self, t_ns: int) -> None:
-        if self._gc_owned:
-            collect_between_batches()
+        full, self.full_collection_requested = self.full_collection_requested, False
+        collect_between_batches(full)
         for draws in self._draws:
             draws.top_up()
         if self.router.poll(self._measured()):
@@ -337,9 +344,9 @@ class Engine:
         # middle of a decision
         gc.collect()
         gc.freeze()
-        # and, unless a console runs its own schedule (it turned automatic collection off), collections
-        # wait for the end of a batch: started by an allocation in a decision, they were among the
-        # slowest decisions (measured: 0.1-0.7 ms, in 0.5-1.5% of them)
+        # and collections wait for the end of a batch, on this thread: started by an allocation in a
+        # decision, they were among the slowest decisions (measured: 0.1-0.7 ms, in 0.5-1.5% of them);
+        # a console's thread collecting its own garbage held the GIL for tens of ms mid-decision
         self._gc_owned = gc.isenabled()
         gc.disable()
         s = self.settings

@@ -145,10 +145,11 @@ class ConsoleApp(App[None]):
         self._loop_ref = asyncio.get_running_loop()
         self.install_screen(self.confirm, "confirm")
         self.query_one(StatusBar).paused = self._initial_pause
-        # The garbage collector holds the GIL: a full collection over Textual's render caches stalls
-        # the engine thread too (up to ~100 ms measured). The console collects on its own schedule
-        # instead: young generations every second, everything only while no dialog is open, so a
-        # kill-switch confirmation never waits behind a full collection.
+        # The garbage collector holds the GIL: a collection over Textual's render caches stalls the
+        # engine thread too (tens of ms for the young generations, up to ~100 ms for all). While the
+        # engine runs, it collects at the end of its batches (never mid-decision), everything only when
+        # asked here, while no dialog is open, so a kill-switch confirmation never waits behind a full
+        # collection; before and after the engine's run this thread collects.
         gc.collect()
         gc.freeze()
         gc.disable()
@@ -224,10 +225,15 @@ class ConsoleApp(App[None]):
         return not (action == "command_palette" and self.dialog_open)
 
     def _collect_young(self) -> None:
-        gc.collect(1)
+        if not self.engine_running:
+            gc.collect(1)
 
     def _collect_all(self) -> None:
-        if len(self.screen_stack) == 1:
+        if len(self.screen_stack) > 1:
+            return
+        if self.engine_running:
+            self.engine.full_collection_requested = True
+        else:
             gc.collect()
             gc.freeze()
 

@@ -46,8 +46,8 @@ def _watch_decisions(engine: Engine) -> list[tuple[bool, int]]:
 
 @pytest.mark.parametrize("collector_on", [True, False])
 def test_the_collector_waits_for_the_end_of_a_batch_and_is_handed_back(tmp_path: Path, collector_on: bool) -> None:
-    """``collector_on`` False: the console turned automatic collection off and collects on its own
-    schedule; the engine leaves it so."""
+    """``collector_on`` False: a console turned automatic collection off; the engine still collects
+    between its batches (the console's garbage too, never mid-decision) and leaves it off after."""
     engine = Engine(make_settings(session__duration_s=20.0), tmp_path / "s")
     seen = _watch_decisions(engine)
     was = gc.isenabled()
@@ -58,8 +58,28 @@ def test_the_collector_waits_for_the_end_of_a_batch_and_is_handed_back(tmp_path:
     finally:
         (gc.enable if was else gc.disable)()
     assert len(seen) > 20 and not any(on for on, _ in seen)
-    if collector_on:
-        assert seen[-1][1] > seen[0][1]  # it did collect, between decisions
+    assert seen[-1][1] > seen[0][1]  # it did collect, between decisions
+
+
+def test_a_full_collection_asked_for_runs_at_the_end_of_a_batch(tmp_path: Path) -> None:
+    """A console asks (from its own thread) for a full collection; the engine thread runs it at the end
+    of its next batch."""
+    engine = Engine(make_settings(session__duration_s=5.0), tmp_path / "s")
+    full_runs: list[int] = []  # full collections so far, at the end of each batch
+
+    def ask(e: Engine) -> None:
+        full_runs.append(gc.get_stats()[2]["collections"])
+        if len(full_runs) == 3:
+            e.full_collection_requested = True
+
+    engine.on_batch.append(ask)
+    was = gc.isenabled()
+    try:
+        engine.run()
+    finally:
+        (gc.enable if was else gc.disable)()
+    assert full_runs[2] == full_runs[1] and full_runs[3] == full_runs[2] + 1
+    assert not engine.full_collection_requested
 
 
 def test_between_batches_collects_the_garbage_the_thresholds_would_have() -> None:
