@@ -234,6 +234,14 @@ def print_report(report: dict[str, Any], console: Any = None) -> None:
         + ", ".join(f"{k} {v}" for k, v in mix.items())
         + f" · {report['events']:,} events in {report['wall_s']:.1f} s ({report['events_per_s']:,.0f}/s)"
     )
+    where = report.get("executor")
+    if where and where["kind"] != "local":
+        console.print(f"on {where['kind']} at {where['address']}: {where['nodes']} node(s), {where['cpus']} CPUs")
+    if report.get("failed"):
+        console.print(
+            f"[bold red]{len(report['failed'])} run(s) failed[/]; the figures are over the {report['runs']} "
+            "that finished"
+        )
 
     def table(title: str, columns: tuple[str, ...], caption: str | None = None) -> Table:
         t = Table(title=title, title_justify="left", caption=caption, caption_justify="left")

@@ -1,19 +1,22 @@
 """Run a backtest: every (scenario, router) pair through the real engine on the simulated clock,
-spread over processes, with a progress bar. Each run keeps nothing on disk."""
+spread over an executor's workers (local processes or Ray tasks: ``compute/``), with a progress bar.
+Each run keeps nothing on disk and sends back only its figures."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
-from multiprocessing import get_context
+from pathlib import Path
 from typing import Any
 
 from hft_console.backtest.report import build_report
 from hft_console.backtest.scenarios import STRATEGY_VARIANTS, Scenario, make_scenarios, scenario_settings
+from hft_console.compute.executor import Executor, JobFailure, fetch, open_executor
 from hft_console.engine.engine import Engine
 from hft_console.market.open import data_quality, open_source
 from hft_console.market.replay import ReplayMarket
@@ -39,9 +42,27 @@ def _market_for(settings: Settings, seed: int) -> MarketSource | None:
     return cached.rewound()
 
 
-def run_one(job: tuple[Settings, Scenario, str, float, str]) -> dict[str, Any]:
-    """One engine session; the figures the report needs, nothing else (results cross processes)."""
-    settings, sc, router, duration_s, strategy = job
+def _local_data(settings: Settings, shared: Any) -> Settings:
+    """``settings`` reading a replay file a job was handed through the executor (``(name, bytes)``,
+    put in Ray's object store once): written once per worker process under the temporary directory,
+    named by its content, so a node that never had the file replays the same bytes."""
+    name, data = fetch(shared)
+    digest = hashlib.sha256(data).hexdigest()[:16]
+    path = Path(tempfile.gettempdir()) / "hft-console-data" / f"{digest}-{name}"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        part = path.with_suffix(path.suffix + f".{os.getpid()}.part")
+        part.write_bytes(data)
+        part.replace(path)  # atomic: another worker on this node may be writing the same file
+    return replace(settings, data=replace(settings.data, source=f"replay:{path}"))
+
+
+def run_one(job: tuple[Any, ...]) -> dict[str, Any]:
+    """One engine session; the figures the report needs, nothing else (results cross processes).
+    ``job``: (settings, scenario, router, duration_s, strategy[, shared replay data])."""
+    settings, sc, router, duration_s, strategy = job[:5]
+    if len(job) > 5 and job[5] is not None:
+        settings = _local_data(settings, job[5])
     s = scenario_settings(settings, sc, router, duration_s, strategy)
     engine = Engine(s, None, market=_market_for(s, sc.seed))
     engine.run()
@@ -134,25 +155,35 @@ def run_backtest(
     progress: bool,
     on_progress: Callable[[int, int], None] | None = None,
     strategies: list[str] | None = None,
+    executor: str = "local",
+    address: str = "",
 ) -> dict[str, Any]:
     """``n_scenarios`` scenarios of ``duration_s`` market seconds for every router, on ``workers``
-    processes (0: one per CPU core; 1: in this process), and every further strategy in ``strategies``
-    (the first is the one the routers run) with the first router. ``progress``: a progress bar on a terminal;
-    ``on_progress(done, total)`` after each run. Returns the report (``report.build_report``) with what
-    was asked for. Raises DataError when the data cannot be opened (before any run starts)."""
+    processes (0: one per CPU core; 1: in this process) of the ``executor`` (``compute/``: ``local``, or
+    ``ray`` at ``address``), and every further strategy in ``strategies`` (the first is the one the
+    routers run) with the first router. ``progress``: a progress bar on a terminal; ``on_progress(done,
+    total)`` after each run. Returns the report (``report.build_report``) with what was asked for, the
+    executor (``executor``: kind, address, nodes, cpus) and any run that raised (``failed``: its
+    scenario, seed, router, strategy and error; the figures are over the runs that finished). Raises
+    DataError when the data cannot be opened (before any run starts), ExecutorError when Ray cannot."""
     strategies = strategies or [""]
-    scenarios, results, wall_s, symbols = _run_all(
-        settings, routers, strategies, n_scenarios, duration_s, workers, progress, on_progress
-    )
+    with open_executor(executor, workers, address) as ex:
+        scenarios, results, wall_s, symbols, failed = _run_all(
+            settings, routers, strategies, n_scenarios, duration_s, ex, progress, on_progress
+        )
+        where = ex.describe()
     meta = {
         "data": settings.data.source,
         "mode": settings.session.mode,
         "seed": settings.session.seed,
         "duration_s": duration_s,  # asked for; the report's duration_s is what the runs simulated
         "symbols": symbols,
-        "workers": workers or os.cpu_count() or 1,
+        "workers": ex.workers,
     }
-    return build_report(scenarios, results, routers, wall_s, meta, strategies)
+    report = build_report(scenarios, results, routers, wall_s, meta, strategies)
+    report["executor"] = where
+    report["failed"] = failed
+    return report
 
 
 def _run_all(
@@ -161,39 +192,41 @@ def _run_all(
     strategies: list[str],
     n_scenarios: int,
     duration_s: float,
-    workers: int,
+    ex: Executor,
     progress: bool,
     on_progress: Callable[[int, int], None] | None,
-) -> tuple[list[Scenario], list[dict[str, Any]], float, list[str]]:
+) -> tuple[list[Scenario], list[dict[str, Any]], float, list[str], list[dict[str, Any]]]:
     symbols, data_end_s = prepare(settings, duration_s)
     if data_end_s is not None:  # every run ends with the data: what depends on the length must know it
         duration_s = min(duration_s, data_end_s)
     scenarios = make_scenarios(settings, n_scenarios)
-    jobs = [(settings, sc, r, duration_s, strategies[0]) for sc in scenarios for r in routers]
-    jobs += [(settings, sc, routers[0], duration_s, st) for sc in scenarios for st in strategies[1:]]
-    workers = workers or os.cpu_count() or 1
-    results: list[dict[str, Any]] = []
+    shared = None
+    src = settings.data.source
+    if src.startswith("replay:") and ex.kind != "local":  # a remote node may not have the path: ship the bytes once
+        path = Path(src.removeprefix("replay:"))
+        shared = ex.share((path.name, path.read_bytes()))
+    jobs = [(settings, sc, r, duration_s, strategies[0], shared) for sc in scenarios for r in routers]
+    jobs += [(settings, sc, routers[0], duration_s, st, shared) for sc in scenarios for st in strategies[1:]]
     started = time.perf_counter()
     bar = _Progress(len(jobs), progress)
+
+    def done(n: int) -> None:
+        bar.advance()
+        if on_progress is not None:
+            on_progress(n, len(jobs))
+
     try:
-        if workers == 1 or len(jobs) == 1:
-            for job in jobs:
-                results.append(run_one(job))
-                bar.advance()
-                if on_progress is not None:
-                    on_progress(len(results), len(jobs))
-        else:
-            # spawn, not fork: worker processes must not inherit threads or a JAX runtime
-            with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=get_context("spawn")) as pool:
-                chunk = max(1, min(16, len(jobs) // (workers * 8)))
-                for result in pool.map(run_one, jobs, chunksize=chunk):
-                    results.append(result)
-                    bar.advance()
-                    if on_progress is not None:
-                        on_progress(len(results), len(jobs))
+        chunk = max(1, min(16, len(jobs) // (ex.workers * 8)))
+        out = ex.run(run_one, jobs, done, chunk)
     finally:
         bar.close()
-    return scenarios, results, time.perf_counter() - started, symbols
+    results = [r for r in out if not isinstance(r, JobFailure)]
+    failed = [
+        {"scenario": jobs[f.index][1].index, "seed": jobs[f.index][1].seed, "router": jobs[f.index][2],
+         "strategy": jobs[f.index][4], "error": f.error}
+        for f in out if isinstance(f, JobFailure)
+    ]  # fmt: skip
+    return scenarios, results, time.perf_counter() - started, symbols, failed
 
 
 class _Progress:

@@ -62,6 +62,20 @@ def count(text: str) -> int:
     return value
 
 
+COMPUTE_KEYS = {"compute.executor": "executor", "compute.address": "ray_address"}  # settings key -> argument
+
+
+def add_compute_flags(p: argparse.ArgumentParser) -> None:
+    """``--executor`` and ``--ray-address``, the same for backtest, evaluate and train (``COMPUTE_KEYS``)."""
+    p.add_argument(
+        "--executor", choices=("local", "ray"),
+        help="where the runs go: local processes (default) or Ray (a local instance, or the cluster at --ray-address)",
+    )  # fmt: skip
+    p.add_argument(
+        "--ray-address", metavar="ADDR", help="a Ray cluster to join, e.g. 10.0.0.5:6379 (default: $RAY_ADDRESS)"
+    )
+
+
 def add_data_flags(p: argparse.ArgumentParser) -> None:
     """``--data``, the same for a session and a backtest."""
     p.add_argument(

@@ -1,6 +1,8 @@
 """``hft-console backtest``: Monte Carlo scenarios per router on the engine, a report on stdout and
-optionally as JSON. Exit status: 0; 2 for bad input or an unwritable --json path; a data source's
-own code when it fails (``DataError.exit_code``); 130 when interrupted."""
+optionally as JSON. Exit status: 0; 1 when some runs raised (the report, over the runs that finished,
+names them in ``failed``); 2 for bad input, an unwritable --json path or an executor that cannot start
+(Ray missing, a cluster that does not answer); a data source's own code when it fails
+(``DataError.exit_code``); 130 when interrupted (every run still queued is cancelled first)."""
 
 from __future__ import annotations
 
@@ -10,8 +12,10 @@ from pathlib import Path
 from hft_console.backtest.report import print_report
 from hft_console.backtest.run import resolve_routers, resolve_strategies, run_backtest
 from hft_console.cli.args import (
+    COMPUTE_KEYS,
     Parser,
     UsageError,
+    add_compute_flags,
     add_data_flags,
     count,
     fail,
@@ -20,6 +24,7 @@ from hft_console.cli.args import (
     whole_number,
     write_json_report,
 )
+from hft_console.compute.executor import ExecutorError
 from hft_console.market.source import DataError
 from hft_console.settings import MODES, SettingsError
 
@@ -36,6 +41,7 @@ KEYS = {
     "backtest.scenarios": "scenarios",
     "backtest.duration_s": "duration",
     "backtest.workers": "workers",
+    **COMPUTE_KEYS,
 }
 
 
@@ -58,7 +64,11 @@ def build_parser() -> Parser:
     p.add_argument("--duration", type=positive_seconds, metavar="S", help="market seconds per scenario")
     p.add_argument("--symbols", metavar="LIST", help="comma-separated symbols")
     p.add_argument("--seed", type=whole_number, metavar="N", help="base seed; scenario seeds derive from it")
-    p.add_argument("--workers", type=whole_number, metavar="N", help="processes (default: one per CPU core)")
+    p.add_argument(
+        "--workers", type=whole_number, metavar="N",
+        help="processes, or CPUs asked of Ray (default: one per CPU core; the cluster's with --executor ray)",
+    )  # fmt: skip
+    add_compute_flags(p)
     p.add_argument("--json", metavar="PATH", help="also write the report as JSON here")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no tables")
     return p
@@ -79,15 +89,24 @@ def backtest_main(argv: list[str]) -> int:
         return fail(UsageError(str(exc)), COMMAND)
     try:
         report = run_backtest(
-            settings, routers, bt.scenarios, bt.duration_s, bt.workers, not args.quiet, strategies=strategies
-        )
+            settings, routers, bt.scenarios, bt.duration_s, bt.workers, not args.quiet, strategies=strategies,
+            executor=settings.compute.executor, address=settings.compute.address,
+        )  # fmt: skip
     except DataError as exc:
         return fail(exc, COMMAND, exc.exit_code)
+    except ExecutorError as exc:
+        return fail(exc, COMMAND)
     except KeyboardInterrupt:
         print("hft-console backtest: interrupted; no report written", file=sys.stderr)
         return 130
     if not args.quiet:
         print_report(report)
+    for f in report["failed"]:
+        print(
+            f"hft-console backtest: scenario {f['scenario']} (seed {f['seed']}, {f['router']}) failed: {f['error']}",
+            file=sys.stderr,
+        )
+    status = 1 if report["failed"] else 0
     if args.json:
-        return write_json_report(Path(args.json), report, COMMAND)
-    return 0
+        return write_json_report(Path(args.json), report, COMMAND) or status
+    return status

@@ -17,6 +17,7 @@ CLOCKS = ("wall", "sim")
 INFERENCE_BACKENDS = ("jit", "numpy")
 STRATEGIES = ("imbalance", "market-maker")
 POSTING_RULES = ("best-rebate", "shortest-queue")
+EXECUTORS = ("local", "ray")  # compute/executor.py's
 DATA_SOURCES = ("synthetic", "replay:PATH", "yahoo", "finnhub")
 YAHOO_INTERVALS = ("1m", "2m", "5m", "15m", "30m", "60m", "90m", "1h", "1d")
 YAHOO_PERIODS = ("1d", "5d", "1mo", "3mo", "6mo", "1y", "2y", "5y", "10y", "ytd", "max")
@@ -25,6 +26,7 @@ FLAG_NAMES = {  # settings whose command-line flag is not named after the key
     "session.duration_s": "--duration",
     "data.source": "--data",
     "backtest.duration_s": "--duration",
+    "compute.address": "--ray-address",
 }
 ENV_KEYS = {
     "TRADING_MODE": "session.mode",
@@ -136,6 +138,14 @@ class BacktestSettings:
 
 
 @dataclass(frozen=True)
+class ComputeSettings:
+    """Where backtest scenarios, evaluation batches and training runs go (``compute/``)."""
+
+    executor: str = rule(choices=EXECUTORS)
+    address: str = rule()  # a Ray cluster to join; empty: RAY_ADDRESS, else a local instance
+
+
+@dataclass(frozen=True)
 class NormalizerSettings:
     max_deviation: float = rule(0, 1, lo_open=True)
     min_price: float = rule(0, 1e9, lo_open=True)
@@ -238,6 +248,7 @@ class Settings:
     engine: EngineSettings
     data: DataSettings
     backtest: BacktestSettings
+    compute: ComputeSettings
     venues: list[VenueSpec]
     finnhub_api_key: str = field(default="", repr=False)
     sources: dict[str, str] = field(default_factory=dict, repr=False)
@@ -253,6 +264,7 @@ SECTIONS: dict[str, type] = {
     "engine": EngineSettings,
     "data": DataSettings,
     "backtest": BacktestSettings,
+    "compute": ComputeSettings,
 }
 
 

@@ -1,0 +1,1 @@
+"""Where independent jobs run: this machine's processes (the default) or a Ray cluster."""

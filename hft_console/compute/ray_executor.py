@@ -1,0 +1,95 @@
+"""The Ray executor: each job a Ray task (``ray.remote``), results gathered in job order.
+
+No address (and no ``RAY_ADDRESS``): a local Ray instance is started with ``workers`` CPUs (0: the
+machine's) and shut down at ``close``. With one: this process joins that cluster as a driver and
+leaves it running. Tasks whose worker dies are retried by Ray (``max_retries``); a job that raises
+comes back as a ``JobFailure`` (the exception is caught inside the task, so Ray never retries it). On
+Ctrl-C every task still queued or running is cancelled before the interrupt goes on.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from hft_console.compute.executor import MAX_RETRIES, Executor, ExecutorError, JobFailure, run_chunk
+
+
+class RayExecutor(Executor):
+    kind = "ray"
+
+    def __init__(self, workers: int = 0, address: str = "") -> None:
+        try:
+            import ray
+        except ImportError as exc:
+            raise ExecutorError(
+                "the ray executor needs Ray: pip install 'hft-console[ray]' (or: pip install 'ray[tune]')"
+            ) from exc
+        self._ray: Any = ray  # Ray's API is untyped where we call it
+        self.address = address or os.environ.get("RAY_ADDRESS", "")
+        self._started = False
+        if not ray.is_initialized():
+            try:
+                if self.address:
+                    ray.init(address=self.address, log_to_driver=False, include_dashboard=False, logging_level="error")
+                else:  # "local": a fresh instance, never a cluster some earlier ``ray start`` left running
+                    ray.init(
+                        address="local", num_cpus=workers or os.cpu_count() or 1, log_to_driver=False,
+                        include_dashboard=False, logging_level="error",
+                    )  # fmt: skip
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                raise ExecutorError(f"ray: cannot reach the cluster at {self.address!r}: {exc}") from exc
+            self._started = not self.address
+        self._remote = ray.remote(max_retries=MAX_RETRIES, retry_exceptions=False)(run_chunk)
+        cpus = int(self._ray.cluster_resources().get("CPU", 0))
+        self.workers = min(workers, cpus) if workers else cpus
+
+    def close(self) -> None:
+        if self._started and self._ray.is_initialized():
+            self._ray.shutdown()
+        self._started = False
+
+    def describe(self) -> dict[str, Any]:
+        ray = self._ray
+        alive = [n for n in ray.nodes() if n.get("Alive")]
+        address = self.address or ray.get_runtime_context().gcs_address
+        cpus = int(sum(n.get("Resources", {}).get("CPU", 0) for n in alive))
+        return {"kind": self.kind, "address": address, "nodes": len(alive), "cpus": cpus}
+
+    def share(self, value: Any) -> Any:
+        return self._ray.put(value)
+
+    def run(
+        self, fn: Callable[[Any], Any], jobs: Sequence[Any], on_done: Callable[[int], None] | None = None,
+        chunk: int = 1,
+    ) -> list[Any]:  # fmt: skip
+        ray = self._ray
+        results: list[Any] = [None] * len(jobs)
+        fn_ref = ray.put(fn)
+        refs = {}
+        for first in range(0, len(jobs), chunk):
+            part = list(jobs[first : first + chunk])
+            refs[self._remote.remote(fn_ref, part, first)] = first
+        done = 0
+        pending = list(refs)
+        try:
+            while pending:
+                ready, pending = ray.wait(pending, num_returns=1)
+                for ref in ready:
+                    first = refs[ref]
+                    size = min(chunk, len(jobs) - first)
+                    try:
+                        out = ray.get(ref)
+                    except ray.exceptions.RayError as exc:  # its worker died past the retries, or a node was lost
+                        why = f"{type(exc).__name__}: {exc}".splitlines()[0]
+                        out = [JobFailure(first + k, why) for k in range(size)]
+                    results[first : first + len(out)] = out
+                    done += len(out)
+                    if on_done is not None:
+                        on_done(done)
+        except BaseException:
+            for ref in pending:
+                ray.cancel(ref, force=True)
+            raise
+        return results
