@@ -6,6 +6,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from hft_console.compute.executor import open_executor
 from hft_console.engine.engine import Engine
 from hft_console.routing.policy import PolicySpec
 from hft_console.routing.registry import ROUTER_NAMES
@@ -58,3 +59,12 @@ def learned_spec(fine_tune: bool, explore: float = 0.0) -> PolicySpec:
     return PolicySpec(
         venues, fees, prior, tick=p.tick, inference="numpy", learning="inline", fine_tune=fine_tune, explore=explore
     )
+
+
+@pytest.fixture(scope="session")
+def ray_ex() -> Any:
+    """One real local Ray instance with two CPUs for the whole run (starting one takes seconds), shut
+    down at the end; the tests that use it are skipped where Ray is not installed."""
+    pytest.importorskip("ray")
+    with open_executor("ray", 2) as ex:
+        yield ex

@@ -15,209 +15,53 @@ from typing import Any
 
 import numpy as np
 
-from hft_console.cli.args import Parser, UsageError, count, fail, settings_from, write_json_report
-from hft_console.routing.bandits import BANDIT_NAMES, DEFAULT_CONFIG, same_as
-from hft_console.routing.dark_router import NAME as DARK_KM
+from hft_console.cli.args import (
+    COMPUTE_KEYS,
+    Parser,
+    UsageError,
+    add_compute_flags,
+    count,
+    fail,
+    settings_from,
+    write_json_report,
+)
+from hft_console.compute.executor import Executor, ExecutorError, JobFailure, open_executor
 from hft_console.routing.models import checkpoint
 from hft_console.routing.models.layout import OBS_VERSION, obs_dim
-from hft_console.routing.registry import BASELINE_NAMES
 from hft_console.settings import MODES, Settings, SettingsError
-from hft_console.venues.regimes import REGIMES
 
 EVAL_STEPS = 200
 # scenarios per regime: compiling each router dominates the wall time (200 took 240 s, 60 took 200-295 s
 # on this 2-core VM), and the paired tests need them: with BH across ~40 comparisons, a learned router's
 # edge of hundredths of a bp over the best fixed rule was significant at 200 where 60 left it at p 0.13
 EVAL_SCENARIOS = 200
-KEYS = {"session.mode": "mode", "session.seed": "seed"}  # settings key -> the argument that sets it
+KEYS = {"session.mode": "mode", "session.seed": "seed", **COMPUTE_KEYS}  # settings key -> the argument that sets it
 
 
 def _parser(prog: str, description: str) -> Parser:
     p = Parser(prog=prog, description=description)
     p.add_argument("--mode", choices=MODES, help="trading mode; picks config/<mode>.toml")
     p.add_argument("--config", metavar="PATH", help="config file, e.g. your own venue set (default: the mode's)")
+    add_compute_flags(p)
     p.add_argument("--seed", type=int, metavar="N", help="random seed (default: the session seed)")
     return p
 
 
-def eval_routers(settings: Settings, steps: int = EVAL_STEPS) -> tuple[dict[str, Any], list[str], list[str]]:
-    """Every router the evaluation compares, as environment routers; warnings for those missing, and
-    notes for those left out because over ``steps`` decisions they would decide exactly as another."""
-
-    from hft_console.learn import dqn, ppo  # imports JAX: only evaluate and train need it
-    from hft_console.learn.evaluate import (  # imports JAX: as above
-        POST_RULES,
-        SeedSet,
-        bandit_router,
-        baseline,
-        dark_km_router,
-    )
-    from hft_console.routing.models.agents import load_agent, same_shapes, seed_names, stack  # imports JAX: as above
-    from hft_console.routing.models.dqn import q_values_np  # imports JAX: only evaluate and train need it
-    from hft_console.routing.models.ppo import logits_np  # imports JAX: only evaluate and train need it
-
-    routers: dict[str, Any] = {name: baseline(name) for name in (*BASELINE_NAMES, *POST_RULES)}
-    venues = [v.name for v in settings.venues]
-    notes: list[str] = []
-    for name in BANDIT_NAMES:
-        twin = same_as(name, steps)
-        if twin is None:
-            routers[name] = bandit_router(name, len(venues))
-        else:
-            window = DEFAULT_CONFIG.window
-            notes.append(
-                f"{name} not evaluated: a scenario of {steps} decisions never fills its {window}-update window, "
-                f"so it would decide exactly as {twin} (--steps {window + 1} or more compares them)"
-            )
-    routers[DARK_KM] = dark_km_router(np.array([v.kind == "dark" for v in settings.venues]))
-    warnings: list[str] = []
-    directory = checkpoint.models_dir()
-    for agent in ("dqn", "ppo"):
-        forward = q_values_np if agent == "dqn" else logits_np
-        make = dqn.eval_router if agent == "dqn" else ppo.eval_router
-        found: list[tuple[int, Any]] = []
-        for name in (agent, *seed_names(directory, agent)):  # the shipped seed first, then the extra ones
-            try:
-                params, meta = load_agent(directory, name, venues)
-                # parameters that do not fit the network are a bad checkpoint, not a crash
-                forward(params, np.zeros(obs_dim(len(venues)), dtype=np.float32))
-            except checkpoint.CheckpointError as exc:
-                warnings.append(f"{name}: {exc}")
-                continue
-            except Exception as exc:  # any failure here means the parameters do not fit the network
-                warnings.append(f"{name}: parameters do not fit the {agent} network ({type(exc).__name__})")
-                continue
-            if found and not same_shapes(found[0][1], params):
-                warnings.append(f"{name}: a network unlike {agent}'s, left out of its seeds")
-                continue
-            found.append((int(meta.get("seed", -1)), params))
-        if len(found) == 1:
-            routers[agent] = make(found[0][1])
-        elif found:
-            routers[agent] = SeedSet(make, stack([p for _, p in found]), [s for s, _ in found])
-    routers["oracle"] = baseline("oracle")
-    return routers, warnings, notes
-
-
-def evaluate(settings: Settings, scenarios: int, steps: int, seed: int, progress: bool) -> dict[str, Any]:
-    """Every router (``eval_routers``) over ``scenarios`` worlds of ``steps`` decisions per regime, the
-    same worlds for all; the report ``print_evaluation`` prints (costs in bps, regret against the oracle)."""
-    from hft_console.learn import env  # imports JAX: only evaluate and train need it
-    from hft_console.learn.evaluate import (  # imports JAX: as above
-        SeedSet,
-        bandit_router,
-        make_rollout,
-        make_seed_rollout,
-        make_switch_rollout,
-        pool_seeds,
-        regime_worlds,
-        regret_after_switch,
-        seed_spread,
-        summarise,
-        switch_worlds,
-    )  # fmt: skip
-    from hft_console.learn.significance import significance  # imports SciPy: only evaluate needs it
-    from hft_console.routing.models.agents import agent_seed  # imports JAX: as above
-
-    routers, warnings, notes = eval_routers(settings, steps)
-    base = env.params_from_settings(settings)
-    worlds = regime_worlds(base, scenarios, seed)
-    before, after, switch_keys, switch_start = switch_worlds(base, scenarios, seed)
-    switch_steps = SWITCH_STEPS_PER_STEP * steps
-    switch_at = switch_steps // 2
-    switched: dict[str, Any] = {}
-    # the switch family's scenarios are long enough for every bandit to differ, ucb-window included
-    switch_routers = dict(routers)
-    for name in BANDIT_NAMES:
-        if name not in switch_routers and same_as(name, switch_steps) is None:
-            switch_routers[name] = bandit_router(name, len(settings.venues))
-    results: dict[str, dict[str, Any]] = {r: {} for r in REGIMES}
-    rollouts: dict[str, dict[str, Any]] = {r: {} for r in REGIMES}
-    started = time.perf_counter()
-    bar = _bar(len(routers), progress)
-    seeds: dict[str, dict[str, Any]] = {r: {} for r in REGIMES}  # learned agents: their seeds' spread
-    for name, router in routers.items():
-        if isinstance(router, SeedSet):  # every training seed on the same worlds; a scenario's cost is their mean
-            run = make_seed_rollout(router, steps)
-            for regime, (params, keys, start) in worlds.items():
-                r = run(params, keys, start)
-                seeds[regime][name] = {"seeds": router.seeds, "cost_bps_seed_sd": round(seed_spread(r), 4)}
-                rollouts[regime][name] = pool_seeds(r)
-            sw = make_seed_rollout(router, switch_steps, switch_at)(before, after, switch_keys, switch_start)
-            switched[name] = sw._replace(cost_bps=sw.cost_bps.mean(axis=0))  # regret per decision, seeds' mean
-        else:
-            run = make_rollout(router, steps)
-            for regime, (params, keys, start) in worlds.items():
-                rollouts[regime][name] = run(params, keys, start)
-                if name in ("dqn", "ppo"):
-                    seeds[regime][name] = {
-                        "seeds": [agent_seed(checkpoint.models_dir(), name)],
-                        "cost_bps_seed_sd": None,
-                    }
-            switch_run = make_switch_rollout(router, switch_steps, switch_at)
-            switched[name] = switch_run(before, after, switch_keys, switch_start)
-        bar(name)
-    for name, router in switch_routers.items():
-        if name not in switched:
-            switched[name] = make_switch_rollout(router, switch_steps, switch_at)(
-                before, after, switch_keys, switch_start
-            )
-    for regime in REGIMES:
-        oracle = rollouts[regime]["oracle"]
-        for name, r in rollouts[regime].items():
-            results[regime][name] = {**summarise(r, oracle), **seeds[regime].get(name, {})}
-    per_scenario = {
-        regime: {name: np.asarray(r.cost_bps, dtype=np.float64).mean(axis=1) for name, r in rolled.items()}
-        for regime, rolled in rollouts.items()
-    }
-    tested = significance(per_scenario, seed)
-    for regime, rows in tested["rows"].items():
-        for name, figures in rows.items():
-            results[regime][name].update(figures)
-    edge = {
-        regime: round(results[regime]["best-price"]["cost_bps"] - results[regime]["oracle"]["cost_bps"], 4)
-        for regime in REGIMES
-    }
-    return {
-        "regimes": results,
-        "oracle_edge_bps": edge,
-        "best_fixed": tested["best_fixed"],
-        "switch": {
-            "venue": settings.venues[int(np.argmin(np.asarray(base.taker_fee)))].name,
-            "steps": switch_steps,
-            "switch_at": switch_at,
-            "routers": {name: regret_after_switch(r, switched["oracle"], switch_at) for name, r in switched.items()},
-        },
-        "scenarios": scenarios,
-        "steps": steps,
-        "seed": seed,
-        "venues": [v.name for v in settings.venues],
-        "wall_s": round(time.perf_counter() - started, 2),
-        "warnings": warnings,
-        "notes": notes,
-    }
-
-
-SWITCH_STEPS_PER_STEP = 4  # the switch family's scenarios: 4x the regimes' decisions, the switch halfway
-# (800 with the default 200: long enough for ucb-window's 200-update window to matter on both sides)
-
-
-def _bar(total: int, enabled: bool) -> Any:
+def _bar(enabled: bool) -> Any:
+    """``advance(name, done, total)`` for ``runs.evaluate``: a transient progress bar on a terminal."""
     if not (enabled and sys.stderr.isatty()):
-        return lambda name: None
+        return None
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     progress = Progress(TextColumn("evaluate {task.description}"), BarColumn(), MofNCompleteColumn(),
                         console=Console(stderr=True), transient=True)  # fmt: skip
-    task = progress.add_task("", total=total)
+    task = progress.add_task("", total=None)
     progress.start()
-    done = {"n": 0}
 
-    def advance(name: str) -> None:
-        done["n"] += 1
-        progress.update(task, advance=1, description=name)
-        if done["n"] >= total:
+    def advance(name: str, done: int, total: int) -> None:
+        progress.update(task, completed=done, total=total, description=name)
+        if done >= total:
             progress.stop()
 
     return advance
@@ -286,8 +130,17 @@ def evaluate_main(argv: list[str]) -> int:
         settings = settings_from(args, KEYS)
     except (UsageError, SettingsError) as exc:
         return fail(exc, "evaluate")
-    seed = settings.session.seed
-    report = evaluate(settings, args.scenarios, args.steps, seed, not args.quiet)
+    from hft_console.learn import runs  # imports JAX: only evaluate and train need it
+
+    try:
+        with executor(settings) as ex:
+            seed = settings.session.seed
+            report = runs.evaluate(settings, args.scenarios, args.steps, seed, ex, _bar(not args.quiet))
+    except ExecutorError as exc:
+        return fail(exc, "evaluate")
+    except KeyboardInterrupt:
+        print("hft-console evaluate: interrupted; no report written", file=sys.stderr)
+        return 130
     if not args.quiet:
         print_evaluation(report)
     if args.json:
@@ -295,15 +148,11 @@ def evaluate_main(argv: list[str]) -> int:
     return 0
 
 
-def agent_evaluation(
-    settings: Settings, agent_router: Any, scenarios: int = 60, seed: int = 0, predictor: Any = None
-) -> dict[str, Any]:
-    """The trained agent against best-price and the oracle per regime: what the checkpoint records."""
-    from hft_console.learn import env  # imports JAX: only evaluate and train need it
-    from hft_console.learn.evaluate import versus_oracle  # imports JAX: only evaluate and train need it
-
-    world = env.params_from_settings(settings, predictor=predictor)
-    return versus_oracle(world, agent_router, scenarios, EVAL_STEPS, seed)
+def executor(settings: Settings) -> Executor:
+    """Where ``evaluate``'s routers and ``train``'s seeds run: this process (``local``: as a user who never
+    asks gets it), or Ray's workers (a local instance sized to the machine, or the cluster named)."""
+    c = settings.compute
+    return open_executor(c.executor, 1 if c.executor == "local" else 0, c.address)
 
 
 def train_main(argv: list[str]) -> int:
@@ -324,21 +173,41 @@ def train_main(argv: list[str]) -> int:
         help="where checkpoints go (default: $HFT_MODELS_DIR, else $XDG_DATA_HOME/hft-console/models, i.e. "
         "~/.local/share/hft-console/models; the shipped ones are never overwritten unless --out names them)",
     )  # fmt: skip
+    p.add_argument(
+        "--sweep", action="store_true",
+        help="instead of training: search DQN's hyperparameters with Ray Tune (ASHA stops poor trials early) and "
+        "write the best configuration beside the checkpoint, as dqn.sweep.json (needs Ray)",
+    )  # fmt: skip
+    p.add_argument("--trials", type=count, default=8, metavar="N", help="configurations the sweep tries (default: 8)")
     try:
         args = p.parse_args(argv)
         settings = settings_from(args, KEYS)
     except (UsageError, SettingsError) as exc:
         return fail(exc, "train")
+    out = Path(args.out) if args.out else checkpoint.trained_dir()
+    if args.sweep:
+        return _sweep(settings, args.trials, out)
+    agents = ("latency", "dqn", "ppo") if args.agent == "all" else (args.agent,)
+    if agents[0] != "latency" and not _forecaster_beside(out):
+        return 2
+    try:
+        with executor(settings) as ex:
+            return _train_all(ex, settings, args.seeds, agents, out)
+    except ExecutorError as exc:
+        return fail(exc, "train")
+    except KeyboardInterrupt:
+        print("hft-console train: interrupted; the seeds saved so far are kept", file=sys.stderr)
+        return 130
+
+
+def _train_all(ex: Executor, settings: Settings, seeds: int, agents: tuple[str, ...], out: Path) -> int:
+    """Each model of ``agents`` in order, each agent's ``seeds`` seeds on ``ex``; saved to ``out``."""
     from hft_console.learn import dqn, latency_train, ppo  # imports JAX: only evaluate and train need it
     from hft_console.routing.models import latency  # imports JAX: only evaluate and train need it
     from hft_console.routing.models.agents import seed_name, seed_names  # imports JAX: as above
 
-    out = Path(args.out) if args.out else checkpoint.trained_dir()
     venues = [v.name for v in settings.venues]
     seed = settings.session.seed
-    agents = ("latency", "dqn", "ppo") if args.agent == "all" else (args.agent,)
-    if agents[0] != "latency" and not _forecaster_beside(out):
-        return 2
     for agent in agents:
         stamp = {"venues": venues, "mode": settings.session.mode, "seed": seed,
                  "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}  # fmt: skip
@@ -354,15 +223,12 @@ def train_main(argv: list[str]) -> int:
         for stale in seed_names(out, agent) if out.is_dir() else []:  # an earlier training's extra seeds
             for suffix in (".msgpack", ".json"):
                 (out / (stale + suffix)).unlink(missing_ok=True)
-        for k in range(args.seeds):
+        trained = _train_seeds(ex, settings, agent, module, seed, seeds, predictor)
+        for k, result in enumerate(trained):
             name = agent if k == 0 else seed_name(agent, seed + k)
-            with _train_progress(name) as advance:
-                params, meta = module.train(settings, seed=seed + k, progress=advance, predictor=predictor)
-            # the extra seeds are evaluated together by ``hft-console evaluate``; each checkpoint of the
-            # first seed records its own evaluation
-            evaluation = (
-                agent_evaluation(settings, module.eval_router(params), seed=seed, predictor=predictor) if k == 0 else {}
-            )
+            if isinstance(result, JobFailure):
+                return fail(f"{name}: training failed: {result.error}", "train", 1)
+            params, meta, evaluation = result
             meta = {**meta, **stamp, "seed": seed + k, "obs_dim": obs_dim(len(venues)), "evaluation": evaluation}
             if (path := _save(out, name, params, meta)) is None:
                 return 2
@@ -378,6 +244,66 @@ def train_main(argv: list[str]) -> int:
     if out.resolve() != checkpoint.models_dir().resolve():
         print(f"sessions, backtests and evaluate load these with: HFT_MODELS_DIR={out} hft-console ...")
     return 0
+
+
+def _sweep(settings: Settings, trials: int, out: Path) -> int:
+    """``train --sweep``: ``learn/sweep.py``'s search, its best configuration printed and written."""
+    from hft_console.learn import sweep  # imports JAX (and, when it runs, Ray Tune): only train needs it
+    from hft_console.routing.models import latency  # imports JAX: only evaluate and train need it
+
+    if not _forecaster_beside(out):
+        return 2
+    try:
+        result = sweep.run_sweep(settings, trials, settings.session.seed, latency.shared_weights(out), out,
+                                 settings.compute.address)  # fmt: skip
+    except ExecutorError as exc:
+        return fail(exc, "train")
+    except OSError as exc:
+        return fail(f"--out: cannot write {str(out)!r}: {exc.strerror}", "train")
+    except KeyboardInterrupt:
+        print("hft-console train: sweep interrupted; nothing written", file=sys.stderr)
+        return 130
+    stopped = sum(t["stopped_early"] for t in result["trials"])
+    print(
+        f"sweep: {len(result['trials'])} trials, {stopped} stopped early by ASHA; written to {out / 'dqn.sweep.json'}"
+    )
+    if result["best"] is None:
+        return fail("sweep: no trial finished", "train", 1)
+    chosen = {k: result["best"][k] for k in sweep.SPACE}
+    print(f"best: {chosen} · mean regret {result['best_regret_bps']:.4f} bps against the oracle")
+    return 0
+
+
+def _train_seeds(
+    ex: Executor, settings: Settings, agent: str, module: Any, seed: int, seeds: int, predictor: Any
+) -> list[Any]:
+    """``(params, meta, evaluation)`` for seeds ``seed .. seed + seeds - 1`` (the first evaluated against
+    best-price and the oracle, as its checkpoint records), or a ``JobFailure``. In this process one
+    after another with a progress bar; on Ray every seed at once, each a task (``runs.train_one``)."""
+    from hft_console.learn import runs  # imports JAX: only evaluate and train need it
+
+    if ex.kind == "local":
+        trained: list[Any] = []
+        for k in range(seeds):
+            with _train_progress(agent if k == 0 else f"{agent} seed {seed + k}") as advance:
+                params, meta = module.train(settings, seed=seed + k, progress=advance, predictor=predictor)
+            evaluation = (
+                runs.agent_evaluation(settings, module.eval_router(params), 60, EVAL_STEPS, seed, predictor)
+                if k == 0 else {}
+            )  # fmt: skip
+            trained.append((params, meta, evaluation))
+        return trained
+    shipped = ex.share(jax_free(predictor))  # the forecaster's weights: a remote node has no models directory
+    jobs = [(settings, agent, seed + k, shipped, seed if k == 0 else None, EVAL_STEPS) for k in range(seeds)]
+    print(f"{agent}: training {seeds} seed(s) on {ex.kind} ({ex.describe()['cpus']} CPUs)")
+    return ex.run(runs.train_one, jobs)
+
+
+def jax_free(tree: Any) -> Any:
+    """A parameter tree with numpy arrays only (what crosses to another process)."""
+    if isinstance(tree, dict):
+        return {k: jax_free(v) for k, v in tree.items()}
+    return np.asarray(tree)
 
 
 def _forecaster_beside(out: Path) -> bool:

@@ -9,6 +9,7 @@ Ctrl-C every task still queued or running is cancelled before the interrupt goes
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -32,11 +33,13 @@ class RayExecutor(Executor):
         if not ray.is_initialized():
             try:
                 if self.address:
-                    ray.init(address=self.address, log_to_driver=False, include_dashboard=False, logging_level="error")
+                    ray.init(
+                        address=self.address, log_to_driver=False, include_dashboard=False, logging_level=logging.ERROR
+                    )
                 else:  # "local": a fresh instance, never a cluster some earlier ``ray start`` left running
                     ray.init(
                         address="local", num_cpus=workers or os.cpu_count() or 1, log_to_driver=False,
-                        include_dashboard=False, logging_level="error",
+                        include_dashboard=False, logging_level=logging.ERROR,
                     )  # fmt: skip
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 raise ExecutorError(f"ray: cannot reach the cluster at {self.address!r}: {exc}") from exc

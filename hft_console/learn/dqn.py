@@ -239,8 +239,11 @@ def train(
     seed: int = 0,
     progress: Callable[[float], None] | None = None,
     predictor: Params | None = None,
+    report: Callable[[int, float], None] | None = None,
 ) -> tuple[Params, dict[str, Any]]:
-    """Train; returns the online network's params (plain nested dict of numpy arrays) and metadata."""
+    """Train; returns the online network's params (plain nested dict of numpy arrays) and metadata.
+    ``report(chunk, cost_bps)`` after each chunk: the mean cost of its ε-greedy decisions (the same ε
+    schedule for every configuration, so a sweep's trials compare chunk by chunk)."""
     predictor = latency.shared_weights() if predictor is None else predictor
     init, chunk = make_train(settings, cfg, predictor)
     started = time.perf_counter()
@@ -258,6 +261,8 @@ def train(
         history.append(jax.device_get(metrics))  # also waits for the chunk, so the progress is honest
         if progress is not None:
             progress((i + 1) / cfg.chunks)
+        if report is not None:
+            report(i + 1, float(np.mean(history[-1].cost_bps)))
     train_s = time.perf_counter() - started
     params = pin_off(jax.tree.map(np.asarray, jax.device_get(carry.params)), cfg.choices)
     cost = np.concatenate([np.asarray(m.cost_bps) for m in history])

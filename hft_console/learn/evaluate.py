@@ -209,12 +209,20 @@ def switch_worlds(base: EnvParams, scenarios: int, seed: int) -> tuple[EnvParams
     return before, after, jax.random.split(k_runs, scenarios), start
 
 
-def regret_after_switch(r: Rollout, oracle: Rollout, switch_at: int) -> dict[str, float]:
+def switch_halves(r: Rollout, switch_at: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each scenario's mean cost per decision (bps) before and after the switch: ``(scenarios,)`` twice."""
+    cost = np.asarray(r.cost_bps, dtype=np.float64)
+    return cost[:, :switch_at].mean(axis=1), cost[:, switch_at:].mean(axis=1)
+
+
+def regret_after_switch(
+    halves: tuple[np.ndarray, np.ndarray], oracle: tuple[np.ndarray, np.ndarray]
+) -> dict[str, float]:
     """Mean regret per decision (bps, against the oracle, which sees the switch) before and after the
     switch, the 95% interval of the after figure across scenarios, and the rise (after - before, per
-    scenario): a router that forgets pays some regret before the switch to recover faster after it."""
-    diff = np.asarray(r.cost_bps, dtype=np.float64) - np.asarray(oracle.cost_bps, dtype=np.float64)
-    before, after = diff[:, :switch_at].mean(axis=1), diff[:, switch_at:].mean(axis=1)
+    scenario): a router that forgets pays some regret before the switch to recover faster after it.
+    ``halves``, ``oracle``: ``switch_halves`` of the router and of the oracle on the same worlds."""
+    before, after = halves[0] - oracle[0], halves[1] - oracle[1]
     n = after.size
     return {
         "regret_before_bps": round(float(before.mean()), 4),
@@ -257,23 +265,27 @@ def vary_dark(key: jax.Array, p: EnvParams) -> EnvParams:
     return p._replace(hidden_mean=mean, hidden_zero_prob=zero)
 
 
-def summarise(r: Rollout, oracle: Rollout) -> dict[str, float]:
+def per_scenario_cost(r: Rollout) -> np.ndarray:
+    """``(scenarios,)`` each scenario's mean cost per decision, bps: what routers are paired on."""
+    cost: np.ndarray = np.asarray(r.cost_bps, dtype=np.float64).mean(axis=1)
+    return cost
+
+
+def summarise(r: Rollout, oracle: np.ndarray | None = None) -> dict[str, float]:
     """Per router: ``cost_bps`` (the parent's cost per decision, what routers are scored on) with its
     95% interval across scenarios; ``fill_rate`` (child shares filled / sent); ``shortfall_bps`` (the
     child's own implementation shortfall per share sent, misses included); ``adverse_bps`` (mark-out 1 s
     after a maker fill per maker share; 0 without maker fills); ``post_share`` (children posted);
     ``time_to_fill_ms`` (decision -> the fill completing a child, children that filled); mean round
-    trip; ``regret_bps`` against the oracle on the same worlds."""
-    cost = np.asarray(r.cost_bps, dtype=np.float64)
-    per_scenario = cost.mean(axis=1)
-    regret = per_scenario - np.asarray(oracle.cost_bps, dtype=np.float64).mean(axis=1)
+    trip; with ``oracle`` (its ``per_scenario_cost`` on the same worlds) ``regret``'s figures too."""
+    per_scenario = per_scenario_cost(r)
     n = per_scenario.size
     ci = 1.96 * per_scenario.std(ddof=1) / math.sqrt(n) if n > 1 else 0.0
     qty, filled, maker = (np.asarray(x, dtype=np.float64) for x in (r.qty, r.filled, r.maker))
     shortfall = float((np.asarray(r.shortfall_bps, dtype=np.float64) * qty).sum() / qty.sum())
     adverse = float((np.asarray(r.adverse_bps, dtype=np.float64) * maker).sum() / maker.sum()) if maker.sum() else 0.0
     done = filled > 0
-    return {
+    figures = {
         "cost_bps": round(float(per_scenario.mean()), 4),
         "cost_bps_ci95": round(float(ci), 4),
         "fill_rate": round(float(filled.sum() / qty.sum()), 4),
@@ -282,6 +294,15 @@ def summarise(r: Rollout, oracle: Rollout) -> dict[str, float]:
         "post_share": round(float(np.asarray(r.posted).mean()), 4),
         "time_to_fill_ms": round(float(np.asarray(r.time_ms)[done].mean()), 3) if done.any() else 0.0,
         "latency_us_mean": round(float(np.asarray(r.rt_us).mean()), 1),
+    }
+    return figures if oracle is None else {**figures, **regret_figures(per_scenario, oracle)}
+
+
+def regret_figures(per_scenario: np.ndarray, oracle: np.ndarray) -> dict[str, float]:
+    """``regret_bps`` (mean over scenarios of the router's cost minus the oracle's) and its 95% interval."""
+    regret = per_scenario - oracle
+    n = regret.size
+    return {
         "regret_bps": round(float(regret.mean()), 4),
         "regret_bps_ci95": round(float(1.96 * regret.std(ddof=1) / math.sqrt(n)) if n > 1 else 0.0, 4),
     }
@@ -356,7 +377,8 @@ def versus_oracle(
     out: dict[str, dict[str, float | None]] = {}
     for regime, (world, keys, start) in regime_worlds(base, scenarios, seed).items():
         rolled = {name: run(world, keys, start) for name, run in runs.items()}
-        rows = {name: summarise(r, rolled["oracle"]) for name, r in rolled.items()}
+        oracle = per_scenario_cost(rolled["oracle"])
+        rows = {name: summarise(r, oracle) for name, r in rolled.items()}
         bp, orc, agent = (rows[n]["cost_bps"] for n in ("best-price", "oracle", "agent"))
         out[regime] = {
             "cost_bps": agent,

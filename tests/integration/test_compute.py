@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,14 +38,6 @@ def die_once(job: tuple[str, int]) -> int:
         Path(marker).touch()
         os._exit(1)
     return x + 100
-
-
-@pytest.fixture(scope="module")
-def ray_ex() -> Iterator[Executor]:
-    """One local Ray instance with two CPUs for the module (starting one takes seconds)."""
-    with open_executor("ray", 2) as ex:
-        yield ex
-    assert not ray.is_initialized()  # the instance it started is shut down
 
 
 @pytest.mark.parametrize("chunk", [1, 3])

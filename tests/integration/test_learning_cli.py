@@ -14,7 +14,7 @@ import pytest
 from hft_console.backtest.startup import session_info
 from hft_console.cli import learn as command
 from hft_console.engine.engine import Engine
-from hft_console.learn import dqn, latency_train
+from hft_console.learn import dqn, latency_train, runs
 from hft_console.learn.evaluate import POST_RULES
 from hft_console.routing.models import checkpoint, latency
 from hft_console.routing.models.agents import load_agent
@@ -81,9 +81,10 @@ def test_the_start_up_screen_is_told_of_a_fallback_before_the_session_starts(
     assert info.router_kind == "bandit"
 
 
-def test_evaluate_writes_every_router_per_regime(tmp_path: Path) -> None:
-    # in this process: compiling 13 routers takes minutes on a loaded machine, past any subprocess limit
-    args = ["--scenarios", "4", "--steps", "20", "--quiet", "--json", str(tmp_path / "ev.json")]
+def test_evaluate_writes_every_router_per_regime(tmp_path: Path, ray_ex: Any) -> None:
+    # in this process: compiling 16 routers takes minutes on a loaded machine, past any subprocess limit;
+    # on Ray's two workers (the session's instance, joined), a router per task, half the time on 2 cores
+    args = ["--scenarios", "4", "--steps", "20", "--quiet", "--json", str(tmp_path / "ev.json"), "--executor", "ray"]
     assert command.evaluate_main(args) == 0
     report = json.loads((tmp_path / "ev.json").read_text())
     routers = {"best-price", "lowest-latency", "lowest-fee", "round-robin", "random", "egreedy", "ucb", "thompson",
@@ -101,6 +102,7 @@ def test_evaluate_writes_every_router_per_regime(tmp_path: Path) -> None:
         assert report["oracle_edge_bps"][regime] == pytest.approx(
             table["best-price"]["cost_bps"] - table["oracle"]["cost_bps"], abs=1e-3
         )
+    assert report["executor"]["kind"] == "ray" and report["executor"]["cpus"] == 2
 
 
 def test_evaluate_refuses_bad_input() -> None:
@@ -150,7 +152,7 @@ def fake_training(monkeypatch: pytest.MonkeyPatch) -> None:
         return shipped, {"latency_fingerprint": latency.fingerprint(predictor), "env_steps": 0}
 
     monkeypatch.setattr(dqn, "train", train)
-    monkeypatch.setattr(command, "agent_evaluation", lambda *a, **k: {})
+    monkeypatch.setattr(runs, "agent_evaluation", lambda *a, **k: {})
 
 
 def test_train_writes_to_a_user_directory_and_sessions_load_it_from_there(

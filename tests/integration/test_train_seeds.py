@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from hft_console.cli import learn as command
-from hft_console.learn import dqn
+from hft_console.learn import dqn, runs
 from hft_console.learn.env import params_from_settings
 from hft_console.learn.evaluate import SeedSet, make_rollout, make_seed_rollout, pool_seeds, regime_worlds, seed_spread
 from hft_console.routing.models import checkpoint, latency
@@ -52,13 +52,13 @@ def test_train_seeds_writes_each_seed_and_evaluate_loads_them_as_one_agent(
     assert "dqn.seed7: saved" in printed
     monkeypatch.setenv("HFT_MODELS_DIR", str(out))
     assert checkpoint.models_dir() == out
-    routers, warnings, _ = command.eval_routers(make_settings())
+    routers, warnings, _ = runs.eval_routers(make_settings(), 200)
     assert isinstance(routers["dqn"], SeedSet) and routers["dqn"].seeds == [5, 6, 7]
     assert [w for w in warnings if w.startswith("dqn")] == []
     # retrained with one seed, the extra ones go: they were another training's
     assert command.train_main(["--agent", "dqn", "--seed", "5", "--out", str(out)]) == 0
     assert seed_names(out, "dqn") == []
-    routers, _, _ = command.eval_routers(make_settings())
+    routers, _, _ = runs.eval_routers(make_settings(), 200)
     assert not isinstance(routers["dqn"], SeedSet)
 
 
