@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -31,6 +32,8 @@ class RayExecutor(Executor):
         self.address = address or os.environ.get("RAY_ADDRESS", "")
         self._started = False
         if not ray.is_initialized():
+            if self.address:
+                reachable(self.address)
             try:
                 if self.address:
                     ray.init(
@@ -96,3 +99,15 @@ class RayExecutor(Executor):
                 ray.cancel(ref, force=True)
             raise
         return results
+
+
+def reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Refuse at once a ``host:port`` nothing answers on (``ray.init`` would retry for minutes); other
+    forms (``auto``, ``ray://...``) are left to Ray. Raises ``ExecutorError``."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or "/" in address:
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise ExecutorError(f"ray: cannot reach the cluster at {address!r}: {exc.strerror or exc}") from None

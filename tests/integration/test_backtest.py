@@ -58,6 +58,8 @@ def test_backtest_command_writes_every_agreed_key(tmp_path: Path) -> None:
         (["--data", "replay:/nonexistent/ticks.csv"], "no such file"),
         (["--data", "nasdaq"], "data.source"),
         (["--strategies", "imbalance,hodl"], "'hodl' is not a strategy"),
+        (["--executor", "dask"], "--executor: invalid choice: 'dask'"),
+        (["--executor", "ray", "--ray-address", "127.0.0.1:1"], "ray: cannot reach the cluster at '127.0.0.1:1'"),
     ],
 )
 def test_bad_backtest_input_exits_2_with_one_line(args: list[str], expected: str) -> None:
