@@ -65,7 +65,7 @@ def test_a_sweep_stops_poor_trials_early_and_writes_the_best_configuration(ray_e
     predictor = jax.tree.map(np.asarray, latency.shared_weights())
     result = sweep.run_sweep(make_settings(), 3, 7, predictor, tmp_path, base=base, steps=12, eval_scenarios=3)
     written = (tmp_path / "dqn.sweep.json").read_text()
-    assert "\"best\"" in written and len(result["trials"]) == 3
+    assert '"best"' in written and len(result["trials"]) == 3
     finished = [t for t in result["trials"] if t["regret_bps"] is not None]
     assert finished and all(t["error"] is None for t in result["trials"])
     assert result["best_regret_bps"] == min(t["regret_bps"] for t in finished)
