@@ -136,6 +136,9 @@ def print_scaling(runs: dict[tuple[str, int], Run], n: int) -> None:
     report = runs[("local", 1)].report
     print(f"  ({report['events']:,} events per configuration; 'vs local': throughput relative to local "
           "processes with as many workers; efficiency: speed-up / workers)")  # fmt: skip
+    if rounds > 1:  # how far apart the same work lands on this machine: read the ratios above against it
+        spread = max(max(run.walls) / min(run.walls) - 1 for run in runs.values())
+        print(f"  (the same configuration's rounds differ by up to {spread:.0%}: the machine's noise)")
     print("identical figures: yes (every configuration and round, all but wall_s, events_per_s, executor, workers)")
 
 

@@ -27,6 +27,14 @@ from hft_console.settings import Settings
 _shared_market: dict[str, Any] = {}
 
 
+class RunsFailed(RuntimeError):
+    """Every run raised: no figure to report. ``failed``: each run's scenario, seed, router, strategy, error."""
+
+    def __init__(self, failed: list[dict[str, Any]]) -> None:
+        self.failed = failed
+        super().__init__(f"every run failed ({len(failed)}); the first: {failed[0]['error'] if failed else '?'}")
+
+
 def _market_for(settings: Settings, seed: int) -> MarketSource | None:
     """Replay files are parsed once per process and rewound for each run; other sources are
     opened per run (Yahoo reads its on-disk cache, filled before the workers start)."""
@@ -165,13 +173,16 @@ def run_backtest(
     total)`` after each run. Returns the report (``report.build_report``) with what was asked for, the
     executor (``executor``: kind, address, nodes, cpus) and any run that raised (``failed``: its
     scenario, seed, router, strategy and error; the figures are over the runs that finished). Raises
-    DataError when the data cannot be opened (before any run starts), ExecutorError when Ray cannot."""
+    DataError when the data cannot be opened (before any run starts), ExecutorError when Ray cannot,
+    RunsFailed when no run finished."""
     strategies = strategies or [""]
     with open_executor(executor, workers, address) as ex:
         scenarios, results, wall_s, symbols, failed = _run_all(
             settings, routers, strategies, n_scenarios, duration_s, ex, progress, on_progress
         )
         where = ex.describe()
+    if not results:
+        raise RunsFailed(failed)
     meta = {
         "data": settings.data.source,
         "mode": settings.session.mode,

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from hft_console.backtest.report import print_report
-from hft_console.backtest.run import resolve_routers, resolve_strategies, run_backtest
+from hft_console.backtest.run import RunsFailed, resolve_routers, resolve_strategies, run_backtest
 from hft_console.cli.args import (
     COMPUTE_KEYS,
     Parser,
@@ -96,17 +96,24 @@ def backtest_main(argv: list[str]) -> int:
         return fail(exc, COMMAND, exc.exit_code)
     except ExecutorError as exc:
         return fail(exc, COMMAND)
+    except RunsFailed as exc:
+        _print_failures(exc.failed)
+        return fail(f"{exc}; no report written", COMMAND, 1)
     except KeyboardInterrupt:
         print("hft-console backtest: interrupted; no report written", file=sys.stderr)
         return 130
     if not args.quiet:
         print_report(report)
-    for f in report["failed"]:
-        print(
-            f"hft-console backtest: scenario {f['scenario']} (seed {f['seed']}, {f['router']}) failed: {f['error']}",
-            file=sys.stderr,
-        )
+    _print_failures(report["failed"])
     status = 1 if report["failed"] else 0
     if args.json:
         return write_json_report(Path(args.json), report, COMMAND) or status
     return status
+
+
+def _print_failures(failed: list[dict[str, object]]) -> None:
+    for f in failed:
+        print(
+            f"hft-console backtest: scenario {f['scenario']} (seed {f['seed']}, {f['router']}) failed: {f['error']}",
+            file=sys.stderr,
+        )

@@ -15,19 +15,15 @@ import socket
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from hft_console.compute.executor import MAX_RETRIES, Executor, ExecutorError, JobFailure, run_chunk
+import ray
+
+from hft_console.compute.jobs import MAX_RETRIES, Executor, ExecutorError, JobFailure, run_chunk
 
 
 class RayExecutor(Executor):
     kind = "ray"
 
     def __init__(self, workers: int = 0, address: str = "") -> None:
-        try:
-            import ray
-        except ImportError as exc:
-            raise ExecutorError(
-                "the ray executor needs Ray: pip install 'hft-console[ray]' (or: pip install 'ray[tune]')"
-            ) from exc
         self._ray: Any = ray  # Ray's API is untyped where we call it
         self.address = address or os.environ.get("RAY_ADDRESS", "")
         self._started = False
@@ -50,6 +46,9 @@ class RayExecutor(Executor):
         self._remote = ray.remote(max_retries=MAX_RETRIES, retry_exceptions=False)(run_chunk)
         cpus = int(self._ray.cluster_resources().get("CPU", 0))
         self.workers = min(workers, cpus) if workers else cpus
+        # chunks in flight: two per worker (one running, one queued, so a worker never waits for the driver)
+        # where Ray's CPUs bound the concurrency anyway; exactly N on a cluster joined with --workers N
+        self._in_flight = self.workers if (workers and not self._started) else 2 * self.workers
 
     def close(self) -> None:
         if self._started and self._ray.is_initialized():
@@ -73,12 +72,20 @@ class RayExecutor(Executor):
         ray = self._ray
         results: list[Any] = [None] * len(jobs)
         fn_ref = ray.put(fn)
-        refs = {}
-        for first in range(0, len(jobs), chunk):
-            part = list(jobs[first : first + chunk])
-            refs[self._remote.remote(fn_ref, part, first)] = first
+        firsts = list(range(0, len(jobs), chunk))
+        refs: dict[Any, int] = {}
+        queued = iter(firsts)
+
+        def submit() -> Any:
+            first = next(queued, None)
+            if first is None:
+                return None
+            ref = self._remote.remote(fn_ref, list(jobs[first : first + chunk]), first)
+            refs[ref] = first
+            return ref
+
+        pending = [ref for ref in (submit() for _ in range(self._in_flight)) if ref is not None]
         done = 0
-        pending = list(refs)
         try:
             while pending:
                 ready, pending = ray.wait(pending, num_returns=1)
@@ -94,6 +101,8 @@ class RayExecutor(Executor):
                     done += len(out)
                     if on_done is not None:
                         on_done(done)
+                    if (ref := submit()) is not None:
+                        pending.append(ref)
         except BaseException:
             for ref in pending:
                 ray.cancel(ref, force=True)

@@ -117,6 +117,9 @@ def test_a_run_that_raises_is_reported_with_its_scenario_and_seed(monkeypatch: p
     assert failed["scenario"] == 1 and failed["router"] == "lowest-latency" and failed["seed"] > 0
     assert failed["error"] == "RuntimeError: venue table corrupt"
     assert report["runs"] == 5 and report["routers"]["lowest-latency"]["scenarios"] == 2
+    monkeypatch.setattr(backtest_run, "run_one", lambda job: 1 / 0)
+    with pytest.raises(backtest_run.RunsFailed, match="every run failed"):
+        run_backtest(make_settings(), ["best-price"], 2, 1.0, 1, False)
 
 
 def test_sessions_and_the_console_never_import_ray() -> None:
