@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -68,3 +71,22 @@ def ray_ex() -> Any:
     pytest.importorskip("ray")
     with open_executor("ray", 2) as ex:
         yield ex
+
+
+_JAX_CACHE: list[str] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """JAX's persistent compilation cache for this run, set before any test module imports JAX (nothing
+    this file imports does): the same routers and networks compile in many tests, in this process, in
+    the CLI's subprocesses and in Ray's workers (they inherit the environment). A fresh directory per
+    run, removed at the end, so nothing carries over from another checkout."""
+    if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+        _JAX_CACHE.append(tempfile.mkdtemp(prefix="hft-jax-cache-"))
+        os.environ["JAX_COMPILATION_CACHE_DIR"] = _JAX_CACHE[0]
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    for path in _JAX_CACHE:
+        shutil.rmtree(path, ignore_errors=True)

@@ -12,6 +12,7 @@ from hft_console.learn.evaluate import (
     make_rollout,
     make_switch_rollout,
     regret_after_switch,
+    switch_halves,
     switch_worlds,
 )  # fmt: skip
 from tests.conftest import make_settings
@@ -39,10 +40,11 @@ def test_a_fixed_fee_rule_pays_for_the_switch_and_a_learner_recovers_some() -> N
         "thompson-discounted": bandit_router("thompson-discounted", len(base.taker_fee)),
     }
     run = {name: make_switch_rollout(r, 400, 200)(before, after, keys, start) for name, r in routers.items()}
-    fee = regret_after_switch(run["lowest-fee"], run["oracle"], 200)
-    learner = regret_after_switch(run["thompson-discounted"], run["oracle"], 200)
+    halves = {name: switch_halves(r, 200) for name, r in run.items()}
+    fee = regret_after_switch(halves["lowest-fee"], halves["oracle"])
+    learner = regret_after_switch(halves["thompson-discounted"], halves["oracle"])
     assert fee["regret_rise_bps"] > 0.1  # it keeps sending to the venue that went bad
     assert learner["regret_rise_bps"] < fee["regret_rise_bps"] / 3
-    oracle = regret_after_switch(run["oracle"], run["oracle"], 200)
+    oracle = regret_after_switch(halves["oracle"], halves["oracle"])
     assert oracle["regret_after_bps"] == oracle["regret_before_bps"] == 0.0
     assert jax.numpy.asarray(run["oracle"].cost_bps).shape == (12, 400)
