@@ -202,7 +202,7 @@ def train_main(argv: list[str]) -> int:
 
 def _train_all(ex: Executor, settings: Settings, seeds: int, agents: tuple[str, ...], out: Path) -> int:
     """Each model of ``agents`` in order, each agent's ``seeds`` seeds on ``ex``; saved to ``out``."""
-    from hft_console.learn import dqn, latency_train, ppo  # imports JAX: only evaluate and train need it
+    from hft_console.learn import latency_train  # imports JAX: only evaluate and train need it
     from hft_console.routing.models import latency  # imports JAX: only evaluate and train need it
     from hft_console.routing.models.agents import seed_name, seed_names  # imports JAX: as above
 
@@ -219,11 +219,10 @@ def _train_all(ex: Executor, settings: Settings, seeds: int, agents: tuple[str, 
             print(f"latency: saved {path} · {meta['examples']:,} answers · {_forecast_errors(meta['evaluation'])}")
             continue
         predictor = latency.shared_weights(out)  # the forecaster the agent will run beside
-        module = dqn if agent == "dqn" else ppo
         for stale in seed_names(out, agent) if out.is_dir() else []:  # an earlier training's extra seeds
             for suffix in (".msgpack", ".json"):
                 (out / (stale + suffix)).unlink(missing_ok=True)
-        trained = _train_seeds(ex, settings, agent, module, seed, seeds, predictor)
+        trained = _train_seeds(ex, settings, agent, seed, seeds, predictor)
         for k, result in enumerate(trained):
             name = agent if k == 0 else seed_name(agent, seed + k)
             if isinstance(result, JobFailure):
@@ -274,36 +273,27 @@ def _sweep(settings: Settings, trials: int, out: Path) -> int:
     return 0
 
 
-def _train_seeds(
-    ex: Executor, settings: Settings, agent: str, module: Any, seed: int, seeds: int, predictor: Any
-) -> list[Any]:
+def _train_seeds(ex: Executor, settings: Settings, agent: str, seed: int, seeds: int, predictor: Any) -> list[Any]:
     """``(params, meta, evaluation)`` for seeds ``seed .. seed + seeds - 1`` (the first evaluated against
-    best-price and the oracle, as its checkpoint records), or a ``JobFailure``. In this process one
-    after another with a progress bar; on Ray every seed at once, each a task (``runs.train_one``)."""
+    best-price and the oracle, as its checkpoint records), or a ``JobFailure``: ``runs.train_one`` for
+    each, in this process one after another with a progress bar, on Ray every seed at once as a task."""
+    import jax  # imports JAX: only evaluate and train need it
+
     from hft_console.learn import runs  # imports JAX: only evaluate and train need it
+
+    def job(k: int, weights: Any) -> tuple[Any, ...]:
+        return (settings, agent, seed + k, weights, seed if k == 0 else None, EVAL_STEPS)
 
     if ex.kind == "local":
         trained: list[Any] = []
         for k in range(seeds):
             with _train_progress(agent if k == 0 else f"{agent} seed {seed + k}") as advance:
-                params, meta = module.train(settings, seed=seed + k, progress=advance, predictor=predictor)
-            evaluation = (
-                runs.agent_evaluation(settings, module.eval_router(params), 60, EVAL_STEPS, seed, predictor)
-                if k == 0 else {}
-            )  # fmt: skip
-            trained.append((params, meta, evaluation))
+                trained.append(runs.train_one(job(k, predictor), advance))
         return trained
-    shipped = ex.share(jax_free(predictor))  # the forecaster's weights: a remote node has no models directory
-    jobs = [(settings, agent, seed + k, shipped, seed if k == 0 else None, EVAL_STEPS) for k in range(seeds)]
+    # the forecaster's weights, as numpy, once in the object store: a remote node has no models directory
+    shipped = ex.share(jax.tree.map(np.asarray, predictor))
     print(f"{agent}: training {seeds} seed(s) on {ex.kind} ({ex.describe()['cpus']} CPUs)")
-    return ex.run(runs.train_one, jobs)
-
-
-def jax_free(tree: Any) -> Any:
-    """A parameter tree with numpy arrays only (what crosses to another process)."""
-    if isinstance(tree, dict):
-        return {k: jax_free(v) for k, v in tree.items()}
-    return np.asarray(tree)
+    return ex.run(runs.train_one, [job(k, shipped) for k in range(seeds)])
 
 
 def _forecaster_beside(out: Path) -> bool:

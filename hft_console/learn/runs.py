@@ -231,18 +231,20 @@ def agent_evaluation(
     return versus_oracle(world, agent_router, scenarios, steps, seed)
 
 
-def train_one(job: tuple[Any, ...]) -> tuple[Params, dict[str, Any], dict[str, Any]]:
+def train_one(
+    job: tuple[Any, ...], progress: Callable[[float], None] | None = None
+) -> tuple[Params, dict[str, Any], dict[str, Any]]:
     """One agent trained with one seed. ``job``: (settings, agent, seed, predictor weights, evaluation
-    seed or None, evaluation steps[, training config]). Returns its parameters (numpy), the training's
-    metadata and, when asked for, its evaluation against best-price and the oracle
-    (``agent_evaluation``, 60 scenarios)."""
+    seed or None, evaluation steps[, training config]); ``progress`` (in this process only): the
+    training's share done. Returns its parameters (numpy), the training's metadata and, when asked for,
+    its evaluation against best-price and the oracle (``agent_evaluation``, 60 scenarios)."""
     settings, agent, seed, shared, eval_seed, steps = job[:6]
     predictor = fetch(shared)
     module: Any = dqn if agent == "dqn" else ppo
     if len(job) > 6:
-        params, meta = module.train(settings, job[6], seed=seed, predictor=predictor)
+        params, meta = module.train(settings, job[6], seed=seed, progress=progress, predictor=predictor)
     else:
-        params, meta = module.train(settings, seed=seed, predictor=predictor)
+        params, meta = module.train(settings, seed=seed, progress=progress, predictor=predictor)
     evaluation = {}
     if eval_seed is not None:
         evaluation = agent_evaluation(settings, module.eval_router(params), 60, steps, eval_seed, predictor)
