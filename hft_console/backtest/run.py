@@ -19,7 +19,6 @@ from hft_console.backtest.scenarios import STRATEGY_VARIANTS, Scenario, make_sce
 from hft_console.compute.executor import Executor, JobFailure, fetch, open_executor
 from hft_console.engine.engine import Engine
 from hft_console.market.open import data_quality, open_source
-from hft_console.market.replay import ReplayMarket
 from hft_console.market.source import DataError, MarketSource
 from hft_console.routing.registry import ROUTER_NAMES
 from hft_console.settings import Settings
@@ -35,34 +34,68 @@ class RunsFailed(RuntimeError):
         super().__init__(f"every run failed ({len(failed)}); the first: {failed[0]['error'] if failed else '?'}")
 
 
+RECORDED = ("replay:", "lobster:", "hftbacktest:")  # file sources: parsed once per process, rewound per run
+
+
 def _market_for(settings: Settings, seed: int) -> MarketSource | None:
-    """Replay files are parsed once per process and rewound for each run; other sources are
-    opened per run (Yahoo reads its on-disk cache, filled before the workers start)."""
+    """Recorded data (replay, LOBSTER, hftbacktest files) is parsed once per process and rewound for
+    each run; other sources are opened per run (Yahoo reads its on-disk cache, filled before the
+    workers start)."""
     src = settings.data.source
-    if not src.startswith("replay:"):
+    if not src.startswith(RECORDED):
         return None
     cached = _shared_market.get(src)
     if cached is None:
         cached = open_source(replace(settings, data=replace(settings.data, record="")), seed)
         _shared_market[src] = cached
-    if not isinstance(cached, ReplayMarket):
-        raise TypeError(f"{src}: expected a ReplayMarket, got {type(cached).__name__}")
-    return cached.rewound()
+    rewound = getattr(cached, "rewound", None)
+    if rewound is None:
+        raise TypeError(f"{src}: expected a source that rewinds, got {type(cached).__name__}")
+    market: MarketSource = rewound()
+    return market
+
+
+def data_files(src: str) -> tuple[str, list[Path], str]:
+    """A recorded source's files: (prefix, paths, the part of the source after the folder). A LOBSTER
+    message file travels with its orderbook file; a folder with every file in it."""
+    prefix = next(p for p in RECORDED if src.startswith(p))
+    body = src.removeprefix(prefix)
+    if prefix == "hftbacktest:":
+        return prefix, [Path(p) for p in body.split(",") if p], ""
+    path = Path(body)
+    if prefix == "lobster:":
+        if path.is_dir():
+            return prefix, sorted(p for p in path.iterdir() if p.is_file()), ""
+        book = path.with_name(path.name.replace("_message_", "_orderbook_"))
+        return prefix, [path, *([book] if book.exists() else [])], path.name
+    return prefix, [path], path.name
+
+
+def share_data(src: str) -> tuple[str, list[tuple[str, bytes]], str]:
+    """What a remote node needs to replay ``src``: (prefix, [(file name, bytes)], the entry point)."""
+    prefix, paths, entry = data_files(src)
+    return prefix, [(p.name, p.read_bytes()) for p in paths], entry
 
 
 def _local_data(settings: Settings, shared: Any) -> Settings:
-    """``settings`` reading a replay file a job was handed through the executor (``(name, bytes)``,
-    put in Ray's object store once): written once per worker process under the temporary directory,
-    named by its content, so a node that never had the file replays the same bytes."""
-    name, data = fetch(shared)
-    digest = hashlib.sha256(data).hexdigest()[:16]
-    path = Path(tempfile.gettempdir()) / "hft-console-data" / f"{digest}-{name}"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        part = path.with_suffix(path.suffix + f".{os.getpid()}.part")
-        part.write_bytes(data)
-        part.replace(path)  # atomic: another worker on this node may be writing the same file
-    return replace(settings, data=replace(settings.data, source=f"replay:{path}"))
+    """``settings`` reading recorded data a job was handed through the executor (``share_data``, put in
+    Ray's object store once): written once per worker process under the temporary directory, in a folder
+    named by its content, so a node that never had the files replays the same bytes."""
+    prefix, files, entry = fetch(shared)
+    digest = hashlib.sha256(b"".join(n.encode() + b"\0" + d for n, d in files)).hexdigest()[:16]
+    folder = Path(tempfile.gettempdir()) / "hft-console-data" / digest
+    for name, data in files:
+        path = folder / name
+        if not path.exists():
+            folder.mkdir(parents=True, exist_ok=True)
+            part = path.with_name(path.name + f".{os.getpid()}.part")
+            part.write_bytes(data)
+            part.replace(path)  # atomic: another worker on this node may be writing the same file
+    if prefix == "hftbacktest:":
+        body = ",".join(str(folder / n) for n, _ in files)
+    else:
+        body = str(folder / entry) if entry else str(folder)
+    return replace(settings, data=replace(settings.data, source=prefix + body))
 
 
 def run_one(job: tuple[Any, ...]) -> dict[str, Any]:
@@ -142,7 +175,12 @@ def prepare(settings: Settings, duration_s: float) -> tuple[list[str], float | N
     which recorded data ends (None: it does not end)."""
     src = settings.data.source
     if src == "finnhub":
-        raise DataError("backtest", "finnhub is a live feed; backtest needs synthetic, replay:PATH or yahoo", 2)
+        raise DataError(
+            "backtest",
+            "finnhub is a live feed; backtest needs synthetic, replay:PATH, lobster:PATH, hftbacktest:PATH.npz "
+            "or yahoo",
+            2,
+        )
     if src == "synthetic":
         return list(settings.session.symbols), None
     opened = replace(
@@ -213,9 +251,8 @@ def _run_all(
     scenarios = make_scenarios(settings, n_scenarios)
     shared = None
     src = settings.data.source
-    if src.startswith("replay:") and ex.kind != "local":  # a remote node may not have the path: ship the bytes once
-        path = Path(src.removeprefix("replay:"))
-        shared = ex.share((path.name, path.read_bytes()))
+    if src.startswith(RECORDED) and ex.kind != "local":  # a remote node may not have the path: ship the bytes once
+        shared = ex.share(share_data(src))
     jobs = [(settings, sc, r, duration_s, strategies[0], shared) for sc in scenarios for r in routers]
     jobs += [(settings, sc, routers[0], duration_s, st, shared) for sc in scenarios for st in strategies[1:]]
     started = time.perf_counter()

@@ -28,7 +28,7 @@ from hft_console.execution.order_flow import OrderFlow
 from hft_console.execution.portfolio import Portfolio
 from hft_console.execution.risk import RiskManager
 from hft_console.market.normalizer import Normalizer
-from hft_console.market.open import open_source
+from hft_console.market.open import l3_books, open_source
 from hft_console.market.source import MarketSource
 from hft_console.rng import Draws, rng_for
 from hft_console.routing.policy import PolicySpec
@@ -104,9 +104,14 @@ class Engine:
                 s.market.snipe_per_tick,
                 impact_per_sqrt_share(s.market),
                 synthetic=self.market.generated,
+                feed_delayed=bool(getattr(self.market, "feed_delayed", self.market.generated)),
             )
             for spec in s.venues
         ]
+        for venue in self.venues:
+            books = l3_books(self.market, venue.name)
+            if books is not None:
+                venue.attach_l3(books)
         self._draws = [d for v in self.venues for d in (v.draws, v.latency.draws)]
         self.priors_us = [v.latency.prior_round_trip_us() for v in self.venues]
         e = s.engine

@@ -13,7 +13,7 @@ from typing import Any
 
 from hft_console.engine.snapshot import SessionView, Snapshot
 from hft_console.execution.order_flow import OrderFlow
-from hft_console.market.open import data_quality
+from hft_console.market.open import data_quality, data_stats
 from hft_console.stats import percentiles
 
 
@@ -59,6 +59,9 @@ def build_summary(e: SessionView, snap: Snapshot | None) -> dict[str, Any]:
         },
         # what the source dropped, filled in or changed (MarketSource.quality): counts, zero when clean
         "data_quality": data_quality(e.market),
+        # the data itself: the source; for market-by-order data, messages replayed and the rebuilt book's
+        # checks against the file's own book (book_checks rows compared, book_mismatches that differed)
+        "data": data_stats(e.market),
         "ticks_per_s": round(snap.mean_ticks_per_s, 1),
         "orders": snap.orders,
         "fills": snap.fills,

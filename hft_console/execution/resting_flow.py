@@ -296,6 +296,7 @@ class RestingFlow:
 
     def on_cancel_arrive(self, order: Order, t_ns: int) -> None:
         v = self.venue_index[order.venue]
+        self._send_reports(self.venues[v].settle(self.symbol_index[order.symbol], t_ns))
         self._send_reports([self.venues[v].cancel(order, t_ns)])
         self._sync_stream(self.symbol_index[order.symbol], v)
 
@@ -303,6 +304,7 @@ class RestingFlow:
         v = self.venue_index[order.venue]
         sym = self.symbol_index[order.symbol]
         price, qty = self.pending_replace.get(order.order_id, (order.limit, order.qty))
+        self._send_reports(self.venues[v].settle(sym, t_ns))
         self._send_reports([self.venues[v].replace(order, t_ns, price, qty, self.quotes[sym * self.n_ven + v])])
         self._sync_stream(sym, v)
 

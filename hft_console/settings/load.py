@@ -298,6 +298,11 @@ def load_settings(
     if len(venues) < 1:
         raise SettingsError(layers.sources.get("venues", "config"), "venues", [], "at least one venue")
     check_settings(built, layers.sources, router_names)
+    l3_venue = built["data"].l3_venue
+    names = [v.name for v in venues]
+    if l3_venue and l3_venue not in names:
+        where = layers.sources.get("data.l3_venue", "config")
+        raise SettingsError(where, "data.l3_venue", l3_venue, "empty or a configured venue: " + ", ".join(names))
     return Settings(**built, venues=venues, finnhub_api_key=key, sources=layers.sources)
 
 
@@ -324,7 +329,8 @@ def check_settings(built: dict[str, Any], sources: dict[str, str], router_names:
 def check_data(data: DataSettings, bt: BacktestSettings, sources: dict[str, str], routers: tuple[str, ...]) -> None:
     """A known data source, a recording path with a known suffix, backtest routers that exist."""
     src = data.source
-    if src not in ("synthetic", "yahoo", "finnhub") and not (src.startswith("replay:") and len(src) > 7):
+    prefixed = any(src.startswith(p) and len(src) > len(p) for p in ("replay:", "lobster:", "hftbacktest:"))
+    if src not in ("synthetic", "yahoo", "finnhub") and not prefixed:
         expected = "one of " + ", ".join(DATA_SOURCES)
         raise SettingsError(sources.get("data.source", "config"), "data.source", src, expected)
     if data.record and not data.record.endswith((".csv", ".parquet")):

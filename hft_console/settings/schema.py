@@ -18,7 +18,7 @@ INFERENCE_BACKENDS = ("jit", "numpy")
 STRATEGIES = ("imbalance", "market-maker")
 POSTING_RULES = ("best-rebate", "shortest-queue")
 EXECUTORS = ("local", "ray")  # compute/executor.py's
-DATA_SOURCES = ("synthetic", "replay:PATH", "yahoo", "finnhub")
+DATA_SOURCES = ("synthetic", "replay:PATH", "lobster:PATH", "hftbacktest:PATH.npz", "yahoo", "finnhub")
 YAHOO_INTERVALS = ("1m", "2m", "5m", "15m", "30m", "60m", "90m", "1h", "1d")
 YAHOO_PERIODS = ("1d", "5d", "1mo", "3mo", "6mo", "1y", "2y", "5y", "10y", "ytd", "max")
 SYMBOL_RE = re.compile(r"^[A-Z][A-Z0-9.\-]{0,9}$")
@@ -121,6 +121,8 @@ class DataSettings:
     finnhub_poll_s: float = rule(1, 3600)
     finnhub_rest_url: str = rule()
     finnhub_ws_url: str = rule()
+    l3_venue: str = rule()
+    l3_max_anomalies: int = rule(0, 1_000_000_000)
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from hft_console.domain import Order, OrderType, Quote, VenueSpec
 from hft_console.rng import Draws
 from hft_console.settings import MarketSettings
+from hft_console.venues.l3 import L3Levels, L3RestingBook
 from hft_console.venues.latency import LatencyModel
 from hft_console.venues.queue import queue_model
 from hft_console.venues.resting import Resting, RestingBook
@@ -91,10 +92,12 @@ class SimVenue:
         snipe_per_tick: float,
         impact_per_sqrt_share: float = 0.0,
         synthetic: bool = True,
+        feed_delayed: bool | None = None,
     ) -> None:
         """``synthetic``: the market is generated here (fade, sniping, deeper levels and impact apply,
         the feed is delayed); False on recorded data, whose timestamps already carry the feed's delay
-        and whose displayed touch bounds every take."""
+        and whose displayed touch bounds every take. ``feed_delayed`` (default: ``synthetic``): the data is
+        stamped with the venue's own time, so its feed delay applies (market-by-order data)."""
         self.spec, self.latency, self.draws = spec, latency, draws
         self.name = spec.name
         self.tick = tick
@@ -104,18 +107,34 @@ class SimVenue:
         self.snipe_per_tick = snipe_per_tick
         self.impact = impact_per_sqrt_share if synthetic else 0.0
         self.synthetic = synthetic
-        self.delay_ns = int(spec.feed_delay_us * 1000) if synthetic else 0
+        delayed = synthetic if feed_delayed is None else feed_delayed
+        self.delay_ns = int(spec.feed_delay_us * 1000) if delayed else 0
         self.dark = spec.kind == "dark"
         # hidden liquidity (a dark pool's, a speed-bump venue's midpoint pegs) exists only where the market is
         # generated: a recorded file shows none, and a fill against it would be invented
         self.midpoint_share = spec.midpoint_share if synthetic else 0.0
         self.offers_pegs = spec.kind == "speed-bump" and self.midpoint_share > 0
-        self.book = RestingBook(queue_model(spec.queue_model, spec.queue_power), self.inv_tick)
+        self.book: RestingBook = RestingBook(queue_model(spec.queue_model, spec.queue_power), self.inv_tick)
+        self.l3: L3RestingBook | None = None
         self.cancel_median_us = spec.latency.cancel_median_us
         self.replace_median_us = spec.latency.replace_median_us
         self._consumed: dict[tuple[int, int], tuple[int, int]] = {}
         self.last_in = self.last_out = 0  # the latest arrival each way: messages stay in order
         self.orders = self.fills = self.rejects = 0
+
+    def attach_l3(self, books: dict[int, L3Levels]) -> None:
+        """Market-by-order data for this venue (symbol index -> its rebuilt book): our resting orders
+        join the real queues and takes walk the real levels (venues/l3.py)."""
+        self.l3 = L3RestingBook(self.book.model, self.inv_tick, books)
+        self.book = self.l3
+
+    def settle(self, sym: int, t_ns: int) -> list[Report]:
+        """Before our cancel or replace arriving at ``t_ns`` is handled: the maker fills the real flow
+        caused until then (market-by-order data; nothing otherwise)."""
+        if self.l3 is None:
+            return []
+        self.l3.now = t_ns - self.delay_ns
+        return self._maker_fills(self.l3.catch_up(sym), t_ns)
 
     def send(self, order: Order, t_ns: int, median_us: float = 0.0) -> int | None:
         """Put a new order on the wire; its arrival (engine time in the venue's frame), or None when the
@@ -167,6 +186,11 @@ class SimVenue:
             return self._dark(order, venue_ns, report_ns, mid)
         if quote is None:
             return Execution(order, venue_ns, report_ns, "CANCELED", "NO_QUOTE")
+        if self.l3 is not None:
+            self.l3.now = venue_ns
+            if self.l3.halted(sym):
+                self.rejects += 1
+                return Execution(order, venue_ns, report_ns, "REJECTED", "TRADING_HALT")
         if self.midpoint_share > 0 and draws.uniform() < self.midpoint_share:
             fill = self._midpoint(order, venue_ns, report_ns, quote)
             if fill is not None:
@@ -201,6 +225,12 @@ class SimVenue:
     def _take(self, order: Order, t_ns: int, sym: int, quote: Quote, fair_mid: float) -> list[tuple[int, float]]:
         quote_ts, bid, ask, bid_size, ask_size = quote
         sign = int(order.side)
+        if self.l3 is not None:  # the real levels from the touch the venue shows now
+            touch_now = round((ask if sign > 0 else bid) * self.inv_tick)
+            walked = self.l3.walk(sym, sign, touch_now, math.floor(order.limit * self.inv_tick + GRID_NOISE)
+                                  if sign > 0 else math.ceil(order.limit * self.inv_tick - GRID_NOISE),
+                                  order.qty - order.filled)  # fmt: skip
+            return [(q, round(k / self.inv_tick, 6)) for q, k in walked]
         touch, size = (ask, ask_size) if sign > 0 else (bid, bid_size)
         key = (sym, sign)
         used_ts, used = self._consumed.get(key, (-1, 0))
@@ -251,6 +281,11 @@ class SimVenue:
         if self.dark or quote is None:
             reason = "NOT_SUPPORTED" if self.dark else "NO_QUOTE"
             return [Report(order, REJECTED, venue_ns, self.outbound(t_ns), reason=reason)]
+        if self.l3 is not None:
+            self.l3.now = venue_ns
+            if self.l3.halted(sym):
+                self.rejects += 1
+                return [Report(order, REJECTED, venue_ns, self.outbound(t_ns), reason="TRADING_HALT")]
         if order.order_type is OrderType.MID_PEG:
             if not self.offers_pegs:
                 return [Report(order, REJECTED, venue_ns, self.outbound(t_ns), reason="MID_PEG_NOT_OFFERED")]
@@ -288,6 +323,8 @@ class SimVenue:
         """Our replace arriving at ``t_ns``: REPLACED (priority lost on a price change or a larger size),
         or REPLACE_REJECTED: too late (not resting any more), or the new price would take."""
         venue_ns = t_ns - self.delay_ns
+        if self.l3 is not None:
+            self.l3.now = venue_ns
         r = self.book.by_id.get(order.order_id)
         if r is None:
             return Report(order, REPLACE_REJECTED, venue_ns, self.outbound(t_ns), reason="REPLACE_TOO_LATE")
@@ -302,6 +339,8 @@ class SimVenue:
 
     def on_quote(self, sym: int, quote: Quote, t_ns: int) -> list[Report]:
         """The venue's quote for ``sym`` as of frame time ``t_ns``: maker fills it causes."""
+        if self.l3 is not None:
+            self.l3.now = t_ns - self.delay_ns
         return self._maker_fills(self.book.on_quote(sym, quote), t_ns)
 
     def on_print(
@@ -310,6 +349,8 @@ class SimVenue:
         """Another trader's print at frame time ``t_ns``: maker fills it causes. Where we rest midpoint
         pegs, the take met hidden midpoint liquidity with probability ``midpoint_share`` (at the mid of
         ``quote``, the venue's quote)."""
+        if self.l3 is not None:
+            self.l3.now = t_ns - self.delay_ns
         out = self._maker_fills(self.book.on_print(sym, aggressor, price, size), t_ns)
         if self.book.pegs.get(sym) and quote is not None and self.draws.uniform() < self.midpoint_share:
             mid = round((quote[1] + quote[2]) / 2, 6)

@@ -1,0 +1,241 @@
+"""LOBSTER market-by-order data as a market source (``--data lobster:PATH``).
+
+PATH is a LOBSTER message file (its orderbook file is found beside it by LOBSTER's naming, see
+lobster_read.py) or a folder of them; each names its symbol and day. Each file's book is rebuilt
+message by message (l3book.py) and all of them map to one configured venue (``data.l3_venue``);
+several symbols merge by time.
+
+What the engine sees: the venue's top of book whenever its price or size changes on either side (a
+book with an empty side shows no quote; counted), and every execution as a trade print: a visible or
+hidden execution's aggressor is the opposite of the resting order's side; a cross trade (an auction)
+prints with no aggressor. The messages are stamped with the exchange's time, so the venue's own feed
+delay is added (``feed_delayed``): the engine sees the book one feed delay late and our orders reach it
+one latency after we send them, as on any simulated venue. The venue's simulator places our resting
+orders in the real FIFO queue (``l3_books``; venues/l3.py).
+
+Time zero is the first message's whole second; ``offset_ns`` is its UTC epoch ns (a recording writes
+epoch times). Messages out of time order are delivered in file order at the latest time seen so far,
+and counted; past ``max_anomalies`` of them, or of messages for an order never submitted (and not in
+the first book), the file is refused naming the first such row.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hft_console.market.l3book import NONE_ASK, NONE_BID, L3Book
+from hft_console.market.lobster_read import PRICE_UNIT, LobsterFile, message_files, read_lobster
+from hft_console.market.source import DataError
+from hft_console.market.synthetic import TickBatch, TradePrints
+
+MISMATCHES_SHOWN = 10
+
+
+def default_venue(venue_names: list[str]) -> str:
+    """The configured venue named like Nasdaq, else the first one."""
+    return next((v for v in venue_names if "NASDAQ" in v.upper()), venue_names[0])
+
+
+class LobsterMarket:
+    """LOBSTER files as a market source. ``delay_ns``: the venue's feed delay; ``tick``: the price
+    grid in dollars. Raises DataError (exit 2) naming the file and the row."""
+
+    generated = False  # real books: no synthetic fade, impact or hidden liquidity
+    feed_delayed = True  # stamped with the exchange's time: the venue adds its feed delay
+    feed_state = "sim"
+
+    def __init__(
+        self,
+        path: Path,
+        symbols: list[str] | None,
+        venue_names: list[str],
+        venue: str,
+        delay_ns: int,
+        tick: float,
+        max_anomalies: int = 100,
+    ) -> None:
+        if venue not in venue_names:
+            raise DataError(
+                "lobster", f"data.l3_venue = {venue!r}: expected a configured venue ({', '.join(venue_names)})", 2
+            )
+        unit = tick * PRICE_UNIT
+        if tick <= 0 or abs(unit - round(unit)) > 1e-9:
+            raise DataError(
+                "lobster", f"market.tick_size = {tick:g}: expected a multiple of $0.0001 (LOBSTER's price unit)", 2
+            )
+        files = [read_lobster(p, tick) for p in message_files(path)]
+        by_symbol: dict[str, LobsterFile] = {}
+        for f in files:
+            if f.symbol in by_symbol:
+                raise DataError(
+                    "lobster",
+                    f"{f.path}: a second file for {f.symbol} ({by_symbol[f.symbol].path.name}); "
+                    "expected one day per symbol",
+                    2,
+                )
+            by_symbol[f.symbol] = f
+        if symbols is not None:
+            absent = [s for s in symbols if s not in by_symbol]
+            if absent:
+                raise DataError(
+                    "lobster", f"{path}: no LOBSTER file for {', '.join(absent)} (found {list(by_symbol)})", 2
+                )
+        self.symbols = list(symbols) if symbols is not None else list(by_symbol)
+        self.files = [by_symbol[s] for s in self.symbols]
+        self.label = f"lobster:{path.name}"
+        self.venue, self.n_ven = venue, len(venue_names)
+        v = venue_names.index(venue)
+        self.offset_ns = min(f.epoch_ns + int(f.t_ns[0]) for f in self.files) // 1_000_000_000 * 1_000_000_000
+        self.books: dict[int, L3Book] = {}
+        self.anomalies = {"out_of_order": 0, "unknown_order": 0, "duplicate_order": 0}
+        self.one_sided = 0
+        q_parts: list[tuple[np.ndarray, ...]] = []
+        p_parts: list[tuple[np.ndarray, ...]] = []
+        m_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self.mismatches: list[str] = []
+        for s, f in enumerate(self.files):
+            ts = f.epoch_ns + f.t_ns - self.offset_ns
+            late = np.flatnonzero(ts < np.maximum.accumulate(ts))
+            self._anomaly(f, "out_of_order", late.size, int(late[0]) if late.size else -1, max_anomalies,
+                          "earlier than the row before it")  # fmt: skip
+            ts = np.maximum.accumulate(ts)
+            book = L3Book(f, ts, round(unit))
+            self._anomaly(f, "unknown_order", book.unknown_order, book.first_unknown, max_anomalies,
+                          "an order id never submitted and not in the first orderbook row")  # fmt: skip
+            self.anomalies["duplicate_order"] += book.duplicate_order
+            self.books[s] = book
+            self.one_sided += int(np.count_nonzero((book.best_bid == NONE_BID) | (book.best_ask == NONE_ASK)))
+            self._describe_mismatches(f, book, tick)
+            stream = s * self.n_ven + v
+            q_parts.append(self._quotes(book, ts + delay_ns, stream, tick))
+            p_parts.append(self._prints(f, ts + delay_ns, stream))
+            checked = np.zeros(ts.size, dtype=np.int64) + (f.book is not None)
+            bad = np.zeros(ts.size, dtype=np.int64)
+            bad[book.mismatch_rows] = 1
+            m_parts.append((ts + delay_ns, checked, bad))
+        self.q = self._merge(q_parts)
+        self.p = self._merge(p_parts)
+        mts, mchk, mbad = self._merge(m_parts)
+        self.msg_ts, self.msg_checked, self.msg_bad = mts, np.cumsum(mchk), np.cumsum(mbad)
+        self.n_messages = int(mts.size)
+        self.end_ns = int(mts[-1]) + 1 if mts.size else 1
+        self.q_ptr = self.p_ptr = self.m_ptr = 0
+
+    def _anomaly(self, f: LobsterFile, kind: str, count: int, first: int, limit: int, what: str) -> None:
+        self.anomalies[kind] += count
+        if count > limit:
+            raise f.error(first, f"{what} ({count} such messages, more than data.l3_max_anomalies = {limit})")
+
+    def _describe_mismatches(self, f: LobsterFile, book: L3Book, tick: float) -> None:
+        assert f.book is not None or not book.mismatch_rows.size
+        for row in book.mismatch_rows[: max(0, MISMATCHES_SHOWN - len(self.mismatches))].tolist():
+            r = f.book[row]  # type: ignore[index]
+            bb = "-" if book.best_bid[row] == NONE_BID else f"{book.best_bid[row] * tick:.2f} x {book.bid_size[row]}"
+            ba = "-" if book.best_ask[row] == NONE_ASK else f"{book.best_ask[row] * tick:.2f} x {book.ask_size[row]}"
+            self.mismatches.append(
+                f"{f.book_path}: row {row + 1}: file bid {r[2] / PRICE_UNIT:.2f} x {r[3]}, "
+                f"ask {r[0] / PRICE_UNIT:.2f} x {r[1]}; rebuilt bid {bb}, ask {ba}"
+            )
+
+    @staticmethod
+    def _quotes(book: L3Book, ts: np.ndarray, stream: int, tick: float) -> tuple[np.ndarray, ...]:
+        """The top of book after each message where it changed, both sides present."""
+        top = np.stack([book.best_bid, book.bid_size, book.best_ask, book.ask_size])
+        changed = np.r_[True, (top[:, 1:] != top[:, :-1]).any(axis=0)] if ts.size else np.zeros(0, dtype=bool)
+        two_sided = (book.best_bid != NONE_BID) & (book.best_ask != NONE_ASK)
+        keep = np.flatnonzero(changed & two_sided)
+        n = keep.size
+        per_dollar = 1 / tick
+        bid: np.ndarray
+        ask: np.ndarray
+        if abs(per_dollar - round(per_dollar)) < 1e-9:  # 9999 / 100 is 99.99 exactly; 9999 * 0.01 is not
+            bid = book.best_bid[keep] / round(per_dollar)
+            ask = book.best_ask[keep] / round(per_dollar)
+        else:
+            bid = book.best_bid[keep] * tick
+            ask = book.best_ask[keep] * tick
+        return (ts[keep], np.full(n, stream, dtype=np.int64), bid, ask, book.bid_size[keep], book.ask_size[keep])
+
+    @staticmethod
+    def _prints(f: LobsterFile, ts: np.ndarray, stream: int) -> tuple[np.ndarray, ...]:
+        ex = np.flatnonzero(np.isin(f.type, (4, 5, 6)))
+        side = np.where(f.type[ex] == 6, 0, -f.direction[ex].astype(np.int64))
+        return (ts[ex], np.full(ex.size, stream, dtype=np.int64), f.price[ex] / PRICE_UNIT, f.size[ex], side)
+
+    @staticmethod
+    def _merge(parts: list[Any]) -> tuple[np.ndarray, ...]:
+        cols = tuple(np.concatenate(c) for c in zip(*parts, strict=True))
+        order = np.argsort(cols[0], kind="stable")
+        return tuple(c[order] for c in cols)
+
+    # -- the source ---------------------------------------------------------------------------------
+    def l3_books(self, venue: str) -> dict[int, L3Book] | None:
+        """Symbol index -> its rebuilt book, for the venue the files map to; None for any other venue."""
+        return self.books if venue == self.venue else None
+
+    @property
+    def exhausted(self) -> bool:
+        return self.m_ptr >= self.n_messages
+
+    @property
+    def data_stats(self) -> dict[str, Any]:
+        """summary.json ``data``: messages replayed so far, orderbook rows checked against the rebuilt
+        book and those that differed (the first few named), anomalies counted, messages by type."""
+        m = self.m_ptr
+        types: dict[str, int] = {}
+        names = {
+            1: "submit",
+            2: "cancel",
+            3: "delete",
+            4: "execute_visible",
+            5: "execute_hidden",
+            6: "cross",
+            7: "halt",
+        }
+        for b in self.books.values():
+            for k, c in b.counts.items():
+                types[names[k]] = types.get(names[k], 0) + c
+        return {
+            "source": self.label,
+            "venue": self.venue,
+            "messages": m,
+            "book_checks": int(self.msg_checked[m - 1]) if m else 0,
+            "book_mismatches": int(self.msg_bad[m - 1]) if m else 0,
+            "mismatch_rows": list(self.mismatches),
+            "anomalies": dict(self.anomalies),
+            "one_sided_rows": self.one_sided,
+            "messages_in_files": self.n_messages,
+            "messages_by_type": types,
+        }
+
+    @property
+    def quality(self) -> dict[str, int]:
+        return {"out_of_order": self.anomalies["out_of_order"], "unknown_order": self.anomalies["unknown_order"]}
+
+    def rewound(self) -> LobsterMarket:
+        """The same data from the start, sharing the (read-only) arrays: one parse, many runs."""
+        other = copy.copy(self)
+        other.q_ptr = other.p_ptr = other.m_ptr = 0
+        return other
+
+    def next_batch(self, t1_ns: int) -> TickBatch:
+        qa, pa_ = self.q_ptr, self.p_ptr
+        qb = max(qa, int(np.searchsorted(self.q[0], t1_ns, side="left")))
+        pb = max(pa_, int(np.searchsorted(self.p[0], t1_ns, side="left")))
+        self.m_ptr = max(self.m_ptr, int(np.searchsorted(self.msg_ts, t1_ns, side="left")))
+        self.q_ptr, self.p_ptr = qb, pb
+        ts, stream, bid, ask, bsz, asz = (c[qa:qb] for c in self.q)
+        pts, pstream, price, size, side = (c[pa_:pb] for c in self.p)
+        prints = TradePrints(pts, pstream, price, size, side) if pb > pa_ else None
+        return TickBatch(ts, stream, bid, ask, bsz, asz, {}, pb - pa_, prints)
+
+    def fundamental_at(self, sym: int, t_ns: int) -> float:
+        return math.nan
+
+    def close(self) -> None:
+        return None

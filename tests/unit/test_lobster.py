@@ -1,0 +1,216 @@
+"""LOBSTER files: the rebuilt book against an independent per-order book, checks, anomalies, bad files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hft_console.market.lobster import LobsterMarket
+from hft_console.market.source import DataError
+from tests.lobster_files import Msg, RefBook, write_lobster
+
+VENUES = ["NYSE", "NASDAQ"]
+
+
+def random_messages(seed: int, n: int) -> tuple[list[Msg], dict[int, list[int]]]:
+    """A realistic-looking stream: submits around the touch, partial cancels, deletes, executions of the
+    oldest order at the best price (time priority), hidden executions, a halt and its resumption; the
+    book starts with orders submitted before the file (ids never seen in it)."""
+    rng = np.random.default_rng(seed)
+    initial = {1: [1_000_000, 300, 1], 2: [999_900, 200, 1], 3: [1_000_200, 250, -1], 4: [1_000_300, 100, -1]}
+    ref = RefBook(initial)
+    out: list[Msg] = []
+    t, oid = 34_200.0, 10
+    halted_at = n // 2
+    for i in range(n):
+        t += float(rng.exponential(0.01))
+        if i == halted_at:
+            out.append((t, 7, 0, 0, -1, -1))
+            continue
+        if i == halted_at + 1:
+            out.append((t, 7, 0, 0, 1, -1))
+            continue
+        bids = [k for k, v in ref.orders.items() if v[2] > 0]
+        asks = [k for k, v in ref.orders.items() if v[2] < 0]
+        u = rng.random()
+        if u < 0.45 or len(bids) < 2 or len(asks) < 2:
+            d = 1 if rng.random() < 0.5 else -1
+            best_bid = max((ref.orders[k][0] for k in bids), default=999_800)
+            best_ask = min((ref.orders[k][0] for k in asks), default=1_000_400)
+            price = best_bid - 100 * int(rng.integers(-1, 4)) if d > 0 else best_ask + 100 * int(rng.integers(-1, 4))
+            price = min(price, best_ask - 100) if d > 0 else max(price, best_bid + 100)
+            m: Msg = (t, 1, oid, int(rng.integers(1, 5)) * 100, price, d)
+            oid += 1
+        elif u < 0.6:
+            k = int(rng.choice(bids + asks))
+            p, s, d = ref.orders[k]
+            m = (t, 2, k, max(1, s // 3), p, d) if s > 1 else (t, 3, k, s, p, d)
+        elif u < 0.75:
+            k = int(rng.choice(bids + asks))
+            p, s, d = ref.orders[k]
+            m = (t, 3, k, s, p, d)
+        elif u < 0.93:
+            d = 1 if rng.random() < 0.5 else -1
+            side = bids if d > 0 else asks
+            best = (max if d > 0 else min)(ref.orders[k][0] for k in side)
+            k = min(k for k in side if ref.orders[k][0] == best and k >= 0) if any(
+                ref.orders[k][0] == best for k in side) else side[0]  # fmt: skip
+            p, s, _ = ref.orders[k]
+            m = (t, 4, k, int(min(s, rng.integers(1, 300))), p, d)
+        else:
+            m = (t, 5, 0, int(rng.integers(1, 100)), 1_000_050, 1 if rng.random() < 0.5 else -1)
+        ref.apply(m)
+        out.append(m)
+    return out, initial
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_rebuilt_book_matches_an_independent_per_order_book(tmp_path: Path, seed: int) -> None:
+    msgs, initial = random_messages(seed, 3000)
+    path = write_lobster(tmp_path, msgs, levels=3, initial=initial)
+    market = LobsterMarket(path, None, VENUES, "NASDAQ", 0, 0.01)
+    market.next_batch(10**16)
+    stats = market.data_stats
+    assert stats["messages"] == 3000
+    assert stats["book_checks"] == 3000
+    assert stats["book_mismatches"] == 0, stats["mismatch_rows"]
+    assert stats["anomalies"] == {"out_of_order": 0, "unknown_order": 0, "duplicate_order": 0}
+    assert stats["messages_by_type"]["halt"] == 2
+    assert stats["messages_by_type"]["execute_hidden"] > 0
+
+
+def test_quotes_are_the_top_of_book_after_each_change_and_prints_every_execution(tmp_path: Path) -> None:
+    initial = {1: [1_000_000, 300, 1], 2: [1_000_100, 200, -1]}
+    msgs: list[Msg] = [
+        (34_200.1, 1, 10, 100, 1_000_000, 1),  # bid 100.00 grows to 400
+        (34_200.2, 5, 0, 40, 1_000_050, -1),  # hidden sell order executed at 100.005: a buyer's print
+        (34_200.3, 4, 2, 200, 1_000_100, -1),  # the only ask executes: the ask side empties
+        (34_200.4, 1, 11, 100, 1_000_200, -1),  # a new ask at 100.02
+        (34_200.5, 6, -1, 500, 1_000_100, -1),  # a cross trade: no aggressor
+    ]
+    path = write_lobster(tmp_path, msgs, levels=1, initial=initial)
+    market = LobsterMarket(path, None, VENUES, "NASDAQ", 50_000, 0.01)
+    b = market.next_batch(10**16)
+    assert b.ts.tolist() == [100_050_000, 400_050_000]  # feed delay 50 us added; the one-sided row shows nothing
+    assert b.bid.tolist() == [100.0, 100.0] and b.ask.tolist() == [100.01, 100.02]
+    assert b.bid_size.tolist() == [400, 400] and b.ask_size.tolist() == [200, 100]
+    assert b.stream.tolist() == [1, 1]  # symbol 0 at NASDAQ (venue 1)
+    assert b.prints is not None
+    assert b.prints.price.tolist() == [100.005, 100.01, 100.01]
+    assert b.prints.side.tolist() == [1, 1, 0]
+    assert b.prints.size.tolist() == [40, 200, 500]
+    assert market.data_stats["one_sided_rows"] == 1
+    assert market.offset_ns % 1_000_000_000 == 0 and market.offset_ns > 1_704_000_000 * 10**9
+
+
+def test_a_book_row_that_disagrees_is_counted_and_named(tmp_path: Path) -> None:
+    msgs, initial = random_messages(5, 200)
+    path = write_lobster(tmp_path, msgs, levels=2, initial=initial)
+    book = path.with_name(path.name.replace("_message_", "_orderbook_"))
+    rows = book.read_text().splitlines()
+    fields = rows[41].split(",")
+    fields[3] = str(int(fields[3]) + 7)  # the best bid's size, 7 shares off
+    rows[41] = ",".join(fields)
+    book.write_text("\n".join(rows) + "\n")
+    market = LobsterMarket(path, None, VENUES, "NASDAQ", 0, 0.01)
+    market.next_batch(10**16)
+    stats = market.data_stats
+    assert stats["book_mismatches"] == 1
+    assert stats["mismatch_rows"][0].startswith(f"{book}: row 42:")
+
+
+def test_without_an_orderbook_file_nothing_is_checked(tmp_path: Path) -> None:
+    msgs, initial = random_messages(6, 100)
+    path = write_lobster(tmp_path, msgs, initial=initial, book=False)
+    market = LobsterMarket(path, None, VENUES, "NASDAQ", 0, 0.01)
+    market.next_batch(10**16)
+    assert market.data_stats["book_checks"] == 0 and market.data_stats["messages"] == 100
+
+
+def test_several_symbols_merge_by_time_and_a_folder_reads_them_all(tmp_path: Path) -> None:
+    a = [(34_200.1, 1, 10, 100, 1_000_000, 1), (34_200.3, 1, 11, 100, 1_000_100, -1)]
+    b = [(34_200.2, 1, 20, 100, 2_000_000, 1), (34_200.4, 1, 21, 100, 2_000_100, -1)]
+    write_lobster(tmp_path, a, symbol="AAA")
+    write_lobster(tmp_path, b, symbol="BBB")
+    market = LobsterMarket(tmp_path, None, VENUES, "NASDAQ", 0, 0.01)
+    assert market.symbols == ["AAA", "BBB"]
+    batch = market.next_batch(10**16)
+    assert batch.stream.tolist() == [1, 3] and batch.bid.tolist() == [100.0, 200.0]
+    assert market.data_stats["messages"] == 4
+    only_b = LobsterMarket(tmp_path, ["BBB"], VENUES, "NASDAQ", 0, 0.01)
+    assert only_b.symbols == ["BBB"]
+
+
+def test_messages_are_counted_as_they_are_replayed(tmp_path: Path) -> None:
+    msgs = [(34_200.0 + i, 1, 10 + i, 100, 1_000_000 - 100 * (i % 2) if i % 2 == 0 else 1_000_100, 1 - 2 * (i % 2))
+            for i in range(10)]  # fmt: skip
+    path = write_lobster(tmp_path, msgs, levels=1)
+    market = LobsterMarket(path, None, VENUES, "NASDAQ", 0, 0.01)
+    market.next_batch(3 * 10**9 + 1)  # messages at 0, 1, 2 and 3 s
+    assert market.data_stats["messages"] == 4 and market.data_stats["book_checks"] == 4
+    again = market.rewound()
+    assert again.data_stats["messages"] == 0 and not again.exhausted
+
+
+def test_out_of_order_and_unknown_orders_are_counted_then_refused_past_the_limit(tmp_path: Path) -> None:
+    msgs: list[Msg] = [
+        (34_200.1, 1, 10, 100, 1_000_000, 1),
+        (34_200.3, 1, 11, 100, 1_000_100, -1),
+        (34_200.2, 1, 12, 100, 1_000_000, 1),  # earlier than the row before
+        (34_200.4, 3, 99, 100, 999_000, 1),  # order 99 never submitted, not in the first book
+    ]
+    path = write_lobster(tmp_path, msgs[:3], levels=2)  # its first row shows the whole book: 99.90 is empty
+    lines = path.read_text() + "34200.400000000,3,99,100,999000,1\n"
+    path.write_text(lines)
+    book = path.with_name(path.name.replace("_message_", "_orderbook_"))
+    book.write_text(book.read_text() + book.read_text().splitlines()[-1] + "\n")
+    market = LobsterMarket(path, None, VENUES, "NASDAQ", 0, 0.01, max_anomalies=1)
+    assert market.anomalies["out_of_order"] == 1 and market.anomalies["unknown_order"] == 1
+    assert market.quality == {"out_of_order": 1, "unknown_order": 1}
+    with pytest.raises(DataError, match=r"row 3: earlier than the row before it"):
+        LobsterMarket(path, None, VENUES, "NASDAQ", 0, 0.01, max_anomalies=0)
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("34200.5,1,10,100,1000000", r"row 2: 5 fields; expected 6"),
+        ("34200.5,9,10,100,1000000,1", r"row 2: type = 9; expected one of 1-7"),
+        ("34200.5,1,10,100,1000000,0", r"row 2: direction = 0; expected 1 \(buy\) or -1 \(sell\)"),
+        ("34200.5,1,10,100,1000050,1", r"row 2: price = 1000050 \(\$100.005\) is off the 0.01 tick grid"),
+        ("34200.5,1,10,-5,1000000,1", r"row 2: size = -5; expected a positive number of shares"),
+        ("34200.5,1,10,abc,1000000,1", r"row 2: field 4 = 'abc'; expected a number"),
+        ("34200.5,1,10,1.5,1000000,1", r"row 2: size = 1.5; expected whole shares"),
+    ],
+)
+def test_a_bad_row_is_refused_naming_the_file_and_row(tmp_path: Path, line: str, expected: str) -> None:
+    path = tmp_path / "TEST_2024-01-02_34200000_57600000_message_1.csv"
+    path.write_text("34200.1,1,1,100,1000000,1\n" + line + "\n")
+    with pytest.raises(DataError, match=str(path).replace(".", r"\.") + ": " + expected) as err:
+        LobsterMarket(path, None, VENUES, "NASDAQ", 0, 0.01)
+    assert err.value.exit_code == 2
+
+
+def test_bad_paths_and_pairs_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="no such file or folder"):
+        LobsterMarket(tmp_path / "nope.csv", None, VENUES, "NASDAQ", 0, 0.01)
+    other = tmp_path / "ticks.csv"
+    other.write_text("1\n")
+    with pytest.raises(DataError, match="not a LOBSTER message file name"):
+        LobsterMarket(other, None, VENUES, "NASDAQ", 0, 0.01)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(DataError, match="no LOBSTER message file"):
+        LobsterMarket(empty, None, VENUES, "NASDAQ", 0, 0.01)
+    path = write_lobster(tmp_path, [(34_200.1, 1, 10, 100, 1_000_000, 1), (34_200.2, 1, 11, 100, 1_000_100, -1)])
+    book = path.with_name(path.name.replace("_message_", "_orderbook_"))
+    book.write_text(book.read_text().splitlines()[0] + "\n")
+    with pytest.raises(DataError, match=r"orderbook_2\.csv: 1 rows; expected one per message \(2 in"):
+        LobsterMarket(path, None, VENUES, "NASDAQ", 0, 0.01)
+    book.unlink()
+    with pytest.raises(DataError, match="no LOBSTER file for ZZZ"):
+        LobsterMarket(path, ["ZZZ"], VENUES, "NASDAQ", 0, 0.01)
+    with pytest.raises(DataError, match="data.l3_venue = 'LSE'"):
+        LobsterMarket(path, None, VENUES, "LSE", 0, 0.01)
