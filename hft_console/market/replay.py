@@ -10,6 +10,11 @@ Columns (one row per event, in feed order; extra columns are ignored, any order)
     bid_size, ask_size  int  displayed sizes (empty for trades)
     price     float  trade price, or the fair price for ``ref`` rows (empty for quotes)
     size      int    trade size (empty for quotes)
+    side      str    optional: a trade's aggressor, B (a buyer lifted the offer), S (a seller hit the
+                     bid) or N (unknown: it fills no resting order of ours); +1, -1, 0 (and BUY, SELL)
+                     read the same. Empty, or no such column: the quote rule (Lee and Ready) infers it
+                     from the last accepted mid. Ignored on quote and ref rows; a recording writes it
+                     on every trade row.
 
 ``ref`` rows are not market events: they hold the hidden fair price a synthetic venue's fill model
 used at that time, so a recorded synthetic session replays fill for fill. Data without them (any
@@ -34,27 +39,39 @@ Prices within float32 rounding of the tick grid (a file written with 32-bit floa
 585.47998046875 for 585.48) are snapped to the grid and counted (``prices_snapped``): the venue
 rounds fills to the tick, so an unsnapped quote could never fill at its own price.
 
-Timestamps are shifted by the whole seconds of the first row, so session time starts near zero
-and a recording of a synthetic session (which starts at 0) replays on the very same times.
+Timestamps are shifted by the whole seconds of the first row (``offset_ns``), so session time starts
+near zero and a recording of a synthetic session (which starts at 0) replays on the very same times;
+a recording of a replay writes the file's own times back (recorder.py adds ``offset_ns``).
 """
 
 from __future__ import annotations
 
 import copy
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from hft_console.market.normalizer import OK, REJECT_REASONS, Normalizer, check_trades, sane_quotes, snap_to_tick
-from hft_console.market.replay_read import COLUMNS, ReplayFile
+from hft_console.market.replay_read import COLUMNS, ReplayFile, side_codes
 from hft_console.market.source import DataError
 from hft_console.market.synthetic import TickBatch, TradePrints
 from hft_console.settings import NormalizerSettings
 
-__all__ = ["COLUMNS", "KINDS", "ReplayMarket", "read_table"]
+__all__ = ["COLUMNS", "KINDS", "PrintRows", "ReplayMarket", "read_table"]
 KINDS = ("quote", "trade", "ref")
 CHECK_CHUNK = 8192  # quotes per normaliser call when the file is checked at load
+
+
+@dataclass(slots=True)
+class PrintRows:
+    """Every trade print of one batch as the source delivered it, rejected ones included: what
+    ``--record`` writes, so a replay of the recording counts and rejects the same prints."""
+
+    prints: TradePrints  # side +1 / -1 / 0 (unknown); price NaN and size -1 where the data had none
+    at: np.ndarray  # int64 per print: how many of the batch's quotes were delivered before it
+    venue: np.ndarray | None  # object str per print, the data's venue text; None: the venue of ``stream``
 
 
 def read_table(path: Path) -> dict[str, np.ndarray]:
@@ -123,8 +140,11 @@ class ReplayMarket:
         ven_codes = np.array([ven_index.get(v, 0) for v in ven_col.tolist()], dtype=np.int64)
         # a print names its venue (or no configured one: it counts, but fills no resting order of ours)
         self.print_venue_known = np.isin(ven_col, venue_names)[events]
-        self.ts = ts[events] - self.offset_ns
         self.is_trade = kind[events] == "trade"
+        # the text of those that name none, kept for a recording (None: every print names a venue)
+        self.venue_text = ven_col[events] if (~self.print_venue_known & self.is_trade).any() else None
+        self.side_given = self._sides(f, events, cols.get("side"), self.is_trade)
+        self.ts = ts[events] - self.offset_ns
         self.stream = sym_codes[events] * n_ven + ven_codes[events]
         self.bid, self.ask = cols["bid"][events], cols["ask"][events]
         self.bid_size, self.ask_size = cols["bid_size"][events], cols["ask_size"][events]
@@ -142,11 +162,27 @@ class ReplayMarket:
         self.n_events = int(events.size)
         self.end_ns = int(self.ts_reach[-1]) + 1
         self.ptr = 0
+        self.last = (0, 0)  # the rows [start, stop) of the latest batch
         self._reset_counts()
 
     def _reset_counts(self) -> None:
         self.trades_seen = self.trades_rejected = self.prices_snapped = 0
         self.trade_rejects = [0] * len(REJECT_REASONS)
+
+    @staticmethod
+    def _sides(f: ReplayFile, events: np.ndarray, text: np.ndarray | None, trade: np.ndarray) -> np.ndarray | None:
+        """The trade rows' ``side`` column as int8 per event: +1 / -1 / 0 where given, 2 where the quote rule
+        decides; None without the column. Raises DataError on a value that is not a side."""
+        if text is None:
+            return None
+        rows = events[trade]
+        code, given, bad = side_codes(text[rows])
+        if bad.any():
+            k = int(np.argmax(bad))
+            raise f.error(int(rows[k]), f"side = {text[rows[k]]!r}: expected B, S, N or empty (or +1, -1, 0)")
+        out = np.full(events.size, 2, dtype=np.int8)
+        out[np.flatnonzero(trade)[given]] = code[given]
+        return out
 
     def _snap(self, tick: float, rules: NormalizerSettings | None) -> np.ndarray:
         """Snap quote prices within float32 rounding of the grid (counted); the quotes with a price off it.
@@ -216,6 +252,9 @@ class ReplayMarket:
         # it a seller hit the bid; at the mid unknown (0: it fills no resting order of ours)
         side = np.sign(np.nan_to_num(self.price[trades] - ref))  # a non-finite print is rejected: no side
         self.trade_side[trades] = side.astype(np.int8) * (ref > 0)
+        if self.side_given is not None:  # the data's own side, where it has one, over the quote rule
+            given = self.side_given != 2
+            self.trade_side[given] = self.side_given[given]
         return verdict
 
     @property
@@ -234,7 +273,7 @@ class ReplayMarket:
     def rewound(self) -> ReplayMarket:
         """The same data from the start, sharing the (read-only) arrays: one parse, many runs."""
         other = copy.copy(self)
-        other.ptr = 0
+        other.ptr, other.last = 0, (0, 0)
         other._reset_counts()
         return other
 
@@ -243,6 +282,7 @@ class ReplayMarket:
         stop = int(np.searchsorted(self.ts_reach, t1_ns, side="left"))
         stop = max(stop, start)
         self.ptr = stop
+        self.last = (start, stop)
         self.prices_snapped += int(self.snapped[start:stop].sum())
         trade = self.is_trade[start:stop]
         n_trades = int(trade.sum())
@@ -274,6 +314,20 @@ class ReplayMarket:
             n_trades,
             prints,
         )
+
+    def last_prints_all(self) -> PrintRows | None:
+        """Every trade row of the latest batch, as the file had it (rejected, venue-less and unsided ones
+        too; ``side`` the one replay used), with its place among the batch's quotes; None: no trades."""
+        start, stop = self.last
+        t = np.flatnonzero(self.is_trade[start:stop])
+        if not t.size:
+            return None
+        at = t - np.arange(t.size)  # the rows before each print, less the prints among them
+        t += start
+        prints = TradePrints(
+            self.ts[t], self.stream[t], self.price[t], self.size[t], self.trade_side[t].astype(np.int64)
+        )
+        return PrintRows(prints, at.astype(np.int64), None if self.venue_text is None else self.venue_text[t])
 
     def fundamental_at(self, sym: int, t_ns: int) -> float:
         """The recorded fair price, or NaN: the engine then uses the consolidated mid it has seen by

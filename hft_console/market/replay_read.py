@@ -25,6 +25,7 @@ import numpy as np
 from hft_console.market.source import DataError
 
 COLUMNS = ("ts_ns", "symbol", "venue", "kind", "bid", "ask", "bid_size", "ask_size", "price", "size")
+OPTIONAL_COLUMNS = ("side",)  # read where the file has them; a recording writes them
 INT_COLUMNS = ("ts_ns", "bid_size", "ask_size", "size")
 SIZE_COLUMNS = ("bid_size", "ask_size", "size")
 FLOAT_COLUMNS = ("bid", "ask", "price")
@@ -39,16 +40,33 @@ BOMS = ((b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"), (b"\xe
 TS_EXPECTED = "integer nanoseconds (or an ISO 8601 time)"
 EXPECTED = {"ts_ns": TS_EXPECTED, **{c: "an integer" for c in SIZE_COLUMNS}, **{c: "a number" for c in FLOAT_COLUMNS}}
 EXPECTED.update({c: "text" for c in TEXT_COLUMNS})
+EXPECTED["side"] = "B, S, N or empty (or +1, -1, 0)"
+#: a trade row's ``side`` text (stripped, upper case) -> the aggressor: +1 buyer, -1 seller, 0 unknown
+SIDE_CODES = {"B": 1, "BUY": 1, "+1": 1, "1": 1, "S": -1, "SELL": -1, "-1": -1, "N": 0, "0": 0}
 
 
 def arrow_types() -> dict[str, Any]:
-    """Column -> pyarrow type of a replay file (and of a recording): int64, float64 or string."""
+    """Column -> pyarrow type of a replay file (and of a recording), optional columns included: int64,
+    float64 or string."""
     import pyarrow as pa
 
     types = {c: pa.int64() for c in INT_COLUMNS}
     types.update({c: pa.float64() for c in FLOAT_COLUMNS})
-    types.update({c: pa.string() for c in TEXT_COLUMNS})
+    types.update({c: pa.string() for c in (*TEXT_COLUMNS, *OPTIONAL_COLUMNS)})
     return types
+
+
+def side_codes(text: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``side`` texts (object array of str) as (aggressor int8 +1/-1/0, given mask, unreadable mask).
+
+    Empty text is not given (the quote rule decides); text not in ``SIDE_CODES`` is unreadable."""
+    values, inverse = np.unique(np.array([t.strip().upper() for t in text.tolist()], dtype=object),
+                                return_inverse=True)  # fmt: skip
+    given = np.array([v != "" for v in values.tolist()], dtype=bool)
+    known = np.array([v == "" or v in SIDE_CODES for v in values.tolist()], dtype=bool)
+    code = np.array([SIDE_CODES.get(v, 0) for v in values.tolist()], dtype=np.int8)
+    inverse = inverse.reshape(-1)
+    return code[inverse], given[inverse], ~known[inverse]
 
 
 def _encoding(path: Path) -> str:
@@ -62,7 +80,8 @@ class ReplayFile:
     """A replay file's columns as numpy arrays (``cols``) and, for messages, where each row is.
 
     ``cols``: ts_ns int64 ns; symbol, venue, kind object arrays of str ("" where empty); bid, ask,
-    price float64 (NaN where empty); bid_size, ask_size, size int64 (-1 where empty or not finite).
+    price float64 (NaN where empty); bid_size, ask_size, size int64 (-1 where empty or not finite);
+    side, only where the file has the column, an object array of str ("" where empty; numbers as text).
     Raises DataError (exit 2) naming the file, and the row and column where there is one.
     """
 
@@ -124,12 +143,13 @@ class ReplayFile:
             raise DataError("replay", f"{self.where}: missing columns {missing}; {hint}", 2)
         types = arrow_types()
         types.update({c: pa.float64() for c in SIZE_COLUMNS})  # 300.0 is a size; 1.5 is refused below
+        wanted = [*COLUMNS, *(c for c in OPTIONAL_COLUMNS if c in header)]
         read = pacsv.ReadOptions(
             column_names=header, skip_rows=1, encoding="utf8" if self.encoding == "utf-8-sig" else self.encoding
         )
         for ts_type in (pa.int64(), pa.timestamp("ns", tz="UTC"), pa.timestamp("ns")):
             types["ts_ns"] = ts_type
-            convert = pacsv.ConvertOptions(column_types=types, include_columns=list(COLUMNS))
+            convert = pacsv.ConvertOptions(column_types=types, include_columns=wanted)
             try:
                 return pacsv.read_csv(self.path, read_options=read, convert_options=convert)
             except pa.ArrowInvalid:
@@ -192,10 +212,11 @@ class ReplayFile:
         missing = [c for c in COLUMNS if c not in names]
         if missing:
             raise DataError("replay", f"{self.where}: missing columns {missing}; expected {list(COLUMNS)}", 2)
-        table = pq.read_table(self.path, columns=list(COLUMNS))
+        wanted = [*COLUMNS, *(c for c in OPTIONAL_COLUMNS if c in names)]
+        table = pq.read_table(self.path, columns=wanted)
         types = arrow_types()
         types.update({c: pa.float64() for c in SIZE_COLUMNS})
-        return pa.table({c: self._parquet_column(table.column(c), c, types[c]) for c in COLUMNS})
+        return pa.table({c: self._parquet_column(table.column(c), c, types[c]) for c in wanted})
 
     def _parquet_column(self, col: Any, name: str, target: Any) -> Any:
         """The column cast exactly to ``target`` (typed times to int ns), or the first row that cannot be."""
@@ -214,9 +235,11 @@ class ReplayFile:
                 else pa.duration("ns") if pa.types.is_duration(t)
                 else None
             )  # fmt: skip
+        elif name == "side" and (pa.types.is_integer(t) or pa.types.is_floating(t)):  # +1 / -1 / 0 as text
+            unit = pa.int64()
 
         def convert(a: Any) -> Any:
-            return a.cast(target) if unit is None else a.cast(unit).cast(pa.int64())
+            return a.cast(target) if unit is None else a.cast(unit).cast(pa.int64()).cast(target)
 
         try:
             return convert(arr)
@@ -244,9 +267,9 @@ class ReplayFile:
         import pyarrow as pa
 
         out: dict[str, np.ndarray] = {}
-        for name in COLUMNS:
+        for name in (c for c in (*COLUMNS, *OPTIONAL_COLUMNS) if c in table.column_names):
             col = table.column(name)
-            if name in TEXT_COLUMNS:
+            if name in TEXT_COLUMNS or name in OPTIONAL_COLUMNS:
                 out[name] = np.array(col.fill_null("").to_pylist(), dtype=object)
             elif name == "ts_ns":
                 if col.null_count:
