@@ -194,6 +194,7 @@ class HeadlessPrinter:
                 f"{summary['ticks']:,} ({summary['ticks_rejected']:,} rejected, {summary['ticks_per_s']:,.0f}/s)",
             ),
             *_quality_row(summary.get("data_quality", {})),
+            *_book_row(summary.get("data", {})),
             ("Orders / fills", f"{summary['orders']:,} / {summary['fills']:,}"),
             ("Venue rejects / risk denials", f"{summary['rejects']:,} / {summary['risk_denials']:,}"),
             ("P&L total", money(summary["pnl_total"], 0)),
@@ -224,6 +225,9 @@ class HeadlessPrinter:
         console.print()
         console.print(table)
         console.print(venues)
+        if self.level in ("verbose", "debug"):  # each rebuilt-book row that differs from the file's, named
+            for line in summary.get("data", {}).get("mismatch_rows", []):
+                console.print(f"book mismatch: {line}", markup=False, highlight=False, soft_wrap=True)
         console.print(f"Journal and summary.json in {self.engine.run_dir}")
         self._write(buffer.getvalue())
         self._flush()
@@ -237,6 +241,14 @@ def _quality_row(quality: dict[str, Any]) -> list[tuple[str, str]]:
     """One row with the source's non-zero data-quality counts (``data_quality``), none when clean."""
     counts = [f"{k.replace('_', ' ')} {v:,}" for k, v in quality.items() if isinstance(v, int) and v]
     return [("Data quality", ", ".join(counts))] if counts else []
+
+
+def _book_row(data: dict[str, Any]) -> list[tuple[str, str]]:
+    """Market-by-order data: messages replayed and the rebuilt book's checks against the file's."""
+    if "messages" not in data:
+        return []
+    text = f"{data['messages']:,} messages, {data['book_checks']:,} book rows checked"
+    return [("Order book", text + f", {data['book_mismatches']:,} mismatches")]
 
 
 def _triple(d: dict[str, Any]) -> str:

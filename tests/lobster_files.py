@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 ASK_EMPTY, BID_EMPTY = 9_999_999_999, -9_999_999_999
 Msg = tuple[float, int, int, int, int, int]  # time s, type, order id, size, price (x 10000), direction
 
@@ -72,3 +74,55 @@ def write_lobster(
     if book:
         (folder / f"{stem}_orderbook_{levels}.csv").write_text("\n".join(book_lines) + "\n")
     return path
+
+
+def random_messages(seed: int, n: int) -> tuple[list[Msg], dict[int, list[int]]]:
+    """A realistic-looking stream: submits around the touch, partial cancels, deletes, executions of the
+    oldest order at the best price (time priority), hidden executions, a halt and its resumption; the
+    book starts with orders submitted before the file (ids never seen in it)."""
+    rng = np.random.default_rng(seed)
+    initial = {1: [1_000_000, 300, 1], 2: [999_900, 200, 1], 3: [1_000_200, 250, -1], 4: [1_000_300, 100, -1]}
+    ref = RefBook(initial)
+    out: list[Msg] = []
+    t, oid = 34_200.0, 10
+    halted_at = n // 2
+    for i in range(n):
+        t += float(rng.exponential(0.01))
+        if i == halted_at:
+            out.append((t, 7, 0, 0, -1, -1))
+            continue
+        if i == halted_at + 1:
+            out.append((t, 7, 0, 0, 1, -1))
+            continue
+        bids = [k for k, v in ref.orders.items() if v[2] > 0]
+        asks = [k for k, v in ref.orders.items() if v[2] < 0]
+        u = rng.random()
+        if u < 0.45 or len(bids) < 2 or len(asks) < 2:
+            d = 1 if rng.random() < 0.5 else -1
+            best_bid = max((ref.orders[k][0] for k in bids), default=999_800)
+            best_ask = min((ref.orders[k][0] for k in asks), default=1_000_400)
+            price = best_bid - 100 * int(rng.integers(-1, 4)) if d > 0 else best_ask + 100 * int(rng.integers(-1, 4))
+            price = min(price, best_ask - 100) if d > 0 else max(price, best_bid + 100)
+            m: Msg = (t, 1, oid, int(rng.integers(1, 5)) * 100, price, d)
+            oid += 1
+        elif u < 0.6:
+            k = int(rng.choice(bids + asks))
+            p, s, d = ref.orders[k]
+            m = (t, 2, k, max(1, s // 3), p, d) if s > 1 else (t, 3, k, s, p, d)
+        elif u < 0.75:
+            k = int(rng.choice(bids + asks))
+            p, s, d = ref.orders[k]
+            m = (t, 3, k, s, p, d)
+        elif u < 0.93:
+            d = 1 if rng.random() < 0.5 else -1
+            side = bids if d > 0 else asks
+            best = (max if d > 0 else min)(ref.orders[k][0] for k in side)
+            k = min(k for k in side if ref.orders[k][0] == best and k >= 0) if any(
+                ref.orders[k][0] == best for k in side) else side[0]  # fmt: skip
+            p, s, _ = ref.orders[k]
+            m = (t, 4, k, int(min(s, rng.integers(1, 300))), p, d)
+        else:
+            m = (t, 5, 0, int(rng.integers(1, 100)), 1_000_050, 1 if rng.random() < 0.5 else -1)
+        ref.apply(m)
+        out.append(m)
+    return out, initial

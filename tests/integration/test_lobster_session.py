@@ -1,0 +1,92 @@
+"""Sessions and backtests on LOBSTER files, driven as a user would (the installed command)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+from hft_console.backtest.run import data_files, share_data
+from tests.integration.test_cli import hft
+from tests.lobster_files import random_messages, write_lobster
+
+SESSION = ["--no-ui", "--clock", "sim", "--skip-backtest", "--log-level", "verbose", "--seed", "3"]
+
+
+def two_symbols(folder: Path) -> Path:
+    folder.mkdir()
+    a, ia = random_messages(11, 4000)
+    b, ib = random_messages(12, 4000)
+    write_lobster(folder, a, symbol="AAA", levels=2, initial=ia)
+    write_lobster(folder, b, symbol="BBB", levels=2, initial=ib)
+    return folder
+
+
+def test_a_session_replays_every_message_with_the_book_checked_and_orders_in_the_real_queue(tmp_path: Path) -> None:
+    data = two_symbols(tmp_path / "lobster")
+    run = tmp_path / "run"
+    out = hft(*SESSION, "--strategy", "market-maker", "--data", f"lobster:{data}", "--run-dir", str(run))
+    assert out.returncode == 0, out.stderr[-2000:]
+    s = json.loads((run / "summary.json").read_text())
+    d = s["data"]
+    assert d["messages"] == 8000 and d["book_checks"] == 8000 and d["book_mismatches"] == 0
+    assert s["symbols"] == ["AAA", "BBB"]
+    executions = d["messages_by_type"]["execute_visible"] + d["messages_by_type"]["execute_hidden"]
+    assert s["trades"]["seen"] == executions
+    assert "8,000 messages, 8,000 book rows checked, 0 mismatches" in out.stdout
+    with sqlite3.connect(run / "journal.sqlite") as db:
+        makers = db.execute("SELECT COUNT(*) FROM fills WHERE liquidity = 'MAKER'").fetchone()[0]
+        venues = {v for (v,) in db.execute("SELECT DISTINCT venue FROM orders")}
+    assert makers > 0  # quotes rested in the real queues and the real flow reached them
+    assert venues == {"NASDAQ"}  # the only venue with a book
+
+
+def test_a_mismatching_book_row_is_named_in_verbose_output(tmp_path: Path) -> None:
+    msgs, initial = random_messages(13, 300)
+    path = write_lobster(tmp_path, msgs, initial=initial)
+    book = path.with_name(path.name.replace("_message_", "_orderbook_"))
+    rows = book.read_text().splitlines()
+    fields = rows[99].split(",")
+    fields[1] = str(int(fields[1]) + 1)
+    rows[99] = ",".join(fields)
+    book.write_text("\n".join(rows) + "\n")
+    out = hft(*SESSION, "--data", f"lobster:{path}", "--run-dir", str(tmp_path / "run"))
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert f"book mismatch: {book}: row 100:" in out.stdout
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["data"]["book_mismatches"] == 1
+
+
+def test_bad_lobster_input_exits_2_with_one_line_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "TEST_2024-01-02_34200000_57600000_message_1.csv"
+    path.write_text("34200.1,1,1,100,1000000,1\n34200.2,8,2,100,1000100,-1\n")
+    out = hft(*SESSION, "--data", f"lobster:{path}", "--run-dir", str(tmp_path / "run"))
+    assert out.returncode == 2
+    assert (
+        out.stderr.strip()
+        .splitlines()[-1]
+        .endswith(f"{path}: row 2: type = 8; expected one of 1-7 (LOBSTER message types)")
+    )
+    (tmp_path / "ok").mkdir()
+    good = write_lobster(tmp_path / "ok", [(34_200.1, 1, 1, 100, 1_000_000, 1), (34_200.2, 1, 2, 100, 1_000_100, -1)])
+    cfg = tmp_path / "venue.toml"
+    cfg.write_text('[data]\nl3_venue = "LSE"\n')
+    out = hft(*SESSION, "--config", str(cfg), "--data", f"lobster:{good}", "--run-dir", str(tmp_path / "r3"))
+    assert out.returncode == 2 and "data.l3_venue" in out.stderr and "LSE" in out.stderr
+
+
+def test_a_backtest_on_lobster_data_and_its_files_shipped_to_another_node(tmp_path: Path) -> None:
+    msgs, initial = random_messages(14, 1500)
+    (tmp_path / "d").mkdir()
+    path = write_lobster(tmp_path / "d", msgs, initial=initial)
+    out = hft("backtest", "--data", f"lobster:{path}", "--scenarios", "3", "--json", str(tmp_path / "bt.json"))
+    assert out.returncode == 0, out.stderr[-2000:]
+    report = json.loads((tmp_path / "bt.json").read_text())
+    assert report["data"] == f"lobster:{path}" and report["scenarios"] == 3
+    prefix, files, entry = data_files(f"lobster:{path}")
+    assert prefix == "lobster:" and [f.name for f in files] == [
+        path.name,
+        path.name.replace("_message_", "_orderbook_"),
+    ]
+    assert entry == path.name
+    shipped = share_data(f"lobster:{path}")
+    assert [n for n, _ in shipped[1]] == [f.name for f in files]
