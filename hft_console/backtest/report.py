@@ -192,6 +192,7 @@ def build_report(
         "duration_s_requested": meta["duration_s"],
         "notes": notes,
         "data_quality": results[0]["data_quality"] if results else {},  # as summary.json's
+        "data_stats": results[0].get("data_stats", {}) if results else {},  # summary.json's ``data``
     }
 
 

@@ -18,7 +18,7 @@ from hft_console.backtest.report import build_report
 from hft_console.backtest.scenarios import STRATEGY_VARIANTS, Scenario, make_scenarios, scenario_settings
 from hft_console.compute.executor import Executor, JobFailure, fetch, open_executor
 from hft_console.engine.engine import Engine
-from hft_console.market.open import data_quality, open_source
+from hft_console.market.open import data_quality, data_stats, open_source
 from hft_console.market.source import DataError, MarketSource
 from hft_console.routing.registry import ROUTER_NAMES
 from hft_console.settings import Settings
@@ -140,6 +140,7 @@ def run_one(job: tuple[Any, ...]) -> dict[str, Any]:
         "adverse_bps_qty": flow.adverse_bps_qty,
         "adverse_qty": flow.adverse_qty,
         "data_quality": data_quality(engine.market),  # the same data in every run: the report keeps one
+        "data_stats": data_stats(engine.market),
         "wall_s": engine.wall_elapsed,
     }
 

@@ -157,7 +157,8 @@ class L3RestingBook(RestingBook):
             elif what == EXECUTE:
                 if p <= joined and q.ahead > 0:
                     q.ahead = max(0.0, q.ahead - shares)
-                elif p > joined:
+                elif p > joined:  # the queue reached an order behind us: nothing is ahead any more
+                    q.ahead = 0.0
                     got += min(shares, left - got)
             elif what == HIDDEN:
                 if q.ahead <= 0:

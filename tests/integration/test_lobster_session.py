@@ -82,6 +82,8 @@ def test_a_backtest_on_lobster_data_and_its_files_shipped_to_another_node(tmp_pa
     assert out.returncode == 0, out.stderr[-2000:]
     report = json.loads((tmp_path / "bt.json").read_text())
     assert report["data"] == f"lobster:{path}" and report["scenarios"] == 3
+    stats = report["data_stats"]
+    assert stats["messages"] == 1500 and stats["book_checks"] == 1500 and stats["book_mismatches"] == 0
     prefix, files, entry = data_files(f"lobster:{path}")
     assert prefix == "lobster:" and [f.name for f in files] == [
         path.name,
