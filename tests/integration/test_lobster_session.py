@@ -78,7 +78,17 @@ def test_a_backtest_on_lobster_data_and_its_files_shipped_to_another_node(tmp_pa
     msgs, initial = random_messages(14, 1500)
     (tmp_path / "d").mkdir()
     path = write_lobster(tmp_path / "d", msgs, initial=initial)
-    out = hft("backtest", "--data", f"lobster:{path}", "--scenarios", "3", "--json", str(tmp_path / "bt.json"))
+    out = hft(
+        "backtest",
+        "--data",
+        f"lobster:{path}",
+        "--scenarios",
+        "3",
+        "--duration",
+        "600",
+        "--json",
+        str(tmp_path / "bt.json"),
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     report = json.loads((tmp_path / "bt.json").read_text())
     assert report["data"] == f"lobster:{path}" and report["scenarios"] == 3
