@@ -102,3 +102,19 @@ def test_a_backtest_on_lobster_data_and_its_files_shipped_to_another_node(tmp_pa
     assert entry == path.name
     shipped = share_data(f"lobster:{path}")
     assert [n for n, _ in shipped[1]] == [f.name for f in files]
+
+
+def test_a_session_and_a_backtest_on_hftbacktest_event_files(tmp_path: Path) -> None:
+    from tests.unit.test_hftbacktest_npz import AAPL_ROWS, MSFT_ROWS, write  # the format, written out
+
+    a, m = write(tmp_path / "aapl.npz", AAPL_ROWS), write(tmp_path / "msft.npz", MSFT_ROWS)
+    out = hft(*SESSION, "--symbols", "AAPL,MSFT", "--data", f"hftbacktest:{a},{m}", "--run-dir", str(tmp_path / "r"))
+    assert out.returncode == 0, out.stderr[-2000:]
+    s = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert s["symbols"] == ["AAPL", "MSFT"] and s["ticks"] > 0
+    assert s["data"]["messages"] == sum(1 for r in AAPL_ROWS + MSFT_ROWS if int(r[0]) & (1 << 30))  # type: ignore[call-overload]
+    bt = hft("backtest", "--symbols", "AAPL,MSFT", "--data", f"hftbacktest:{a},{m}", "--scenarios", "2",
+             "--json", str(tmp_path / "bt.json"))  # fmt: skip
+    assert bt.returncode == 0, bt.stderr[-2000:]
+    wrong = hft(*SESSION, "--symbols", "AAPL", "--data", f"hftbacktest:{a},{m}", "--run-dir", str(tmp_path / "r2"))
+    assert wrong.returncode == 2 and "expected one symbol per file" in wrong.stderr
