@@ -114,9 +114,8 @@ def _whole(f: LobsterFile, values: np.ndarray, name: str, expected: str, book: b
     bad = np.flatnonzero(~np.isfinite(values) | (values != np.round(values)))
     if bad.size:
         i = int(bad[0])
-        raise f.error(
-            i // values.shape[1] if values.ndim == 2 else i, f"{name} = {float(values.flat[i]):g}; expected {expected}", book
-        )
+        row = i // values.shape[1] if values.ndim == 2 else i
+        raise f.error(row, f"{name} = {float(values.flat[i]):g}; expected {expected}", book)
     return values.astype(np.int64)
 
 
