@@ -51,11 +51,14 @@ class L3Book:
         self._best()
         self.mismatch_rows = self._check(f, unit) if f.book is not None else np.zeros(0, dtype=np.int64)
         self.checked = n if f.book is not None else 0
-        ex = np.flatnonzero(np.isin(typ, (4, 5)))
-        self.ex_idx, self.ex_side, self.ex_ticks = ex, d[ex], self.exec_ticks_f[ex]
-        self.ex_size, self.ex_type, self.ex_prio = size[ex], typ[ex], prio[ex]
-        sub = np.flatnonzero(typ == 1)
-        self.sub_idx, self.sub_side, self.sub_ticks, self.sub_size = sub, d[sub], self.ticks[sub], size[sub]
+        # per resting side: executions (visible and hidden) of its orders, and submits on it
+        self.executions: dict[int, tuple[np.ndarray, ...]] = {}
+        self.submits: dict[int, tuple[np.ndarray, ...]] = {}
+        for side in (1, -1):
+            ex = np.flatnonzero(np.isin(typ, (4, 5)) & (d == side))
+            self.executions[side] = (ex, self.exec_ticks_f[ex], size[ex], typ[ex].astype(np.int64))
+            sub = np.flatnonzero((typ == 1) & (d == side))
+            self.submits[side] = (sub, self.ticks[sub], size[sub])
         halts = np.flatnonzero(typ == 7)
         # halted from a halt message (price -1) until trading resumes (price 1); quoting resumes (0) first
         state = np.where(f.price[halts] == -1, 1, np.where(f.price[halts] == 1, 0, -1))
@@ -206,39 +209,24 @@ class L3Book:
     # -- what a venue asks --------------------------------------------------------------------------
     def index_at(self, t_ns: int) -> int:
         """The last message at or before ``t_ns`` (venue frame); -1 before the first."""
-        return int(np.searchsorted(self.ts, t_ns, side="right")) - 1
+        return int(self.ts.searchsorted(t_ns, side="right")) - 1
+
+    def slot(self, side: int, ticks: int) -> tuple[int, int, int]:
+        """A level's (rank, start, end) in the ``lv_*`` arrays; rank -1 (empty slice) for a level no
+        message ever touched and the first book did not hold."""
+        key = (0 if side > 0 else SIDE_SPAN) + ticks
+        r = int(self.uniq.searchsorted(key))
+        if r >= self.uniq.size or int(self.uniq[r]) != key:
+            return -1, 0, 0
+        return r, int(self.lv_start[r]), int(self.lv_start[r + 1])
 
     def level(self, side: int, ticks: int, after: int) -> int:
         """Others' shares at ``ticks`` on ``side`` (+1 bids, -1 asks) after message ``after``."""
-        key = (0 if side > 0 else SIDE_SPAN) + ticks
-        return int(self.sizes(np.array([key]), np.array([after]))[0])
-
-    def level_events(
-        self, side: int, ticks: int, lo: int, hi: int
-    ) -> tuple[list[int], list[int], list[int], list[int]]:
-        """Messages in (lo, hi] at the level: (index, type, shares, priority), in order."""
-        key = (0 if side > 0 else SIDE_SPAN) + ticks
-        r = int(np.searchsorted(self.uniq, key))
-        if r >= self.uniq.size or self.uniq[r] != key:
-            return [], [], [], []
-        s, e = int(self.lv_start[r]), int(self.lv_start[r + 1])
-        idx = self.lv_idx[s:e]
-        a, b = s + int(np.searchsorted(idx, lo, side="right")), s + int(np.searchsorted(idx, hi, side="right"))
-        sl = slice(a, b)
-        return (self.lv_idx[sl].tolist(), self.lv_type[sl].tolist(), (-self.lv_delta[sl]).tolist(),
-                self.lv_prio[sl].tolist())  # fmt: skip
-
-    def executions(self, lo: int, hi: int) -> tuple[list[int], list[int], list[float], list[int], list[int]]:
-        """Executions (visible and hidden) in (lo, hi]: (index, resting side, price in ticks, shares, type)."""
-        a, b = np.searchsorted(self.ex_idx, [lo, hi], side="right").tolist()
-        return (self.ex_idx[a:b].tolist(), self.ex_side[a:b].tolist(), self.ex_ticks[a:b].tolist(),
-                self.ex_size[a:b].tolist(), self.ex_type[a:b].tolist())  # fmt: skip
-
-    def submits(self, lo: int, hi: int) -> tuple[list[int], list[int], list[int], list[int]]:
-        """Orders submitted in (lo, hi]: (index, side, price in ticks, shares)."""
-        a, b = np.searchsorted(self.sub_idx, [lo, hi], side="right").tolist()
-        return (self.sub_idx[a:b].tolist(), self.sub_side[a:b].tolist(), self.sub_ticks[a:b].tolist(),
-                self.sub_size[a:b].tolist())  # fmt: skip
+        r, start, end = self.slot(side, ticks)
+        if r < 0:
+            return 0
+        p = start + int(self.lv_idx[start:end].searchsorted(after, side="right")) - 1
+        return int(self.lv_after[p]) if p >= start else int(self.init[r])
 
     def halted(self, after: int) -> bool:
         """Whether trading is halted after message ``after``."""

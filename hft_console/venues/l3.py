@@ -26,7 +26,10 @@ are there to take. (The data cannot show what the real takers would have done wi
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
+
+import numpy as np
 
 from hft_console.domain import Order, Quote
 from hft_console.venues.queue import QueueModel
@@ -37,23 +40,44 @@ WALK_TICKS = 1000  # a take walks at most this many price levels past the touch
 
 
 class L3Levels(Protocol):
-    """A symbol's rebuilt book (market/l3book.py L3Book); message indices run in time order."""
+    """A symbol's rebuilt book (market/l3book.py L3Book). Message indices run in time order; the
+    ``lv_*`` arrays hold every level's messages grouped by level (``slot``), each with its type,
+    shares (negative: removed), its order's priority (its submit's index; -1: in the first book) and
+    the level's size after it."""
 
-    ts: object
+    lv_idx: np.ndarray
+    lv_type: np.ndarray
+    lv_delta: np.ndarray
+    lv_prio: np.ndarray
+    lv_after: np.ndarray
+    init: np.ndarray
+    #: resting side -> (index, price in ticks (float: a hidden one may print between ticks), shares, type)
+    executions: dict[int, tuple[np.ndarray, ...]]
+    #: side -> (index, price in ticks, shares) of the orders submitted on it
+    submits: dict[int, tuple[np.ndarray, ...]]
 
     def index_at(self, t_ns: int) -> int: ...
 
+    def slot(self, side: int, ticks: int) -> tuple[int, int, int]: ...
+
     def level(self, side: int, ticks: int, after: int) -> int: ...
 
-    def level_events(
-        self, side: int, ticks: int, lo: int, hi: int
-    ) -> tuple[list[int], list[int], list[int], list[int]]: ...
-
-    def executions(self, lo: int, hi: int) -> tuple[list[int], list[int], list[float], list[int], list[int]]: ...
-
-    def submits(self, lo: int, hi: int) -> tuple[list[int], list[int], list[int], list[int]]: ...
-
     def halted(self, after: int) -> bool: ...
+
+
+@dataclass(slots=True)
+class Place:
+    """One resting order's place in the real book: it joined after message ``joined``; the messages up
+    to ``done`` are applied; the cursors are the next unread entry of its level's messages, of its
+    side's executions and of the other side's submits."""
+
+    joined: int
+    done: int
+    rank: int
+    lv: int
+    lv_end: int
+    ex: int
+    sub: int
 
 
 class L3RestingBook(RestingBook):
@@ -64,12 +88,8 @@ class L3RestingBook(RestingBook):
         super().__init__(model, inv_tick)
         self.books = books
         self.now = 0
-        self.placed: dict[int, list[int]] = {}  # order id -> [joined after message, caught up to message]
+        self.placed: dict[int, Place] = {}  # order id -> its place
         self.taken: dict[tuple[int, int, int], list[int]] = {}  # (sym, side, ticks) -> [shares, seen to, taken at]
-
-    def at(self, sym: int) -> int:
-        book = self.books.get(sym)
-        return book.index_at(self.now) if book is not None else -1
 
     def halted(self, sym: int) -> bool:
         book = self.books.get(sym)
@@ -80,10 +100,14 @@ class L3RestingBook(RestingBook):
         if book is None:
             return
         m = book.index_at(self.now)
-        ahead = book.level(r.side, r.ticks, m)
+        rank, start, end = book.slot(r.side, r.ticks)
+        lv = start + int(book.lv_idx[start:end].searchsorted(m, side="right"))
+        ahead = int(book.lv_after[lv - 1]) if lv > start else (int(book.init[rank]) if rank >= 0 else 0)
+        ex = int(book.executions[r.side][0].searchsorted(m, side="right"))
+        sub = int(book.submits[-r.side][0].searchsorted(m, side="right"))
         r.q = self.model.join(ahead)
         r.level = ahead
-        self.placed[r.order.order_id] = [m, m]
+        self.placed[r.order.order_id] = Place(m, m, rank, lv, end, ex, sub)
 
     def add(self, order: Order, sym: int, quote: Quote | None, behind_touch_shares: int) -> Resting:
         r = super().add(order, sym, quote, behind_touch_shares)
@@ -117,37 +141,48 @@ class L3RestingBook(RestingBook):
         hi = book.index_at(self.now)
         fills: Fills = []
         for r in list(rows):
-            state = self.placed.get(r.order.order_id)
-            if state is None or state[1] >= hi:
+            place = self.placed.get(r.order.order_id)
+            if place is None or place.done >= hi:
                 continue
-            got = self._advance(book, r, state[0], state[1], hi)
-            state[1] = hi
+            got = self._advance(book, r, place, hi)
             if got:
                 fills.append((r, got))
         return fills
 
-    def _advance(self, book: L3Levels, r: Resting, joined: int, lo: int, hi: int) -> int:
-        """Messages (lo, hi] against one order: shares it fills (at most its leaves)."""
+    def _advance(self, book: L3Levels, r: Resting, pl: Place, hi: int) -> int:
+        """Messages up to ``hi`` against one order: the shares it fills (at most its leaves)."""
+        pl.done = hi
         events: list[tuple[int, int, int, int]] = []  # (message, what, shares, priority)
-        idx, typ, size, prio = book.level_events(r.side, r.ticks, lo, hi)
-        events += [(i, t, s, p) for i, t, s, p in zip(idx, typ, size, prio, strict=True) if t != 1]
-        e_idx, e_side, e_ticks, e_size, e_type = book.executions(lo, hi)
-        for i, side, ticks, s, t in zip(e_idx, e_side, e_ticks, e_size, e_type, strict=True):
-            if side != r.side:
-                continue
-            through = r.side * (r.ticks - ticks)  # > 0: the execution was at a worse price than ours
+        lv_idx = book.lv_idx
+        lv, end = pl.lv, pl.lv_end
+        while lv < end and lv_idx.item(lv) <= hi:
+            if book.lv_type.item(lv) != 1:  # a submit at our price is behind us
+                events.append((lv_idx.item(lv), book.lv_type.item(lv), -book.lv_delta.item(lv), book.lv_prio.item(lv)))
+            lv += 1
+        if lv != pl.lv:
+            r.level = int(book.lv_after[lv - 1])
+        pl.lv = lv
+        e_idx, e_ticks, e_size, e_type = book.executions[r.side]
+        k, n, mine = pl.ex, e_idx.size, r.ticks
+        while k < n and e_idx.item(k) <= hi:
+            through = r.side * (mine - e_ticks.item(k))  # > 0: the execution was at a worse price than ours
             if through > 1e-9:
-                events.append((i, 10, s, 0))
-            elif t == HIDDEN and abs(through) <= 1e-9:
-                events.append((i, HIDDEN, s, 0))
-        s_idx, s_side, s_ticks, s_size = book.submits(lo, hi)
-        for i, side, ticks, s in zip(s_idx, s_side, s_ticks, s_size, strict=True):
-            if side == -r.side and r.side * (r.ticks - ticks) >= 0:
-                events.append((i, 11, s, 0))
+                events.append((e_idx.item(k), 10, e_size.item(k), 0))
+            elif through > -1e-9 and e_type.item(k) == HIDDEN:
+                events.append((e_idx.item(k), HIDDEN, e_size.item(k), 0))
+            k += 1
+        pl.ex = k
+        s_idx, s_ticks, s_size = book.submits[-r.side]
+        k, n = pl.sub, s_idx.size
+        while k < n and s_idx.item(k) <= hi:
+            if r.side * (mine - s_ticks.item(k)) >= 0:  # the other side's order at or through our price
+                events.append((s_idx.item(k), 11, s_size.item(k), 0))
+            k += 1
+        pl.sub = k
         if not events:
             return 0
         events.sort()
-        q, left = r.q, r.leaves
+        q, left, joined = r.q, r.leaves, pl.joined
         got = 0
         for _, what, shares, p in events:
             if left - got <= 0:
@@ -165,7 +200,6 @@ class L3RestingBook(RestingBook):
                     got += min(shares, left - got)
             elif what in (10, 11):
                 got += min(shares, left - got)
-        r.level = book.level(r.side, r.ticks, hi)
         return got
 
     # -- takes ---------------------------------------------------------------------------------------
@@ -203,10 +237,13 @@ class L3RestingBook(RestingBook):
             return 0
         held, seen, cut = state
         if m > seen:
-            _, typ, size, prio = book.level_events(key[1], key[2], seen, m)
-            for t, s, p in zip(typ, size, prio, strict=True):
+            _, start, end = book.slot(key[1], key[2])
+            idx = book.lv_idx[start:end]
+            a, b = start + int(idx.searchsorted(seen, side="right")), start + int(idx.searchsorted(m, side="right"))
+            for t, d, p in zip(book.lv_type[a:b].tolist(), book.lv_delta[a:b].tolist(), book.lv_prio[a:b].tolist(),
+                               strict=True):  # fmt: skip
                 if t == EXECUTE or (t in (CANCEL, DELETE) and p <= cut):
-                    held -= s
+                    held += d  # d < 0: shares removed
             held = max(0, held)
             if held == 0:
                 del self.taken[key]
