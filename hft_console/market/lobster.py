@@ -225,14 +225,15 @@ class LobsterMarket:
 
     def next_batch(self, t1_ns: int) -> TickBatch:
         qa, pa_ = self.q_ptr, self.p_ptr
-        qb = max(qa, int(np.searchsorted(self.q[0], t1_ns, side="left")))
-        pb = max(pa_, int(np.searchsorted(self.p[0], t1_ns, side="left")))
-        self.m_ptr = max(self.m_ptr, int(np.searchsorted(self.msg_ts, t1_ns, side="left")))
+        q, p = self.q, self.p
+        qb = max(qa, int(q[0].searchsorted(t1_ns)))
+        pb = max(pa_, int(p[0].searchsorted(t1_ns)))
+        self.m_ptr = max(self.m_ptr, int(self.msg_ts.searchsorted(t1_ns)))
         self.q_ptr, self.p_ptr = qb, pb
-        ts, stream, bid, ask, bsz, asz = (c[qa:qb] for c in self.q)
-        pts, pstream, price, size, side = (c[pa_:pb] for c in self.p)
-        prints = TradePrints(pts, pstream, price, size, side) if pb > pa_ else None
-        return TickBatch(ts, stream, bid, ask, bsz, asz, {}, pb - pa_, prints)
+        prints = TradePrints(p[0][pa_:pb], p[1][pa_:pb], p[2][pa_:pb], p[3][pa_:pb], p[4][pa_:pb]) if pb > pa_ else None
+        return TickBatch(
+            q[0][qa:qb], q[1][qa:qb], q[2][qa:qb], q[3][qa:qb], q[4][qa:qb], q[5][qa:qb], {}, pb - pa_, prints
+        )
 
     def fundamental_at(self, sym: int, t_ns: int) -> float:
         return math.nan
