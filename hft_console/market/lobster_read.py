@@ -80,23 +80,41 @@ def message_files(path: Path) -> list[Path]:
 
 
 def _numbers(path: Path, columns: int) -> np.ndarray:
-    """The file's rows as an (n, columns) float64 array; DataError naming the first bad row."""
+    """The file's rows as an (n, columns) float64 array (pyarrow's CSV reader); DataError naming the
+    first bad row (1-based, blank lines skipped)."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    names = [f"c{i}" for i in range(columns)]
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        table = pacsv.read_csv(
+            path,
+            read_options=pacsv.ReadOptions(column_names=names, encoding="utf-8"),
+            convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.float64())),
+        )
+    except FileNotFoundError:
+        raise DataError("lobster", f"{path}: no such file", 2) from None
     except OSError as exc:
-        raise DataError("lobster", f"{path}: cannot read: {exc.strerror or exc}", 2) from None
+        if not path.is_file():
+            raise DataError("lobster", f"{path}: cannot read: {exc}", 2) from None
+        table = None
+    except pa.ArrowInvalid:
+        table = None
+    if table is not None and table.num_rows and all(c.null_count == 0 for c in table.columns):
+        return np.column_stack([c.to_numpy() for c in table.columns])
+    _find_bad_row(path, columns)
+    raise DataError("lobster", f"{path}: unreadable rows; expected {columns} comma-separated numbers per row", 2)
+
+
+def _find_bad_row(path: Path, columns: int) -> None:
+    """Raises DataError naming the first row that is not ``columns`` numbers (the slow path, on error)."""
+    try:
+        lines = [line for line in path.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
     except UnicodeDecodeError:
         raise DataError("lobster", f"{path}: not UTF-8 text; expected LOBSTER's comma-separated numbers", 2) from None
-    lines = text.splitlines()
-    if not lines or not any(line.strip() for line in lines):
+    if not lines:
         raise DataError("lobster", f"{path}: empty; expected at least one row", 2)
-    try:
-        arr = np.loadtxt(lines, delimiter=",", dtype=np.float64, ndmin=2)
-    except ValueError:
-        arr = None
-    if arr is not None and arr.shape[1] == columns and len(arr) == len(lines):
-        return arr
-    for i, line in enumerate(lines):  # the slow path only finds the row to name
+    for i, line in enumerate(lines):
         fields = line.split(",")
         if len(fields) != columns:
             raise DataError("lobster", f"{path}: row {i + 1}: {len(fields)} fields; expected {columns}", 2)
@@ -107,7 +125,6 @@ def _numbers(path: Path, columns: int) -> np.ndarray:
                 raise DataError(
                     "lobster", f"{path}: row {i + 1}: field {j + 1} = {f.strip()!r}; expected a number", 2
                 ) from None
-    raise DataError("lobster", f"{path}: unreadable rows; expected {columns} comma-separated numbers per row", 2)
 
 
 def _whole(f: LobsterFile, values: np.ndarray, name: str, expected: str, book: bool = False) -> np.ndarray:
