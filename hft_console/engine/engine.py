@@ -71,6 +71,8 @@ class Engine:
         self._gc_owned = False  # whether _start turned automatic collection off (and _finish turns it back on)
         # set by a console (any thread): collect everything at the end of the next batch, on this thread
         self.full_collection_requested = False
+        self.skip_idle = True  # sim clock on recorded data: jump over batches that would be empty
+        self.skipped_batches = 0
         seed = s.session.seed
         self.market: MarketSource = market if market is not None else open_source(s, seed)
         try:
@@ -243,7 +245,10 @@ class Engine:
         t = 0
         try:
             market = self.market
+            skip = self.skip_idle and not self.clock.is_wall and getattr(market, "next_ns", None) is not None
             while t < self.duration_ns and not self.stop_requested and not market.exhausted:
+                if skip:
+                    t = self._skip_idle(t)
                 t = self._step(t, min(t + self.batch_ns, self.duration_ns))
             self.session_end_ns = t
             self.progress.accepting = False
@@ -256,6 +261,28 @@ class Engine:
                 self.flow.expire_all(t)
         finally:
             self._finish()
+
+    def _skip_idle(self, t: int) -> int:
+        """Simulated clock, recorded data: the batches before the next thing that can happen (the data's
+        next event, a venue's answer, an order's expiry, a due adverse-selection mark, the status line)
+        would be empty, so time jumps over them on the batch grid; what those batches would have done
+        (the P&L sparkline's samples) is done here. The session's results are the same (a test)."""
+        flow = self.flow
+        nxt = min(self.market.next_ns, flow.next_event_ns, flow.next_print_ns, flow.next_ttl_ns,  # type: ignore[attr-defined]
+                  self._next_status_ns, self.duration_ns)  # fmt: skip
+        if flow.adverse_pending:
+            nxt = min(nxt, flow.adverse_pending[0][0])
+        batches = (int(nxt) - t) // self.batch_ns - 1  # batches that end before the next event
+        if batches <= 0 or self.commands.pending or self.monitor.bucket_ns < self.batch_ns:
+            return t
+        t_new = t + batches * self.batch_ns
+        while self._next_pnl_sample_ns <= t_new:  # one sample per bucket crossed, as the batches would take
+            self._next_pnl_sample_ns += self.monitor.bucket_ns
+            self.pnl_history.append(self.portfolio.total)
+        self.progress.now_ns = t_new
+        self.clock.advance_to(t_new)
+        self.skipped_batches += batches
+        return t_new
 
     def _wind_down_ns(self) -> int:
         """Long enough for the slowest answer the venue models can give: a timeout or a worst spike."""

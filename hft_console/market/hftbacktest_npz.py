@@ -390,6 +390,12 @@ class HftBacktestMarket:
         return self.q_ptr >= self.q_ts.size and self.p_ptr >= self.p_ts.size
 
     @property
+    def next_ns(self) -> float:
+        """When the next quote or print is stamped (inf: none left)."""
+        return min(self.q_ts.item(self.q_ptr) if self.q_ptr < self.q_ts.size else math.inf,
+                   self.p_ts.item(self.p_ptr) if self.p_ptr < self.p_ts.size else math.inf)  # fmt: skip
+
+    @property
     def quality(self) -> dict[str, object]:
         """What was dropped or changed in the data served so far (summary.json ``data_quality``): feed events
         skipped (``skipped_by_kind``: bbo, depth_no_side, trade_no_side), rows put back in order, quantities

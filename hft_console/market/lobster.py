@@ -183,6 +183,13 @@ class LobsterMarket:
         return self.m_ptr >= self.n_messages
 
     @property
+    def next_ns(self) -> float:
+        """When the next quote or print is stamped (inf: none left): the engine skips the time before."""
+        q, p = self.q[0], self.p[0]
+        return min(q.item(self.q_ptr) if self.q_ptr < q.size else math.inf,
+                   p.item(self.p_ptr) if self.p_ptr < p.size else math.inf)  # fmt: skip
+
+    @property
     def data_stats(self) -> dict[str, Any]:
         """summary.json ``data``: messages replayed so far, orderbook rows checked against the rebuilt
         book and those that differed (the first few named), anomalies counted, messages by type."""

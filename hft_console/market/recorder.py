@@ -80,6 +80,12 @@ class RecordingMarket:
         return self.inner.exhausted
 
     @property
+    def next_ns(self) -> float | None:
+        """The recorded source's (None when it cannot say): skipped time holds nothing to record."""
+        nxt: float | None = getattr(self.inner, "next_ns", None)
+        return nxt
+
+    @property
     def trades_rejected(self) -> int:
         return int(getattr(self.inner, "trades_rejected", 0))
 

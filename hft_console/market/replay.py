@@ -262,6 +262,11 @@ class ReplayMarket:
         return self.ptr >= self.n_events
 
     @property
+    def next_ns(self) -> float:
+        """The earliest time the next batch can end and hold a row (inf: none left)."""
+        return self.ts_reach.item(self.ptr) if self.ptr < self.n_events else math.inf
+
+    @property
     def quality(self) -> dict[str, int]:
         """What the replay changed in its data (summary.json ``data_quality``): prices snapped to the tick."""
         return {"prices_snapped": self.prices_snapped}

@@ -6,9 +6,13 @@ import json
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from hft_console.backtest.run import data_files, share_data
+from hft_console.engine.engine import Engine
+from tests.conftest import make_settings
 from tests.integration.test_cli import hft
-from tests.lobster_files import random_messages, write_lobster
+from tests.lobster_files import Msg, random_messages, write_lobster
 
 SESSION = ["--no-ui", "--clock", "sim", "--skip-backtest", "--log-level", "verbose", "--seed", "3"]
 
@@ -118,3 +122,36 @@ def test_a_session_and_a_backtest_on_hftbacktest_event_files(tmp_path: Path) -> 
     assert bt.returncode == 0, bt.stderr[-2000:]
     wrong = hft(*SESSION, "--symbols", "AAPL", "--data", f"hftbacktest:{a},{m}", "--run-dir", str(tmp_path / "r2"))
     assert wrong.returncode == 2 and "expected one symbol per file" in wrong.stderr
+
+
+def sparse(seed: int, n: int) -> tuple[list[Msg], dict[int, list[int]]]:
+    """Messages seconds apart (a quiet stock): most 20 ms batches hold nothing."""
+    msgs, initial = random_messages(seed, n)
+    return [(34_200.0 + 0.37 * i + (0.2 if i % 7 == 0 else 0.0), *m[1:]) for i, m in enumerate(msgs)], initial
+
+
+@pytest.mark.parametrize("strategy", ["imbalance", "market-maker"])
+def test_skipping_empty_batches_changes_nothing(tmp_path: Path, strategy: str) -> None:
+    msgs, initial = sparse(21, 600)
+    path = write_lobster(tmp_path, msgs, initial=initial)
+    settings = make_settings(**{"data.source": f"lobster:{path}", "session.symbols": "TEST",
+                                "session.duration_s": 600, "strategy.name": strategy})  # fmt: skip
+    runs = []
+    for skip in (False, True):
+        engine = Engine(settings, tmp_path / f"run-{skip}")
+        engine.skip_idle = skip
+        engine.run()
+        summary = json.loads((tmp_path / f"run-{skip}" / "summary.json").read_text())
+        with sqlite3.connect(tmp_path / f"run-{skip}" / "journal.sqlite") as db:
+            fills = db.execute("SELECT ts_ns, order_id, qty, price, liquidity FROM fills ORDER BY id").fetchall()
+            events = db.execute("SELECT order_id, ts_ns, state, qty, price, queue_ahead FROM order_events").fetchall()
+        runs.append((engine, summary, fills, events))
+    (slow, a, fa, ea), (fast, b, fb, eb) = runs
+    assert fast.skipped_batches > 10 * slow.skipped_batches and slow.skipped_batches == 0
+    assert fa == fb and ea == eb and len(fa) > 0
+    assert slow.pnl_history == fast.pnl_history
+    for key in ("wall_s", "ticks_per_s", "decision_latency_us", "inference_us", "journal"):
+        a.pop(key, None)
+        b.pop(key, None)
+    assert a["data"] == b["data"] and a["data"]["messages"] == 600
+    assert {k: v for k, v in a.items() if "latency" not in k} == {k: v for k, v in b.items() if "latency" not in k}
