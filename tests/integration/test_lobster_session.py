@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import sqlite3
 from pathlib import Path
@@ -155,3 +156,25 @@ def test_skipping_empty_batches_changes_nothing(tmp_path: Path, strategy: str) -
         b.pop(key, None)
     assert a["data"] == b["data"] and a["data"]["messages"] == 600
     assert {k: v for k, v in a.items() if "latency" not in k} == {k: v for k, v in b.items() if "latency" not in k}
+
+
+def test_a_recording_of_a_lobster_session_keeps_every_print_and_the_exchange_times(tmp_path: Path) -> None:
+    msgs, initial = random_messages(31, 800)
+    path = write_lobster(tmp_path, msgs, initial=initial)
+    rec = tmp_path / "rec.csv"
+    out = hft(*SESSION, "--data", f"lobster:{path}", "--record", str(rec), "--run-dir", str(tmp_path / "r"))
+    assert out.returncode == 0, out.stderr[-2000:]
+    with rec.open(newline="") as fh:
+        trades = [row for row in csv.DictReader(fh) if row["kind"] == "trade"]
+    executions = [m for m in msgs if m[1] in (4, 5)]
+    assert len(trades) == len(executions)
+    delay_ns = 45_000  # NASDAQ's feed_delay_us in config/default.toml: the engine saw each print that late
+    midnight = 1_704_171_600 * 10**9  # 2024-01-02 00:00 in New York, UTC epoch ns
+    first = executions[0]
+    assert int(trades[0]["ts_ns"]) == midnight + round(float(f"{first[0]:.9f}") * 1e9) + delay_ns
+    assert trades[0]["side"] == ("S" if first[5] > 0 else "B") and float(trades[0]["price"]) == first[4] / 10_000
+    again = hft(*SESSION, "--data", f"replay:{rec}", "--run-dir", str(tmp_path / "r2"))
+    assert again.returncode == 0, again.stderr[-2000:]
+    a = json.loads((tmp_path / "r" / "summary.json").read_text())
+    b = json.loads((tmp_path / "r2" / "summary.json").read_text())
+    assert a["ticks"] == b["ticks"] and a["trades"]["seen"] == b["trades"]["seen"]
