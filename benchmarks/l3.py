@@ -203,7 +203,7 @@ def data_for(folder: Path, n: int, seed: int, seconds: float) -> tuple[Path, flo
 
 
 # -- this project ------------------------------------------------------------------------------------
-def settings_for(path: Path, strategy: str | None) -> Settings:
+def settings_for(path: Path, strategy: str | None, batch_ms: float | None = None) -> Settings:
     """The default session settings on the simulated clock over ``path`` (what the command builds)."""
     flags: dict[str, object] = {
         "session.clock": "sim",
@@ -214,6 +214,8 @@ def settings_for(path: Path, strategy: str | None) -> Settings:
     }
     if strategy is not None:
         flags["strategy.name"] = strategy
+    if batch_ms is not None:
+        flags["market.batch_ms"] = batch_ms
     return load_settings(flags, environ={}, dotenv_path=None, router_names=ROUTER_NAMES)
 
 
@@ -239,11 +241,16 @@ def load(path: Path, repeat: int) -> tuple[LobsterMarket, float]:
 
 
 def engine_runs(
-    path: Path, market: LobsterMarket, strategy: str | None, repeat: int, skip_idle: bool = True
+    path: Path,
+    market: LobsterMarket,
+    strategy: str | None,
+    repeat: int,
+    skip_idle: bool = True,
+    batch_ms: float | None = None,
 ) -> EngineRun:
     """Best of ``repeat`` engine runs over the rewound market (in-memory journal, nothing on disk);
     ``skip_idle`` False: every 20 ms batch is stepped through, empty or not."""
-    s = settings_for(path, strategy)
+    s = settings_for(path, strategy, batch_ms)
     best: EngineRun | None = None
     for _ in range(repeat):
         engine = Engine(s, None, market=market.rewound())
@@ -375,8 +382,10 @@ def report(args: argparse.Namespace, folder: Path) -> None:
     print(f"engine-side, best of {args.repeat} (one process, the market rewound for each run):")
     print(f"{'strategy':<26}{'wall s':>8}{'messages/s':>12}{'quotes':>10}{'prints':>10}{'orders':>8}{'fills':>8}")
     runs = {}
-    for label, strategy in (("imbalance (default, IOC)", None), ("market-maker (resting)", "market-maker")):
-        r = runs[label] = engine_runs(path, market, strategy, args.repeat)
+    cases = (("imbalance (default, IOC)", None, None), ("market-maker (resting)", "market-maker", None),
+             ("imbalance, batch_ms 1000", None, 1000.0))  # fmt: skip
+    for label, strategy, batch_ms in cases:
+        r = runs[label] = engine_runs(path, market, strategy, args.repeat, batch_ms=batch_ms)
         print(f"{label:<26}{r.wall_s:>8.2f}{n / r.wall_s:>12,.0f}{r.quotes:>10,}{r.prints:>10,}{r.orders:>8,}"
               f"{r.fills:>8,}")  # fmt: skip
     if not args.no_command:
