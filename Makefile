@@ -37,6 +37,7 @@ bench: venv
 	$(BIN)/python benchmarks/learning.py
 	$(BIN)/python benchmarks/bandits.py
 	$(BIN)/python benchmarks/latency_forecast.py
+	$(BIN)/python benchmarks/l3.py
 
 screenshots: venv
 	$(BIN)/python scripts/screenshots.py
