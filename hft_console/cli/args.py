@@ -81,7 +81,8 @@ def add_data_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--data",
         metavar="SOURCE",
-        help="market data: synthetic (default), replay:PATH (.csv/.parquet), yahoo (history), finnhub (live)",
+        help="market data: synthetic (default), replay:PATH (.csv/.parquet), lobster:PATH (LOBSTER message "
+        "file or folder), hftbacktest:PATH.npz[,PATH.npz] (one per symbol), yahoo (history), finnhub (live)",
     )
 
 
