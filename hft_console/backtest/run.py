@@ -18,6 +18,7 @@ from hft_console.backtest.report import build_report
 from hft_console.backtest.scenarios import STRATEGY_VARIANTS, Scenario, make_scenarios, scenario_settings
 from hft_console.compute.executor import Executor, JobFailure, fetch, open_executor
 from hft_console.engine.engine import Engine
+from hft_console.market.lobster import split_venue
 from hft_console.market.open import data_quality, data_stats, open_source
 from hft_console.market.source import DataError, MarketSource
 from hft_console.routing.registry import ROUTER_NAMES
@@ -55,47 +56,59 @@ def _market_for(settings: Settings, seed: int) -> MarketSource | None:
     return market
 
 
-def data_files(src: str) -> tuple[str, list[Path], str]:
-    """A recorded source's files: (prefix, paths, the part of the source after the folder). A LOBSTER
-    message file travels with its orderbook file; a folder with every file in it."""
+def data_files(src: str) -> tuple[str, list[tuple[str, Path]], str]:
+    """A recorded source's files, to ship to a node that may not have them: (prefix, [(name in the
+    shipped folder, file)], the source's body with its paths made relative to that folder). A LOBSTER
+    message file travels with its orderbook file, a folder with every file in it; several sources
+    each in a subfolder of their own (two days or venues may share a file name)."""
     prefix = next(p for p in RECORDED if src.startswith(p))
     body = src.removeprefix(prefix)
-    if prefix == "hftbacktest:":
-        return prefix, [Path(p) for p in body.split(",") if p], ""
-    path = Path(body)
-    if prefix == "lobster:":
-        if path.is_dir():
-            return prefix, sorted(p for p in path.iterdir() if p.is_file()), ""
+    if prefix == "replay:":
+        path = Path(body)
+        return prefix, [(path.name, path)], path.name
+    files: list[tuple[str, Path]] = []
+    parts: list[str] = []
+    for k, item in enumerate(i for i in body.split(",") if i):
+        text, venue = split_venue(item) if prefix == "lobster:" else (item, "")
+        path, at = Path(text), f"@{venue}" if venue else ""
+        if prefix == "lobster:" and path.is_dir():
+            files += [(f"{k}/{p.name}", p) for p in sorted(path.iterdir()) if p.is_file()]
+            parts.append(f"{k}{at}")
+            continue
         book = path.with_name(path.name.replace("_message_", "_orderbook_"))
-        return prefix, [path, *([book] if book.exists() else [])], path.name
-    return prefix, [path], path.name
+        extra = [book] if prefix == "lobster:" and book != path and book.exists() else []
+        files += [(f"{k}/{p.name}", p) for p in (path, *extra)]
+        parts.append(f"{k}/{path.name}{at}")
+    return prefix, files, ",".join(parts)
 
 
 def share_data(src: str) -> tuple[str, list[tuple[str, bytes]], str]:
-    """What a remote node needs to replay ``src``: (prefix, [(file name, bytes)], the entry point)."""
-    prefix, paths, entry = data_files(src)
-    return prefix, [(p.name, p.read_bytes()) for p in paths], entry
+    """What a remote node needs to replay ``src``: (prefix, [(name, bytes)], the body relative to them)."""
+    prefix, files, body = data_files(src)
+    return prefix, [(name, p.read_bytes()) for name, p in files], body
 
 
-def _local_data(settings: Settings, shared: Any) -> Settings:
+def local_data(settings: Settings, shared: Any) -> Settings:
     """``settings`` reading recorded data a job was handed through the executor (``share_data``, put in
     Ray's object store once): written once per worker process under the temporary directory, in a folder
     named by its content, so a node that never had the files replays the same bytes."""
-    prefix, files, entry = fetch(shared)
+    prefix, files, body = fetch(shared)
     digest = hashlib.sha256(b"".join(n.encode() + b"\0" + d for n, d in files)).hexdigest()[:16]
     folder = Path(tempfile.gettempdir()) / "hft-console-data" / digest
     for name, data in files:
         path = folder / name
         if not path.exists():
-            folder.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(parents=True, exist_ok=True)
             part = path.with_name(path.name + f".{os.getpid()}.part")
             part.write_bytes(data)
             part.replace(path)  # atomic: another worker on this node may be writing the same file
-    if prefix == "hftbacktest:":
-        body = ",".join(str(folder / n) for n, _ in files)
-    else:
-        body = str(folder / entry) if entry else str(folder)
-    return replace(settings, data=replace(settings.data, source=prefix + body))
+    if prefix == "replay:":
+        return replace(settings, data=replace(settings.data, source=f"replay:{folder / body}"))
+    local = []
+    for item in body.split(","):
+        text, venue = split_venue(item) if prefix == "lobster:" else (item, "")
+        local.append(str(folder / text) + (f"@{venue}" if venue else ""))
+    return replace(settings, data=replace(settings.data, source=prefix + ",".join(local)))
 
 
 def run_one(job: tuple[Any, ...]) -> dict[str, Any]:
@@ -103,7 +116,7 @@ def run_one(job: tuple[Any, ...]) -> dict[str, Any]:
     ``job``: (settings, scenario, router, duration_s, strategy[, shared replay data])."""
     settings, sc, router, duration_s, strategy = job[:5]
     if len(job) > 5 and job[5] is not None:
-        settings = _local_data(settings, job[5])
+        settings = local_data(settings, job[5])
     s = scenario_settings(settings, sc, router, duration_s, strategy)
     engine = Engine(s, None, market=_market_for(s, sc.seed))
     engine.run()

@@ -1,9 +1,10 @@
 """LOBSTER market-by-order data as a market source (``--data lobster:PATH``).
 
 PATH is a LOBSTER message file (its orderbook file is found beside it by LOBSTER's naming, see
-lobster_read.py) or a folder of them; each names its symbol and day. Each file's book is rebuilt
-message by message (l3book.py) and all of them map to one configured venue (``data.l3_venue``);
-several symbols merge by time.
+lobster_read.py) or a folder of them; each names its symbol and day. Several, comma-separated, each
+``PATH@VENUE`` where its books are at another configured venue than ``data.l3_venue`` (default: the
+venue named like Nasdaq). Each file's book is rebuilt message by message (l3book.py); one file per
+symbol and venue; every symbol and venue merges by time.
 
 What the engine sees: the venue's top of book whenever its price or size changes on either side (a
 book with an empty side shows no quote; counted), and every execution as a trade print: a visible or
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +43,24 @@ def default_venue(venue_names: list[str]) -> str:
     return next((v for v in venue_names if "NASDAQ" in v.upper()), venue_names[0])
 
 
+def split_venue(item: str) -> tuple[str, str]:
+    """``PATH`` or ``PATH@VENUE`` -> (path, venue or "")."""
+    head, at, tail = item.rpartition("@")
+    if at and tail and "/" not in tail and "\\" not in tail:
+        return head, tail
+    return item, ""
+
+
+def lobster_sources(body: str, venue: str) -> list[tuple[Path, str]]:
+    """``--data lobster:BODY``: comma-separated message files or folders, each optionally ``@VENUE``
+    (``venue``, ``data.l3_venue`` or the Nasdaq-like one, where none is named)."""
+    out = []
+    for item in (i for i in body.split(",") if i):
+        path, named = split_venue(item)
+        out.append((Path(path), named or venue))
+    return out
+
+
 class LobsterMarket:
     """LOBSTER files as a market source. ``delay_ns``: the venue's feed delay; ``tick``: the price
     grid in dollars. Raises DataError (exit 2) naming the file and the row."""
@@ -51,54 +71,57 @@ class LobsterMarket:
 
     def __init__(
         self,
-        path: Path,
+        sources: Sequence[tuple[Path, str]],
         symbols: list[str] | None,
         venue_names: list[str],
-        venue: str,
-        delay_ns: int,
+        delay_ns: Mapping[str, int],
         tick: float,
         max_anomalies: int = 100,
     ) -> None:
-        if venue not in venue_names:
-            raise DataError(
-                "lobster", f"data.l3_venue = {venue!r}: expected a configured venue ({', '.join(venue_names)})", 2
-            )
+        """``sources``: (a message file or a folder of them, the venue its books are at); ``delay_ns``:
+        each venue's feed delay (0 where absent)."""
         unit = tick * PRICE_UNIT
         if tick <= 0 or abs(unit - round(unit)) > 1e-9:
             raise DataError(
                 "lobster", f"market.tick_size = {tick:g}: expected a multiple of $0.0001 (LOBSTER's price unit)", 2
             )
-        files = [read_lobster(p, tick) for p in message_files(path)]
-        by_symbol: dict[str, LobsterFile] = {}
-        for f in files:
-            if f.symbol in by_symbol:
+        found: dict[tuple[str, str], LobsterFile] = {}  # (symbol, venue) -> its file
+        for path, venue in sources:
+            if venue not in venue_names:
                 raise DataError(
-                    "lobster",
-                    f"{f.path}: a second file for {f.symbol} ({by_symbol[f.symbol].path.name}); "
-                    "expected one day per symbol",
-                    2,
+                    "lobster", f"{path}: venue {venue!r}: expected a configured venue ({', '.join(venue_names)})", 2
                 )
-            by_symbol[f.symbol] = f
+            for f in (read_lobster(p, tick) for p in message_files(path)):
+                other = found.get((f.symbol, venue))
+                if other is not None:
+                    raise DataError(
+                        "lobster",
+                        f"{f.path}: a second file for {f.symbol} at {venue} ({other.path.name}); "
+                        "expected one day per symbol and venue",
+                        2,
+                    )
+                found[f.symbol, venue] = f
+        in_files = list(dict.fromkeys(sym for sym, _ in found))
         if symbols is not None:
-            absent = [s for s in symbols if s not in by_symbol]
+            absent = [s for s in symbols if s not in in_files]
             if absent:
-                raise DataError(
-                    "lobster", f"{path}: no LOBSTER file for {', '.join(absent)} (found {list(by_symbol)})", 2
-                )
-        self.symbols = list(symbols) if symbols is not None else list(by_symbol)
-        self.files = [by_symbol[s] for s in self.symbols]
-        self.label = f"lobster:{path.name}"
-        self.venue, self.n_ven = venue, len(venue_names)
-        v = venue_names.index(venue)
-        self.offset_ns = min(f.epoch_ns + int(f.t_ns[0]) for f in self.files) // 1_000_000_000 * 1_000_000_000
-        self.books: dict[int, L3Book] = {}
+                where = ", ".join(str(p) for p, _ in sources)
+                raise DataError("lobster", f"{where}: no LOBSTER file for {', '.join(absent)} (found {in_files})", 2)
+        self.symbols = list(symbols) if symbols is not None else in_files
+        sym_index = {s: i for i, s in enumerate(self.symbols)}
+        chosen = [(sym_index[s], v, f) for (s, v), f in found.items() if s in sym_index]
+        self.label = "lobster:" + ",".join(p.name + (f"@{v}" if len(sources) > 1 else "") for p, v in sources)
+        self.venues = sorted({v for _, v, _ in chosen}, key=venue_names.index)
+        self.n_ven = len(venue_names)
+        self.offset_ns = min(f.epoch_ns + int(f.t_ns[0]) for _, _, f in chosen) // 1_000_000_000 * 1_000_000_000
+        self.books: dict[str, dict[int, L3Book]] = {v: {} for v in self.venues}
         self.anomalies = {"out_of_order": 0, "unknown_order": 0, "duplicate_order": 0}
         self.one_sided = 0
         q_parts: list[tuple[np.ndarray, ...]] = []
         p_parts: list[tuple[np.ndarray, ...]] = []
         m_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self.mismatches: list[str] = []
-        for s, f in enumerate(self.files):
+        for s, venue, f in sorted(chosen, key=lambda c: (c[0], venue_names.index(c[1]))):
             ts = f.epoch_ns + f.t_ns - self.offset_ns
             late = np.flatnonzero(ts < np.maximum.accumulate(ts))
             self._anomaly(f, "out_of_order", late.size, int(late[0]) if late.size else -1, max_anomalies,
@@ -108,16 +131,17 @@ class LobsterMarket:
             self._anomaly(f, "unknown_order", book.unknown_order, book.first_unknown, max_anomalies,
                           "an order id never submitted and not in the first orderbook row")  # fmt: skip
             self.anomalies["duplicate_order"] += book.duplicate_order
-            self.books[s] = book
+            self.books[venue][s] = book
             self.one_sided += int(np.count_nonzero((book.best_bid == NONE_BID) | (book.best_ask == NONE_ASK)))
             self._describe_mismatches(f, book, tick)
-            stream = s * self.n_ven + v
-            q_parts.append(self._quotes(book, ts + delay_ns, stream, tick))
-            p_parts.append(self._prints(f, ts + delay_ns, stream))
+            stream = s * self.n_ven + venue_names.index(venue)
+            seen = ts + delay_ns.get(venue, 0)  # when the engine sees each message: one feed delay late
+            q_parts.append(self._quotes(book, seen, stream, tick))
+            p_parts.append(self._prints(f, seen, stream))
             checked = np.zeros(ts.size, dtype=np.int64) + (f.book is not None)
             bad = np.zeros(ts.size, dtype=np.int64)
             bad[book.mismatch_rows] = 1
-            m_parts.append((ts + delay_ns, checked, bad))
+            m_parts.append((seen, checked, bad))
         self.q = self._merge(q_parts)
         self.p = self._merge(p_parts)
         mts, mchk, mbad = self._merge(m_parts)
@@ -175,8 +199,8 @@ class LobsterMarket:
 
     # -- the source ---------------------------------------------------------------------------------
     def l3_books(self, venue: str) -> dict[int, L3Book] | None:
-        """Symbol index -> its rebuilt book, for the venue the files map to; None for any other venue."""
-        return self.books if venue == self.venue else None
+        """Symbol index -> its rebuilt book at ``venue``; None for a venue no file maps to."""
+        return self.books.get(venue)
 
     @property
     def exhausted(self) -> bool:
@@ -204,12 +228,12 @@ class LobsterMarket:
             6: "cross",
             7: "halt",
         }
-        for b in self.books.values():
+        for b in (b for books in self.books.values() for b in books.values()):
             for k, c in b.counts.items():
                 types[names[k]] = types.get(names[k], 0) + c
         return {
             "source": self.label,
-            "venue": self.venue,
+            "venues": list(self.venues),
             "messages": m,
             "book_checks": int(self.msg_checked[m - 1]) if m else 0,
             "book_mismatches": int(self.msg_bad[m - 1]) if m else 0,

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from hft_console.market.hftbacktest_npz import HftBacktestMarket
-from hft_console.market.lobster import LobsterMarket, default_venue
+from hft_console.market.lobster import LobsterMarket, default_venue, lobster_sources
 from hft_console.market.recorder import RecordingMarket
 from hft_console.market.replay import ReplayMarket
 from hft_console.market.source import DataError, MarketSource
@@ -73,13 +73,11 @@ def open_source(settings: Settings, seed: int) -> MarketSource:
         )
     elif src.startswith("lobster:"):
         venue = settings.data.l3_venue or default_venue(names)
-        spec = specs[names.index(venue)] if venue in names else specs[0]
         market = LobsterMarket(
-            Path(src.removeprefix("lobster:")),
+            lobster_sources(src.removeprefix("lobster:"), venue),
             symbols if symbols_explicit(settings) else None,
             names,
-            venue,
-            int(spec.feed_delay_us * 1000),
+            {v.name: int(v.feed_delay_us * 1000) for v in specs},
             settings.market.tick_size,
             settings.data.l3_max_anomalies,
         )

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hft_console.backtest.run import data_files, share_data
+from hft_console.backtest.run import data_files, local_data, share_data
 from hft_console.engine.engine import Engine
 from tests.conftest import make_settings
 from tests.integration.test_cli import hft
@@ -99,14 +99,17 @@ def test_a_backtest_on_lobster_data_and_its_files_shipped_to_another_node(tmp_pa
     assert report["data"] == f"lobster:{path}" and report["scenarios"] == 3
     stats = report["data_stats"]
     assert stats["messages"] == 1500 and stats["book_checks"] == 1500 and stats["book_mismatches"] == 0
-    prefix, files, entry = data_files(f"lobster:{path}")
-    assert prefix == "lobster:" and [f.name for f in files] == [
-        path.name,
-        path.name.replace("_message_", "_orderbook_"),
-    ]
-    assert entry == path.name
-    shipped = share_data(f"lobster:{path}")
-    assert [n for n, _ in shipped[1]] == [f.name for f in files]
+    prefix, files, body = data_files(f"lobster:{path}")
+    book = path.name.replace("_message_", "_orderbook_")
+    assert prefix == "lobster:" and files == [(f"0/{path.name}", path), (f"0/{book}", path.with_name(book))]
+    assert body == f"0/{path.name}"
+    shipped = share_data(f"lobster:{path},{path.parent}@NYSE")
+    assert [n for n, _ in shipped[1]] == [f"0/{path.name}", f"0/{book}", f"1/{path.name}", f"1/{book}"]
+    assert shipped[2] == f"0/{path.name},1@NYSE"
+    local = local_data(make_settings(), shipped).data.source
+    folder = Path(local.removeprefix("lobster:").split(",")[0]).parent.parent
+    assert local == f"lobster:{folder}/0/{path.name},{folder}/1@NYSE"
+    assert (folder / "1" / path.name).read_bytes() == path.read_bytes()
 
 
 def test_a_session_and_a_backtest_on_hftbacktest_event_files(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ def s(t: float) -> int:
 
 def book_for(tmp_path: Path, msgs: list[Msg]) -> LobsterMarket:
     path = write_lobster(tmp_path, msgs, levels=3)
-    market = LobsterMarket(path, None, ["NYSE", "NASDAQ"], "NASDAQ", 0, 0.01)
+    market = LobsterMarket([(path, "NASDAQ")], None, ["NYSE", "NASDAQ"], {}, 0.01)
     market.next_batch(10**16)
     assert market.data_stats["book_mismatches"] == 0
     return market
@@ -55,7 +55,7 @@ HAND: list[Msg] = [
 
 def test_our_order_fills_exactly_when_the_real_volume_ahead_has_traded(tmp_path: Path) -> None:
     market = book_for(tmp_path, HAND)
-    rb = L3RestingBook(QueueModel(), 100.0, dict(market.books))
+    rb = L3RestingBook(QueueModel(), 100.0, dict(market.books["NASDAQ"]))
     rb.now = s(T0 + 3)
     r = rb.add(bid(100, 100.00), 0, None, 0)
     assert r.q.shares_ahead == 300
@@ -72,7 +72,7 @@ def test_our_order_fills_exactly_when_the_real_volume_ahead_has_traded(tmp_path:
 
 def test_catching_up_in_one_step_gives_the_same_fills(tmp_path: Path) -> None:
     market = book_for(tmp_path, HAND)
-    rb = L3RestingBook(QueueModel(), 100.0, dict(market.books))
+    rb = L3RestingBook(QueueModel(), 100.0, dict(market.books["NASDAQ"]))
     rb.now = s(T0 + 3)
     r = rb.add(bid(100, 100.00), 0, None, 0)
     rb.now = s(T0 + 12)
@@ -90,7 +90,7 @@ def test_a_cancel_behind_us_never_moves_us_up(tmp_path: Path) -> None:
         (T0 + 6, 4, 1, 40, 1_000_000, 1),  # 40 of the 100 ahead trade
     ]
     market = book_for(tmp_path, msgs)
-    rb = L3RestingBook(QueueModel(), 100.0, dict(market.books))
+    rb = L3RestingBook(QueueModel(), 100.0, dict(market.books["NASDAQ"]))
     rb.now = s(T0 + 3)
     r = rb.add(bid(50, 100.00), 0, None, 0)
     rb.now = s(T0 + 6)
@@ -104,7 +104,7 @@ def test_a_real_order_through_our_price_trades_with_us(tmp_path: Path) -> None:
         (T0 + 4, 1, 3, 40, 1_000_000, -1),  # a sell at our bid, the real book's best ask: it met us
     ]
     market = book_for(tmp_path, msgs)
-    rb = L3RestingBook(QueueModel(), 100.0, dict(market.books))
+    rb = L3RestingBook(QueueModel(), 100.0, dict(market.books["NASDAQ"]))
     rb.now = s(T0 + 3)
     r = rb.add(bid(100, 100.00), 0, None, 0)  # alone at 100.00, inside the spread
     assert r.q.shares_ahead == 0
@@ -121,7 +121,7 @@ def test_a_take_walks_the_real_levels_and_what_it_took_stays_taken(tmp_path: Pat
         (T0 + 6, 1, 4, 100, 1_000_500, -1),  # new liquidity joins behind: ours to take
     ]
     market = book_for(tmp_path, msgs)
-    rb = L3RestingBook(QueueModel(), 100.0, dict(market.books))
+    rb = L3RestingBook(QueueModel(), 100.0, dict(market.books["NASDAQ"]))
     rb.now = s(T0 + 2)
     assert rb.walk(0, 1, 10005, 10006, 600) == [(500, 10005), (100, 10006)]
     assert rb.walk(0, 1, 10005, 10006, 600) == [(100, 10006)]  # the rest of 100.06; 100.05 is still ours
@@ -142,7 +142,7 @@ def test_a_halt_refuses_takes_and_posts_until_trading_resumes(tmp_path: Path) ->
     market = book_for(tmp_path, msgs)
     spec = dataclasses.replace(VENUE, name="NASDAQ", reject_prob=0.0)
     v = SimVenue(spec, model(), Draws(rng_for(1, "fills")), 0.01, 1e12, 0.0, synthetic=False, feed_delayed=True)
-    v.attach_l3(dict(market.books))
+    v.attach_l3(dict(market.books["NASDAQ"]))
     quote = (0, 100.0, 100.05, 100, 100)
     delay = v.delay_ns
     take = Order(7, 7, "TEST", Side.BUY, 50, 100.05, "NASDAQ", "manual", 0, 100.0)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from hft_console.market.lobster import LobsterMarket
+from hft_console.market.lobster import LobsterMarket, lobster_sources
 from hft_console.market.source import DataError
 from tests.lobster_files import Msg, random_messages, write_lobster
 
@@ -17,7 +17,7 @@ VENUES = ["NYSE", "NASDAQ"]
 def test_rebuilt_book_matches_an_independent_per_order_book(tmp_path: Path, seed: int) -> None:
     msgs, initial = random_messages(seed, 3000)
     path = write_lobster(tmp_path, msgs, levels=3, initial=initial)
-    market = LobsterMarket(path, None, VENUES, "NASDAQ", 0, 0.01)
+    market = LobsterMarket([(path, "NASDAQ")], None, VENUES, {"NASDAQ": 0}, 0.01)
     market.next_batch(10**16)
     stats = market.data_stats
     assert stats["messages"] == 3000
@@ -38,7 +38,7 @@ def test_quotes_are_the_top_of_book_after_each_change_and_prints_every_execution
         (34_200.5, 6, -1, 500, 1_000_100, -1),  # a cross trade: no aggressor
     ]
     path = write_lobster(tmp_path, msgs, levels=1, initial=initial)
-    market = LobsterMarket(path, None, VENUES, "NASDAQ", 50_000, 0.01)
+    market = LobsterMarket([(path, "NASDAQ")], None, VENUES, {"NASDAQ": 50_000}, 0.01)
     b = market.next_batch(10**16)
     assert b.ts.tolist() == [100_050_000, 400_050_000]  # feed delay 50 us added; the one-sided row shows nothing
     assert b.bid.tolist() == [100.0, 100.0] and b.ask.tolist() == [100.01, 100.02]
@@ -61,7 +61,7 @@ def test_a_book_row_that_disagrees_is_counted_and_named(tmp_path: Path) -> None:
     fields[3] = str(int(fields[3]) + 7)  # the best bid's size, 7 shares off
     rows[41] = ",".join(fields)
     book.write_text("\n".join(rows) + "\n")
-    market = LobsterMarket(path, None, VENUES, "NASDAQ", 0, 0.01)
+    market = LobsterMarket([(path, "NASDAQ")], None, VENUES, {"NASDAQ": 0}, 0.01)
     market.next_batch(10**16)
     stats = market.data_stats
     assert stats["book_mismatches"] == 1
@@ -71,7 +71,7 @@ def test_a_book_row_that_disagrees_is_counted_and_named(tmp_path: Path) -> None:
 def test_without_an_orderbook_file_nothing_is_checked(tmp_path: Path) -> None:
     msgs, initial = random_messages(6, 100)
     path = write_lobster(tmp_path, msgs, initial=initial, book=False)
-    market = LobsterMarket(path, None, VENUES, "NASDAQ", 0, 0.01)
+    market = LobsterMarket([(path, "NASDAQ")], None, VENUES, {"NASDAQ": 0}, 0.01)
     market.next_batch(10**16)
     assert market.data_stats["book_checks"] == 0 and market.data_stats["messages"] == 100
 
@@ -81,12 +81,12 @@ def test_several_symbols_merge_by_time_and_a_folder_reads_them_all(tmp_path: Pat
     b = [(34_200.2, 1, 20, 100, 2_000_000, 1), (34_200.4, 1, 21, 100, 2_000_100, -1)]
     write_lobster(tmp_path, a, symbol="AAA")
     write_lobster(tmp_path, b, symbol="BBB")
-    market = LobsterMarket(tmp_path, None, VENUES, "NASDAQ", 0, 0.01)
+    market = LobsterMarket([(tmp_path, "NASDAQ")], None, VENUES, {"NASDAQ": 0}, 0.01)
     assert market.symbols == ["AAA", "BBB"]
     batch = market.next_batch(10**16)
     assert batch.stream.tolist() == [1, 3] and batch.bid.tolist() == [100.0, 200.0]
     assert market.data_stats["messages"] == 4
-    only_b = LobsterMarket(tmp_path, ["BBB"], VENUES, "NASDAQ", 0, 0.01)
+    only_b = LobsterMarket([(tmp_path, "NASDAQ")], ["BBB"], VENUES, {"NASDAQ": 0}, 0.01)
     assert only_b.symbols == ["BBB"]
 
 
@@ -94,7 +94,7 @@ def test_messages_are_counted_as_they_are_replayed(tmp_path: Path) -> None:
     msgs = [(34_200.0 + i, 1, 10 + i, 100, 1_000_000 - 100 * (i % 2) if i % 2 == 0 else 1_000_100, 1 - 2 * (i % 2))
             for i in range(10)]  # fmt: skip
     path = write_lobster(tmp_path, msgs, levels=1)
-    market = LobsterMarket(path, None, VENUES, "NASDAQ", 0, 0.01)
+    market = LobsterMarket([(path, "NASDAQ")], None, VENUES, {"NASDAQ": 0}, 0.01)
     market.next_batch(3 * 10**9 + 1)  # messages at 0, 1, 2 and 3 s
     assert market.data_stats["messages"] == 4 and market.data_stats["book_checks"] == 4
     again = market.rewound()
@@ -113,11 +113,11 @@ def test_out_of_order_and_unknown_orders_are_counted_then_refused_past_the_limit
     path.write_text(lines)
     book = path.with_name(path.name.replace("_message_", "_orderbook_"))
     book.write_text(book.read_text() + book.read_text().splitlines()[-1] + "\n")
-    market = LobsterMarket(path, None, VENUES, "NASDAQ", 0, 0.01, max_anomalies=1)
+    market = LobsterMarket([(path, "NASDAQ")], None, VENUES, {"NASDAQ": 0}, 0.01, max_anomalies=1)
     assert market.anomalies["out_of_order"] == 1 and market.anomalies["unknown_order"] == 1
     assert market.quality == {"out_of_order": 1, "unknown_order": 1}
     with pytest.raises(DataError, match=r"row 3: earlier than the row before it"):
-        LobsterMarket(path, None, VENUES, "NASDAQ", 0, 0.01, max_anomalies=0)
+        LobsterMarket([(path, "NASDAQ")], None, VENUES, {"NASDAQ": 0}, 0.01, max_anomalies=0)
 
 
 @pytest.mark.parametrize(
@@ -136,28 +136,46 @@ def test_a_bad_row_is_refused_naming_the_file_and_row(tmp_path: Path, line: str,
     path = tmp_path / "TEST_2024-01-02_34200000_57600000_message_1.csv"
     path.write_text("34200.1,1,1,100,1000000,1\n" + line + "\n")
     with pytest.raises(DataError, match=str(path).replace(".", r"\.") + ": " + expected) as err:
-        LobsterMarket(path, None, VENUES, "NASDAQ", 0, 0.01)
+        LobsterMarket([(path, "NASDAQ")], None, VENUES, {"NASDAQ": 0}, 0.01)
     assert err.value.exit_code == 2
 
 
 def test_bad_paths_and_pairs_are_refused(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="no such file or folder"):
-        LobsterMarket(tmp_path / "nope.csv", None, VENUES, "NASDAQ", 0, 0.01)
+        LobsterMarket([(tmp_path / "nope.csv", "NASDAQ")], None, VENUES, {"NASDAQ": 0}, 0.01)
     other = tmp_path / "ticks.csv"
     other.write_text("1\n")
     with pytest.raises(DataError, match="not a LOBSTER message file name"):
-        LobsterMarket(other, None, VENUES, "NASDAQ", 0, 0.01)
+        LobsterMarket([(other, "NASDAQ")], None, VENUES, {"NASDAQ": 0}, 0.01)
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(DataError, match="no LOBSTER message file"):
-        LobsterMarket(empty, None, VENUES, "NASDAQ", 0, 0.01)
+        LobsterMarket([(empty, "NASDAQ")], None, VENUES, {"NASDAQ": 0}, 0.01)
     path = write_lobster(tmp_path, [(34_200.1, 1, 10, 100, 1_000_000, 1), (34_200.2, 1, 11, 100, 1_000_100, -1)])
     book = path.with_name(path.name.replace("_message_", "_orderbook_"))
     book.write_text(book.read_text().splitlines()[0] + "\n")
     with pytest.raises(DataError, match=r"orderbook_2\.csv: 1 rows; expected one per message \(2 in"):
-        LobsterMarket(path, None, VENUES, "NASDAQ", 0, 0.01)
+        LobsterMarket([(path, "NASDAQ")], None, VENUES, {"NASDAQ": 0}, 0.01)
     book.unlink()
     with pytest.raises(DataError, match="no LOBSTER file for ZZZ"):
-        LobsterMarket(path, ["ZZZ"], VENUES, "NASDAQ", 0, 0.01)
-    with pytest.raises(DataError, match=r"data\.l3_venue = 'LSE'"):
-        LobsterMarket(path, None, VENUES, "LSE", 0, 0.01)
+        LobsterMarket([(path, "NASDAQ")], ["ZZZ"], VENUES, {"NASDAQ": 0}, 0.01)
+    with pytest.raises(DataError, match=r"venue 'LSE': expected a configured venue"):
+        LobsterMarket([(path, "LSE")], None, VENUES, {"NASDAQ": 0}, 0.01)
+
+
+def test_one_symbol_at_two_venues_merges_by_time(tmp_path: Path) -> None:
+    (tmp_path / "nq").mkdir()
+    (tmp_path / "ny").mkdir()
+    a = write_lobster(tmp_path / "nq", [(34_200.1, 1, 10, 100, 1_000_000, 1), (34_200.3, 1, 11, 100, 1_000_200, -1)])
+    b = write_lobster(tmp_path / "ny", [(34_200.2, 1, 20, 300, 1_000_100, 1), (34_200.4, 1, 21, 100, 1_000_300, -1)])
+    sources = lobster_sources(f"{tmp_path / 'nq'},{b}@NYSE", "NASDAQ")
+    assert sources == [(tmp_path / "nq", "NASDAQ"), (b, "NYSE")]
+    market = LobsterMarket(sources, None, VENUES, {"NASDAQ": 45_000, "NYSE": 60_000}, 0.01)
+    batch = market.next_batch(10**16)
+    assert market.symbols == ["TEST"] and market.data_stats["venues"] == ["NYSE", "NASDAQ"]
+    assert batch.stream.tolist() == [1, 0]  # NASDAQ's book at 0.3 s, NYSE's at 0.4 s, each its own feed delay
+    assert batch.ts.tolist() == [300_045_000, 400_060_000]
+    assert batch.bid.tolist() == [100.0, 100.01] and batch.bid_size.tolist() == [100, 300]
+    assert set(market.l3_books("NYSE") or {}) == {0} and market.l3_books("ARCA") is None
+    with pytest.raises(DataError, match="a second file for TEST at NASDAQ"):
+        LobsterMarket([(a, "NASDAQ"), (tmp_path / "nq", "NASDAQ")], None, VENUES, {}, 0.01)
