@@ -35,7 +35,8 @@ from hft_console.domain import Order, Quote
 from hft_console.venues.queue import QueueModel
 from hft_console.venues.resting import Fills, Resting, RestingBook
 
-CANCEL, DELETE, EXECUTE, HIDDEN = 2, 3, 4, 5
+CANCEL, DELETE, EXECUTE, HIDDEN = 2, 3, 4, 5  # LOBSTER's message types
+THROUGH, CROSSING = 10, 11  # an execution at a worse price than ours; the other side's order through ours
 WALK_TICKS = 1000  # a take walks at most this many price levels past the touch
 
 
@@ -133,24 +134,31 @@ class L3RestingBook(RestingBook):
         return self.catch_up(sym)
 
     def catch_up(self, sym: int) -> Fills:
-        """Apply the real messages up to ``now`` to our orders in ``sym``: the fills they cause."""
+        """Apply the real messages up to ``now`` to our orders in ``sym``: the fills they cause. Our
+        orders meet a real message in price-time priority among themselves (best price first, then the
+        earliest to join), and never for more shares than it had between them."""
         book = self.books.get(sym)
         rows = self.by_sym.get(sym)
         if book is None or not rows:
             return []
         hi = book.index_at(self.now)
+        placed = self.placed
+        due = [(r, placed[r.order.order_id]) for r in rows if r.order.order_id in placed]
+        due = [(r, pl) for r, pl in due if pl.done < hi]
+        if not due:
+            return []
+        due.sort(key=lambda rp: (-rp[0].side * rp[0].ticks, rp[1].joined, rp[0].order.order_id))
+        used: dict[int, int] = {}  # message -> shares of it our orders took in this call
         fills: Fills = []
-        for r in list(rows):
-            place = self.placed.get(r.order.order_id)
-            if place is None or place.done >= hi:
-                continue
-            got = self._advance(book, r, place, hi)
+        for r, pl in due:
+            got = self._advance(book, r, pl, hi, used)
             if got:
                 fills.append((r, got))
         return fills
 
-    def _advance(self, book: L3Levels, r: Resting, pl: Place, hi: int) -> int:
-        """Messages up to ``hi`` against one order: the shares it fills (at most its leaves)."""
+    def _advance(self, book: L3Levels, r: Resting, pl: Place, hi: int, used: dict[int, int]) -> int:
+        """Messages up to ``hi`` against one order: the shares it fills (at most its leaves, at most what
+        each message has left after our orders before it in priority, nothing while trading is halted)."""
         pl.done = hi
         events: list[tuple[int, int, int, int]] = []  # (message, what, shares, priority)
         lv_idx = book.lv_idx
@@ -167,7 +175,7 @@ class L3RestingBook(RestingBook):
         while k < n and e_idx.item(k) <= hi:
             through = r.side * (mine - e_ticks.item(k))  # > 0: the execution was at a worse price than ours
             if through > 1e-9:
-                events.append((e_idx.item(k), 10, e_size.item(k), 0))
+                events.append((e_idx.item(k), THROUGH, e_size.item(k), 0))
             elif through > -1e-9 and e_type.item(k) == HIDDEN:
                 events.append((e_idx.item(k), HIDDEN, e_size.item(k), 0))
             k += 1
@@ -176,7 +184,7 @@ class L3RestingBook(RestingBook):
         k, n = pl.sub, s_idx.size
         while k < n and s_idx.item(k) <= hi:
             if r.side * (mine - s_ticks.item(k)) >= 0:  # the other side's order at or through our price
-                events.append((s_idx.item(k), 11, s_size.item(k), 0))
+                events.append((s_idx.item(k), CROSSING, s_size.item(k), 0))
             k += 1
         pl.sub = k
         if not events:
@@ -184,22 +192,25 @@ class L3RestingBook(RestingBook):
         events.sort()
         q, left, joined = r.q, r.leaves, pl.joined
         got = 0
-        for _, what, shares, p in events:
+        for i, what, shares, p in events:
             if left - got <= 0:
                 break
             if what in (CANCEL, DELETE) and p <= joined:
                 q.ahead = max(0.0, q.ahead - shares)
-            elif what == EXECUTE:
+                continue
+            if what == EXECUTE:
                 if p <= joined and q.ahead > 0:
                     q.ahead = max(0.0, q.ahead - shares)
-                elif p > joined:  # the queue reached an order behind us: nothing is ahead any more
-                    q.ahead = 0.0
-                    got += min(shares, left - got)
-            elif what == HIDDEN:
-                if q.ahead <= 0:
-                    got += min(shares, left - got)
-            elif what in (10, 11):
-                got += min(shares, left - got)
+                    continue
+                if p <= joined:
+                    continue
+                q.ahead = 0.0  # the queue reached an order behind us: nothing is ahead any more
+            elif (what == HIDDEN and q.ahead > 0) or what not in (HIDDEN, THROUGH, CROSSING):
+                continue  # displayed orders ahead trade before a hidden one; a cancel behind us moves nothing
+            take = min(shares - used.get(i, 0), left - got)
+            if take > 0 and not book.halted(i):
+                used[i] = used.get(i, 0) + take
+                got += take
         return got
 
     # -- takes ---------------------------------------------------------------------------------------

@@ -150,3 +150,39 @@ def test_a_halt_refuses_takes_and_posts_until_trading_resumes(tmp_path: Path) ->
     assert v.rest(bid(10, 99.0, 8), s(T0 + 4.5) + delay, 0, quote)[0].reason == "TRADING_HALT"
     done = v.execute(take, s(T0 + 5.5) + delay, 0, quote, float("nan"))
     assert done.status == "FILLED" and done.fills == [(50, 100.05)]
+
+
+def test_one_real_message_fills_our_orders_in_priority_never_beyond_its_size(tmp_path: Path) -> None:
+    msgs: list[Msg] = [
+        (T0 + 1, 1, 1, 100, 999_900, 1),
+        (T0 + 1.5, 1, 2, 100, 1_000_500, -1),
+        (T0 + 4, 1, 3, 50, 1_000_000, -1),  # 50 shares offered at our bids' price: they meet 50 of ours
+    ]
+    market = book_for(tmp_path, msgs)
+    rb = L3RestingBook(QueueModel(), 100.0, dict(market.books["NASDAQ"]))
+    rb.now = s(T0 + 2)
+    first = rb.add(bid(40, 100.00, 1), 0, None, 0)
+    rb.now = s(T0 + 3)
+    second = rb.add(bid(40, 100.00, 2), 0, None, 0)
+    rb.now = s(T0 + 4)
+    assert [(r.order.order_id, q) for r, q in rb.catch_up(0)] == [(1, 40), (2, 10)]
+    assert first.q.shares_ahead == 0 and second.q.shares_ahead == 0
+
+
+def test_no_maker_fill_while_trading_is_halted(tmp_path: Path) -> None:
+    msgs: list[Msg] = [
+        (T0 + 1, 1, 1, 100, 999_900, 1),
+        (T0 + 1.5, 1, 2, 100, 1_000_500, -1),
+        (T0 + 3, 7, 0, 0, -1, -1),  # halted
+        (T0 + 3.5, 1, 3, 200, 999_800, -1),  # a sell through our bid while halted: no trade
+        (T0 + 4, 7, 0, 0, 1, -1),  # trading resumes
+        (T0 + 5, 1, 4, 30, 1_000_000, -1),  # now one at our price meets us
+    ]
+    market = book_for(tmp_path, msgs)
+    rb = L3RestingBook(QueueModel(), 100.0, dict(market.books["NASDAQ"]))
+    rb.now = s(T0 + 2)
+    rb.add(bid(100, 100.00), 0, None, 0)
+    rb.now = s(T0 + 3.7)
+    assert rb.catch_up(0) == []
+    rb.now = s(T0 + 5)
+    assert [q for _, q in rb.catch_up(0)] == [30]
