@@ -47,7 +47,7 @@ class L3Book:
         self.unknown_order, self.first_unknown = 0, -1
         init = self._first_book(f, unit, vis, prio)
         self.counts = {int(k): int(v) for k, v in zip(*np.unique(typ, return_counts=True), strict=True)}
-        self._levels(f, vis, prio, init)
+        self._levels(f, vis, prio, init, unit)
         self._best()
         self.mismatch_rows = self._check(f, unit) if f.book is not None else np.zeros(0, dtype=np.int64)
         self.checked = n if f.book is not None else 0
@@ -100,9 +100,13 @@ class L3Book:
             if real.all() and real.size:
                 deep[side] = int(prices[-1] // unit)
         if vis[0]:  # the first row is the book after message 0: undo it
-            k = int(self.keys[0])
+            k, d0 = int(self.keys[0]), int(self.delta[0])
             if k in init:
-                init[k] -= int(self.delta[0])
+                init[k] -= d0
+            elif d0 < 0:  # it emptied a level within the depth the row shows: the level held just that
+                t0, side0 = int(self.ticks[0]), int(f.direction[0])
+                if not (t0 < deep[1] if side0 > 0 else t0 > deep[-1]):
+                    init[k] = -d0
         unseen = np.flatnonzero(vis & (prio < 0))
         if unseen.size:
             k, d, t = self.keys[unseen], f.direction[unseen], self.ticks[unseen]
@@ -114,11 +118,12 @@ class L3Book:
             self.delta[bad] = 0
         return init
 
-    def _levels(self, f: LobsterFile, vis: np.ndarray, prio: np.ndarray, init: dict[int, int]) -> None:
+    def _levels(self, f: LobsterFile, vis: np.ndarray, prio: np.ndarray, init: dict[int, int], unit: int) -> None:
         """Every level's size after every message that changed it, grouped by level (``lv_*``)."""
         vi = np.flatnonzero(self.delta != 0)
         init_keys = np.fromiter(init, dtype=np.int64, count=len(init))
-        self.uniq = np.unique(np.concatenate([self.keys[vi], init_keys]))
+        seen_keys, seen_rows, seen_sizes = self._first_shown(f, unit, init_keys)
+        self.uniq = np.unique(np.concatenate([self.keys[vi], init_keys, seen_keys]))
         rank = np.searchsorted(self.uniq, self.keys[vi])
         order = np.argsort(rank, kind="stable")
         self.lv_rank, self.lv_idx = rank[order], vi[order]
@@ -130,16 +135,44 @@ class L3Book:
         base = np.zeros(self.uniq.size, dtype=np.int64)
         base[counts > 0] = cs[starts] - self.lv_delta[starts]
         within = cs - base[self.lv_rank]
+        self.code = self.lv_rank * (self.n + 1) + self.lv_idx  # ascending: by level, then by message
         self.init = np.zeros(self.uniq.size, dtype=np.int64)
         self.init[np.searchsorted(self.uniq, init_keys)] = np.fromiter(init.values(), dtype=np.int64, count=len(init))
         low = np.zeros(self.uniq.size, dtype=np.int64)
         if within.size:
             low[counts > 0] = np.minimum.reduceat(within, starts)
         given = np.isin(self.uniq, init_keys)
-        # a level the first row does not show holds at least what later messages take from it
+        # a level the first row does not show holds at least what later messages take from it ...
         self.init[~given] = np.maximum(0, -low[~given])
+        if seen_keys.size:  # ... and, once a later row shows it, what that row shows less what came since
+            r = np.searchsorted(self.uniq, seen_keys)
+            p = np.searchsorted(self.code, r * (self.n + 1) + seen_rows, side="right") - 1
+            same = (p >= 0) & (self.lv_rank[np.maximum(p, 0)] == r) if self.code.size else np.zeros(r.size, bool)
+            since = np.where(same, within[np.maximum(p, 0)] if within.size else 0, 0)
+            self.init[r] = np.maximum(0, seen_sizes - since)
         self.lv_after = self.init[self.lv_rank] + within
-        self.code = self.lv_rank * (self.n + 1) + self.lv_idx  # ascending: by level, then by message
+
+    @staticmethod
+    def _first_shown(f: LobsterFile, unit: int, init_keys: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Levels the orderbook's first row does not show but a later one does (orders from before the
+        file, deeper than its first row): (key, the first row showing it, the size shown there)."""
+        if f.book is None:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
+        keys, rows, sizes = [], [], []
+        for side, pcol, empty in ((-1, 0, ASK_EMPTY), (1, 2, BID_EMPTY)):
+            for col in range(pcol, f.book.shape[1], 4):
+                price = f.book[:, col]
+                at = np.flatnonzero(np.r_[True, price[1:] != price[:-1]] & (price != empty))  # where a price enters
+                keys.append((0 if side > 0 else SIDE_SPAN) + price[at] // unit)
+                rows.append(at)
+                sizes.append(f.book[at, col + 1])
+        k, r, z = np.concatenate(keys), np.concatenate(rows), np.concatenate(sizes)
+        new = ~np.isin(k, init_keys)
+        k, r, z = k[new], r[new], z[new]
+        order = np.lexsort((r, k))
+        k, r, z = k[order], r[order], z[order]
+        first = np.r_[True, k[1:] != k[:-1]] if k.size else np.zeros(0, bool)
+        return k[first], r[first], z[first]
 
     def _best(self) -> None:
         """The best bid and ask (ticks; NONE_* when a side is empty) after every message."""

@@ -22,6 +22,7 @@ the file and the row (1-based, as an editor shows it).
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,7 @@ from hft_console.market.source import DataError
 NAME = re.compile(
     r"^(?P<symbol>[^_]+)_(?P<date>\d{4}-\d{2}-\d{2})_(?P<start>\d+)_(?P<end>\d+)_message_(?P<levels>\d+)\.csv$"
 )
+BOOK_NAME = re.compile(r"_orderbook_(?P<levels>\d+)\.csv$")
 ASK_EMPTY, BID_EMPTY = 9_999_999_999, -9_999_999_999
 PRICE_UNIT = 10_000  # LOBSTER prices are dollars x 10000
 TYPES = (1, 2, 3, 4, 5, 6, 7)
@@ -79,18 +81,23 @@ def message_files(path: Path) -> list[Path]:
     return [path]
 
 
-def _numbers(path: Path, columns: int) -> np.ndarray:
-    """The file's rows as an (n, columns) float64 array (pyarrow's CSV reader); DataError naming the
-    first bad row (1-based, blank lines skipped)."""
+MESSAGE_FIELDS = ("time", "type", "order id", "size", "price", "direction")
+
+
+def _numbers(path: Path, columns: int, floats: tuple[int, ...] = ()) -> list[np.ndarray]:
+    """The file's columns (pyarrow's CSV reader): float64 for those in ``floats``, exact int64 for the
+    rest (order ids beyond 2**53 stay exact). DataError naming the first bad row (1-based, blank lines
+    skipped)."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
     names = [f"c{i}" for i in range(columns)]
+    types = {n: pa.float64() if i in floats else pa.int64() for i, n in enumerate(names)}
     try:
         table = pacsv.read_csv(
             path,
             read_options=pacsv.ReadOptions(column_names=names, encoding="utf-8"),
-            convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.float64())),
+            convert_options=pacsv.ConvertOptions(column_types=types),
         )
     except FileNotFoundError:
         raise DataError("lobster", f"{path}: no such file", 2) from None
@@ -101,12 +108,14 @@ def _numbers(path: Path, columns: int) -> np.ndarray:
     except pa.ArrowInvalid:
         table = None
     if table is not None and table.num_rows and all(c.null_count == 0 for c in table.columns):
-        return np.column_stack([c.to_numpy() for c in table.columns])
-    _find_bad_row(path, columns)
+        cols = [c.to_numpy() for c in table.columns]
+        if not any(i in floats and not np.isfinite(c).all() for i, c in enumerate(cols)):
+            return cols
+    _find_bad_row(path, columns, floats)
     raise DataError("lobster", f"{path}: unreadable rows; expected {columns} comma-separated numbers per row", 2)
 
 
-def _find_bad_row(path: Path, columns: int) -> None:
+def _find_bad_row(path: Path, columns: int, floats: tuple[int, ...]) -> None:
     """Raises DataError naming the first row that is not ``columns`` numbers (the slow path, on error)."""
     try:
         lines = [line for line in path.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
@@ -118,22 +127,22 @@ def _find_bad_row(path: Path, columns: int) -> None:
         fields = line.split(",")
         if len(fields) != columns:
             raise DataError("lobster", f"{path}: row {i + 1}: {len(fields)} fields; expected {columns}", 2)
-        for j, f in enumerate(fields):
-            try:
-                float(f)
-            except ValueError:
-                raise DataError(
-                    "lobster", f"{path}: row {i + 1}: field {j + 1} = {f.strip()!r}; expected a number", 2
-                ) from None
-
-
-def _whole(f: LobsterFile, values: np.ndarray, name: str, expected: str, book: bool = False) -> np.ndarray:
-    bad = np.flatnonzero(~np.isfinite(values) | (values != np.round(values)))
-    if bad.size:
-        i = int(bad[0])
-        row = i // values.shape[1] if values.ndim == 2 else i
-        raise f.error(row, f"{name} = {float(values.flat[i]):g}; expected {expected}", book)
-    return values.astype(np.int64)
+        for j, text in enumerate(fields):
+            name = MESSAGE_FIELDS[j] if columns == len(MESSAGE_FIELDS) else f"field {j + 1}"
+            if j in floats:
+                try:
+                    ok = math.isfinite(float(text))
+                except ValueError:
+                    ok = False
+                expected = "a number"
+            else:
+                try:
+                    ok = abs(int(text.strip())) < 2**63
+                except ValueError:
+                    ok = False
+                expected = "an integer (64-bit)"
+            if not ok:
+                raise DataError("lobster", f"{path}: row {i + 1}: {name} = {text.strip()!r}; expected {expected}", 2)
 
 
 def read_lobster(message: Path, tick: float) -> LobsterFile:
@@ -148,25 +157,22 @@ def read_lobster(message: Path, tick: float) -> LobsterFile:
         raise DataError("lobster", f"{message}: date {m['date']!r} in the name; expected YYYY-MM-DD", 2) from None
     midnight = dt.datetime.combine(date, dt.time(), NEW_YORK)
     epoch_ns = int(midnight.timestamp()) * 1_000_000_000
-    arr = _numbers(message, 6)
+    t, typ, f_oid, f_size, f_price, direction = _numbers(message, 6, floats=(0,))
     book_path = message.with_name(message.name.replace("_message_", "_orderbook_"))
+    if not book_path.exists():  # the same sample with an orderbook of another depth
+        others = sorted(message.parent.glob(message.name.split("_message_")[0] + "_orderbook_*.csv"))
+        book_path = others[0] if len(others) == 1 else book_path
     f = LobsterFile(message, m["symbol"], date, epoch_ns, np.zeros(0, np.int64), np.zeros(0, np.int8),
-                    np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int8),
-                    None, book_path if book_path.exists() else None)  # fmt: skip
-    t = arr[:, 0]
-    bad = np.flatnonzero(~np.isfinite(t) | (t < 0) | (t > 86_400 * 2))
+                    f_oid, f_size, f_price, np.zeros(0, np.int8), None,
+                    book_path if book_path.exists() else None)  # fmt: skip
+    bad = np.flatnonzero((t < 0) | (t > 86_400 * 2))
     if bad.size:
         raise f.error(int(bad[0]), f"time = {float(t[bad[0]]):g}; expected seconds after midnight")
     f.t_ns = np.rint(t * 1e9).astype(np.int64)
-    typ = _whole(f, arr[:, 1], "type", "one of 1-7")
     bad = np.flatnonzero(~np.isin(typ, TYPES))
     if bad.size:
         raise f.error(int(bad[0]), f"type = {typ[bad[0]]}; expected one of 1-7 (LOBSTER message types)")
     f.type = typ.astype(np.int8)
-    f.order_id = _whole(f, arr[:, 2], "order id", "an integer")
-    f.size = _whole(f, arr[:, 3], "size", "whole shares")
-    f.price = _whole(f, arr[:, 4], "price", "an integer (dollars x 10000)")
-    direction = _whole(f, arr[:, 5], "direction", "1 or -1")
     halt = f.type == 7
     bad = np.flatnonzero(~halt & ~np.isin(direction, (1, -1)))
     if bad.size:
@@ -196,15 +202,15 @@ def read_lobster(message: Path, tick: float) -> LobsterFile:
 
 def _read_book(f: LobsterFile) -> np.ndarray:
     assert f.book_path is not None
-    levels = int(NAME.match(f.path.name)["levels"])  # type: ignore[index]
-    arr = _numbers(f.book_path, 4 * levels)
-    if len(arr) != len(f.t_ns):
+    m = BOOK_NAME.search(f.book_path.name)
+    levels = int(m["levels"]) if m else 1
+    book = np.column_stack(_numbers(f.book_path, 4 * levels))
+    if len(book) != len(f.t_ns):
         raise DataError(
             "lobster",
-            f"{f.book_path}: {len(arr)} rows; expected one per message ({len(f.t_ns)} in {f.path.name})",
+            f"{f.book_path}: {len(book)} rows; expected one per message ({len(f.t_ns)} in {f.path.name})",
             2,
         )
-    book = _whole(f, arr, "orderbook value", "an integer", book=True)
     sizes = book[:, 1::2]
     bad = np.flatnonzero((sizes < 0).ravel())
     if bad.size:

@@ -128,8 +128,13 @@ def test_out_of_order_and_unknown_orders_are_counted_then_refused_past_the_limit
         ("34200.5,1,10,100,1000000,0", r"row 2: direction = 0; expected 1 \(buy\) or -1 \(sell\)"),
         ("34200.5,1,10,100,1000050,1", r"row 2: price = 1000050 \(\$100.005\) is off the 0.01 tick grid"),
         ("34200.5,1,10,-5,1000000,1", r"row 2: size = -5; expected a positive number of shares"),
-        ("34200.5,1,10,abc,1000000,1", r"row 2: field 4 = 'abc'; expected a number"),
-        ("34200.5,1,10,1.5,1000000,1", r"row 2: size = 1.5; expected whole shares"),
+        ("34200.5,1,10,abc,1000000,1", r"row 2: size = 'abc'; expected an integer \(64-bit\)"),
+        ("34200.5,1,10,1.5,1000000,1", r"row 2: size = '1.5'; expected an integer \(64-bit\)"),
+        ("nan,1,10,100,1000000,1", r"row 2: time = 'nan'; expected a number"),
+        (
+            "34200.5,1,99999999999999999999,100,1000000,1",
+            r"row 2: order id = '99999999999999999999'; expected an integer",
+        ),
     ],
 )
 def test_a_bad_row_is_refused_naming_the_file_and_row(tmp_path: Path, line: str, expected: str) -> None:
@@ -179,3 +184,38 @@ def test_one_symbol_at_two_venues_merges_by_time(tmp_path: Path) -> None:
     assert set(market.l3_books("NYSE") or {}) == {0} and market.l3_books("ARCA") is None
     with pytest.raises(DataError, match="a second file for TEST at NASDAQ"):
         LobsterMarket([(a, "NASDAQ"), (tmp_path / "nq", "NASDAQ")], None, VENUES, {}, 0.01)
+
+
+def test_orders_from_before_the_file_deeper_than_its_first_row_take_the_size_a_later_row_shows(
+    tmp_path: Path,
+) -> None:
+    initial = {1: [1_000_000, 300, 1], 2: [999_900, 200, 1], 3: [999_800, 150, 1], 4: [999_700, 120, 1],
+               5: [1_000_200, 250, -1], 6: [1_000_300, 100, -1]}  # fmt: skip
+    msgs: list[Msg] = [
+        (34_200.1, 3, 1, 300, 1_000_000, 1),  # the best bid goes: 99.99 x 200 shows, never shown before
+        (34_200.2, 4, 2, 200, 999_900, 1),  # and trades: 99.98 x 150 shows
+        (34_200.3, 2, 3, 50, 999_800, 1),
+        (34_200.4, 1, 10, 100, 999_700, 1),  # joins the 120 from before the file at 99.97
+        (34_200.5, 3, 3, 100, 999_800, 1),  # 99.97 x 220 shows
+        (34_200.6, 4, 4, 20, 999_700, 1),
+    ]
+    path = write_lobster(tmp_path, msgs, levels=1, initial=initial)
+    market = LobsterMarket([(path, "NASDAQ")], None, VENUES, {}, 0.01)
+    batch = market.next_batch(10**16)
+    assert market.data_stats["book_mismatches"] == 0 and market.anomalies["unknown_order"] == 0
+    assert batch.bid.tolist() == [99.99, 99.98, 99.98, 99.97, 99.97]
+    assert batch.bid_size.tolist() == [200, 150, 100, 220, 200]
+    book = market.books["NASDAQ"][0]
+    assert book.level(1, 9997, 3) == 220  # after message 4 (index 3): the 120 from before and the new 100
+
+
+def test_order_ids_beyond_2_to_the_53_stay_exact(tmp_path: Path) -> None:
+    big = 2**60
+    msgs: list[Msg] = [(34_200.1 + i / 100, 1, big + i, 100, 1_000_000 - 100 * i, 1) for i in range(5)]
+    msgs += [(34_200.2 + i / 100, 3, big + i, 100, 1_000_000 - 100 * i, 1) for i in range(4)]
+    msgs.append((34_201.0, 1, big + 9, 100, 1_000_100, -1))
+    path = write_lobster(tmp_path, msgs, levels=5)
+    market = LobsterMarket([(path, "NASDAQ")], None, VENUES, {}, 0.01)
+    market.next_batch(10**16)
+    assert market.anomalies == {"out_of_order": 0, "unknown_order": 0, "duplicate_order": 0}
+    assert market.data_stats["book_mismatches"] == 0
