@@ -248,6 +248,9 @@ def _book_row(data: dict[str, Any]) -> list[tuple[str, str]]:
     if "messages" not in data:
         return []
     text = f"{data['messages']:,} messages, {data['book_checks']:,} book rows checked"
+    total = data.get("messages_in_files", data["messages"])
+    if data["messages"] < total:  # the session ended before the data did (--duration)
+        text = f"{data['messages']:,} of {total:,} messages (ended first), {data['book_checks']:,} rows checked"
     return [("Order book", text + f", {data['book_mismatches']:,} mismatches")]
 
 

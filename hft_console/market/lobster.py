@@ -31,11 +31,29 @@ from typing import Any
 import numpy as np
 
 from hft_console.market.l3book import NONE_ASK, NONE_BID, L3Book
-from hft_console.market.lobster_read import PRICE_UNIT, LobsterFile, message_files, read_lobster
+from hft_console.market.lobster_read import ASK_EMPTY, BID_EMPTY, PRICE_UNIT, LobsterFile, message_files, read_lobster
 from hft_console.market.source import DataError
 from hft_console.market.synthetic import TickBatch, TradePrints
 
 MISMATCHES_SHOWN = 10
+
+
+def dollars(price: int) -> str:
+    """A LOBSTER price (dollars x 10000) as text: cents, or the sub-penny digits where it has them."""
+    return f"{price / PRICE_UNIT:.2f}" if price % 100 == 0 else f"{price / PRICE_UNIT:.4f}"
+
+
+def in_time_order(ts: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
+    """Message times put in order, the rows out of order, and what is wrong with them. A row is out of
+    order either because it is earlier than one before it or later than one after it; whichever reading
+    finds fewer such rows is taken (one stray future stamp is that row, not every row after it). Early
+    rows are delivered at the latest time before them, late ones at the earliest time after them."""
+    ahead = np.maximum.accumulate(ts)
+    behind = np.minimum.accumulate(ts[::-1])[::-1]
+    early, late = np.flatnonzero(ts < ahead), np.flatnonzero(ts > behind)
+    if late.size < early.size:
+        return behind, late, "later than a row after it"
+    return ahead, early, "earlier than a row before it"
 
 
 def default_venue(venue_names: list[str]) -> str:
@@ -77,9 +95,10 @@ class LobsterMarket:
         delay_ns: Mapping[str, int],
         tick: float,
         max_anomalies: int = 100,
+        dark: Sequence[str] = (),
     ) -> None:
         """``sources``: (a message file or a folder of them, the venue its books are at); ``delay_ns``:
-        each venue's feed delay (0 where absent)."""
+        each venue's feed delay (0 where absent); ``dark``: venues that show no book (refused)."""
         unit = tick * PRICE_UNIT
         if tick <= 0 or abs(unit - round(unit)) > 1e-9:
             raise DataError(
@@ -87,10 +106,9 @@ class LobsterMarket:
             )
         found: dict[tuple[str, str], LobsterFile] = {}  # (symbol, venue) -> its file
         for path, venue in sources:
-            if venue not in venue_names:
-                raise DataError(
-                    "lobster", f"{path}: venue {venue!r}: expected a configured venue ({', '.join(venue_names)})", 2
-                )
+            if venue not in venue_names or venue in dark:
+                lit = ", ".join(v for v in venue_names if v not in dark)
+                raise DataError("lobster", f"{path}: venue {venue!r}: expected a configured lit venue ({lit})", 2)
             for f in (read_lobster(p, tick) for p in message_files(path)):
                 other = found.get((f.symbol, venue))
                 if other is not None:
@@ -110,6 +128,14 @@ class LobsterMarket:
         self.symbols = list(symbols) if symbols is not None else in_files
         sym_index = {s: i for i, s in enumerate(self.symbols)}
         chosen = [(sym_index[s], v, f) for (s, v), f in found.items() if s in sym_index]
+        days = sorted({f.date for _, _, f in chosen})
+        if len(days) > 1:
+            first = {f.date: f for _, _, f in chosen}
+            named = ", ".join(f"{first[d].symbol} {d}" for d in days)
+            raise DataError(
+                "lobster", f"files of different days ({named}); expected one day (merged by time they would be "
+                "a day apart): replay one day per session", 2,
+            )  # fmt: skip
         self.label = "lobster:" + ",".join(p.name + (f"@{v}" if len(sources) > 1 else "") for p, v in sources)
         self.venues = sorted({v for _, v, _ in chosen}, key=venue_names.index)
         self.n_ven = len(venue_names)
@@ -122,11 +148,8 @@ class LobsterMarket:
         m_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self.mismatches: list[str] = []
         for s, venue, f in sorted(chosen, key=lambda c: (c[0], venue_names.index(c[1]))):
-            ts = f.epoch_ns + f.t_ns - self.offset_ns
-            late = np.flatnonzero(ts < np.maximum.accumulate(ts))
-            self._anomaly(f, "out_of_order", late.size, int(late[0]) if late.size else -1, max_anomalies,
-                          "earlier than the row before it")  # fmt: skip
-            ts = np.maximum.accumulate(ts)
+            ts, late, what = in_time_order(f.epoch_ns + f.t_ns - self.offset_ns)
+            self._anomaly(f, "out_of_order", late.size, int(late[0]) if late.size else -1, max_anomalies, what)
             book = L3Book(f, ts, round(unit))
             self._anomaly(f, "unknown_order", book.unknown_order, book.first_unknown, max_anomalies,
                           "an order id never submitted and not in the first orderbook row")  # fmt: skip
@@ -156,15 +179,31 @@ class LobsterMarket:
             raise f.error(first, f"{what} ({count} such messages, more than data.l3_max_anomalies = {limit})")
 
     def _describe_mismatches(self, f: LobsterFile, book: L3Book, tick: float) -> None:
-        assert f.book is not None or not book.mismatch_rows.size
+        """The first few rows that differ, each named with its first difference: a side's best price,
+        or the size at a level (side, level number, price) in the file against the rebuilt book."""
+        if f.book is None:
+            return
+        unit = round(tick * PRICE_UNIT)
         for row in book.mismatch_rows[: max(0, MISMATCHES_SHOWN - len(self.mismatches))].tolist():
-            r = f.book[row]  # type: ignore[index]
-            bb = "-" if book.best_bid[row] == NONE_BID else f"{book.best_bid[row] * tick:.2f} x {book.bid_size[row]}"
-            ba = "-" if book.best_ask[row] == NONE_ASK else f"{book.best_ask[row] * tick:.2f} x {book.ask_size[row]}"
-            self.mismatches.append(
-                f"{f.book_path}: row {row + 1}: file bid {r[2] / PRICE_UNIT:.2f} x {r[3]}, "
-                f"ask {r[0] / PRICE_UNIT:.2f} x {r[1]}; rebuilt bid {bb}, ask {ba}"
-            )
+            r = f.book[row].tolist()
+            text = "differs"
+            for side, name, pcol, empty, best, none in (
+                (-1, "ask", 0, ASK_EMPTY, book.best_ask, NONE_ASK),
+                (1, "bid", 2, BID_EMPTY, book.best_bid, NONE_BID),
+            ):
+                ours = "none" if best[row] == none else dollars(int(best[row]) * unit)
+                shown = "none" if r[pcol] == empty else dollars(r[pcol])
+                if ours != shown:
+                    text = f"best {name}: file {shown}, rebuilt {ours}"
+                    break
+                levels = [(j // 4 + 1, r[j], r[j + 1]) for j in range(pcol, len(r), 4) if r[j] != empty]
+                wrong = [(n, p, z, book.level(side, p // unit, row)) for n, p, z in levels]
+                wrong = [w for w in wrong if w[2] != w[3]]
+                if wrong:
+                    n, p, z, z2 = wrong[0]
+                    text = f"{name} level {n} at {dollars(p)}: file {z} shares, rebuilt {z2}"
+                    break
+            self.mismatches.append(f"{f.book_path}: row {row + 1}: {text}")
 
     @staticmethod
     def _quotes(book: L3Book, ts: np.ndarray, stream: int, tick: float) -> tuple[np.ndarray, ...]:

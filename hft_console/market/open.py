@@ -80,6 +80,7 @@ def open_source(settings: Settings, seed: int) -> MarketSource:
             {v.name: int(v.feed_delay_us * 1000) for v in specs},
             settings.market.tick_size,
             settings.data.l3_max_anomalies,
+            [v.name for v in specs if v.kind == "dark"],
         )
     elif src.startswith("hftbacktest:"):
         paths = [Path(p) for p in src.removeprefix("hftbacktest:").split(",") if p]

@@ -181,3 +181,13 @@ def test_a_recording_of_a_lobster_session_keeps_every_print_and_the_exchange_tim
     a = json.loads((tmp_path / "r" / "summary.json").read_text())
     b = json.loads((tmp_path / "r2" / "summary.json").read_text())
     assert a["ticks"] == b["ticks"] and a["trades"]["seen"] == b["trades"]["seen"]
+
+
+def test_a_session_that_ends_before_the_data_says_how_much_it_replayed(tmp_path: Path) -> None:
+    msgs, initial = random_messages(41, 400)  # about 4 s of messages
+    path = write_lobster(tmp_path, msgs, initial=initial)
+    out = hft(*SESSION, "--duration", "1", "--data", f"lobster:{path}", "--run-dir", str(tmp_path / "r"))
+    assert out.returncode == 0, out.stderr[-2000:]
+    d = json.loads((tmp_path / "r" / "summary.json").read_text())["data"]
+    assert 0 < d["messages"] < d["messages_in_files"] == 400
+    assert f"{d['messages']:,} of 400 messages (ended first)" in out.stdout

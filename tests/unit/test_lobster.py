@@ -65,7 +65,8 @@ def test_a_book_row_that_disagrees_is_counted_and_named(tmp_path: Path) -> None:
     market.next_batch(10**16)
     stats = market.data_stats
     assert stats["book_mismatches"] == 1
-    assert stats["mismatch_rows"][0].startswith(f"{book}: row 42:")
+    assert stats["mismatch_rows"][0].startswith(f"{book}: row 42: bid level 1 at ")
+    assert stats["mismatch_rows"][0].endswith(f": file {int(fields[3])} shares, rebuilt {int(fields[3]) - 7}")
 
 
 def test_without_an_orderbook_file_nothing_is_checked(tmp_path: Path) -> None:
@@ -116,7 +117,7 @@ def test_out_of_order_and_unknown_orders_are_counted_then_refused_past_the_limit
     market = LobsterMarket([(path, "NASDAQ")], None, VENUES, {"NASDAQ": 0}, 0.01, max_anomalies=1)
     assert market.anomalies["out_of_order"] == 1 and market.anomalies["unknown_order"] == 1
     assert market.quality == {"out_of_order": 1, "unknown_order": 1}
-    with pytest.raises(DataError, match=r"row 3: earlier than the row before it"):
+    with pytest.raises(DataError, match=r"row 3: earlier than a row before it"):
         LobsterMarket([(path, "NASDAQ")], None, VENUES, {"NASDAQ": 0}, 0.01, max_anomalies=0)
 
 
@@ -164,7 +165,7 @@ def test_bad_paths_and_pairs_are_refused(tmp_path: Path) -> None:
     book.unlink()
     with pytest.raises(DataError, match="no LOBSTER file for ZZZ"):
         LobsterMarket([(path, "NASDAQ")], ["ZZZ"], VENUES, {"NASDAQ": 0}, 0.01)
-    with pytest.raises(DataError, match=r"venue 'LSE': expected a configured venue"):
+    with pytest.raises(DataError, match=r"venue 'LSE': expected a configured lit venue \(NYSE, NASDAQ\)"):
         LobsterMarket([(path, "LSE")], None, VENUES, {"NASDAQ": 0}, 0.01)
 
 
@@ -219,3 +220,23 @@ def test_order_ids_beyond_2_to_the_53_stay_exact(tmp_path: Path) -> None:
     market.next_batch(10**16)
     assert market.anomalies == {"out_of_order": 0, "unknown_order": 0, "duplicate_order": 0}
     assert market.data_stats["book_mismatches"] == 0
+
+
+def test_files_of_different_days_are_refused(tmp_path: Path) -> None:
+    write_lobster(tmp_path, [(34_200.1, 1, 1, 100, 1_000_000, 1)], symbol="AAA", date="2024-01-02")
+    write_lobster(tmp_path, [(34_200.1, 1, 1, 100, 1_000_000, 1)], symbol="BBB", date="2024-01-03")
+    with pytest.raises(DataError, match=r"files of different days \(AAA 2024-01-02, BBB 2024-01-03\)"):
+        LobsterMarket([(tmp_path, "NASDAQ")], None, VENUES, {}, 0.01)
+    with pytest.raises(DataError, match=r"venue 'NYSE': expected a configured lit venue \(NASDAQ\)"):
+        LobsterMarket([(tmp_path, "NYSE")], None, VENUES, {}, 0.01, dark=["NYSE"])
+
+
+def test_one_stray_future_stamp_is_the_row_out_of_order(tmp_path: Path) -> None:
+    msgs: list[Msg] = [(34_200.0 + i / 10, 1, 10 + i, 100, 1_000_000 - 100 * (i % 3), 1) for i in range(20)]
+    msgs[5] = (34_209.0, *msgs[5][1:])  # a stamp from the future
+    path = write_lobster(tmp_path, msgs, levels=3)
+    market = LobsterMarket([(path, "NASDAQ")], None, VENUES, {}, 0.01)
+    assert market.anomalies["out_of_order"] == 1
+    assert market.books["NASDAQ"][0].ts.tolist()[5] == market.books["NASDAQ"][0].ts.tolist()[6]
+    with pytest.raises(DataError, match=r"row 6: later than a row after it \(1 such messages"):
+        LobsterMarket([(path, "NASDAQ")], None, VENUES, {}, 0.01, max_anomalies=0)
