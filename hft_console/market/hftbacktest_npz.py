@@ -310,15 +310,15 @@ def _check_unit(ts: np.ndarray, rows: np.ndarray, error: Callable[[int, str], Da
     """Refuses ``local_ts`` (sorted) that is not ns since the epoch (1990-2100) or of a session from 0."""
     lo, hi = EPOCH_LO_S * 10**9, EPOCH_HI_S * 10**9
     first = int(ts[0])
+    for unit, ns in UNITS:  # before the session test: ms since the epoch would pass for a session's ns
+        if lo // ns <= first <= hi // ns:
+            what = f"reads as {unit} since the epoch, expected ns (multiply by {ns:,})"
+            raise error(int(rows[0]), f"local_ts = {first} {what}")
     if lo <= first <= hi:
         beyond, what = ts > hi, "ns since the epoch (1990-2100), as the first row is"
     elif -DAY_NS < first < DAY_NS:
         beyond, what = ts >= lo, "ns of a session (from 0), as the first row is"
     else:
-        for unit, ns in UNITS:
-            if lo // ns <= first <= hi // ns:
-                what = f"reads as {unit} since the epoch, expected ns (multiply by {ns:,})"
-                raise error(int(rows[0]), f"local_ts = {first} {what}")
         raise error(int(rows[0]), f"local_ts = {first}, expected ns since the epoch (1990-2100) or of a session")
     if beyond[-1]:
         k = int(np.argmax(beyond))

@@ -222,6 +222,8 @@ def test_bad_depth_values(tmp_path: Path) -> None:
 def test_timestamps_not_in_ns(tmp_path: Path) -> None:
     rows = [(DEPTH | BOTH | BUY, SEC * 10**6, SEC * 10**6, 10.0, 1.0, 0, 0, 0.0)]
     bad(tmp_path, rows, "row 0: local_ts = 1700000000000000 reads as microseconds since the epoch, expected ns")
+    ms = [(DEPTH | BOTH | BUY, SEC * 10**3, SEC * 10**3, 10.0, 1.0, 0, 0, 0.0)]  # Binance-style ms
+    bad(tmp_path, ms, "row 0: local_ts = 1700000000000 reads as milliseconds since the epoch, expected ns")
 
 
 def test_exchange_only_file_has_no_feed(tmp_path: Path) -> None:
