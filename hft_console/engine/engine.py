@@ -73,6 +73,7 @@ class Engine:
         self.full_collection_requested = False
         self.skip_idle = True  # sim clock on recorded data: jump over batches that would be empty
         self.skipped_batches = 0
+        self._idle = True  # the last batch held no tick and no print
         seed = s.session.seed
         self.market: MarketSource = market if market is not None else open_source(s, seed)
         try:
@@ -247,7 +248,7 @@ class Engine:
             market = self.market
             skip = self.skip_idle and not self.clock.is_wall and getattr(market, "next_ns", None) is not None
             while t < self.duration_ns and not self.stop_requested and not market.exhausted:
-                if skip:
+                if skip and self._idle:  # only after an empty batch: on busy data the test costs more than it saves
                     t = self._skip_idle(t)
                 t = self._step(t, min(t + self.batch_ns, self.duration_ns))
             self.session_end_ns = t
@@ -298,6 +299,7 @@ class Engine:
                 return t0
         self.wake.clear()
         batch = self.market.next_batch(t1)
+        self._idle = not (len(batch) or batch.trades)
         self.trades_seen += batch.trades
         self.router.between_batches()
         self.flow.load_prints(batch.prints)

@@ -172,6 +172,9 @@ class LobsterMarket:
         self.n_messages = int(mts.size)
         self.end_ns = int(mts[-1]) + 1 if mts.size else 1
         self.q_ptr = self.p_ptr = self.m_ptr = 0
+        # a batch with nothing in it (its arrays are empty and read-only: nobody writes a batch)
+        q0 = [c[:0] for c in self.q]
+        self.empty = TickBatch(q0[0], q0[1], q0[2], q0[3], q0[4], q0[5], {}, 0, None)
 
     def _anomaly(self, f: LobsterFile, kind: str, count: int, first: int, limit: int, what: str) -> None:
         self.anomalies[kind] += count
@@ -299,6 +302,8 @@ class LobsterMarket:
         qb = max(qa, int(q[0].searchsorted(t1_ns)))
         pb = max(pa_, int(p[0].searchsorted(t1_ns)))
         self.m_ptr = max(self.m_ptr, int(self.msg_ts.searchsorted(t1_ns)))
+        if qb == qa and pb == pa_:
+            return self.empty
         self.q_ptr, self.p_ptr = qb, pb
         prints = TradePrints(p[0][pa_:pb], p[1][pa_:pb], p[2][pa_:pb], p[3][pa_:pb], p[4][pa_:pb]) if pb > pa_ else None
         return TickBatch(
