@@ -403,7 +403,7 @@ def report(args: argparse.Namespace, folder: Path) -> None:
         python = hbt_python(args.venv)
         if python is not None:
             s = settings_for(path, None)
-            delay_ns = int(next(v for v in s.venues if v.name == market.venue).feed_delay_us * 1000)
+            delay_ns = int(next(v for v in s.venues if v.name == market.venues[0]).feed_delay_us * 1000)
             step_ms = s.market.batch_ms
             hbt = hbt_run(python, path, delay_ns, step_ms, max(args.repeat, 3))
         if hbt is not None:

@@ -143,11 +143,15 @@ class L3RestingBook(RestingBook):
             return []
         hi = book.index_at(self.now)
         placed = self.placed
-        due = [(r, placed[r.order.order_id]) for r in rows if r.order.order_id in placed]
-        due = [(r, pl) for r, pl in due if pl.done < hi]
+        due = []
+        for r in rows:
+            pl = placed.get(r.order.order_id)
+            if pl is not None and pl.done < hi:
+                due.append((r, pl))
         if not due:
             return []
-        due.sort(key=lambda rp: (-rp[0].side * rp[0].ticks, rp[1].joined, rp[0].order.order_id))
+        if len(due) > 1:
+            due.sort(key=lambda rp: (-rp[0].side * rp[0].ticks, rp[1].joined, rp[0].order.order_id))
         used: dict[int, int] = {}  # message -> shares of it our orders took in this call
         fills: Fills = []
         for r, pl in due:
