@@ -37,28 +37,14 @@ from hft_console.engine.snapshot import Snapshot
 from hft_console.routing.registry import ROUTER_NAMES
 from hft_console.ui import terminal
 from hft_console.ui.blotter import BlotterPane
-from hft_console.ui.keybar import KeyBar
+from hft_console.ui.export import save_views, stamp
+from hft_console.ui.keybar import KEYS, KeyBar
 from hft_console.ui.layout import MIN_SIZE, Layout, plan
 from hft_console.ui.panes import HeatmapPane, Pane, PnlPane, RiskPane, RouterPane, StatusBar, TapePane
 from hft_console.ui.screens import ConfirmScreen, HelpScreen, LimitEditor, limit_text
 from hft_console.ui.startup import StartupScreen
 
 FULL_GC_EVERY_S = 30.0
-KEYS = [
-    ("k", "kill switch: halt (cancel orders in flight, refuse new ones); y to confirm"),
-    ("K", "flatten every position, then halt; y to confirm"),
-    ("r", "resume trading (ACTIVE); y to confirm"),
-    ("l", "edit a risk limit"),
-    ("m", "switch to the next routing policy"),
-    ("p", "pause / resume the strategy (orders in flight still complete)"),
-    ("b", "working orders: show / hide the blotter"),
-    ("?", "this help"),
-    ("q", "quit (asks when positions are open)"),
-    ("ctrl+q, ctrl+c", "quit, the same way"),
-    ("ctrl+p", "command palette"),
-    ("PgDn / PgUp", "trades: older / newer page"),
-    ("Home / End", "trades: newest (live) / oldest kept"),
-]
 PANES = ("tape", "heatmap", "risk", "router", "pnl")  # the ids of the panes the layout places
 LAID_OUT = (*PANES, "blotter")  # and the blotter, which shows only while the operator has it open
 # Textual's own App actions: these are routed to the console's (the methods are overridden below) or
@@ -78,6 +64,7 @@ class ConsoleApp(App[None]):
         Binding("m", "cycle_router", "Router"),
         Binding("p", "pause", "Pause"),
         Binding("b", "blotter", "Orders"),
+        Binding("s", "save", "Save", show=False),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit_console", "Quit"),
         Binding("ctrl+q,ctrl+c", "quit_console", "Quit", show=False, priority=True),
@@ -380,6 +367,16 @@ class ConsoleApp(App[None]):
     def action_blotter(self) -> None:
         self.blotter = not self.blotter
         self.apply_layout()
+
+    def action_save(self) -> None:
+        """Key s: the screen, the tape and the blotter into the run directory (ui/export.py)."""
+        bar = self.query_one(StatusBar)
+        try:
+            saved = save_views(self.engine.run_dir, self.export_screenshot(), self._shown, stamp())
+        except OSError as exc:
+            bar.note(f"nothing saved: {exc.strerror or exc}")
+            return
+        bar.note(f"saved {', '.join(p.name for p in saved)} in {saved[0].parent}")
 
     def action_help(self) -> None:
         if not self.is_screen_installed("help"):

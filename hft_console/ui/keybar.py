@@ -40,3 +40,22 @@ class KeyBar(Static):
     def on_resize(self) -> None:
         if self.app.is_running:
             self.app.refresh_bindings()
+
+
+# every key the console answers, as the help screen lists them (``?``)
+KEYS = [
+    ("k", "kill switch: halt (cancel orders in flight, refuse new ones); y to confirm"),
+    ("K", "flatten every position, then halt; y to confirm"),
+    ("r", "resume trading (ACTIVE); y to confirm"),
+    ("l", "edit a risk limit"),
+    ("m", "switch to the next routing policy"),
+    ("p", "pause / resume the strategy (orders in flight still complete)"),
+    ("b", "working orders: show / hide the blotter"),
+    ("s", "save into the run directory: an SVG screenshot, the whole tape and the blotter as CSV"),
+    ("?", "this help"),
+    ("q", "quit (asks when positions are open)"),
+    ("ctrl+q, ctrl+c", "quit, the same way"),
+    ("ctrl+p", "command palette"),
+    ("PgDn / PgUp", "trades: older / newer page"),
+    ("Home / End", "trades: newest (live) / oldest kept"),
+]
