@@ -37,7 +37,8 @@ from hft_console.engine.snapshot import Snapshot
 from hft_console.routing.registry import ROUTER_NAMES
 from hft_console.ui import terminal
 from hft_console.ui.blotter import BlotterPane
-from hft_console.ui.export import save_views, stamp
+from hft_console.ui.events import EventLogScreen
+from hft_console.ui.export import save_note
 from hft_console.ui.keybar import KEYS, KeyBar
 from hft_console.ui.layout import MIN_SIZE, Layout, plan
 from hft_console.ui.panes import HeatmapPane, Pane, PnlPane, RiskPane, RouterPane, StatusBar, TapePane
@@ -65,6 +66,7 @@ class ConsoleApp(App[None]):
         Binding("p", "pause", "Pause"),
         Binding("b", "blotter", "Orders"),
         Binding("s", "save", "Save", show=False),
+        Binding("e", "events", "Events", show=False),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit_console", "Quit"),
         Binding("ctrl+q,ctrl+c", "quit_console", "Quit", show=False, priority=True),
@@ -370,13 +372,12 @@ class ConsoleApp(App[None]):
 
     def action_save(self) -> None:
         """Key s: the screen, the tape and the blotter into the run directory (ui/export.py)."""
-        bar = self.query_one(StatusBar)
-        try:
-            saved = save_views(self.engine.run_dir, self.export_screenshot(), self._shown, stamp())
-        except OSError as exc:
-            bar.note(f"nothing saved: {exc.strerror or exc}")
-            return
-        bar.note(f"saved {', '.join(p.name for p in saved)} in {saved[0].parent}")
+        self.query_one(StatusBar).note(save_note(self.engine.run_dir, self.export_screenshot(), self._shown))
+
+    def action_events(self) -> None:
+        """Key e: the session's event log (ui/events.py), read from the journal on disk."""
+        run_dir = self.engine.run_dir
+        self.push_screen(EventLogScreen(run_dir / "journal.sqlite" if run_dir is not None else None))
 
     def action_help(self) -> None:
         if not self.is_screen_installed("help"):

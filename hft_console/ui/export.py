@@ -54,3 +54,12 @@ def save_views(run_dir: Path | None, svg: str, snap: Snapshot | None, when: str)
         out.writerow(BLOTTER_COLUMNS)
         out.writerows(dataclasses.astuple(o) for o in (snap.working if snap is not None else ()))
     return [shot, tape, blotter]
+
+
+def save_note(run_dir: Path | None, svg: str, snap: Snapshot | None) -> str:
+    """``save_views`` now, and what the status line says of it (what was saved where, or why not)."""
+    try:
+        saved = save_views(run_dir, svg, snap, stamp())
+    except OSError as exc:
+        return f"nothing saved: {exc.strerror or exc}"
+    return f"saved {', '.join(p.name for p in saved)} in {saved[0].parent}"

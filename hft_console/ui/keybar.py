@@ -52,6 +52,7 @@ KEYS = [
     ("p", "pause / resume the strategy (orders in flight still complete)"),
     ("b", "working orders: show / hide the blotter"),
     ("s", "save into the run directory: an SVG screenshot, the whole tape and the blotter as CSV"),
+    ("e", "event log: every risk event, command, feed change and router change, from the journal"),
     ("?", "this help"),
     ("q", "quit (asks when positions are open)"),
     ("ctrl+q, ctrl+c", "quit, the same way"),
