@@ -11,7 +11,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from hft_console.domain import Fill, Order, Side
+from hft_console.domain import Fill, Order, Quote, Side
 from hft_console.engine.commands import CommandQueue
 from hft_console.engine.journal import Journal
 from hft_console.execution.order_flow import OrderFlow
@@ -198,6 +198,9 @@ class Snapshot:
     working: tuple[WorkingOrderView, ...]  # the first WORKING_SHOWN in blotter order (``working_views``)
     working_more: int  # working orders beyond those
     resting: RestingView
+    #: every (symbol, venue) stream's latest quote (ts ns, bid, ask, bid size, ask size) or None, by
+    #: ``symbol_index * len(venues) + venue_index``: the market view (key v)
+    quotes: tuple[Quote | None, ...] = ()
 
     @property
     def elapsed_s(self) -> float:
@@ -387,6 +390,7 @@ def build_snapshot(e: SessionView) -> Snapshot:
         working=working,
         working_more=working_more,
         resting=resting,
+        quotes=tuple(e.normalizer.last_tick),
     )
 
 

@@ -41,6 +41,7 @@ from hft_console.ui.events import EventLogScreen
 from hft_console.ui.export import save_note
 from hft_console.ui.keybar import KEYS, KeyBar
 from hft_console.ui.layout import MIN_SIZE, Layout, plan
+from hft_console.ui.market import MarketScreen
 from hft_console.ui.panes import HeatmapPane, Pane, PnlPane, RiskPane, RouterPane, StatusBar, TapePane
 from hft_console.ui.screens import ConfirmScreen, HelpScreen, LimitEditor, limit_text
 from hft_console.ui.startup import StartupScreen
@@ -67,6 +68,7 @@ class ConsoleApp(App[None]):
         Binding("b", "blotter", "Orders"),
         Binding("s", "save", "Save", show=False),
         Binding("e", "events", "Events", show=False),
+        Binding("v", "market", "Market", show=False),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit_console", "Quit"),
         Binding("ctrl+q,ctrl+c", "quit_console", "Quit", show=False, priority=True),
@@ -133,6 +135,7 @@ class ConsoleApp(App[None]):
     def on_mount(self) -> None:
         self._loop_ref = asyncio.get_running_loop()
         self.install_screen(self.confirm, "confirm")
+        self.install_screen(MarketScreen(lambda: self._shown), "market")
         self.query_one(StatusBar).paused = self._initial_pause
         # The garbage collector holds the GIL: a collection over Textual's render caches stalls the
         # engine thread too (tens of ms for the young generations, up to ~100 ms for all). While the
@@ -378,6 +381,10 @@ class ConsoleApp(App[None]):
         """Key e: the session's event log (ui/events.py), read from the journal on disk."""
         run_dir = self.engine.run_dir
         self.push_screen(EventLogScreen(run_dir / "journal.sqlite" if run_dir is not None else None))
+
+    def action_market(self) -> None:
+        """Key v: one symbol's market across the venues (ui/market.py), on the symbol it last showed."""
+        self.push_screen("market")
 
     def action_help(self) -> None:
         if not self.is_screen_installed("help"):

@@ -53,10 +53,9 @@ KEYS = [
     ("b", "working orders: show / hide the blotter"),
     ("s", "save screen, tape and blotter to the run directory"),
     ("e", "event log: risk, commands, feed and router changes"),
+    ("v", "market: venue quotes, NBBO, our orders ([ ] symbol)"),
     ("?", "this help"),
-    ("q", "quit (asks when positions are open)"),
-    ("ctrl+q, ctrl+c", "quit, the same way"),
+    ("q, ctrl+q, ctrl+c", "quit (asks when positions are open)"),
     ("ctrl+p", "command palette"),
-    ("PgDn / PgUp", "trades: older / newer page"),
-    ("Home / End", "trades: newest (live) / oldest kept"),
+    ("PgDn PgUp Home End", "trades: older / newer page, newest (live) / oldest"),
 ]

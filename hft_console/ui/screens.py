@@ -45,6 +45,7 @@ ConfirmScreen, LimitEditor, HelpScreen { align: center middle; }
 #buttons Button { margin-left: 2; }
 #error { color: $error; height: auto; }
 #current { color: $text-muted; width: 100%; height: auto; }
+HelpScreen #dialog { width: 80; }
 """
 
 
