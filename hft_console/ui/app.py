@@ -37,14 +37,14 @@ from hft_console.engine.snapshot import Snapshot
 from hft_console.routing.registry import ROUTER_NAMES
 from hft_console.ui import terminal
 from hft_console.ui.blotter import BlotterPane
-from hft_console.ui.events import EventLogScreen
-from hft_console.ui.export import save_note
 from hft_console.ui.keybar import KEYS, KeyBar
 from hft_console.ui.layout import MIN_SIZE, Layout, plan
 from hft_console.ui.market import MarketScreen
-from hft_console.ui.panes import HeatmapPane, Pane, PnlPane, RiskPane, RouterPane, StatusBar, TapePane
+from hft_console.ui.panes import HeatmapPane, Pane, PnlPane, RiskPane, RouterPane, StatusBar
 from hft_console.ui.screens import ConfirmScreen, HelpScreen, LimitEditor, limit_text
 from hft_console.ui.startup import StartupScreen
+from hft_console.ui.tape import TapePane
+from hft_console.ui.views import open_view
 
 FULL_GC_EVERY_S = 30.0
 PANES = ("tape", "heatmap", "risk", "router", "pnl")  # the ids of the panes the layout places
@@ -66,9 +66,10 @@ class ConsoleApp(App[None]):
         Binding("m", "cycle_router", "Router"),
         Binding("p", "pause", "Pause"),
         Binding("b", "blotter", "Orders"),
-        Binding("s", "save", "Save", show=False),
-        Binding("e", "events", "Events", show=False),
-        Binding("v", "market", "Market", show=False),
+        Binding("s", "view('save')", "Save", show=False),
+        Binding("e", "view('events')", "Events", show=False),
+        Binding("v", "view('market')", "Market", show=False),
+        Binding("slash", "view('filter')", "Filter", show=False),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit_console", "Quit"),
         Binding("ctrl+q,ctrl+c", "quit_console", "Quit", show=False, priority=True),
@@ -373,18 +374,9 @@ class ConsoleApp(App[None]):
         self.blotter = not self.blotter
         self.apply_layout()
 
-    def action_save(self) -> None:
-        """Key s: the screen, the tape and the blotter into the run directory (ui/export.py)."""
-        self.query_one(StatusBar).note(save_note(self.engine.run_dir, self.export_screenshot(), self._shown))
-
-    def action_events(self) -> None:
-        """Key e: the session's event log (ui/events.py), read from the journal on disk."""
-        run_dir = self.engine.run_dir
-        self.push_screen(EventLogScreen(run_dir / "journal.sqlite" if run_dir is not None else None))
-
-    def action_market(self) -> None:
-        """Key v: one symbol's market across the venues (ui/market.py), on the symbol it last showed."""
-        self.push_screen("market")
+    def action_view(self, which: str) -> None:
+        """Keys s, e, v and /: save the screen, the event log, the market view, the tape's filter (views.py)."""
+        open_view(self, which, self.engine.run_dir, lambda: self._shown)
 
     def action_help(self) -> None:
         if not self.is_screen_installed("help"):

@@ -58,4 +58,5 @@ KEYS = [
     ("q, ctrl+q, ctrl+c", "quit (asks when positions are open)"),
     ("ctrl+p", "command palette"),
     ("PgDn PgUp Home End", "trades: older / newer page, newest (live) / oldest"),
+    ("/", "filter trades by symbol, venue or side"),
 ]

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from rich.text import Span, Text
 from textual.widgets import Static
 
-from hft_console.domain import Fill
 from hft_console.engine.snapshot import Snapshot
 from hft_console.money import dollars
 from hft_console.money import money as money_text
@@ -26,12 +24,10 @@ from hft_console.ui.format import (
     columns,
     compact,
     gauge,
-    grow_widths,
     heat_row,
     lines,
     micros,
     money,
-    pnl_cell,
     session_time,
     sparkline,
 )
@@ -171,96 +167,6 @@ class StatusBar(Pane):
 
     def needs(self, snap: Snapshot) -> tuple[int, int]:
         return 80, 1
-
-
-class TapePane(Pane):
-    """Newest trade on top, the seed's columns, green/red trade P&L. PgDn/PgUp page through older
-    trades (the view then holds still while new ones arrive), Home goes back to the live top, End to
-    the oldest trade kept."""
-
-    HEADS = ("Time", "Sym", "Side", "Qty", "Price", "Trade P&L", "Total P&L", "Venue")
-    ALIGN = ("<", "<", "<", ">", ">", ">", ">", "<")
-    top_seq: int | None = None  # None: live (newest on top); else the trade held on the top row
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._widths = [len(h) for h in self.HEADS]
-        self._widths[3:8] = [5, 8, 9, 10, 6]  # room for typical values from the start, so columns rarely move
-
-    def _cells(self, snap: Snapshot, f: Fill) -> list[str | Text]:
-        return [
-            session_time(f.ts_ns, hours=snap.duration_s >= 3600),
-            f.symbol,
-            Text(f.side.label, style="green" if f.side > 0 else "red"),
-            f"{f.qty:,}",
-            dollars(f.price),
-            pnl_cell(f.trade_pnl, 0),
-            money(f.total_pnl),
-            f.venue,
-        ]
-
-    def _grow(self, snap: Snapshot, rows: list[list[str | Text]]) -> list[int]:
-        """Column widths: wide enough for every value seen so far (they only grow, so nothing jumps)."""
-        w = self._widths
-        w[0] = max(w[0], 12 if snap.duration_s >= 3600 else 9)
-        w[1] = max([w[1], *(len(p.symbol) for p in snap.positions)])
-        w[7] = max([w[7], *(len(v.name) for v in snap.venues)])
-        return grow_widths(w, rows)
-
-    def needs(self, snap: Snapshot) -> tuple[int, int]:
-        return sum(self._grow(snap, [])) + len(self.HEADS) - 1 + FRAME_W, 1 + TAPE_MIN_ROWS + FRAME_H
-
-    @property
-    def page(self) -> int:
-        return max(1, self.size.height - 1)
-
-    def page_by(self, rows: int) -> None:
-        """Positive: towards older trades. Holding starts from the live top."""
-        if self.last is None or not self.last[0].trades:
-            return
-        trades = self.last[0].trades
-        newest, oldest = trades[-1].seq, trades[0].seq
-        top = (newest if self.top_seq is None else self.top_seq) - rows
-        top = max(min(top, newest), min(newest, oldest + self.page - 1))
-        self.top_seq = None if top >= newest else top
-        self.redraw()
-
-    def show_newest(self) -> None:
-        self.top_seq = None
-        self.redraw()
-
-    def show_oldest(self) -> None:
-        self.page_by(1 << 40)
-
-    def show(self, snap: Snapshot, deterministic: bool) -> None:
-        n_rows = self.page
-        closed = snap.wins + snap.losses
-        trades = snap.trades
-        top = len(trades) - 1
-        if self.top_seq is not None and trades:
-            top = max(0, min(top, self.top_seq - trades[0].seq))
-            if top < min(len(trades), n_rows) - 1:  # the held trade aged out: keep a full page
-                top = min(len(trades), n_rows) - 1
-        view = [trades[i] for i in range(top, max(-1, top - n_rows), -1)]
-        cells = [self._cells(snap, f) for f in view]
-        widths = self._grow(snap, cells)
-        self.border_title = fit([f"Trades  {snap.fills:,} fills", f"Trades {snap.fills:,}", "Trades"],
-                                self.frame_text_width)  # fmt: skip
-        held = ""
-        if self.top_seq is not None and trades:
-            first = len(trades) - top
-            held = f"rows {first:,}–{first + len(view) - 1:,} of {len(trades):,} · Home: newest"
-        elif len(trades) > n_rows:
-            held = "PgDn: older"
-        score = f"won {snap.wins} lost {snap.losses}  win rate {snap.wins / closed:.0%}" if closed else ""
-        self.border_subtitle = fit(
-            [f"{held}  {score}".strip(), held or score, f"won {snap.wins} lost {snap.losses}"], self.frame_text_width
-        )
-        rows = [header(*zip(self.HEADS, widths, self.ALIGN, strict=True))]
-        for f, row in zip(view, cells, strict=True):
-            row[5] = pnl_cell(f.trade_pnl, widths[5])  # the green or red background fills the column
-            rows.append(columns(list(zip(row, widths, self.ALIGN, strict=True))))
-        self.put(lines(rows))
 
 
 HEAT_FIXED = (6, 7, 7, 7, 7, 7)  # venue, status, p50, p95, p99, expect

@@ -37,7 +37,7 @@ def limit_text(name: str, value: float) -> str:
 
 
 MODAL_CSS = """
-ConfirmScreen, LimitEditor, HelpScreen { align: center middle; }
+ConfirmScreen, LimitEditor, HelpScreen, TapeFilter { align: center middle; }
 #dialog { width: 72; height: auto; max-width: 95%; border: thick $accent; background: $surface; padding: 1 2; }
 #dialog.danger { border: thick $error; }
 #title { text-style: bold; width: 100%; content-align: center middle; }

@@ -31,8 +31,9 @@ from hft_console.ui.app import ConsoleApp
 from hft_console.ui.blotter import EMPTY, BlotterPane, age_text, queue_text
 from hft_console.ui.keybar import KeyBar
 from hft_console.ui.layout import plan
-from hft_console.ui.panes import RiskPane, TapePane
+from hft_console.ui.panes import RiskPane
 from hft_console.ui.screens import HelpScreen
+from hft_console.ui.tape import TapePane
 from tests.conftest import make_settings
 from tests.ui.conftest import pane_text, wait_for
 from tests.ui.test_layout import problems
@@ -143,7 +144,7 @@ def snapshot(orders: list[Order] | None = None, more: int = 0, **changes: Any) -
 
 def console(snap: Snapshot) -> ConsoleApp:
     """The console over a finished fake session that shows ``snap`` (a test may publish another)."""
-    engine = SimpleNamespace(snapshot=snap, finished=True, strategy=SimpleNamespace(paused=False))
+    engine = SimpleNamespace(snapshot=snap, finished=True, strategy=SimpleNamespace(paused=False), run_dir=None)
     return ConsoleApp(cast(Engine, engine), deterministic=True)
 
 

@@ -11,9 +11,10 @@ from textual.binding import Binding
 from hft_console.domain import EngineState
 from hft_console.engine.engine import Engine
 from hft_console.ui.app import ConsoleApp
-from hft_console.ui.panes import HeatmapPane, PnlPane, RiskPane, RouterPane, StatusBar, TapePane
+from hft_console.ui.panes import HeatmapPane, PnlPane, RiskPane, RouterPane, StatusBar
 from hft_console.ui.screens import ConfirmScreen, HelpScreen, LimitEditor
 from hft_console.ui.startup import StartupScreen
+from hft_console.ui.tape import TapePane
 from tests.ui.conftest import hold_open_positions, pane_text, starting, wait_for
 
 
@@ -144,7 +145,7 @@ async def test_help_lists_every_binding_and_any_key_closes_it(live_app: Callable
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
         listed = " ".join(key for key, _ in app.screen.keys)
-        shown = {"question_mark": "?", "pagedown": "PgDn", "pageup": "PgUp", "home": "Home", "end": "End"}
+        shown = {"question_mark": "?", "pagedown": "PgDn", "pageup": "PgUp", "home": "Home", "end": "End", "slash": "/"}
         for binding in app.BINDINGS:
             assert isinstance(binding, Binding)
             for key in binding.key.split(","):

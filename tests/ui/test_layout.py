@@ -12,8 +12,9 @@ from hft_console.engine.engine import Engine
 from hft_console.ui.app import PANES, ConsoleApp
 from hft_console.ui.keybar import KeyBar
 from hft_console.ui.layout import MIN_SIZE, plan
-from hft_console.ui.panes import Pane, StatusBar, TapePane
+from hft_console.ui.panes import Pane, StatusBar
 from hft_console.ui.startup import StartupScreen
+from hft_console.ui.tape import TapePane
 from tests.conftest import make_settings
 from tests.ui.conftest import starting, wait_for
 

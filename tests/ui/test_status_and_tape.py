@@ -13,8 +13,9 @@ from textual.widgets._toast import Toast
 from hft_console.engine.engine import Engine
 from hft_console.ui.app import ConsoleApp
 from hft_console.ui.format import clock
-from hft_console.ui.panes import NOTE_S, StatusBar, TapePane
+from hft_console.ui.panes import NOTE_S, StatusBar
 from hft_console.ui.screens import ConfirmScreen
+from hft_console.ui.tape import TapeFilter, TapePane
 from tests.conftest import make_settings
 from tests.ui.conftest import starting, wait_for
 from tests.ui.test_console import quit_app
@@ -161,3 +162,46 @@ async def test_a_paged_tape_holds_still_while_trades_arrive(live_app: Any) -> No
         assert shown is not None
         assert rows(tape)[0].startswith(str(tape._cells(shown, shown.trades[-1])[0]))
         await quit_app(app, pilot)
+
+
+async def test_slash_filters_the_tape_by_symbol_venue_and_side_and_pages_within_it(finished_engine: Engine) -> None:
+    snap = finished_engine.snapshot
+    assert snap is not None
+    aapl_buys = [f for f in snap.trades if f.symbol == "AAPL" and f.side > 0]
+    app = ConsoleApp(finished_engine, deterministic=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app._shown is not None)
+        tape = app.query_one(TapePane)
+        await pilot.press("slash")
+        await wait_for(pilot, lambda: isinstance(app.screen, TapeFilter))
+        await pilot.press(*"aapl buy", "enter")
+        await wait_for(pilot, lambda: tape.filter == "aapl buy")
+        shown = rows(tape)
+        page = tape.size.height - 1
+        assert len(shown) == min(page, len(aapl_buys)) > 0
+        assert all(" AAPL " in r and " BUY " in r for r in shown)
+        assert f"Trades  {len(aapl_buys):,} of {len(snap.trades):,} · /aapl buy" in str(tape.border_title)
+        if len(aapl_buys) > page:  # paging counts the filtered trades
+            await pilot.press("end")
+            assert rows(tape)[-1].startswith(str(tape._cells(snap, aapl_buys[0])[0]))
+            await pilot.press("home")
+        await pilot.press("slash")
+        await wait_for(pilot, lambda: isinstance(app.screen, TapeFilter))
+        await pilot.press("escape")  # keeps the filter
+        assert tape.filter == "aapl buy"
+        await pilot.press("slash")
+        await wait_for(pilot, lambda: isinstance(app.screen, TapeFilter))
+        await pilot.press(*["backspace"] * 8, "enter")  # empty: every trade again
+        await wait_for(pilot, lambda: tape.filter == "")
+        assert rows(tape)[0].startswith(str(tape._cells(snap, snap.trades[-1])[0]))
+
+
+def test_a_filter_word_matches_symbol_venue_or_side_in_any_case(finished_engine: Engine) -> None:
+    snap = finished_engine.snapshot
+    assert snap is not None
+    tape = TapePane()
+    f = snap.trades[-1]
+    for text, ok in ((f.symbol.lower(), True), (f.venue, True), (f.side.label[0].lower(), True),
+                     (f"{f.symbol},{f.venue}", True), ("ZZZZ", False), (f"{f.symbol} ZZZZ", False)):  # fmt: skip
+        tape.filter = text
+        assert tape.matches(f) is ok, text
