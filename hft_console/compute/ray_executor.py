@@ -9,15 +9,26 @@ Ctrl-C every task still queued or running is cancelled before the interrupt goes
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import psutil
 import ray
 
 from hft_console.compute.jobs import MAX_RETRIES, Executor, ExecutorError, JobFailure, run_chunk
+
+
+def is_ray_process(proc: psutil.Process) -> bool:
+    """Whether a process is one of Ray's (raylet, GCS, workers, agents, log monitor); False if it is gone."""
+    try:
+        name = proc.name()
+        return name.startswith(("ray::", "raylet", "gcs_server")) or "/ray/" in " ".join(proc.cmdline()[:4])
+    except psutil.Error:
+        return False
 
 
 class RayExecutor(Executor):
@@ -51,8 +62,17 @@ class RayExecutor(Executor):
         self._in_flight = self.workers if (workers and not self._started) else 2 * self.workers
 
     def close(self) -> None:
+        """Stop the local instance this executor started (a joined cluster keeps running). Every process
+        it started goes: Ray's shutdown stops the raylet and GCS, and its agents (dashboard, runtime
+        environment) are stopped here if they outlive them, as they did on a loaded machine."""
         if self._started and self._ray.is_initialized():
+            ours = [p for p in psutil.Process().children(recursive=True) if is_ray_process(p)]
             self._ray.shutdown()
+            _, alive = psutil.wait_procs(ours, timeout=10)
+            for proc in alive:
+                with contextlib.suppress(psutil.Error):
+                    proc.kill()
+            psutil.wait_procs(alive, timeout=10)
         self._started = False
 
     def describe(self) -> dict[str, Any]:
