@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from rich.table import Table
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.events import Key
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
@@ -28,6 +29,46 @@ LIMIT_UNITS = {
 }
 
 
+# what each pane shows and what its colours mean (the help's second part)
+PANES_HELP = [
+    (
+        "Status line",
+        "risk state (ACTIVE green, REDUCING yellow, HALTED red; PAUSED while the strategy is paused), "
+        "mode, data, clock, session progress, ticks/s, router, total P&L",
+    ),
+    (
+        "Trades",
+        "our fills, newest on top: time, symbol, side (BUY green, SELL red), qty, price, the trade's "
+        "P&L (green gain, red loss) and the running total; / filters, PgUp/PgDn page",
+    ),
+    (
+        "Venue latency",
+        "each venue's status and round trips per second of the last buckets, coloured by p95 "
+        "against its calm round trip: green ≤1.5×, yellow ≤3×, orange ≤6×, red above, X a timeout; "
+        "then p50/p95/p99 and the expected round trip",
+    ),
+    (
+        "Risk",
+        "every limit's usage as a gauge (green, yellow past 70%, red past 90%) with used/limit, the "
+        "risk state, breaches and denials, resting exposure",
+    ),
+    (
+        "Router",
+        "the routing policy's view per venue: pulls, reward (minus cost in bps), recent share; a "
+        "learned router's forecast and inference time",
+    ),
+    (
+        "P&L and positions",
+        "total, fees, realised and unrealised P&L, the P&L sparkline, and each symbol's "
+        "position, average price and P&L",
+    ),
+    (
+        "Blotter (b)",
+        "working orders: state (yellow pending, cyan partly filled), queue ahead / shares at the price, age",
+    ),
+]
+
+
 def limit_text(name: str, value: float) -> str:
     """A limit's value as people write it, with its unit: '$5,000,000', '10,000 shares', '200 orders/s'."""
     unit = LIMIT_UNITS.get(name, "")
@@ -45,7 +86,8 @@ ConfirmScreen, LimitEditor, HelpScreen, TapeFilter { align: center middle; }
 #buttons Button { margin-left: 2; }
 #error { color: $error; height: auto; }
 #current { color: $text-muted; width: 100%; height: auto; }
-HelpScreen #dialog { width: 80; }
+HelpScreen #dialog { width: 80; max-height: 100%; }
+HelpScreen #help-body { height: auto; max-height: 70vh; }
 """
 
 
@@ -180,9 +222,12 @@ class LimitEditor(ModalScreen[tuple[str, float] | None]):
 
 
 class HelpScreen(ModalScreen[None]):
-    """Every key the console answers to. Any key closes it."""
+    """Every key the console answers to, then what each pane shows and what its colours mean.
+    PgUp/PgDn, Home/End and the arrows scroll; any other key closes it."""
 
     DEFAULT_CSS = MODAL_CSS
+    SCROLL_KEYS = {"pageup": "scroll_page_up", "pagedown": "scroll_page_down", "home": "scroll_home",
+                   "end": "scroll_end", "up": "scroll_up", "down": "scroll_down"}  # fmt: skip
 
     def __init__(self, keys: list[tuple[str, str]]) -> None:
         super().__init__()
@@ -194,12 +239,20 @@ class HelpScreen(ModalScreen[None]):
         table.add_column()
         for key, text in self.keys:
             table.add_row(key, text)
+        table.add_row("", "")
+        for pane, text in PANES_HELP:
+            table.add_row(Text(pane, style="bold"), text)
         with Vertical(id="dialog"):
-            yield Label("Keys", id="title")
-            yield Static(table)
-            yield Label("Ctrl+P opens the command palette. Any key closes this help.", id="current")
+            yield Label("Keys and panes", id="title")
+            with VerticalScroll(id="help-body"):
+                yield Static(table)
+            yield Label("PgUp/PgDn scroll · Ctrl+P: command palette · any other key closes", id="current")
 
     def on_key(self, event: Key) -> None:
-        event.stop()  # the key closes the help and does nothing else
+        event.stop()  # a key scrolls or closes the help and does nothing else
         event.prevent_default()
+        scroll = self.SCROLL_KEYS.get(event.key)
+        if scroll is not None:
+            getattr(self.query_one("#help-body", VerticalScroll), scroll)(animate=False)
+            return
         self.dismiss(None)

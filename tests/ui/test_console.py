@@ -7,12 +7,13 @@ from collections.abc import Callable
 from typing import Any
 
 from textual.binding import Binding
+from textual.containers import VerticalScroll
 
 from hft_console.domain import EngineState
 from hft_console.engine.engine import Engine
 from hft_console.ui.app import ConsoleApp
 from hft_console.ui.panes import HeatmapPane, PnlPane, RiskPane, RouterPane, StatusBar
-from hft_console.ui.screens import ConfirmScreen, HelpScreen, LimitEditor
+from hft_console.ui.screens import PANES_HELP, ConfirmScreen, HelpScreen, LimitEditor
 from hft_console.ui.startup import StartupScreen
 from hft_console.ui.tape import TapePane
 from tests.ui.conftest import hold_open_positions, pane_text, starting, wait_for
@@ -285,3 +286,22 @@ async def test_after_the_session_trading_keys_do_nothing_and_ctrl_q_still_asks(
         assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("y")
         await wait_for(pilot, lambda: not app.engine_running)
+
+
+async def test_help_explains_each_pane_and_scrolls_at_80x24(live_app: Callable[..., ConsoleApp]) -> None:
+    app = live_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        body = app.screen.query_one("#help-body", VerticalScroll)
+        dialog = app.screen.query_one("#dialog")
+        assert dialog.region.bottom <= 24 and body.max_scroll_y > 0  # more than fits: it scrolls
+        assert {"Trades", "Venue latency", "Risk", "Router"} <= {p for p, _ in PANES_HELP}
+        await pilot.press("end")
+        await wait_for(pilot, lambda: body.scroll_y == body.max_scroll_y)
+        assert isinstance(app.screen, HelpScreen)  # scrolling keys do not close it
+        await pilot.press("home")
+        await wait_for(pilot, lambda: body.scroll_y == 0)
+        await pilot.press("x")
+        assert not isinstance(app.screen, HelpScreen)
+        await quit_app(app, pilot)
