@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import socket
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -31,6 +32,27 @@ def is_ray_process(proc: psutil.Process) -> bool:
         return False
 
 
+def session_process(proc: psutil.Process, session: str) -> bool:
+    """Whether a process's command line names Ray session ``session``; False if it is gone."""
+    try:
+        return any(session in part for part in proc.cmdline())
+    except psutil.Error:
+        return False
+
+
+def stop(procs: list[psutil.Process]) -> None:
+    """Kill what is still running of ``procs`` and wait for it (10 s at most)."""
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    psutil.wait_procs(procs, timeout=10)
+
+
+def ray_processes() -> list[psutil.Process]:
+    """This process's descendants that are Ray's."""
+    return [p for p in psutil.Process().children(recursive=True) if is_ray_process(p)]
+
+
 class RayExecutor(Executor):
     kind = "ray"
 
@@ -38,6 +60,7 @@ class RayExecutor(Executor):
         self._ray: Any = ray  # Ray's API is untyped where we call it
         self.address = address or os.environ.get("RAY_ADDRESS", "")
         self._started = False
+        self._procs: list[psutil.Process] = []
         if not ray.is_initialized():
             if self.address:
                 reachable(self.address)
@@ -53,7 +76,13 @@ class RayExecutor(Executor):
                     )  # fmt: skip
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 raise ExecutorError(f"ray: cannot reach the cluster at {self.address!r}: {exc}") from exc
+            except BaseException:  # Ctrl-C while the instance starts: nothing of it may stay behind
+                self._started = not self.address
+                self.close()
+                raise
             self._started = not self.address
+        # the processes of the instance started here (raylet, GCS, agents), stopped at ``close``
+        self._procs = ray_processes() if self._started else []
         self._remote = ray.remote(max_retries=MAX_RETRIES, retry_exceptions=False)(run_chunk)
         cpus = int(self._ray.cluster_resources().get("CPU", 0))
         self.workers = min(workers, cpus) if workers else cpus
@@ -65,14 +94,26 @@ class RayExecutor(Executor):
         """Stop the local instance this executor started (a joined cluster keeps running). Every process
         it started goes: Ray's shutdown stops the raylet and GCS, and its agents (dashboard, runtime
         environment) are stopped here if they outlive them, as they did on a loaded machine."""
-        if self._started and self._ray.is_initialized():
-            ours = [p for p in psutil.Process().children(recursive=True) if is_ray_process(p)]
-            self._ray.shutdown()
-            _, alive = psutil.wait_procs(ours, timeout=10)
-            for proc in alive:
-                with contextlib.suppress(psutil.Error):
-                    proc.kill()
-            psutil.wait_procs(alive, timeout=10)
+        if not self._started:
+            return
+        self._started = False
+        ours = {p.pid: p for p in [*self._procs, *ray_processes()]}
+        session = ""
+        try:
+            if self._ray.is_initialized():
+                session = self._ray.get_runtime_context().get_session_name()
+                self._ray.shutdown()
+        finally:  # whatever the shutdown did (an interrupt may land in it), Ray's processes go
+            _, alive = psutil.wait_procs(list(ours.values()), timeout=10)
+            stop(alive)
+        # an agent the raylet started again while it was going down belongs to no one now: found by the
+        # session named in its command line, until none is left
+        quiet = 0
+        while session and quiet < 3:
+            late = [p for p in psutil.process_iter() if session_process(p, session)]
+            quiet = 0 if late else quiet + 1
+            stop(late)
+            time.sleep(0.5)
         self._started = False
 
     def describe(self) -> dict[str, Any]:
