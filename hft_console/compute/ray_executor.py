@@ -114,7 +114,6 @@ class RayExecutor(Executor):
             quiet = 0 if late else quiet + 1
             stop(late)
             time.sleep(0.5)
-        self._started = False
 
     def describe(self) -> dict[str, Any]:
         ray = self._ray
