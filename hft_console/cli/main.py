@@ -1,5 +1,5 @@
 """``hft-console [options]``: a trading session, in the console or headless (--no-ui), and the
-dispatch to the subcommands (``backtest``, ``evaluate``, ``train``). Bad input exits 2 with one line."""
+dispatch to the subcommands (``backtest``, ``evaluate``, ``train``, ``view``, ``serve``). Bad input exits 2 with one line."""
 
 from __future__ import annotations
 
@@ -25,6 +25,8 @@ from hft_console.cli.args import (
 )
 from hft_console.cli.backtest import backtest_main
 from hft_console.cli.learn import evaluate_main, train_main
+from hft_console.cli.serve import serve_main
+from hft_console.cli.view import view_main
 from hft_console.domain import Command
 from hft_console.engine.engine import Engine
 from hft_console.headless import ASCII, HeadlessPrinter
@@ -72,7 +74,9 @@ def build_parser() -> Parser:
             "  hft-console [options]     a trading session (console, or --no-ui)\n"
             "  hft-console backtest ...  Monte Carlo backtest of routers on the engine\n"
             "  hft-console evaluate ...  every router and the oracle, per market regime\n"
-            "  hft-console train ...     train the latency forecaster and DQN/PPO routers"
+            "  hft-console train ...     train the latency forecaster and DQN/PPO routers\n"
+            "  hft-console view RUN_DIR  a finished run's journal in the console, read-only\n"
+            "  hft-console serve ...     the console in a web browser (textual-serve)"
         ),
         epilog=("Settings precedence: config/default.toml < mode or --config file < .env <\nenvironment < flags."),
         formatter_class=argparse.RawDescriptionHelpFormatter,  # keeps the command list one per line
@@ -149,6 +153,8 @@ SUBCOMMANDS: dict[str, Callable[[list[str]], int]] = {
     "backtest": backtest_main,
     "evaluate": evaluate_main,
     "train": train_main,
+    "view": view_main,
+    "serve": serve_main,
 }
 
 
