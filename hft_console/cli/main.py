@@ -1,5 +1,6 @@
 """``hft-console [options]``: a trading session, in the console or headless (--no-ui), and the
-dispatch to the subcommands (``backtest``, ``evaluate``, ``train``, ``view``, ``serve``). Bad input exits 2 with one line."""
+dispatch to the subcommands (``backtest``, ``evaluate``, ``train``, ``view``, ``serve``). Bad input
+exits 2 with one line."""
 
 from __future__ import annotations
 
