@@ -120,6 +120,11 @@ class CommandKind(StrEnum):
     PAUSE = "pause"
     UNPAUSE = "unpause"
     STOP = "stop"
+    HALT_SYMBOL = "halt_symbol"  # args: symbol
+    FLATTEN_SYMBOL = "flatten_symbol"  # args: symbol
+    RESUME_SYMBOL = "resume_symbol"  # args: symbol
+    ORDER = "order"  # args: symbol, side, qty, type, limit, venue (execution/manual.py parse_order)
+    ACK_ALERTS = "ack_alerts"  # args: ids (a list of alert ids; none: every alert) (engine/alerts.py)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,9 @@
 """--no-ui output: the seed's banner and trade tape, a periodic status line and a final summary.
 
 Colour (green/red P&L backgrounds) only when the terminal has colour; plain text for CI logs.
-``quiet`` prints only the summary; ``verbose`` adds risk events and operator commands as they
-happen; ``debug`` adds every venue reject and denial note too.
+``quiet`` prints only the summary; ``normal`` adds the tape, status lines and alerts (``engine/alerts.py``)
+as they fire; ``verbose`` adds risk events and operator commands as they happen; ``debug`` adds every
+venue reject and denial note too.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from hft_console.domain import Fill
+from hft_console.engine.alerts import ALERT_NOTE
 from hft_console.engine.engine import Engine
 from hft_console.engine.snapshot import Snapshot, Tape
 from hft_console.money import money as money_text
@@ -154,11 +156,15 @@ class HeadlessPrinter:
             self._write(f"   ... {dropped} trades not shown (all are in the journal)\n")
         if trades:
             self._write("".join(self.tape_line(f) + "\n" for f in trades))
-        if self.level in ("verbose", "debug"):
+        alerted = False
+        if engine.note_seq != self.tape.note_seq:  # alerts at every level but quiet, other notes from verbose on
             for _, ts, text in self.tape.new_notes(engine):
-                if self.level == "debug" or "denied" not in text:
-                    self._write(f"{self._stamp(ts):<14}** {text}\n")
-        if trades or dropped:
+                alert = text.startswith(ALERT_NOTE)
+                if alert or self.level == "debug" or (self.level == "verbose" and "denied" not in text):
+                    line = f"{self._stamp(ts):<14}** {text}"
+                    self._write((f"{RED_BG}{line}{RESET}" if alert and self.colour else line) + "\n")
+                    alerted |= alert
+        if trades or dropped or alerted:
             self._flush()
 
     def on_status(self, engine: Engine) -> None:
@@ -207,6 +213,7 @@ class HeadlessPrinter:
             ("Decision latency p50/p95/p99", _triple(dl)),
             ("Router inference p50/p95/p99", _triple(inf)),
             ("Risk state / breaches", f"{summary['risk']['state']} / {summary['risk']['breaches']}"),
+            *_alerts_row(summary.get("alerts", {})),
         ]
         for k, v in rows:
             table.add_row(k, v)
@@ -241,6 +248,11 @@ def _quality_row(quality: dict[str, Any]) -> list[tuple[str, str]]:
     """One row with the source's non-zero data-quality counts (``data_quality``), none when clean."""
     counts = [f"{k.replace('_', ' ')} {v:,}" for k, v in quality.items() if isinstance(v, int) and v]
     return [("Data quality", ", ".join(counts))] if counts else []
+
+
+def _alerts_row(alerts: dict[str, int]) -> list[tuple[str, str]]:
+    """One row with the alerts fired by name (summary.json ``alerts``), none when none fired."""
+    return [("Alerts", ", ".join(f"{name} {n:,}" for name, n in alerts.items()))] if alerts else []
 
 
 def _book_row(data: dict[str, Any]) -> list[tuple[str, str]]:

@@ -193,7 +193,23 @@ def build_report(
         "notes": notes,
         "data_quality": results[0]["data_quality"] if results else {},  # as summary.json's
         "data_stats": results[0].get("data_stats", {}) if results else {},  # summary.json's ``data``
+        "per_run": run_rows(results),
     }
+
+
+def run_rows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each run's own figures, for the plots of ``--html``: router, strategy, scenario, regime, ``pnl``
+    ($), ``duration_s`` (market seconds simulated), ``equity`` (P&L, $, at k/N of the session, k = 0..N:
+    ``run.EQUITY_POINTS``), and per venue in ``venue_names`` order ``qty_sent``, ``qty_filled`` (shares)
+    and ``rt_p50_us``/``rt_p95_us`` (the run's round-trip percentiles, µs, timeouts excluded; None: no
+    answer)."""
+    keys = ("qty_sent", "qty_filled", "rt_p50_us", "rt_p95_us")
+    return [
+        {"router": r["router"], "strategy": r.get("strategy", ""), "scenario": r["scenario"], "regime": r["regime"],
+         "pnl": round(r["pnl"], 4), "duration_s": round(r["duration_s"], 6), "equity": r.get("equity", []),
+         "venue_names": r["venues"], **{k: r.get(k, []) for k in keys}}
+        for r in results
+    ]  # fmt: skip
 
 
 def _twin_note(router: str, runs: list[dict[str, Any]]) -> str | None:

@@ -14,6 +14,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from hft_console.backtest.report import build_report
 from hft_console.backtest.scenarios import STRATEGY_VARIANTS, Scenario, make_scenarios, scenario_settings
 from hft_console.compute.executor import Executor, JobFailure, fetch, open_executor
@@ -119,6 +121,8 @@ def run_one(job: tuple[Any, ...]) -> dict[str, Any]:
         settings = local_data(settings, job[5])
     s = scenario_settings(settings, sc, router, duration_s, strategy)
     engine = Engine(s, None, market=_market_for(s, sc.seed))
+    equity = _Equity(engine.duration_ns)
+    engine.on_batch.append(equity)
     engine.run()
     flow, p = engine.flow, engine.portfolio
     path = [*engine.pnl_history, p.total]
@@ -155,7 +159,39 @@ def run_one(job: tuple[Any, ...]) -> dict[str, Any]:
         "data_quality": data_quality(engine.market),  # the same data in every run: the report keeps one
         "data_stats": data_stats(engine.market),
         "wall_s": engine.wall_elapsed,
+        "equity": equity.values(p.total),
+        "rt_p50_us": [_percentile(x, 50) for x in engine.monitor.samples],
+        "rt_p95_us": [_percentile(x, 95) for x in engine.monitor.samples],
     }
+
+
+EQUITY_POINTS = 40  # P&L samples per run for the report's equity curves (--html): cheap, and enough to draw
+
+
+class _Equity:
+    """A run's P&L ($) at ``EQUITY_POINTS`` evenly spaced session times: each sample is taken at the
+    first batch end at or after its time (engine time, so the same on any clock)."""
+
+    def __init__(self, duration_ns: int) -> None:
+        self.step = duration_ns / EQUITY_POINTS
+        self.due = self.step
+        self.samples = [0.0]
+
+    def __call__(self, engine: Engine) -> None:
+        while engine.now_ns >= self.due and len(self.samples) < EQUITY_POINTS:
+            self.samples.append(engine.portfolio.total)
+            self.due += self.step
+
+    def values(self, final: float) -> list[float]:
+        """``EQUITY_POINTS + 1`` values at k/N of the session, k = 0..N; the last is the P&L at the end,
+        once every order in flight was answered (the report's ``pnl``)."""
+        missing = EQUITY_POINTS - len(self.samples)  # a session stopped early: its P&L stays where it ended
+        return [round(x, 4) for x in (*self.samples, *[final] * missing, final)]
+
+
+def _percentile(samples: list[float], q: float) -> float | None:
+    """The ``q``-th percentile (linear interpolation) of a venue's round trips, µs; None without any."""
+    return round(float(np.percentile(samples, q)), 1) if samples else None
 
 
 def resolve_strategies(settings: Settings, text: str) -> list[str]:

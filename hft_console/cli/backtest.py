@@ -1,11 +1,13 @@
 """``hft-console backtest``: Monte Carlo scenarios per router on the engine, a report on stdout and
-optionally as JSON. Exit status: 0; 1 when some runs raised (the report, over the runs that finished,
-names them in ``failed``); 2 for bad input, an unwritable --json path or an executor that cannot start
+optionally as JSON and as an HTML page with plots. Exit status: 0; 1 when some runs raised (the report,
+over the runs that finished, names them in ``failed``; --json and --html are written all the same); 2 for
+bad input, an unwritable --json or --html path or an executor that cannot start
 (Ray missing, a cluster that does not answer); a data source's own code when it fails
 (``DataError.exit_code``); 130 when interrupted (every run still queued is cancelled first)."""
 
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
 
@@ -70,6 +72,7 @@ def build_parser() -> Parser:
     )  # fmt: skip
     add_compute_flags(p)
     p.add_argument("--json", metavar="PATH", help="also write the report as JSON here")
+    p.add_argument("--html", metavar="PATH", help="also write the report as one self-contained HTML page with plots")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no tables")
     return p
 
@@ -106,9 +109,13 @@ def backtest_main(argv: list[str]) -> int:
         print_report(report)
     _print_failures(report["failed"])
     status = 1 if report["failed"] else 0
-    if args.json:
-        return write_json_report(Path(args.json), report, COMMAND) or status
-    return status
+    written = write_json_report(Path(args.json), report, COMMAND) if args.json else 0
+    if args.html:
+        from hft_console.cli.html_report import backtest_html, write_html_report  # imports matplotlib
+
+        page = backtest_html(report, shlex.join(["hft-console", COMMAND, *argv]))
+        written = write_html_report(Path(args.html), page, COMMAND) or written
+    return written or status
 
 
 def _print_failures(failed: list[dict[str, object]]) -> None:

@@ -7,6 +7,7 @@ imported inside the two commands, so the other commands and ``--help`` start wit
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import sys
 import time
@@ -118,12 +119,13 @@ def print_evaluation(report: dict[str, Any], console: Any = None) -> None:
 
 
 def evaluate_main(argv: list[str]) -> int:
-    """``hft-console evaluate ARGV``; returns the exit status (2: bad input or an unwritable --json)."""
+    """``hft-console evaluate ARGV``; returns the exit status (2: bad input or an unwritable --json or --html)."""
     p = _parser("hft-console evaluate", "Compare every router, the oracle included, on calm, congested and degraded.")
     help_n = f"scenarios per regime (default: {EVAL_SCENARIOS})"
     p.add_argument("--scenarios", type=count, default=EVAL_SCENARIOS, metavar="N", help=help_n)
     p.add_argument("--steps", type=count, default=EVAL_STEPS, metavar="N", help="decisions per scenario")
     p.add_argument("--json", metavar="PATH", help="also write the report as JSON here")
+    p.add_argument("--html", metavar="PATH", help="also write the report as one self-contained HTML page with plots")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no tables")
     try:
         args = p.parse_args(argv)
@@ -143,9 +145,13 @@ def evaluate_main(argv: list[str]) -> int:
         return 130
     if not args.quiet:
         print_evaluation(report)
-    if args.json:
-        return write_json_report(Path(args.json), report, "evaluate")
-    return 0
+    written = write_json_report(Path(args.json), report, "evaluate") if args.json else 0
+    if args.html:
+        from hft_console.cli.html_report import evaluation_html, write_html_report  # imports matplotlib
+
+        page = evaluation_html(report, shlex.join(["hft-console", "evaluate", *argv]))
+        written = write_html_report(Path(args.html), page, "evaluate") or written
+    return written
 
 
 def executor(settings: Settings) -> Executor:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from hft_console.domain import Command, CommandKind, EngineState
 from hft_console.engine.journal import Journal
+from hft_console.execution.manual import OperatorDesk
 from hft_console.execution.order_flow import OrderFlow
 from hft_console.execution.portfolio import Portfolio
 from hft_console.execution.risk import RiskManager
@@ -29,7 +30,8 @@ class TradingDesk:
     """What the operator's commands, the breaker and flatten-then-halt do to the session.
 
     ``switch_router(t_ns, name)`` asks for another router (an error text when refused);
-    ``stop()`` ends the session at the next batch boundary."""
+    ``stop()`` ends the session at the next batch boundary; ``ack_alerts(ids)`` acknowledges alerts
+    (``engine/alerts.py Alerts.acknowledge``)."""
 
     def __init__(
         self,
@@ -42,10 +44,13 @@ class TradingDesk:
         note: Note,
         switch_router: Callable[[int, str], str | None],
         stop: Callable[[], None],
+        ack_alerts: Callable[[object], str | None] | None = None,
     ) -> None:
         self.risk, self.strategy, self.portfolio, self.flow = risk, strategy, portfolio, flow
         self.journal, self.note = journal, note
         self.switch_router, self.stop = switch_router, stop
+        self.ack_alerts = ack_alerts  # ids (None: all) -> why refused; None: this session has no alerts
+        self.operator = OperatorDesk(flow, note)  # per-symbol halt/flatten/resume and manual orders
 
     def set_state(self, t_ns: int, state: EngineState, why: str, *, journal_from: bool = True) -> None:
         """Move the trading state to ``state`` (nothing when already there) and journal it. The breaker's
@@ -77,6 +82,8 @@ class TradingDesk:
             self.strategy.flatten = False
             self.set_state(t_ns, EngineState.HALTED, "flattened")
             self.note(t_ns, "flat: trading halted")
+        if self.flow.held:
+            self.operator.check(t_ns)
 
     def check_breaker(self, t_ns: int) -> None:
         """The loss limit against the current total (a lowered max_loss applies at once)."""
@@ -114,6 +121,16 @@ class TradingDesk:
                 self.strategy.paused = kind is CommandKind.PAUSE
             case CommandKind.STOP:
                 self.stop()
+            case CommandKind.HALT_SYMBOL:
+                return self.operator.halt(t_ns, args)
+            case CommandKind.FLATTEN_SYMBOL:
+                return self.operator.flatten(t_ns, args)
+            case CommandKind.RESUME_SYMBOL:
+                return self.operator.resume(t_ns, args)
+            case CommandKind.ORDER:
+                return self.operator.order(t_ns, args)
+            case CommandKind.ACK_ALERTS:
+                return self.ack_alerts(args.get("ids")) if self.ack_alerts else "this session has no alerts"
         return None
 
 

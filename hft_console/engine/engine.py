@@ -10,7 +10,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ import numpy as np
 from hft_console import __version__
 from hft_console.clock import SimClock, WallClock
 from hft_console.domain import Command
+from hft_console.engine.alerts import Alerts
 from hft_console.engine.commands import CommandQueue, TradingDesk
 from hft_console.engine.journal import Journal
 from hft_console.engine.pipeline import Pipeline, Progress
@@ -165,9 +166,10 @@ class Engine:
             on_breaker=lambda t_ns: self.desk.on_breaker(t_ns), after_report=lambda t_ns: self.desk.check_flat(t_ns),
             note=self.note, post_rule=s.session.post_router,
         )  # fmt: skip
+        self.alerts = Alerts(s.alerts, self.journal, self.note)  # checked between batches, never per tick
         self.desk = TradingDesk(
             risk=self.risk, strategy=self.strategy, portfolio=self.portfolio, flow=self.flow, journal=self.journal,
-            note=self.note, switch_router=self._switch_router, stop=self._stop,
+            note=self.note, switch_router=self._switch_router, stop=self._stop, ack_alerts=self.alerts.acknowledge,
         )  # fmt: skip
         self.wake = threading.Event()
         self.commands = CommandQueue(self.desk, self.journal, self.note, self.wake)
@@ -322,6 +324,8 @@ class Engine:
             self.note(t_ns, f"{self.router.name} loaded: now routing")
             self._router_warnings(t_ns)
         self.poll_feed(t_ns)
+        if t_ns >= self.alerts.next_ns:  # on session time, as the sparkline's samples: the same alerts on any clock
+            self.alerts.check(self, t_ns)
         # the circuit breaker and flatten-then-halt are not checked here: they act on every mark and
         # fill as it happens (pipeline.py, order_flow.py), so a batch's length never delays or moves them
         self.journal.commit()
@@ -370,7 +374,8 @@ class Engine:
 
     def publish(self) -> None:
         self._last_snapshot_wall = time.perf_counter()
-        self.snapshot = build_snapshot(self)
+        snap = build_snapshot(self)
+        self.snapshot = replace(snap, alerts=self.alerts.views) if self.alerts.views else snap
 
     def _start(self) -> None:
         # everything built so far (settings, venues, a learned router's JAX and Flax objects) lives for

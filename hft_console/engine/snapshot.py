@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from hft_console.domain import Fill, Order, Quote, Side
+from hft_console.engine.alerts import Alerts, AlertView
 from hft_console.engine.commands import CommandQueue
 from hft_console.engine.journal import Journal
 from hft_console.execution.order_flow import OrderFlow
@@ -59,6 +60,7 @@ class SessionView(Protocol):
     notes: deque[Note]
     note_seq: int
     pnl_history: deque[float]
+    alerts: Alerts
 
     @property
     def now_ns(self) -> int: ...
@@ -201,6 +203,10 @@ class Snapshot:
     #: every (symbol, venue) stream's latest quote (ts ns, bid, ask, bid size, ask size) or None, by
     #: ``symbol_index * len(venues) + venue_index``: the market view (key v)
     quotes: tuple[Quote | None, ...] = ()
+    #: per symbol, what the operator holds it in: "" (trading), "HALTED" or "FLATTENING" (execution/manual.py)
+    held: tuple[str, ...] = ()
+    #: the last alerts fired (engine/alerts.py), oldest first; the engine adds them after building (``Engine.publish``)
+    alerts: tuple[AlertView, ...] = ()
 
     @property
     def elapsed_s(self) -> float:
@@ -391,6 +397,7 @@ def build_snapshot(e: SessionView) -> Snapshot:
         working_more=working_more,
         resting=resting,
         quotes=tuple(e.normalizer.last_tick),
+        held=tuple(flow.held.get(i, "") for i in range(len(flow.symbols))),
     )
 
 

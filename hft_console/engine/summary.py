@@ -88,6 +88,7 @@ def build_summary(e: SessionView, snap: Snapshot | None) -> dict[str, Any]:
         "inference_backend": e.router.backend,
         "online_learning": e.router.online_stats(),
         "router_warnings": e.warnings,
+        "alerts": dict(sorted(e.alerts.counts.items())),  # alerts fired, by name (engine/alerts.py)
         "venues": venues,
         "routers": routers,
         "risk": {

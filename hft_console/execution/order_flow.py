@@ -138,10 +138,11 @@ class OrderFlow(QuotingFlow):
         mark = self.portfolio.mark
         return sum((b + s) * m for b, s, m in zip(self.working_buy, self.working_sell, mark, strict=True))
 
-    def route(self, sym: int, t_ns: int, delta: int, tick_wall_ns: int) -> None:
+    def route(self, sym: int, t_ns: int, delta: int, tick_wall_ns: int, limit: float | None = None) -> None:
         """Split a parent order into child orders, one venue at a time, as the router chooses. A dark
         venue shows nothing: it is offered at the lit best price with no size, eligible for every take
-        (it fills at the midpoint when it has hidden liquidity; the router learns how often)."""
+        (it fills at the midpoint when it has hidden liquidity; the router learns how often). ``limit``:
+        the operator's limit price (default: the best price plus the configured slippage)."""
         n_ven = self.n_ven
         side = 1 if delta > 0 else -1
         quotes = self.quotes[sym * n_ven : (sym + 1) * n_ven]
@@ -171,7 +172,8 @@ class OrderFlow(QuotingFlow):
         learning = time.perf_counter_ns()
         self.router.learn_due()
         tick_wall_ns += time.perf_counter_ns() - learning  # an inline update is not decision latency
-        limit = round(best + side * self.slippage, 9)
+        if limit is None:
+            limit = round(best + side * self.slippage, 9)
         mask = [(dark[v] and mid > 0) or (size[v] > 0 and side * (price[v] - limit) <= 1e-9) for v in range(n_ven)]
         latency = tuple(self.monitor.ewma_us)
         last_rt = tuple(self.monitor.last_us)
@@ -206,22 +208,31 @@ class OrderFlow(QuotingFlow):
                     break
             remaining -= qty
 
+    def send_operator(self, sym: int, t_ns: int, side: Side, qty: int, limit: float, v: int) -> bool:
+        """An operator's immediate-or-cancel order to venue ``v`` ("operator" on the order); False when risk
+        denies it (journaled as every denial)."""
+        parent = self.next_parent_id
+        self.next_parent_id += 1
+        wall0 = time.perf_counter_ns()
+        return self._send(sym, t_ns, side, qty, limit, v, parent, self.portfolio.mark[sym], wall0, by="operator")
+
     def _send(
         self,
         sym: int, t_ns: int, side: Side, qty: int, limit: float, v: int, parent: int, mid: float, wall0: int,
-        decision: int = -1,
+        decision: int = -1, by: str | None = None,
     ) -> bool:  # fmt: skip
         if not self.risk_ok(sym, t_ns, side, qty, limit, mid):
             return False
         venue = self.venues[v]
         order = Order(
-            self.next_order_id, parent, self.symbols[sym], side, qty, limit, venue.name, self.router.name, t_ns,
+            self.next_order_id, parent, self.symbols[sym], side, qty, limit, venue.name, by or self.router.name, t_ns,
             mid, decision=decision,
         )  # fmt: skip
         self.next_order_id += 1
         arrive = venue.send(order, t_ns)
         self.orders += 1
-        self.decision_ns.append(time.perf_counter_ns() - wall0)
+        if not self.operator_sending:  # tick-to-order latency is the strategy's, not an operator's typing
+            self.decision_ns.append(time.perf_counter_ns() - wall0)
         self.open_order(sym, order)
         if arrive is None:
             timeout = venue.timeout(order, t_ns)
@@ -302,12 +313,13 @@ class OrderFlow(QuotingFlow):
         self.notional_sent[v] += order.qty * mid
         self.cost_missed[v] += missed
         cost_bps = (cost + fees + missed) / (order.qty * mid) * 1e4 if mid > 0 else 0.0
-        self.router.learn(
-            order.router,
-            Transition(
-                v, order.qty, int(filled), cost_bps, rt_us, -cost_bps, order.decision, ex.status != "REJECTED"
-            ),  # a timeout (VENUE_DOWN) or a reject: the venue did not answer
-        )
+        if order.router != "operator":  # an operator's own venue choice teaches no router
+            self.router.learn(
+                order.router,
+                Transition(
+                    v, order.qty, int(filled), cost_bps, rt_us, -cost_bps, order.decision, ex.status != "REJECTED"
+                ),  # a timeout (VENUE_DOWN) or a reject: the venue did not answer
+            )
         if filled and self.risk.breaker_hit(self.portfolio.total):
             self.on_breaker(ex.report_ns)
         self.after_report(ex.report_ns)

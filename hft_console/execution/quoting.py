@@ -29,12 +29,16 @@ class QuotingFlow(RestingFlow):
     def post(
         self, sym: int, t_ns: int, side: Side, qty: int, price: float, wall0: int,
         order_type: OrderType = OrderType.POST_ONLY, routed: tuple[int, int, int] | None = None,
+        operator_venue: int = -1,
     ) -> Order | None:  # fmt: skip
         """Send a resting order to the venue the posting rule picks; None when none can take it or risk
         denies it. ``routed``: (venue, parent, decision) of a child the router chose to post — that venue,
-        the router's name on the order, and the router learns what it cost when it is done."""
+        the router's name on the order, and the router learns what it cost when it is done.
+        ``operator_venue``: the venue the operator named for a manual order ("operator" on the order)."""
         n = self.n_ven
-        if routed is None:
+        if operator_venue >= 0:
+            v, parent, decision, by = operator_venue, self.next_parent_id, -1, "operator"
+        elif routed is None:
             quotes = self.quotes[sym * n : (sym + 1) * n]
             up = [not v.latency.is_down_as_drawn(t_ns) for v in self.venues]
             specs = [x.spec for x in self.venues]
@@ -60,7 +64,8 @@ class QuotingFlow(RestingFlow):
         self.orders += 1
         self.passive_orders += 1
         arrive = venue.send(order, t_ns)
-        self.decision_ns.append(time.perf_counter_ns() - wall0)
+        if not self.operator_sending:  # tick-to-order latency is the strategy's, not an operator's typing
+            self.decision_ns.append(time.perf_counter_ns() - wall0)
         self.open_order(sym, order)
         if arrive is None:
             timeout = venue.timeout(order, t_ns)

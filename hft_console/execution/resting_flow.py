@@ -119,6 +119,9 @@ class RestingFlow:
 
     def init_resting(self, post_rule: str) -> None:
         n_streams = len(self.symbols) * self.n_ven
+        self.held: dict[int, str] = {}  # symbol -> HALTED or FLATTENING, by the operator (execution/manual.py)
+        self.held_noted: set[int] = set()  # of those, the ones whose first strategy wish was journaled
+        self.operator_sending = False  # an operator's order is being sent: a held symbol lets it through
         self.post_rule = post_rule
         self.inv_tick = self.venues[0].inv_tick if self.venues else 100.0
         self.resting_n = [0] * n_streams  # our orders resting at each (symbol, venue): the pipeline's cue
@@ -157,6 +160,8 @@ class RestingFlow:
         )  # fmt: skip
 
     def risk_ok(self, sym: int, t_ns: int, side: Side, qty: int, price: float, mid: float) -> bool:
+        if sym in self.held and not self.operator_sending:
+            return self._held_back(sym, t_ns, side, qty, price)
         p = self.portfolio
         reason = self.risk.check(
             t_ns, int(side), qty, price, p.position[sym], self.working_buy[sym], self.working_sell[sym], mid,
@@ -170,6 +175,16 @@ class RestingFlow:
             t_ns, "RISK_DENIED", reason, symbol=symbol, detail={"side": side.label, "qty": qty, "limit": price}
         )
         self.note(t_ns, f"risk denied {side.label} {qty} {symbol}: {reason}")
+        return False
+
+    def _held_back(self, sym: int, t_ns: int, side: Side, qty: int, price: float) -> bool:
+        """A symbol the operator halted or is flattening takes only the operator's orders; the strategy's
+        first wish in it is denied and journaled (SYMBOL_HALTED), later ones quietly, as under a halt."""
+        if sym not in self.held_noted:
+            self.held_noted.add(sym)
+            self.denials += 1
+            detail = {"side": side.label, "qty": qty, "limit": price}
+            self.journal.event(t_ns, "RISK_DENIED", "SYMBOL_HALTED", symbol=self.symbols[sym], detail=detail)
         return False
 
     def open_order(self, sym: int, order: Order) -> None:

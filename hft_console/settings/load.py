@@ -91,7 +91,8 @@ def describe(hint: Any, r: Rule) -> str:
     """What a value of type ``hint`` under rule ``r`` must be, as an error message says it."""
     if r.choices:
         return "one of " + ", ".join(r.choices)
-    names = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+    names = {int: "an integer", float: "a number", bool: "true or false", str: "a string",
+             dict[str, float]: "a table of venue = number"}  # fmt: skip
     text = names.get(hint, "a list of symbols")
     if r.lo is not None and r.hi is not None:
         text += f" {'>' if r.lo_open else '>='} {r.lo:g} and <= {r.hi:g}"
@@ -131,6 +132,10 @@ def coerce(value: Any, hint: Any, r: Rule, source: str, key: str) -> Any:
         if r.choices and value not in r.choices:
             raise SettingsError(source, key, value, expected)
         return value
+    if hint == dict[str, float]:
+        if not isinstance(value, dict):
+            raise SettingsError(source, key, value, expected)
+        return {str(k): coerce(v, float, r, source, f"{key}.{k}") for k, v in value.items()}
     return coerce_symbols(value, source, key)
 
 
@@ -303,6 +308,11 @@ def load_settings(
     if l3_venue and l3_venue not in names:
         where = layers.sources.get("data.l3_venue", "config")
         raise SettingsError(where, "data.l3_venue", l3_venue, "empty or a configured venue: " + ", ".join(names))
+    for venue, value in built["alerts"].latency_p99_us_by_venue.items():
+        if venue not in names:
+            where = layers.sources.get("alerts.latency_p99_us_by_venue", "config")
+            dotted = f"alerts.latency_p99_us_by_venue.{venue}"
+            raise SettingsError(where, dotted, value, "a key naming a configured venue: " + ", ".join(names))
     return Settings(**built, venues=venues, finnhub_api_key=key, sources=layers.sources)
 
 

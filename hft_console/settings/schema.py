@@ -194,6 +194,22 @@ class EngineSettings:
     latency_window: int = rule(8, 100_000)
 
 
+@dataclass(frozen=True)
+class AlertSettings:
+    """Operator alerts (``engine/alerts.py``): each fires once when its condition starts to hold, and again
+    only after it cleared. A threshold of 0 turns that alert off."""
+
+    loss: float = rule(0, 1e13)  # $: total P&L below -loss
+    latency_p99_us: float = rule(0, 1e8)  # a venue's round-trip p99 (its sliding window) above this
+    latency_p99_us_by_venue: dict[str, float] = rule(0, 1e8)  # venue name -> its own threshold (0: off there)
+    latency_min_samples: int = rule(1, 100_000)  # round trips the window needs before its p99 counts
+    fill_rate_below: float = rule(0, 1)  # takes' shares filled / sent over the window below this
+    fill_rate_window_s: float = rule(0, 86400, lo_open=True)  # session seconds the fill rate is measured over
+    fill_rate_min_orders: int = rule(1, 1_000_000)  # take answers the window needs before its fill rate counts
+    feed_stale_s: float = rule(0, 86400)  # a symbol without a quote on any venue this long, or the feed stale/down
+    queue_ahead_above: int = rule(0, 1e12)  # shares ahead of a working order at its price above this
+
+
 #: the checks on a ``[[venues]]`` table, one per ``VenueSpec`` field (``latency``: its own table)
 VENUE_RULES: dict[str, Rule] = {
     "name": Rule(),
@@ -251,6 +267,7 @@ class Settings:
     data: DataSettings
     backtest: BacktestSettings
     compute: ComputeSettings
+    alerts: AlertSettings
     venues: list[VenueSpec]
     finnhub_api_key: str = field(default="", repr=False)
     sources: dict[str, str] = field(default_factory=dict, repr=False)
@@ -267,6 +284,7 @@ SECTIONS: dict[str, type] = {
     "data": DataSettings,
     "backtest": BacktestSettings,
     "compute": ComputeSettings,
+    "alerts": AlertSettings,
 }
 
 

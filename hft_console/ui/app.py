@@ -16,38 +16,37 @@ import gc
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
 
 from rich.text import Text
-from textual.app import App, ComposeResult, SystemCommand
+from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.driver import Driver
 from textual.events import Resize
-from textual.screen import ModalScreen, Screen
+from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from hft_console.backtest.startup import SessionInfo
-from hft_console.domain import Command
 from hft_console.engine.engine import Engine
 from hft_console.engine.snapshot import Snapshot
-from hft_console.routing.registry import ROUTER_NAMES
 from hft_console.ui import terminal
+from hft_console.ui.alerts import AlertToasts
 from hft_console.ui.blotter import BlotterPane
 from hft_console.ui.keybar import KEYS, KeyBar
 from hft_console.ui.layout import MIN_SIZE, Layout, plan
 from hft_console.ui.market import MarketScreen
 from hft_console.ui.panes import HeatmapPane, Pane, PnlPane, RiskPane, RouterPane, StatusBar
-from hft_console.ui.screens import ConfirmScreen, HelpScreen, LimitEditor, limit_text
+from hft_console.ui.screens import ConfirmScreen, HelpScreen, LimitEditor
 from hft_console.ui.startup import StartupScreen
 from hft_console.ui.tape import TapePane
+from hft_console.ui.trading import OperatorActions
 from hft_console.ui.views import open_view
 
 FULL_GC_EVERY_S = 30.0
 PANES = ("tape", "heatmap", "risk", "router", "pnl")  # the ids of the panes the layout places
+ZOOM = ("tape", "heatmap", "risk", "router", "pnl", "blotter")  # keys 1-6, in this order
 LAID_OUT = (*PANES, "blotter")  # and the blotter, which shows only while the operator has it open
 # Textual's own App actions: these are routed to the console's (the methods are overridden below) or
 # harmless; every other one (theme, screenshot, suspend, screen switching, ...) is refused by check_action.
@@ -55,8 +54,10 @@ ROUTED_ACTIONS = {"quit": "quit_console", "help_quit": "quit_console", "show_hel
 HARMLESS_ACTIONS = frozenset({"command_palette", "focus_next", "focus_previous"})
 
 
-class ConsoleApp(App[None]):
+class ConsoleApp(OperatorActions):
     CSS_PATH = Path(__file__).with_name("console.tcss")
+    ALLOW_IN_MAXIMIZED_VIEW = "#status, #keys"
+    ESCAPE_TO_MINIMIZE = False  # Escape goes through action_zoom, which lays the panes out again
     TITLE = "hft-console"
     BINDINGS = [
         Binding("k", "halt", "Kill"),
@@ -66,10 +67,13 @@ class ConsoleApp(App[None]):
         Binding("m", "cycle_router", "Router"),
         Binding("p", "pause", "Pause"),
         Binding("b", "blotter", "Orders"),
+        Binding("o", "order", "Order", show=False),
         Binding("s", "view('save')", "Save", show=False),
         Binding("e", "view('events')", "Events", show=False),
         Binding("v", "view('market')", "Market", show=False),
+        Binding("c", "view('charts')", "Charts", show=False),
         Binding("slash", "view('filter')", "Filter", show=False),
+        Binding("a", "ack_alerts", "Ack", show=False),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit_console", "Quit"),
         Binding("ctrl+q,ctrl+c", "quit_console", "Quit", show=False, priority=True),
@@ -77,8 +81,10 @@ class ConsoleApp(App[None]):
         Binding("pageup", "tape('newer')", show=False),
         Binding("home", "tape('newest')", show=False),
         Binding("end", "tape('oldest')", show=False),
+        *(Binding(str(i), f"zoom('{pane}')", show=False) for i, pane in enumerate(ZOOM, 1)),
+        Binding("escape", "zoom('')", show=False),
     ]
-    TRADING_ACTIONS = frozenset({"halt", "flatten", "resume", "limits", "cycle_router", "pause"})
+    TRADING_ACTIONS = frozenset({"halt", "flatten", "resume", "limits", "cycle_router", "pause", "order"})
     ALLOWED_ACTIONS = frozenset(
         {b.action.split("(")[0] for b in BINDINGS if isinstance(b, Binding)} | set(ROUTED_ACTIONS) | HARMLESS_ACTIONS
     )
@@ -115,6 +121,7 @@ class ConsoleApp(App[None]):
         self.confirm = ConfirmScreen()
         self.limit_editor: LimitEditor | None = None
         self.blotter = False  # the working-order blotter is open (key b)
+        self.alert_toasts = AlertToasts(self)  # the engine's alerts as toasts until acknowledged (key a)
 
     def get_driver_class(self) -> type[Driver]:
         return terminal.surviving_driver(super().get_driver_class())
@@ -136,7 +143,8 @@ class ConsoleApp(App[None]):
     def on_mount(self) -> None:
         self._loop_ref = asyncio.get_running_loop()
         self.install_screen(self.confirm, "confirm")
-        self.install_screen(MarketScreen(lambda: self._shown), "market")
+        # the engine's latest: the panes' snapshot holds still while a view (a modal screen) is open
+        self.install_screen(MarketScreen(lambda: self.engine.snapshot, self), "market")
         self.query_one(StatusBar).paused = self._initial_pause
         # The garbage collector holds the GIL: a collection over Textual's render caches stalls the
         # engine thread too (tens of ms for the young generations, up to ~100 ms for all). While the
@@ -185,7 +193,7 @@ class ConsoleApp(App[None]):
                 pane = self.query_one(f"#{name}", Pane)
                 if name in layout.shown and not pane.display and self._shown is not None:
                     pane.render_snapshot(self._shown, self.deterministic)  # never an empty frame, dialog or not
-                pane.display = name in layout.shown
+                pane.display = name in layout.shown or pane is main.maximized
             self.query_one("#right").styles.width = layout.right_width if layout.kind == "wide" else "100%"
             self.query_one("#too-small", Static).update(
                 f"hft-console needs at least {MIN_SIZE[0]}×{MIN_SIZE[1]}; this terminal is {width}×{height}.\n"
@@ -248,10 +256,6 @@ class ConsoleApp(App[None]):
         except BaseException as exc:  # shown to the operator; the journal has what was committed
             self.engine_error = exc
 
-    @property
-    def engine_running(self) -> bool:
-        return self.engine_thread is not None and self.engine_thread.is_alive()
-
     def refresh_panes(self) -> None:
         """At ``refresh_hz``: the status line always shows the latest snapshot, even under a dialog (an
         operator deciding on the kill switch must not read an old P&L); the panes behind a dialog hold
@@ -273,6 +277,7 @@ class ConsoleApp(App[None]):
         snap = self.engine.snapshot
         if snap is None:
             return
+        self.alert_toasts.update(snap)  # a new alert shows and rings, under a dialog too
         if snap is not self._status_snap or status.expire_note():
             self._status_snap = snap
             status.render_snapshot(snap, self.deterministic)
@@ -292,75 +297,6 @@ class ConsoleApp(App[None]):
             if not self.quitting and self.engine_error is None:
                 status.note("session over; q quits", seconds=None)
 
-    def ask(self, title: str, message: str, on_yes: Callable[[], None], danger: bool = True) -> None:
-        """Show the one confirmation dialog, reconfigured for this question."""
-        if self.confirm.is_active:
-            return
-        self.confirm.configure(title, message, on_yes, danger)
-        self.push_screen("confirm")
-
-    def send(self, kind: str, **args: object) -> bool:
-        """Queue a command for the engine; refused (and said so) when no engine is running."""
-        if kind != "stop" and not self.engine_running:
-            self.query_one(StatusBar).note("no session is running: nothing was sent")
-            return False
-        self.engine.submit(Command(kind, dict(args), source="console"))
-        return True
-
-    def _confirm(self, title: str, message: str, kind: str, note: str) -> None:
-        def go() -> None:
-            if self.send(kind):
-                self.query_one(StatusBar).note(note)
-
-        self.ask(title, message, go, danger=kind != "resume")
-
-    def action_halt(self) -> None:
-        self._confirm(
-            "KILL SWITCH", "Halt all trading now? Orders in flight are cancelled, new orders are refused.\n"
-            "Positions stay as they are.", "halt", "halt sent",
-        )  # fmt: skip
-
-    def action_flatten(self) -> None:
-        self._confirm(
-            "FLATTEN, THEN HALT", "Close every position (only reducing orders allowed), then halt?",
-            "flatten", "flattening: REDUCING until flat, then HALTED",
-        )  # fmt: skip
-
-    def action_resume(self) -> None:
-        self._confirm("RESUME", "Resume trading (state ACTIVE)?", "resume", "resume sent")
-
-    def action_limits(self) -> None:
-        def apply(name: str, value: float) -> None:
-            if self.send("set_limit", name=name, value=value):
-                self.query_one(StatusBar).note(f"{name} set to {limit_text(name, value)}")
-
-        if self.limit_editor is None:
-            self.limit_editor = LimitEditor(self.engine.risk.limits, self.engine.risk.caps, apply)
-            self.install_screen(self.limit_editor, "limits")
-        self.limit_editor.configure(self.engine.risk.limits, self.engine.risk.caps)
-        self.push_screen("limits")
-
-    def action_cycle_router(self) -> None:
-        # cycle from what this console last asked for, so quick presses step through the list
-        current = self.router_pending or (self._shown.router if self._shown else self.engine.settings.session.router)
-        nxt = ROUTER_NAMES[(ROUTER_NAMES.index(current) + 1) % len(ROUTER_NAMES)]
-        self._switch_router(nxt)
-
-    def _switch_router(self, name: str) -> bool:
-        if not self.send("set_router", name=name):
-            return False
-        self.router_pending = name
-        self.query_one(StatusBar).note(f"router → {name}")
-        return True
-
-    def action_pause(self) -> None:
-        status = self.query_one(StatusBar)
-        paused = not status.paused
-        if not self.send("pause" if paused else "unpause"):
-            return
-        status.paused = paused
-        status.redraw()
-
     def action_tape(self, where: str) -> None:
         tape = self.query_one(TapePane)
         if where == "newest":
@@ -370,8 +306,25 @@ class ConsoleApp(App[None]):
         else:
             tape.page_by((tape.page - 1 if tape.page > 1 else 1) * (1 if where == "older" else -1))
 
+    def action_ack_alerts(self) -> None:
+        self.alert_toasts.acknowledge(self.send)
+
     def action_blotter(self) -> None:
         self.blotter = not self.blotter
+        self.apply_layout()
+
+    def action_zoom(self, name: str) -> None:
+        """Keys 1-6: that pane over the whole body, the same key (or Escape) back to the layout."""
+        main = self.screen_stack[0]
+        pane = self.query_one(f"#{name}", Pane) if name else None
+        if pane is None or main.maximized is pane:
+            main.minimize()
+        else:
+            pane.display = True
+            if self._shown is not None:
+                pane.render_snapshot(self._shown, self.deterministic)
+            main.maximize(pane, container=False)
+        self._layout = None
         self.apply_layout()
 
     def action_view(self, which: str) -> None:
@@ -433,19 +386,3 @@ class ConsoleApp(App[None]):
                 self.engine.abandon()
                 self.abandoned = True
             self.exit()
-
-    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
-        """The palette offers the console's actions only; Textual's own (theme, screenshot, keys panel,
-        maximize) are not offered, and its "Quit" and "Keys" are the console's."""
-        yield SystemCommand("Quit", "End the session and quit (asks when positions are open)",
-                            self.action_quit_console)  # fmt: skip
-        yield SystemCommand("Keys", "Every key the console answers to", self.action_help)
-        if not self.engine_running:
-            return
-        yield SystemCommand("Kill switch: halt", "Cancel orders in flight and refuse new ones", self.action_halt)
-        yield SystemCommand("Flatten then halt", "Close every position, then halt", self.action_flatten)
-        yield SystemCommand("Resume trading", "Back to ACTIVE", self.action_resume)
-        yield SystemCommand("Edit a risk limit", "Open the limit editor", self.action_limits)
-        yield SystemCommand("Pause / resume the strategy", "Stop or restart new orders", self.action_pause)
-        for name in ROUTER_NAMES:
-            yield SystemCommand(f"Router: {name}", f"Route with {name}", lambda n=name: self._switch_router(n))

@@ -12,7 +12,7 @@ class KeyBar(Static):
     Every key of the console's is on it at 80 columns (the command palette's ^p from 86); wider, the keys
     get more room and the tape's scroll keys join them."""
 
-    EXTRA = (("^p", "Palette"),)
+    EXTRA: tuple[tuple[str, str], ...] = (("^p", "Palette"),)
     SCROLL = ("PgUp/PgDn/Home/End", "Scroll trades")
 
     def show_keys(self, keys: list[tuple[str, str, bool]]) -> None:
@@ -53,7 +53,11 @@ KEYS = [
     ("b", "working orders: show / hide the blotter"),
     ("s", "save screen, tape and blotter to the run directory"),
     ("e", "event log: risk, commands, feed and router changes"),
-    ("v", "market: venue quotes, NBBO, our orders ([ ] symbol)"),
+    ("v", "market: venue quotes, NBBO, our orders ([ ] symbol; h f r halt/flatten/resume it, o order)"),
+    ("1-6", "zoom a pane: 1 trades, 2 latency, 3 risk, 4 router, 5 P&L, 6 blotter; again or Esc: back"),
+    ("o", "order ticket: e.g. buy 100 AAPL limit 190.01 at NYSE; y to confirm"),
+    ("c", "charts: P&L and venue round trips over session time (1 2 Tab)"),
+    ("a", "acknowledge the alerts on screen (their toasts go; journaled)"),
     ("?", "this help"),
     ("q, ctrl+q, ctrl+c", "quit (asks when positions are open)"),
     ("ctrl+p", "command palette"),

@@ -1,9 +1,10 @@
 """Key ``v``: the market for one symbol: each venue's quote (sizes, prices, the data's age, a stale one
 marked), the consolidated best bid and offer (NBBO) and our working orders there with their queue.
 
-``[`` and ``]`` (or Tab and Shift+Tab) move to the previous or next symbol; ``v`` or Escape closes the
-view, which reopens on the same symbol. It redraws from the console's latest snapshot ten times a
-second, as every pane does.
+``[`` and ``]`` (or Tab and Shift+Tab) move to the previous or next symbol; ``h``, ``f`` and ``r`` halt,
+flatten or resume the symbol shown and ``o`` opens an order ticket for it (ui/orders.py; each asks
+first); ``v`` or Escape closes the view, which reopens on the same symbol. It redraws from the
+console's latest snapshot ten times a second, as every pane does.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from hft_console.domain import Quote
 from hft_console.engine.snapshot import Snapshot
 from hft_console.ui.blotter import queue_text
 from hft_console.ui.format import compact
+from hft_console.ui.orders import Operator, symbol_command
 
 STALE_NS = 1_000_000_000  # a quote older than this (engine time) is marked stale
 MARKET_CSS = """
@@ -59,10 +61,12 @@ def market_text(snap: Snapshot, sym: int) -> tuple[str, Table]:
     n_ven = len(snap.venues)
     quotes: list[Quote | None] = list(snap.quotes[sym * n_ven : (sym + 1) * n_ven]) if snap.quotes else [None] * n_ven
     best = nbbo(quotes)
-    title = f"{symbol}  NBBO — (a side shows nothing)"
+    held = snap.held[sym] if sym < len(snap.held) else ""
+    label = f"{symbol} [{held}]" if held else symbol
+    title = f"{label}  NBBO — (a side shows nothing)"
     if best is not None:
         b, bs, a, as_ = best
-        title = f"{symbol}  NBBO {b:.2f} × {compact(bs)}  |  {a:.2f} × {compact(as_)}  spread {(a - b) * 100:.1f}¢"
+        title = f"{label}  NBBO {b:.2f} × {compact(bs)}  |  {a:.2f} × {compact(as_)}  spread {(a - b) * 100:.1f}¢"
     table = Table(box=None, pad_edge=False, header_style="bold")
     for name in ("Venue", "Bid sz", "Bid", "Ask", "Ask sz", "Age"):
         table.add_column(name, justify="left" if name == "Venue" else "right", no_wrap=True)
@@ -93,17 +97,22 @@ class MarketScreen(ModalScreen[None]):
         Binding("v,escape", "close", "Close"),
         Binding("right_square_bracket,tab", "move(1)", "Next symbol"),
         Binding("left_square_bracket,shift+tab", "move(-1)", "Previous symbol"),
+        Binding("h", "symbol('halt')", "Halt symbol"),
+        Binding("f", "symbol('flatten')", "Flatten symbol"),
+        Binding("r", "symbol('resume')", "Resume symbol"),
+        Binding("o", "ticket", "Order"),
     ]
 
-    def __init__(self, snapshot: Callable[[], Snapshot | None], sym: int = 0) -> None:
+    def __init__(self, snapshot: Callable[[], Snapshot | None], operator: Operator | None = None, sym: int = 0) -> None:
+        """``operator``: the console's dialog and command queue (None: a view without the trading keys)."""
         super().__init__()
-        self.snapshot, self.sym = snapshot, sym
+        self.snapshot, self.operator, self.sym = snapshot, operator, sym
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Label("", id="title")
             yield Static("", id="venues")
-            yield Label("[ ] or Tab: symbol · v or Esc closes · the bold bid/ask is the NBBO", id="hint")
+            yield Label("[ ] Tab: symbol · h halt · f flatten · r resume · o order · v Esc: close", id="hint")
 
     def on_mount(self) -> None:
         self.set_interval(0.1, self.redraw)
@@ -122,6 +131,20 @@ class MarketScreen(ModalScreen[None]):
         title, table = market_text(snap, self.sym)
         self.query_one("#title", Label).update(title)
         self.query_one("#venues", Static).update(table)
+
+    def symbol_shown(self) -> str | None:
+        snap = self.snapshot()
+        return snap.positions[self.sym % len(snap.positions)].symbol if snap is not None and snap.positions else None
+
+    def action_symbol(self, kind: str) -> None:
+        symbol = self.symbol_shown()
+        if self.operator is not None and symbol is not None:
+            symbol_command(self.operator, kind, symbol)
+
+    def action_ticket(self) -> None:
+        symbol = self.symbol_shown()
+        if self.operator is not None and symbol is not None:
+            self.operator.open_ticket(symbol)
 
     def action_move(self, step: int) -> None:
         self.sym += step

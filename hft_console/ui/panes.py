@@ -51,6 +51,8 @@ def fit(options: Sequence[str], width: int) -> str:
 class Pane(Static):
     """Panes size their content to the space they have, so a resize redraws the last snapshot."""
 
+    ALLOW_MAXIMIZE = True  # keys 1-6 zoom a pane over the whole body (app.py ``action_zoom``)
+
     last: tuple[Snapshot, bool] | None = None
     _height = -1
     _shown_key: tuple[str, list[Span]] | None = None
@@ -201,6 +203,8 @@ class HeatmapPane(Pane):
                 status = Text(" DOWN ", style="bold white on red")
             elif venue.regime == "congested":
                 status = Text("congest", style="bold yellow")
+            elif venue.status != "up":  # a recorded run (``view``) does not know: "n/a"
+                status = Text(venue.status, style="grey50")
             else:
                 status = Text("up", style="green")
             values: tuple[str | Text, ...] = (

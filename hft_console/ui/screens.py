@@ -63,6 +63,11 @@ PANES_HELP = [
         "position, average price and P&L",
     ),
     (
+        "Alerts",
+        "a toast per alert from [alerts] in the config, with the bell: red for loss and a stale feed, yellow "
+        "for a venue's latency p99, the fill rate and queue ahead; it stays until a acknowledges it",
+    ),
+    (
         "Blotter (b)",
         "working orders: state (yellow pending, cyan partly filled), queue ahead / shares at the price, age",
     ),

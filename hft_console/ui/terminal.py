@@ -7,19 +7,31 @@ another encoding every block and box character would come out as a literal escap
 
 from __future__ import annotations
 
+import asyncio
 import codecs
 import contextlib
 import errno
 import os
+import signal
 import sys
 import termios
 from typing import IO, Any
 
 from textual.driver import Driver
 
+WEB_DRIVER = "textual.drivers.web_driver:WebDriver"  # what textual-serve sets TEXTUAL_DRIVER to
+
+
+def in_browser() -> bool:
+    """True when Textual draws for a browser: under textual-serve (``hft-console serve``) the console
+    talks to the server over pipes, in UTF-8 whatever the locale, and there is no terminal."""
+    return os.environ.get("TEXTUAL_DRIVER") == WEB_DRIVER
+
 
 def terminal_problem() -> str | None:
     """Why the console cannot draw here (one line, ASCII, for any terminal), or None."""
+    if in_browser():
+        return None
     for name, stream in (("stdin", sys.stdin), ("stderr", sys.stderr)):
         if stream is None or not stream.isatty():
             return f"the console needs a terminal ({name} is not one); use --no-ui for headless runs"
@@ -38,6 +50,8 @@ def terminal_problem() -> str | None:
 
 def terminal_alive() -> bool:
     """False once the terminal has hung up: its ioctls then fail (EIO) while the descriptor stays open."""
+    if in_browser():  # no terminal to lose: a closed tab ends the session through the server
+        return True
     try:
         termios.tcgetattr(sys.__stdin__.fileno() if sys.__stdin__ else 0)
     except (termios.error, OSError, ValueError):
@@ -107,9 +121,13 @@ def output_lost(driver: Driver | None) -> bool:
 def surviving_driver(base: type[Driver]) -> type[Driver]:
     """``base`` (Textual's Linux driver) made to outlive its terminal: output that cannot be written is
     dropped, and a key reader whose terminal is gone stops instead of taking the app down with it. It
-    also takes the terminal's size from the terminal rather than from COLUMNS/LINES."""
+    also takes the terminal's size from the terminal rather than from COLUMNS/LINES. Textual's web
+    driver (textual-serve) keeps the console's own SIGINT/SIGTERM handlers (``keeping_signals``)."""
     from textual.drivers.linux_driver import LinuxDriver
+    from textual.drivers.web_driver import WebDriver
 
+    if issubclass(base, WebDriver):
+        return keeping_signals(base)
     if not issubclass(base, LinuxDriver):
         return base
 
@@ -141,3 +159,21 @@ def surviving_driver(base: type[Driver]) -> type[Driver]:
                 return
 
     return SurvivingDriver
+
+
+def keeping_signals(base: type[Driver]) -> type[Driver]:
+    """``base`` (Textual's web driver) without its SIGINT/SIGTERM handlers, which close the app at once:
+    the handlers in place before it started (``cli.main``'s) stay, so a signal ends the session as in a
+    terminal (orders in flight complete, journal and summary.json written, exit 128 + the signal)."""
+
+    class SignalKeepingDriver(base):  # type: ignore[valid-type,misc]
+        def start_application_mode(self) -> None:
+            kept = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+            super().start_application_mode()
+            loop = asyncio.get_running_loop()
+            for sig, handler in kept.items():
+                if handler is not None:  # None: set outside Python, nothing to put back
+                    loop.remove_signal_handler(sig)
+                    signal.signal(sig, handler)
+
+    return SignalKeepingDriver

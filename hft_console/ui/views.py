@@ -1,6 +1,6 @@
 """The console's view keys, none of which trades: ``s`` saves the screen, the tape and the blotter
 (export.py), ``e`` opens the event log (events.py), ``v`` the market view (market.py, installed once
-as "market" so it keeps its symbol), ``/`` the tape's filter (tape.py)."""
+as "market" so it keeps its symbol), ``/`` the tape's filter (tape.py), ``c`` the charts (charts.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 from textual.app import App
 
 from hft_console.engine.snapshot import Snapshot
+from hft_console.ui.charts import ChartsScreen
 from hft_console.ui.events import EventLogScreen
 from hft_console.ui.export import save_note
 from hft_console.ui.panes import StatusBar
@@ -18,7 +19,7 @@ from hft_console.ui.tape import TapeFilter, TapePane
 
 
 def open_view(app: App[Any], which: str, run_dir: Path | None, shown: Callable[[], Snapshot | None]) -> None:
-    """``which``: save, events, market or filter. ``run_dir``: the session's (None: nothing on disk);
+    """``which``: save, events, market, filter or charts. ``run_dir``: the session's (None: nothing on disk);
     ``shown``: the snapshot the panes show."""
     if which == "save":
         app.query_one(StatusBar).note(save_note(run_dir, app.export_screenshot(), shown()))
@@ -26,6 +27,12 @@ def open_view(app: App[Any], which: str, run_dir: Path | None, shown: Callable[[
         app.push_screen(EventLogScreen(run_dir / "journal.sqlite" if run_dir is not None else None))
     elif which == "market":
         app.push_screen("market")
+    elif which == "charts":
+        if not app.is_screen_installed("charts"):
+            # the engine's latest snapshot: the panes' (``shown``) hold still while a view is open
+            engine = getattr(app, "engine", None)
+            app.install_screen(ChartsScreen(lambda: engine.snapshot if engine is not None else shown()), "charts")
+        app.push_screen("charts")
     elif which == "filter":
         tape = app.query_one(TapePane)
         app.push_screen(TapeFilter(tape.filter), lambda text: tape.set_filter(text) if text is not None else None)
