@@ -9,6 +9,7 @@ errors of the mean across scenarios).
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,10 +19,12 @@ from matplotlib.backends.backend_svg import FigureCanvasSVG
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, PercentFormatter
 
-# Okabe-Ito: told apart with every common colour-vision deficiency
-PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
-MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p")
-MAX_THIN_LINES = 60  # scenario paths drawn per router; the median is always over all of them
+# Okabe-Ito, told apart with every common colour-vision deficiency; its yellow, too faint on white as a
+# thin line, is grey here
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#999999", "#000000")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p", "d", "1", "+", "x")  # one per router
+_DECIMALS = re.compile(r"(\.\d\d)\d+")
+MAX_THIN_LINES = 40  # scenario paths drawn per router; the median is always over all of them
 # boxplot's keyword for a horizontal box: ``vert`` is deprecated from 3.10, ``orientation`` new in it
 _HORIZONTAL: dict[str, Any] = (
     {"orientation": "horizontal"}
@@ -38,19 +41,28 @@ def colour(i: int) -> str:
 
 def to_svg(fig: Figure) -> str:
     """The figure as one ``<svg>`` element: text kept as text (small, searchable), no date stamp, ids
-    fixed by a salt so that the same report draws the same bytes."""
+    fixed by a salt so that the same report draws the same bytes, coordinates to 1/100 pt."""
     FigureCanvasSVG(fig)
     buf = io.StringIO()
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "hft-console"}):
         fig.savefig(buf, format="svg", metadata={"Date": None}, bbox_inches="tight")
     text = buf.getvalue()
-    return text[text.index("<svg") :]
+    # coordinates to 1/100 pt (matplotlib writes 1/1,000,000): a third of the bytes, the same picture
+    return _DECIMALS.sub(r"\1", text[text.index("<svg") :])
 
 
 def _figure(width: float, height: float) -> Figure:
     fig = Figure(figsize=(width, height), layout="constrained")
     fig.set_facecolor("white")
     return fig
+
+
+def _corners(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The polyline's points without those inside a flat stretch: the same line in fewer bytes (P&L
+    stays flat between trades)."""
+    keep = np.ones(y.size, dtype=bool)
+    keep[1:-1] = (y[1:-1] != y[:-2]) | (y[1:-1] != y[2:])
+    return x[keep], y[keep]
 
 
 def pnl_distribution(pnl: dict[str, list[float]], ci95: dict[str, float]) -> str:
@@ -90,7 +102,8 @@ def equity_curves(curves: dict[str, list[tuple[float, list[float]]]]) -> str:
         ax, runs = axes[i], curves[name]
         step = max(1, -(-len(runs) // MAX_THIN_LINES))
         for duration, path in runs[::step]:
-            ax.plot(np.linspace(0.0, duration, len(path)), path, color=colour(i), lw=0.6, alpha=0.35)
+            ax.plot(*_corners(np.linspace(0.0, duration, len(path)), np.asarray(path)), color=PALETTE[0], lw=0.6,
+                    alpha=0.35)  # fmt: skip
         points = min(len(p) for _, p in runs)
         median = np.median(np.asarray([p[:points] for _, p in runs], dtype=float), axis=0)
         ax.plot(np.linspace(0.0, float(np.mean([d for d, _ in runs])), points), median, color="black", lw=2.0)
@@ -111,7 +124,7 @@ def fill_vs_latency(points: list[dict[str, Any]], venues: Sequence[str], routers
     """One point per (router, venue) that sent shares: ``x`` the round trip's p50 (µs; the median across
     scenarios of each run's p50), a bar from there to the same median of p95s, ``y`` the fill rate
     (shares filled / sent, pooled over scenarios). Colour: venue; marker: router."""
-    fig = _figure(8.0, 4.6)
+    fig = _figure(8.5, max(4.6, 0.19 * (len(venues) + len(routers)) + 0.8))
     ax = fig.add_subplot()
     for p in points:
         v, r = venues.index(p["venue"]), routers.index(p["router"])
@@ -121,15 +134,16 @@ def fill_vs_latency(points: list[dict[str, Any]], venues: Sequence[str], routers
     ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))  # labels within a decade, too
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))  # 1,000 rather than 10^3
     ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.set_xlabel("order round trip, µs (log): marker = median p50 across scenarios, bar end = median p95")
+    ax.set_xlabel("order round trip, µs (log): marker = median p50, bar to the median p95")
     ax.set_ylabel("fill rate (shares filled / sent)")
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax.grid(alpha=0.25, which="both")
-    handles = [ax.plot([], [], "s", color=colour(i), ms=8)[0] for i in range(len(venues))]
-    first = ax.legend(handles, venues, title="venue", fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.7))
-    ax.add_artist(first)
-    marks = [ax.plot([], [], MARKERS[i % len(MARKERS)], color="#666666", ms=7)[0] for i in range(len(routers))]
-    ax.legend(marks, routers, title="router", fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.2))
+    blank = ax.plot([], [], " ")[0]  # a legend row that is a heading
+    handles = [blank, *(ax.plot([], [], "s", color=colour(i), ms=8)[0] for i in range(len(venues)))]
+    handles += [blank, *(ax.plot([], [], MARKERS[i % len(MARKERS)], color="#666666", ms=7)[0]
+                         for i in range(len(routers)))]  # fmt: skip
+    labels = ["venue (colour)", *venues, "router (marker)", *routers]
+    fig.legend(handles, labels, loc="outside right upper", fontsize=8, frameon=False)
     ax.set_title("fill rate against round-trip latency, per venue (timeouts excluded from the round trip)",
                  loc="left", fontsize=10)  # fmt: skip
     return to_svg(fig)
@@ -181,7 +195,7 @@ def switch_regret(rows: dict[str, dict[str, float]], order: Sequence[str]) -> st
     ax.set_yticks(ys, list(order), fontsize=8)
     ax.plot([], [], "o", color=PALETTE[0], label="before the switch")
     ax.errorbar([], [], xerr=[], fmt="s", color=PALETTE[5], label="after, ± 95% CI")
-    ax.legend(fontsize=8, loc="lower right")
+    fig.legend(fontsize=8, loc="outside lower center", ncols=2, frameon=False)
     ax.axvline(0.0, color="#bbbbbb", lw=0.8, zorder=0)
     ax.grid(alpha=0.25, axis="x")
     ax.set_xlabel("regret per decision against the oracle, bps (lower is better)")

@@ -171,9 +171,13 @@ class RecordedRun:
         self.clock = str(self.session.get("clock", "sim"))
         self.data_source = str(self.meta.get("data", "?"))
         self.settings = configured(self.mode) if self.mode != "?" else None
-        self._name_things()
-        self._book_fills()
-        self._answers()
+        try:
+            self._name_things()
+            self._book_fills()
+            self._answers()
+        except (KeyError, TypeError, ValueError) as exc:  # rows no session of this version writes
+            path = str(run_dir / JOURNAL)
+            raise RunError(f"RUN_DIR: {path!r} holds rows this version cannot read ({exc!r})") from None
 
     # -- loading -----------------------------------------------------------------------------------
     def _load(self, db: sqlite3.Connection) -> None:
@@ -217,14 +221,14 @@ class RecordedRun:
         s = self.summary or {}
         symbols = s.get("symbols") or self.session.get("symbols") or []
         self.symbols: list[str] = [str(x) for x in symbols]
-        for o in self.orders:
-            if o.symbol not in self.symbols:
-                self.symbols.append(o.symbol)
+        for sym in [o.symbol for o in self.orders] + [f[3] for f in self.fill_rows]:
+            if sym not in self.symbols:
+                self.symbols.append(sym)
         venues = self.meta.get("venues") or list((s.get("venues") or {}).keys())
         self.venue_names: list[str] = [str(v) for v in venues]
-        for o in self.orders:
-            if o.venue not in self.venue_names:
-                self.venue_names.append(o.venue)
+        for venue in [o.venue for o in self.orders] + [f[8] for f in self.fill_rows]:
+            if venue not in self.venue_names:
+                self.venue_names.append(venue)
         self.duration_ns = int(float(s.get("duration_s") or self.session.get("duration_s") or 0) * 1e9) or self.end_ns
         engine = self.settings.engine if self.settings else None
         self.bucket_s = float(engine.latency_bucket_s if engine else FALLBACK_ENGINE["latency_bucket_s"])
@@ -304,7 +308,9 @@ class RecordedRun:
         return bisect_right(self.fill_ts, t_ns)
 
     def orders_until(self, t_ns: int) -> int:
+        """How many orders had been sent by engine time ``t_ns``."""
         return bisect_right(self.order_ts, t_ns)
 
     def events_until(self, t_ns: int) -> list[Event]:
+        """The events journaled by engine time ``t_ns``, oldest first."""
         return [e for e in self.events if e.ts_ns <= t_ns]

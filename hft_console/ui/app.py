@@ -298,6 +298,12 @@ class ConsoleApp(OperatorActions):
                 status.note("session over; q quits", seconds=None)
 
     def action_tape(self, where: str) -> None:
+        """PgDn/PgUp/Home/End: the blotter's pages while it is open, else the tape's."""
+        if self.blotter:
+            blotter = self.query_one(BlotterPane)
+            page = max(1, blotter.size.height - 1)
+            blotter.page_by({"older": page, "newer": -page, "newest": -(1 << 40)}.get(where, 1 << 40))
+            return
         tape = self.query_one(TapePane)
         if where == "newest":
             tape.show_newest()

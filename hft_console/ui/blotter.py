@@ -3,6 +3,10 @@
 Rows come in the snapshot's fixed order (``engine.snapshot.blotter_key``: symbol, buys before sells, best
 price first, then order id), so a row never jumps while its order lives; columns only grow, as on the
 trades tape. Like every pane it redraws only when its text changes.
+
+While it is open, ``/`` filters it (every word must match the order's venue, symbol, side, type or state:
+``NYSE partial``, ``AAPL pend``) and PgDn/PgUp/Home/End page it. Both cover the first
+``WORKING_SHOWN`` working orders the snapshot lists; the rest are counted in the title.
 """
 
 from __future__ import annotations
@@ -62,6 +66,32 @@ class BlotterPane(Pane):
     HEADS = ("Venue", "Sym", "B/S", "Type", "Price", "Qty", "Fill", "State", "Ahead/lvl", "Age")
     ALIGN = ("<", "<", "<", "<", ">", ">", ">", "<", ">", ">")
 
+    filter: str = ""  # key / while open: only orders matching every word; empty: all
+    first_row: int = 0  # the first row shown, of the orders the filter lets through (paging)
+
+    def matches(self, o: WorkingOrderView) -> bool:
+        """Every word of the filter names the order's venue, symbol, side (BUY/B, SELL/S), type (IOC, LIMIT,
+        POST, PEG), state (open, partial, pending or pend, cxl, rpl, or the state's own name), any case."""
+        label = STATE_LABEL.get(o.state, o.state.lower())
+        names = {o.venue, o.symbol, o.side, o.side[0], o.order_type, TYPE_LABEL.get(o.order_type, o.order_type),
+                 o.state, *label.split(), *(("PENDING",) if o.state.startswith("PENDING") else ())}  # fmt: skip
+        names = {n.upper() for n in names}
+        return all(word in names for word in self.filter.upper().replace(",", " ").split())
+
+    def shown_orders(self, snap: Snapshot) -> tuple[WorkingOrderView, ...]:
+        return tuple(o for o in snap.working if self.matches(o)) if self.filter else snap.working
+
+    def set_filter(self, text: str) -> None:
+        self.filter, self.first_row = text.strip(), 0
+        self.redraw()
+
+    def page_by(self, rows: int) -> None:
+        """Positive: further down the list; Home (``-inf``) the top, End the last page."""
+        total = len(self.shown_orders(self.last[0])) if self.last is not None else 0
+        page = max(1, self.size.height - 1)
+        self.first_row = max(0, min(self.first_row + rows, total - page))
+        self.redraw()
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._widths = [len(h) for h in self.HEADS]
@@ -96,21 +126,28 @@ class BlotterPane(Pane):
 
     def show(self, snap: Snapshot, deterministic: bool) -> None:
         page = max(1, self.size.height - 1)
-        view = snap.working[:page]
+        orders = self.shown_orders(snap)
+        self.first_row = max(0, min(self.first_row, len(orders) - page))
+        view = orders[self.first_row : self.first_row + page]
         total = len(snap.working) + snap.working_more
         cells = [self.cells(o) for o in view]
         widths = self._grow(snap, cells)
         r = snap.resting
-        self.border_title = fit(
-            [f"Working orders  {total:,}  ({r.orders:,} resting)", f"Working orders  {total:,}", "Orders"],
-            self.frame_text_width,
+        title = [f"Working orders  {total:,}  ({r.orders:,} resting)", f"Working orders  {total:,}", "Orders"]
+        if self.filter:
+            title = [f"Orders  {len(orders):,} of {total:,} · /{self.filter}", f"Orders /{self.filter}", *title]
+        self.border_title = fit(title, self.frame_text_width)
+        more = len(orders) - len(view) + (0 if self.filter else snap.working_more)
+        where = f"rows {self.first_row + 1:,}–{self.first_row + len(view):,} · " if self.first_row else ""
+        hint = (
+            [f"{where}{more:,} more not shown · b hides", f"{more:,} more not shown", f"+{more:,}"]
+            if more
+            else ["b hides"]
         )
-        more = total - len(view)
-        hint = [f"{more:,} more not shown · b hides", f"{more:,} more not shown", f"+{more:,}"] if more else ["b hides"]
         self.border_subtitle = fit(hint, self.frame_text_width)
         rows = [header(*zip(self.HEADS, widths, self.ALIGN, strict=True))]
         if not view:
-            rows.append(Text(EMPTY, style="grey50"))
+            rows.append(Text(f"no working order matches /{self.filter}" if self.filter else EMPTY, style="grey50"))
         for row in cells:
             rows.append(columns(list(zip(row, widths, self.ALIGN, strict=True))))
         self.put(lines(rows))

@@ -54,7 +54,7 @@ KEYS = [
     ("s", "save screen, tape and blotter to the run directory"),
     ("e", "event log: risk, commands, feed and router changes"),
     ("v", "market: venue quotes, NBBO, our orders ([ ] symbol; h f r halt/flatten/resume it, o order)"),
-    ("1-6", "zoom a pane: 1 trades, 2 latency, 3 risk, 4 router, 5 P&L, 6 blotter; again or Esc: back"),
+    ("1 2 3 4 5 6, Esc", "zoom a pane: 1 trades, 2 latency, 3 risk, 4 router, 5 P&L, 6 blotter; again or Esc: back"),
     ("o", "order ticket: e.g. buy 100 AAPL limit 190.01 at NYSE; y to confirm"),
     ("c", "charts: P&L and venue round trips over session time (1 2 Tab)"),
     ("a", "acknowledge the alerts on screen (their toasts go; journaled)"),

@@ -69,7 +69,8 @@ PANES_HELP = [
     ),
     (
         "Blotter (b)",
-        "working orders: state (yellow pending, cyan partly filled), queue ahead / shares at the price, age",
+        "working orders: state (yellow pending, cyan partly filled), queue ahead / shares at the price, age; "
+        "while open, / filters it (venue, symbol, side, type, state) and PgUp/PgDn page it",
     ),
 ]
 

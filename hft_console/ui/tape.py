@@ -144,15 +144,23 @@ class TapeFilter(ModalScreen[str | None]):
     DEFAULT_CSS = MODAL_CSS
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, current: str) -> None:
+    WORDS = {
+        "trades": ("Filter the trades", "symbol, venue or side (BUY, SELL)", "e.g. AAPL NYSE"),
+        "orders": ("Filter the working orders", "venue, symbol, side, type (IOC LIMIT POST PEG) or state "
+                   "(open partial pending)", "e.g. NYSE partial"),
+    }  # fmt: skip
+
+    def __init__(self, current: str, what: str = "trades") -> None:
+        """``what``: trades (the tape) or orders (the blotter)."""
         super().__init__()
-        self.current = current
+        self.current, self.what = current, what
 
     def compose(self) -> ComposeResult:
+        title, words, example = self.WORDS[self.what]
         with Vertical(id="dialog"):
-            yield Label("Filter the trades", id="title")
-            yield Label("symbol, venue or side (BUY, SELL): every word must match; empty shows all", id="current")
-            yield Input(value=self.current, placeholder="e.g. AAPL NYSE", id="filter")
+            yield Label(title, id="title")
+            yield Label(f"{words}: every word must match; empty shows all", id="current")
+            yield Input(value=self.current, placeholder=example, id="filter")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()

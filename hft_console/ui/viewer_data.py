@@ -207,55 +207,49 @@ class Replay:
         r = self.run
         t = max(0, min(t_ns, r.end_ns))
         end = self.at_end(t)
-        s = r.summary if end and r.summary else {}
         k = r.fills_until(t)
         b = r.booked[k - 1] if k else None
         n_sym = len(r.symbols)
-        position = b.position if b else (0,) * n_sym
-        realized = b.realized if b else 0.0
-        fees = b.fees if b else 0.0
         total = r.fills[k - 1].total_pnl if k else 0.0
-        if s:
-            total, realized, fees = float(s["pnl_total"]), float(s["pnl_realized"]), float(s["fees"])
-            final = s.get("positions", {})
-            position = tuple(int(final.get(sym, p)) for sym, p in zip(r.symbols, position, strict=True))
-        unrealized = float(s["pnl_unrealized"]) if s else total - realized + fees
+        f: dict[str, Any] = {
+            "pnl_total": total, "pnl_realized": b.realized if b else 0.0, "fees": b.fees if b else 0.0,
+            "fees_taker": b.fees_taker if b else 0.0, "rebates_maker": b.rebates_maker if b else 0.0,
+            "wins": b.wins if b else 0, "losses": b.losses if b else 0, "orders": r.orders_until(t), "fills": k,
+            "rejects": bisect_right(self.reject_ts, t), "risk_denials": bisect_right(self.denied_ts, t),
+            "breaches": bisect_right(self.breach_ts, t), "state": _at(self.state_ts, self.state_v, t, "ACTIVE"),
+            "router": _at(self.router_ts, self.router_v, t, "?"), "ticks": 0, "ticks_rejected": 0,
+            "ticks_per_s": 0.0, "wall_s": 0.0, "position": b.position if b else (0,) * n_sym,
+        }  # fmt: skip
+        f["pnl_unrealized"] = f["pnl_total"] - f["pnl_realized"] + f["fees"]
+        closed = f["wins"] + f["losses"]
+        f["win_rate"] = f["wins"] / closed if closed else 0.0
+        if end:
+            f.update(self._final(f["position"]))
         working, views = self._working(t)
         wbuy, wsell = [0] * n_sym, [0] * n_sym
         for w in working:
             (wbuy if w.side == "BUY" else wsell)[self.si[w.symbol]] += w.leaves
         marks = [self.mark(i, t) for i in range(n_sym)]
-        wins = int(s["wins"]) if s else (b.wins if b else 0)
-        losses = int(s["losses"]) if s else (b.losses if b else 0)
-        closed = wins + losses
-        risk = s.get("risk", {}) if s else {}
-        router = str(s.get("router") or _at(self.router_ts, self.router_v, t, "?"))
-        decisions, arms = self._arms(router, t, s)
+        decisions, arms = self._arms(str(f["router"]), t, end)
         starts, rows = self._heatmap(t)
         resting = [w for w in working if w.order_type != "IOC"]
+        notes_to = bisect_right(self.note_ts, t)
         return Snapshot(
             wall_ns=time.time_ns(), engine_ns=t, duration_s=r.duration_ns / NS, mode=r.mode, clock=r.clock,
-            data_source=r.data_source, feed=str(_at(self.feed_ts, self.feed_v, t, "sim")),
-            state=str(risk.get("state") or _at(self.state_ts, self.state_v, t, "ACTIVE")),
-            paused=bool(_at(self.pause_ts, self.pause_v, t, False)),
-            ticks=int(s.get("ticks", 0)), ticks_rejected=int(s.get("ticks_rejected", 0)), ticks_per_s=0.0,
-            mean_ticks_per_s=float(s.get("ticks_per_s", 0.0)), wall_s=float(s.get("wall_s", 0.0)),
-            orders=int(s["orders"]) if s else r.orders_until(t), fills=int(s["fills"]) if s else k,
-            rejects=int(s["rejects"]) if s else bisect_right(self.reject_ts, t),
-            risk_denials=int(s["risk_denials"]) if s else bisect_right(self.denied_ts, t),
-            breaches=int(risk["breaches"]) if risk else bisect_right(self.breach_ts, t),
-            pnl_total=total, pnl_realized=realized, pnl_unrealized=unrealized, fees=fees,
-            fees_taker=float(s["fees_taker"]) if s else (b.fees_taker if b else 0.0),
-            rebates_maker=float(s["rebates_maker"]) if s else (b.rebates_maker if b else 0.0),
-            wins=wins, losses=losses, win_rate=float(s["win_rate"]) if s else (wins / closed if closed else 0.0),
-            positions=self._positions(b, position, unrealized),
+            data_source=r.data_source, feed=str(_at(self.feed_ts, self.feed_v, t, "sim")), state=str(f["state"]),
+            paused=bool(_at(self.pause_ts, self.pause_v, t, False)), ticks=f["ticks"],
+            ticks_rejected=f["ticks_rejected"], ticks_per_s=0.0, mean_ticks_per_s=f["ticks_per_s"],
+            wall_s=f["wall_s"], orders=f["orders"], fills=f["fills"], rejects=f["rejects"],
+            risk_denials=f["risk_denials"], breaches=f["breaches"], pnl_total=f["pnl_total"],
+            pnl_realized=f["pnl_realized"], pnl_unrealized=f["pnl_unrealized"], fees=f["fees"],
+            fees_taker=f["fees_taker"], rebates_maker=f["rebates_maker"], wins=f["wins"], losses=f["losses"],
+            win_rate=f["win_rate"], positions=self._positions(b, f["position"], f["pnl_unrealized"]),
             trades=tuple(r.fills[max(0, k - r.trades_kept) : k]), trade_seq=k,
             venues=self._venues(t), heatmap_start_ns=starts, heatmap=rows,
-            router=router, router_decisions=decisions, arms=arms,
+            router=str(f["router"]), router_decisions=decisions, arms=arms,
             inference_us={"p50": None, "p95": None, "p99": None}, online_updates=None,
-            limits=self._limits(t, position, wbuy, wsell, marks, total),
-            pnl_history=self._history(t), notes=tuple(self.notes[max(0, bisect_right(self.note_ts, t) - NOTES_KEPT):
-                                                                bisect_right(self.note_ts, t)]),
+            limits=self._limits(t, f["position"], wbuy, wsell, marks, f["pnl_total"]),
+            pnl_history=self._history(t), notes=tuple(self.notes[max(0, notes_to - NOTES_KEPT) : notes_to]),
             finished=end, bucket_s=r.bucket_s, working=tuple(views[:WORKING_SHOWN]),
             working_more=max(0, len(views) - WORKING_SHOWN),
             resting=RestingView(
@@ -264,6 +258,28 @@ class Replay:
                 sum(w.leaves * (m if m == m else w.price) for w in resting for m in (marks[self.si[w.symbol]],)),
             ),
         )  # fmt: skip
+
+    def _final(self, position: tuple[int, ...]) -> dict[str, Any]:
+        """summary.json's figures for the end of the run, each where summary.json has it."""
+        s = self.run.summary or {}
+        out: dict[str, Any] = {}
+        for key in ("pnl_total", "pnl_realized", "pnl_unrealized", "fees", "fees_taker", "rebates_maker", "win_rate",
+                    "ticks_per_s", "wall_s"):  # fmt: skip
+            if isinstance(s.get(key), int | float):
+                out[key] = float(s[key])
+        for key in ("orders", "fills", "rejects", "risk_denials", "wins", "losses", "ticks", "ticks_rejected"):
+            if isinstance(s.get(key), int):
+                out[key] = s[key]
+        risk: dict[str, Any] = s["risk"] if isinstance(s.get("risk"), dict) else {}
+        if isinstance(risk.get("breaches"), int):
+            out["breaches"] = risk["breaches"]
+        if isinstance(risk.get("state"), str):
+            out["state"] = risk["state"]
+        if isinstance(s.get("router"), str):
+            out["router"] = s["router"]
+        final: dict[str, Any] = s["positions"] if isinstance(s.get("positions"), dict) else {}
+        out["position"] = tuple(int(final.get(sym, p)) for sym, p in zip(self.run.symbols, position, strict=True))
+        return out
 
     def _positions(self, b: Any, position: tuple[int, ...], unrealized: float) -> tuple[PositionView, ...]:
         r = self.run
@@ -297,7 +313,7 @@ class Replay:
         key = lambda w: (w.symbol, 0 if w.side == "BUY" else 1, -w.price if w.side == "BUY" else w.price, w.order_id)  # noqa: E731
         return out, sorted(out, key=key)
 
-    def _arms(self, router: str, t: int, s: dict[str, Any]) -> tuple[int, tuple[ArmView, ...]]:
+    def _arms(self, router: str, t: int, end: bool) -> tuple[int, tuple[ArmView, ...]]:
         """Per venue: the orders the router sent by ``t`` (summary.json's decisions and pulls at the end;
         decisions the risk check refused are in no order row), and its share of the last 200."""
         r = self.run
@@ -309,8 +325,9 @@ class Replay:
         recent = vs[max(0, n - RECENT) : n]
         shares = [recent.count(v) / len(recent) if recent else 0.0 for v in range(len(r.venue_names))]
         decisions = n
-        final = (s.get("routers") or {}).get(router) if s else None
-        if final:
+        routers = (self.run.summary or {}).get("routers") if end else None
+        final = routers.get(router) if isinstance(routers, dict) else None
+        if isinstance(final, dict):
             decisions = int(final.get("decisions", n))
             pulls = [int(final.get("pulls", {}).get(name, p)) for name, p in zip(r.venue_names, pulls, strict=True)]
         arms = tuple(ArmView(name, pulls[v], None, shares[v]) for v, name in enumerate(r.venue_names))

@@ -11,6 +11,7 @@ from typing import Any
 from textual.app import App
 
 from hft_console.engine.snapshot import Snapshot
+from hft_console.ui.blotter import BlotterPane
 from hft_console.ui.charts import ChartsScreen
 from hft_console.ui.events import EventLogScreen
 from hft_console.ui.export import save_note
@@ -33,6 +34,9 @@ def open_view(app: App[Any], which: str, run_dir: Path | None, shown: Callable[[
             engine = getattr(app, "engine", None)
             app.install_screen(ChartsScreen(lambda: engine.snapshot if engine is not None else shown()), "charts")
         app.push_screen("charts")
-    elif which == "filter":
-        tape = app.query_one(TapePane)
-        app.push_screen(TapeFilter(tape.filter), lambda text: tape.set_filter(text) if text is not None else None)
+    elif which == "filter":  # the blotter's while it is open, else the tape's
+        pane: TapePane | BlotterPane = (
+            app.query_one(BlotterPane) if getattr(app, "blotter", False) else app.query_one(TapePane)
+        )
+        what = "orders" if isinstance(pane, BlotterPane) else "trades"
+        app.push_screen(TapeFilter(pane.filter, what), lambda text: pane.set_filter(text) if text is not None else None)

@@ -6,12 +6,14 @@ test started is left running."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
 import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -149,6 +151,18 @@ def distinct_colours(png: bytes) -> tuple[int, float]:
     return len(colours), max(n for n, _ in colours) / total
 
 
+def alive(processes: list[Any]) -> list[Any]:
+    """Those of ``processes`` (psutil) still running, zombies aside."""
+    import psutil
+
+    running = []
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            if process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
+                running.append(process)
+    return running
+
+
 def run_dirs_done(tmp_path: Path) -> list[Path]:
     return sorted(p.parent for p in (tmp_path / "runs").glob("*/summary.json"))
 
@@ -187,16 +201,19 @@ def test_the_console_served_in_chromium(
             assert proc.wait(timeout=90) == 128 + signal.SIGTERM, log.read_text()
             assert len(run_dirs_done(tmp_path)) == 2, log.read_text()
             assert re.search(r"session pid \d+ ended, exit status 143", log.read_text()), log.read_text()
-            assert not [p for p in running if p.is_running()]
+            assert not alive(running)
             wait(lambda: "-closed" in second.evaluate("document.body.className"), "the second tab told it ended")
         finally:
             started += mine.children(recursive=True)  # Playwright's driver, Chromium's, the server's
             browser.close()
-    alive = lambda: [p for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]  # noqa: E731
-    wait(lambda: not alive(), "every process the test started gone")
-    for run_dir in run_dirs_done(tmp_path):
+    wait(lambda: not alive(started), "every process the test started gone")
+    orders = []
+    for run_dir in run_dirs_done(tmp_path):  # each journal closed whole: summary.json agrees with it
         summary = json.loads((run_dir / "summary.json").read_text())
-        assert (run_dir / "journal.sqlite").exists() and summary["orders"] > 0
+        with contextlib.closing(sqlite3.connect(run_dir / "journal.sqlite")) as db:
+            assert db.execute("select count(*) from orders").fetchone()[0] == summary["orders"]
+        orders.append(summary["orders"])
+    assert orders[0] > 0  # the session q ended traded first (the one SIGTERM ended may have just begun)
 
 
 # What serve refuses before it serves, and how it builds each tab's command: no browser needed.

@@ -146,7 +146,15 @@ async def test_help_lists_every_binding_and_any_key_closes_it(live_app: Callable
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
         listed = " ".join(key for key, _ in app.screen.keys)
-        shown = {"question_mark": "?", "pagedown": "PgDn", "pageup": "PgUp", "home": "Home", "end": "End", "slash": "/"}
+        shown = {
+            "question_mark": "?",
+            "pagedown": "PgDn",
+            "pageup": "PgUp",
+            "home": "Home",
+            "end": "End",
+            "slash": "/",
+            "escape": "Esc",
+        }
         for binding in app.BINDINGS:
             assert isinstance(binding, Binding)
             for key in binding.key.split(","):
