@@ -40,6 +40,7 @@ from hft_console.settings import (
     MODES,
     POSTING_RULES,
     STRATEGIES,
+    THEMES,
     Settings,
     SettingsError,
 )  # fmt: skip
@@ -61,6 +62,7 @@ KEYS = {
     "session.inference": "inference",
     "session.online_learning": "online_learning",
     "session.post_router": "post_router",
+    "session.theme": "theme",
     "strategy.name": "strategy",
 }
 
@@ -100,6 +102,7 @@ def build_parser() -> Parser:
     p.add_argument("--router", choices=ROUTER_NAMES, metavar="NAME", help=f"routing policy: {', '.join(ROUTER_NAMES)}")
     p.add_argument("--strategy", choices=STRATEGIES, help=f"trading strategy: {', '.join(STRATEGIES)}")
     p.add_argument("--post-router", choices=POSTING_RULES, help="where resting orders go (market-maker)")
+    p.add_argument("--theme", choices=THEMES, help="the console's colours (colour-blind: blue/orange, Okabe-Ito)")
     p.add_argument("--run-dir", metavar="DIR", help="where the journal and summary go (default: runs/<UTC timestamp>)")
     p.add_argument("--clock", choices=CLOCKS, help="wall: real time; sim: simulated market time, as fast as possible")
     p.add_argument("--inference", choices=INFERENCE_BACKENDS, help="dqn/ppo forward pass: jit (default) or numpy")
@@ -192,8 +195,9 @@ def run_console(settings: Settings, run_dir: Path) -> int:
     1 when the engine died, 128 + the signal when SIGINT, SIGTERM or SIGHUP ended it (130, 143, 129):
     a signal ends the session without asking, exactly as a confirmed ``q`` does (in-flight orders
     complete, journal closed, summary.json written)."""
+    from hft_console.ui import terminal  # imports Textual: only the console needs it
     from hft_console.ui.app import ConsoleApp  # imports Textual: only the console needs it
-    from hft_console.ui.terminal import terminal_problem  # imports Textual: only the console needs it
+    from hft_console.ui.terminal import terminal_problem
 
     problem = terminal_problem()
     if problem is not None:
@@ -205,7 +209,7 @@ def run_console(settings: Settings, run_dir: Path) -> int:
         if isinstance(engine_or_code, int):
             return engine_or_code
         engine = engine_or_code
-        app = ConsoleApp(engine, startup=session_info(engine))
+        app = ConsoleApp(engine, startup=session_info(engine), theme=settings.session.theme)
         app.exit_signal = early[0] if early else None
         target = app.signal_received
         app.run()
@@ -226,7 +230,9 @@ def run_console(settings: Settings, run_dir: Path) -> int:
             )
         if engine.summary is not None:
             with contextlib.suppress(OSError):  # a terminal that hung up without SIGHUP reaching us
-                HeadlessPrinter(engine, "quiet").final(engine.summary)
+                # in a browser (hft-console serve) stdout is the page's data channel: the server's log keeps stderr
+                stream = sys.stderr if terminal.in_browser() else None
+                HeadlessPrinter(engine, "quiet", stream).final(engine.summary)
     if app.exit_signal is not None:
         return exit_status(app.exit_signal)
     return 1 if app.engine_error is not None else 0

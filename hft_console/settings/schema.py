@@ -14,6 +14,7 @@ from hft_console.domain import QUEUE_MODELS, VENUE_KINDS, VenueSpec
 MODES = ("fast", "balanced", "production")
 LOG_LEVELS = ("quiet", "normal", "verbose", "debug")
 CLOCKS = ("wall", "sim")
+THEMES = ("default", "colour-blind")  # the console's colours (ui/theme.py)
 INFERENCE_BACKENDS = ("jit", "numpy")
 STRATEGIES = ("imbalance", "market-maker")
 POSTING_RULES = ("best-rebate", "shortest-queue")
@@ -82,6 +83,7 @@ class SessionSettings:
     online_learning: bool = rule()
     online_explore: float = rule(0, 0.5)
     post_router: str = rule(choices=POSTING_RULES)
+    theme: str = rule(choices=THEMES)
 
 
 @dataclass(frozen=True)

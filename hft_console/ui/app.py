@@ -41,6 +41,7 @@ from hft_console.ui.panes import HeatmapPane, Pane, PnlPane, RiskPane, RouterPan
 from hft_console.ui.screens import ConfirmScreen, HelpScreen, LimitEditor
 from hft_console.ui.startup import StartupScreen
 from hft_console.ui.tape import TapePane
+from hft_console.ui.theme import apply_theme
 from hft_console.ui.trading import OperatorActions
 from hft_console.ui.views import open_view
 
@@ -96,6 +97,7 @@ class ConsoleApp(OperatorActions):
         startup: SessionInfo | None = None,
         deterministic: bool = False,
         refresh_hz: float = 10.0,
+        theme: str = "default",
     ) -> None:
         """``startup``: the session's facts (``backtest.startup.session_info``), shown on the start-up
         screen before the engine starts; None starts the engine at once."""
@@ -104,6 +106,7 @@ class ConsoleApp(OperatorActions):
         self.startup = startup
         self.deterministic = deterministic
         self.refresh_hz = refresh_hz
+        self.theme_name = theme  # settings.THEMES (ui/theme.py)
         self.engine_thread: threading.Thread | None = None
         self._initial_pause = engine.strategy.paused
         self.engine_error: BaseException | None = None
@@ -146,6 +149,7 @@ class ConsoleApp(OperatorActions):
         # the engine's latest: the panes' snapshot holds still while a view (a modal screen) is open
         self.install_screen(MarketScreen(lambda: self.engine.snapshot, self), "market")
         self.query_one(StatusBar).paused = self._initial_pause
+        apply_theme(self, self.theme_name)
         # The garbage collector holds the GIL: a collection over Textual's render caches stalls the
         # engine thread too (tens of ms for the young generations, up to ~100 ms for all). While the
         # engine runs, it collects at the end of its batches (never mid-decision), everything only when

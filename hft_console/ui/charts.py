@@ -211,7 +211,8 @@ class ChartsScreen(ModalScreen[None]):
         self.drawn = snap
         with self.app.batch_update():
             # the status line is behind this view: its risk state comes along
-            title = Text(f" {snap.state} ", style=STATE_STYLE.get(snap.state, "bold"))
+            title = Text(f" {snap.state} ")
+            title.stylize(STATE_STYLE.get(snap.state, "bold"))
             title.append(f"  Charts  session {snap.elapsed_s:,.1f} s of {snap.duration_s:,.0f} s")
             self.query_one("#title", Label).update(title.append("  (over)" if snap.finished else ""))
             self.draw_pnl(snap)

@@ -9,6 +9,9 @@ from rich.text import Text
 from hft_console import money as rule
 
 SPARK = "▁▂▃▄▅▆▇█"
+# the heatmap's four bands (p95 against the calm round trip: <=1.5x, <=3x, <=6x, above); ui/theme.py swaps them.
+# 256-colour names, which the ANSI theme does not remap, hence a table of their own
+HEAT_STYLES = ["on green4", "on yellow3", "on dark_orange", "on red3"]
 STATE_STYLE = {"ACTIVE": "bold black on green", "REDUCING": "bold black on yellow", "HALTED": "bold white on red"}
 
 
@@ -52,9 +55,8 @@ def latency_style(p95_us: float | None, calm_rt_us: float, timeouts: int) -> tup
     if p95_us is None:
         return "·", "grey30"
     ratio = p95_us / calm_rt_us if calm_rt_us > 0 else 1.0
-    style = (
-        "on green4" if ratio <= 1.5 else "on yellow3" if ratio <= 3 else "on dark_orange" if ratio <= 6 else "on red3"
-    )
+    calm, slow, slower, slowest = HEAT_STYLES
+    style = calm if ratio <= 1.5 else slow if ratio <= 3 else slower if ratio <= 6 else slowest
     return ("x" if timeouts else " "), style
 
 

@@ -21,6 +21,7 @@ from hft_console.routing.registry import ROUTER_NAMES
 from hft_console.ui.orders import OrderTicket
 from hft_console.ui.panes import StatusBar
 from hft_console.ui.screens import ConfirmScreen, LimitEditor, limit_text
+from hft_console.ui.theme import apply_theme
 
 
 class OperatorActions(App[None]):
@@ -30,6 +31,11 @@ class OperatorActions(App[None]):
     limit_editor: LimitEditor | None
     router_pending: str | None
     _shown: Snapshot | None
+    theme_name: str
+
+    def set_theme(self, name: str) -> None:
+        self.theme_name = name
+        apply_theme(self, name)
 
     def action_quit_console(self) -> None:
         """The console's quit gate (app.py)."""
@@ -129,6 +135,9 @@ class OperatorActions(App[None]):
         yield SystemCommand("Quit", "End the session and quit (asks when positions are open)",
                             self.action_quit_console)  # fmt: skip
         yield SystemCommand("Keys", "Every key the console answers to", self.action_help)
+        other = "default" if self.theme_name == "colour-blind" else "colour-blind"
+        yield SystemCommand(f"Theme: {other}", "Colour-blind safe: blue/orange for gain/loss (Okabe-Ito)",
+                            lambda: self.set_theme(other))  # fmt: skip
         if not self.engine_running:
             return
         yield SystemCommand("Kill switch: halt", "Cancel orders in flight and refuse new ones", self.action_halt)

@@ -125,6 +125,15 @@ class SliderBar(Static):
             self.app.show_share((event.x - start + 0.5) / cells)
 
 
+class RecordedTapePane(TapePane):
+    """The console's tape without its paging hint: here PgUp/PgDn move the slider (the trades shown are
+    those up to the time shown)."""
+
+    def show(self, snap: Snapshot, deterministic: bool) -> None:
+        super().show(snap, deterministic)
+        self.border_subtitle = str(self.border_subtitle or "").replace("PgDn: older", "").strip()
+
+
 class RecordedPnlPane(PnlPane):
     """The console's P&L pane, its subtitle saying where the total and unrealised P&L come from."""
 
@@ -213,7 +222,7 @@ class ViewerApp(App[None]):
         yield StatusBar(id="status")
         with Horizontal(id="body"):
             with Vertical(id="left"):
-                yield TapePane(id="tape", classes="pane")
+                yield RecordedTapePane(id="tape", classes="pane")
                 yield BlotterPane(id="blotter", classes="pane")
                 yield HeatmapPane(id="heatmap", classes="pane")
             with Vertical(id="right"):

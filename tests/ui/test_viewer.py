@@ -88,6 +88,7 @@ async def test_it_opens_at_the_end_showing_summary_json(run_dir: Path) -> None:
         for sym, qty in s["positions"].items():
             assert any(line.split()[:2] == [sym, f"{qty:+,}"] for line in pnl.splitlines())
         assert app.query_one(PnlPane).border_subtitle == "P&L at the end: summary.json"
+        assert s["fills"] > 40 and "PgDn" not in str(app.query_one("#tape").border_subtitle)  # PgDn moves the slider
         assert f"orders {s['orders']:,} · fills {s['fills']:,} · rejects {s['rejects']:,}" in slider_text(app)
         assert "RECORDED" in slider_text(app) and "read-only" in slider_text(app)
         status = str(app.query_one(StatusBar).render())
