@@ -82,6 +82,8 @@ def build_summary(e: SessionView, snap: Snapshot | None) -> dict[str, Any]:
         "win_rate": round(snap.win_rate, 4),
         "shares_traded": e.portfolio.traded_shares,
         "positions": {pos.symbol: pos.position for pos in snap.positions},
+        # symbols the operator left halted or flattening at the end (execution/manual.py), by state
+        "held_symbols": {pos.symbol: held for pos, held in zip(snap.positions, snap.held, strict=False) if held},
         "decision_latency_us": percentiles(flow.decision_ns, 1e-3),
         "inference_us": percentiles(e.router.inference_ns, 1e-3),
         "command_apply_us": percentiles(e.commands.apply_ns, 1e-3),

@@ -131,6 +131,7 @@ def test_flatten_one_symbol_takes_its_position_off_then_halts_it(run_engine: Any
     assert json.loads(states[1][2])["why"] == "flattened"
     assert e.portfolio.position[0] == 0  # held flat to the end: the strategy could not trade it again
     assert e.snapshot is not None and e.snapshot.held[0] == "HALTED"
+    assert e.summary is not None and e.summary["held_symbols"] == {"AAPL": "HALTED"}
 
 
 def test_a_halted_desk_refuses_the_operators_orders_too(run_engine: Any) -> None:
