@@ -27,8 +27,12 @@ format: venv
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# Two pytest-xdist workers (CI has 2 cores); Ray's tests and modules sharing a module fixture each stay
+# on one worker (tests/conftest.py). `make test PYTEST_WORKERS=0` runs the suite in one process.
+PYTEST_WORKERS ?= 2
+
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
 bench: venv
 	$(BIN)/python benchmarks/pipeline.py

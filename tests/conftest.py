@@ -67,10 +67,39 @@ def learned_spec(fine_tune: bool, explore: float = 0.0) -> PolicySpec:
 @pytest.fixture(scope="session")
 def ray_ex() -> Any:
     """One real local Ray instance with two CPUs for the whole run (starting one takes seconds), shut
-    down at the end; the tests that use it are skipped where Ray is not installed."""
+    down at the end; the tests that use it are skipped where Ray is not installed. Under pytest-xdist
+    every test that uses it runs on one worker (``pytest_collection_modifyitems``), so a run starts
+    one instance, not one per worker."""
     pytest.importorskip("ray")
     with open_executor("ray", 2) as ex:
         yield ex
+
+
+# Modules whose tests start Ray without ``ray_ex`` (the Ctrl-C test's backtest starts its own instance):
+# they run beside the instance ``ray_ex`` holds, never beside a second worker's.
+RAY_MODULES = ("test_compute.py", "test_compute_learn.py")
+
+
+def _xdist_group(item: pytest.Item) -> str | None:
+    """The group an item runs in under ``--dist loadgroup`` (None: any worker, test by test). Ray's
+    tests share one worker (one Ray instance on a 2-CPU machine); a module whose tests share a
+    module-scoped fixture (a trained agent, a finished session) stays on one worker, so the fixture is
+    built once, as in a serial run."""
+    if "ray_ex" in item.fixturenames or item.path.name in RAY_MODULES:
+        return "ray"
+    info = getattr(item, "_fixtureinfo", None)  # pytest's own record of the item's fixtures
+    defs = info.name2fixturedefs.values() if info is not None else ()
+    if any(d.scope in ("module", "package") for chain in defs for d in chain):
+        return item.nodeid.split("::")[0]
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups from the markers
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        group = _xdist_group(item)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
 
 
 _JAX_CACHE: list[str] = []

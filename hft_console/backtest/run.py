@@ -126,6 +126,7 @@ def run_one(job: tuple[Any, ...]) -> dict[str, Any]:
     engine.run()
     flow, p = engine.flow, engine.portfolio
     path = [*engine.pnl_history, p.total]
+    round_trips = [_p50_p95(x) for x in engine.monitor.samples]
     return {
         "scenario": sc.index,
         "router": router,
@@ -160,8 +161,8 @@ def run_one(job: tuple[Any, ...]) -> dict[str, Any]:
         "data_stats": data_stats(engine.market),
         "wall_s": engine.wall_elapsed,
         "equity": equity.values(p.total),
-        "rt_p50_us": [_percentile(x, 50) for x in engine.monitor.samples],
-        "rt_p95_us": [_percentile(x, 95) for x in engine.monitor.samples],
+        "rt_p50_us": [p50 for p50, _ in round_trips],
+        "rt_p95_us": [p95 for _, p95 in round_trips],
     }
 
 
@@ -189,9 +190,12 @@ class _Equity:
         return [round(x, 4) for x in (*self.samples, *[final] * missing, final)]
 
 
-def _percentile(samples: list[float], q: float) -> float | None:
-    """The ``q``-th percentile (linear interpolation) of a venue's round trips, µs; None without any."""
-    return round(float(np.percentile(samples, q)), 1) if samples else None
+def _p50_p95(samples: list[float]) -> tuple[float | None, float | None]:
+    """A venue's round-trip p50 and p95 (linear interpolation), µs; None without any answer."""
+    if not samples:
+        return None, None
+    p50, p95 = np.percentile(samples, [50, 95]).tolist()
+    return round(p50, 1), round(p95, 1)
 
 
 def resolve_strategies(settings: Settings, text: str) -> list[str]:

@@ -89,7 +89,7 @@ def backtest_html(report: dict[str, Any], command_line: str) -> str:
     parameters, per-router figures, the P&L distribution, the equity curves, fill rate against latency
     per venue and, when several ran, the strategies."""
     routers = list(report["routers"])
-    first = next(iter(report.get("strategies", {"session": None})))
+    first = next(iter(report.get("strategies") or {"session": None}))
     first = "" if first == "session" else first
     runs = [r for r in report.get("per_run", []) if r.get("strategy", "") == first and r["router"] in routers]
     sections = [_failed(report.get("failed", []), report["runs"]), _backtest_parameters(report, routers)]

@@ -22,6 +22,10 @@ import sys
 from typing import Any
 
 from hft_console.cli.args import Parser, UsageError, fail, settings_from
+from hft_console.cli.session_args import KEYS, resolve_run_dir
+from hft_console.cli.session_args import build_parser as session_parser
+from hft_console.settings import SettingsError
+from hft_console.signals import exit_status
 
 STOP_WAIT_S = 60.0  # a session ending on SIGTERM completes its in-flight orders and writes its journal first
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -118,8 +122,6 @@ def session_command(session_args: list[str]) -> str:
     """The shell command each tab runs: this interpreter's ``hft-console`` with the session flags,
     ``exec``-ed so that the server's signal reaches the session itself, not a shell. Raises UsageError
     (or SettingsError) for flags a session would refuse, so that no tab has to find out."""
-    from hft_console.cli.main import KEYS, resolve_run_dir
-    from hft_console.cli.main import build_parser as session_parser
 
     args = session_parser().parse_args(session_args)
     if args.no_ui:
@@ -133,7 +135,6 @@ def session_command(session_args: list[str]) -> str:
 def serve_main(argv: list[str]) -> int:
     """``hft-console serve ...``. Exit status: 2 for bad input (one line), else 128 + the signal that
     stopped the server (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP), as the sessions do."""
-    from hft_console.settings import SettingsError
 
     own, session_args = (argv[: argv.index("--")], argv[argv.index("--") + 1 :]) if "--" in argv else (argv, [])
     try:
@@ -167,8 +168,6 @@ def session_server() -> Any:
         def run(self) -> int:
             """Serve until a signal; returns 128 + that signal once every session has ended."""
             from aiohttp import web
-
-            from hft_console.signals import exit_status
 
             self.initialize_logging()
             loop = asyncio.new_event_loop()

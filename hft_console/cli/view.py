@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hft_console.cli.args import Parser, UsageError, fail
+from hft_console.engine.journal_view import RecordedRun, RunError
 
 COMMAND = "view"
 
@@ -30,14 +31,13 @@ def view_main(argv: list[str]) -> int:
         args = build_parser().parse_args(argv)
     except UsageError as exc:
         return fail(exc, COMMAND)
-    from hft_console.engine.journal_view import RecordedRun, RunError
 
     try:
         run = RecordedRun(Path(args.run_dir))
     except RunError as exc:
         return fail(exc, COMMAND)
     from hft_console.ui.terminal import terminal_problem  # imports Textual: only the viewer needs it
-    from hft_console.ui.viewer import ViewerApp
+    from hft_console.ui.viewer import ViewerApp  # imports Textual: only the viewer needs it
 
     problem = terminal_problem()
     if problem is not None:

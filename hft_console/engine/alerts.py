@@ -6,7 +6,8 @@ and text), an operator note, and an entry in the snapshot (``AlertView``) that s
 the operator's ``ack_alerts`` command. It fires again only after it re-armed: an "above" alert once its
 value is back at or under ``REARM`` of its threshold, the fill rate once it is back a tenth of the way
 from its threshold to 1, a stale feed once quotes flow again. So a value hovering at a threshold does not
-raise an alert per snapshot.
+raise an alert at every check. Checks run on session time at the end of a batch (``Engine._end_of_batch``),
+so a simulated session raises the same alerts at the same times for the same seed and batch length.
 
 Conditions (a threshold of 0 turns one off):
 
@@ -26,15 +27,17 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from hft_console.domain import Order, Quote
 from hft_console.engine.journal import Journal
+from hft_console.execution.order_flow import OrderFlow
+from hft_console.execution.portfolio import Portfolio
+from hft_console.market.normalizer import Normalizer
 from hft_console.money import money
 from hft_console.settings import AlertSettings
-
-if TYPE_CHECKING:
-    from hft_console.engine.snapshot import SessionView
+from hft_console.venues.monitor import LatencyMonitor
+from hft_console.venues.simulator import SimVenue
 
 EVERY_NS = 250_000_000  # session time between two checks: 4 a second on the wall clock, on any clock the same
 ALERT_NAMES = ("loss", "latency_p99", "fill_rate", "feed_stale", "queue_ahead")
@@ -45,6 +48,19 @@ KEPT = 100  # alerts a snapshot lists (the newest); the journal has them all
 
 Note = Callable[[int, str], None]  # (engine ns, text): a line for the operator
 Key = tuple[str, str, str]  # (name, symbol, venue); "" where the alert is not about one
+
+
+class Watched(Protocol):
+    """What the alerts read of a session (``snapshot.SessionView`` has it all; the Engine is one)."""
+
+    symbols: list[str]
+    n_ven: int
+    venues: list[SimVenue]
+    normalizer: Normalizer
+    monitor: LatencyMonitor
+    portfolio: Portfolio
+    flow: OrderFlow
+    feed_state: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +80,7 @@ class AlertView:
 
 @dataclass(frozen=True, slots=True)
 class Reading:
-    """What the alerts look at, read once per snapshot (``reading``).
+    """What the alerts look at, read at every check (``Alerts.read``).
 
     ``venue_p99``: (venue, round-trip p99 µs of its window or None, round trips in the window);
     ``quote_ns``: (symbol, engine ns of its newest quote on any venue, -1 for none yet);
@@ -124,10 +140,10 @@ class _Fired:
 
 
 class Alerts:
-    """The alert state of one session. ``evaluate`` once per snapshot (engine thread); ``acknowledge``
-    from the operator's command (engine thread, between events); ``views`` is what the snapshot lists
-    (rebuilt only when something changed); ``counts`` fired alerts by name (summary.json);
-    ``fired`` every alert fired so far, in order, as (id, name, text) (the headless printer's)."""
+    """The alert state of one session. ``check`` every ``EVERY_NS`` of session time (engine thread);
+    ``acknowledge`` from the operator's command (engine thread, between events); ``views`` is what the
+    snapshot lists (rebuilt only when something changed); ``counts`` alerts fired by name (summary.json);
+    ``fired`` alerts fired so far (the last one's id)."""
 
     def __init__(self, settings: AlertSettings, journal: Journal, note: Note) -> None:
         self.settings, self.journal, self.note = settings, journal, note
@@ -138,20 +154,19 @@ class Alerts:
         self.next_ns = 0  # session time of the next check (``check``)
         self.views: tuple[AlertView, ...] = ()
         self.counts: dict[str, int] = {}
-        self.fired: list[tuple[int, str, str]] = []
+        self.fired = 0
 
     @property
     def unacknowledged(self) -> int:
         return sum(not a.acknowledged for a in self._kept)
 
-    def check(self, e: SessionView, t_ns: int) -> bool:
-        """Read the session and evaluate (engine thread, at a batch's end at or after ``next_ns``). On the
-        session's clock, not the wall's: a simulated session raises the same alerts at the same times
-        for the same seed and batch length."""
+    def check(self, e: Watched, t_ns: int) -> bool:
+        """Read the session at ``t_ns`` and evaluate (engine thread, at the end of the first batch at or
+        after ``next_ns``); True when an alert fired."""
         self.next_ns = t_ns + EVERY_NS
         return self.evaluate(self.read(e, t_ns))
 
-    def read(self, e: SessionView, t_ns: int) -> Reading:
+    def read(self, e: Watched, t_ns: int) -> Reading:
         """The session's ``Reading`` at ``t_ns``. A venue's p99 is left out (None) where its alert is off
         or its window is short, and looked at again only when the venue answered since the last check."""
         mon, flow, n_ven = e.monitor, e.flow, e.n_ven
@@ -169,7 +184,7 @@ class Alerts:
         return Reading(t_ns, e.portfolio.total, e.feed_state, tuple(venue_p99), quote_ns,
                        queue_maxima(flow.working.values()), takes)  # fmt: skip
 
-    def _window_p99(self, name: str, i: int, e: SessionView) -> float | None:
+    def _window_p99(self, name: str, i: int, e: Watched) -> float | None:
         s, window = self.settings, e.monitor.window[i]
         limit = s.latency_p99_us_by_venue.get(name, s.latency_p99_us)
         if limit <= 0 or len(window) < s.latency_min_samples:
@@ -181,7 +196,7 @@ class Alerts:
 
     def evaluate(self, r: Reading) -> bool:
         """Check every condition against ``r``; True when an alert fired (``views`` changed)."""
-        s, before = self.settings, len(self.fired)
+        s, before = self.settings, self.fired
         if s.loss > 0:
             self._above(r.now_ns, ("loss", "", ""), -r.pnl_total, s.loss)
         for venue, p99, n in r.venue_p99:
@@ -197,7 +212,7 @@ class Alerts:
             for sym, venue, ahead in r.queue_ahead:
                 self._above(r.now_ns, ("queue_ahead", sym, venue), ahead, s.queue_ahead_above)
             self._firing -= {k for k in self._firing if k[0] == "queue_ahead" and k not in seen}  # no order there now
-        return len(self.fired) > before
+        return self.fired > before
 
     def _above(self, t_ns: int, key: Key, value: float, limit: float, extra: str = "") -> None:
         """An "above" condition: fire past ``limit``, re-arm at or under ``REARM`` of it."""
@@ -237,7 +252,8 @@ class Alerts:
         self._firing.add(key)
         name, symbol, venue = key
         text = alert_text(key, value, limit, extra)
-        alert_id = len(self.fired) + 1
+        self.fired += 1
+        alert_id = self.fired
         self.journal.event(
             t_ns, "ALERT", name, symbol=symbol or None, venue=venue or None,
             detail={"id": alert_id, "value": round(value, 6), "threshold": limit, "text": text},
@@ -245,7 +261,6 @@ class Alerts:
         self.note(t_ns, ALERT_NOTE + text)
         self._kept.append(_Fired(alert_id, key, text, t_ns))
         self.counts[name] = self.counts.get(name, 0) + 1
-        self.fired.append((alert_id, name, text))
         self._build_views()
 
     def acknowledge(self, ids: object) -> str | None:

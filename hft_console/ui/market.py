@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from rich.columns import Columns
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -70,10 +71,14 @@ def market_text(snap: Snapshot, sym: int) -> tuple[str, Table]:
     table = Table(box=None, pad_edge=False, header_style="bold")
     for name in ("Venue", "Bid sz", "Bid", "Ask", "Ask sz", "Age"):
         table.add_column(name, justify="left" if name == "Venue" else "right", no_wrap=True)
-    table.add_column("Our orders (side price qty ahead/lvl)", no_wrap=True)
+    # the one column that gives way in a narrow view (80 columns): its orders flow onto more lines, each
+    # whole, where squeezing every column would cut the prices
+    table.add_column("Our orders (side price qty ahead/lvl)")
     for venue, q in zip(snap.venues, quotes, strict=True):
         ours = [o for o in snap.working if o.symbol == symbol and o.venue == venue.name]
-        orders = "  ".join(f"{o.side[0]} {o.price:.2f} {compact(o.leaves)} {queue_text(o)}" for o in ours)
+        orders = Columns(
+            [Text(f"{o.side[0]} {o.price:.2f} {compact(o.leaves)} {queue_text(o)}") for o in ours], padding=(0, 2, 0, 0)
+        )
         if q is None:
             table.add_row(venue.name, "", "—", "—", "", "", orders)
             continue

@@ -15,8 +15,10 @@ from typing import Any, cast
 
 import pytest
 from textual.widgets import Input
+from textual.widgets.input import Selection
 
 from hft_console.domain import Command
+from hft_console.engine.alerts import AlertView, alert_text
 from hft_console.engine.engine import Engine
 from hft_console.engine.journal import Journal
 from hft_console.engine.journal_view import RecordedRun
@@ -93,11 +95,10 @@ def test_order_ticket_with_a_valid_ticket(snap_compare: Any, size: tuple[int, in
     async def open_ticket(pilot: Any) -> None:
         # key o opens the ticket only while a session runs; the ticket as it opens there is pictured
         await shown(pilot)
-        app.push_screen(OrderTicket(app, ["AAPL", "MSFT"], list(VENUES), 0.01, TICKET))
-        await wait_for(pilot, lambda: isinstance(app.screen, OrderTicket))
+        await app.push_screen(OrderTicket(app, ["AAPL", "MSFT"], list(VENUES), 0.01, TICKET))
         field = app.screen.query_one(Input)
         field.cursor_blink = False  # the cursor shown whatever the moment of the screenshot
-        field.selection = field.selection.cursor(len(TICKET))
+        field.selection = Selection.cursor(len(TICKET))  # as typed: the cursor at the end, nothing selected
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=size, run_before=open_ticket)
@@ -166,3 +167,17 @@ def test_colour_blind_theme(snap_compare: Any, engine: Engine, default_heat: Non
 @SIZES
 def test_recorded_run_viewer_at_the_end(snap_compare: Any, recorded: RecordedRun, size: tuple[int, int]) -> None:
     assert snap_compare(ViewerApp(recorded), terminal_size=size)
+
+
+@SIZES
+def test_alert_toast(snap_compare: Any, engine: Engine, size: tuple[int, int]) -> None:
+    assert engine.snapshot is not None
+    text = alert_text(("latency_p99", "", "ARCA"), 2_400.0, 2_000.0)
+    alert = AlertView(1, "latency_p99", text, 3_500_000_000, False, "warning", venue="ARCA")
+    app = console(dataclasses.replace(engine.snapshot, alerts=(alert,)))
+
+    async def toast(pilot: Any) -> None:
+        await shown(pilot)
+        await wait_for(pilot, lambda: bool(app.screen.query("Toast")))
+
+    assert snap_compare(app, terminal_size=size, run_before=toast)

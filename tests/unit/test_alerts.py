@@ -3,6 +3,7 @@ a threshold of 0 turns one off; the operator's ack_alerts acknowledges them; bad
 
 from __future__ import annotations
 
+import io
 import json
 import sqlite3
 from dataclasses import replace
@@ -16,6 +17,7 @@ from hft_console.domain import Command, Order, Side
 from hft_console.engine.alerts import Alerts, Reading, queue_maxima
 from hft_console.engine.engine import Engine
 from hft_console.engine.journal import Journal
+from hft_console.headless import HeadlessPrinter
 from hft_console.settings import AlertSettings, SettingsError, load_settings
 from tests.conftest import make_settings
 
@@ -146,14 +148,14 @@ def test_acknowledge_some_or_all_and_refuse_what_is_not_an_alert() -> None:
 
 def run_until_alert_then_ack(tmp_path: Path, name: str) -> Engine:
     """A short simulated session whose alerts fire at the first answers; the operator acknowledges the
-    first ones as soon as they are in the snapshot."""
+    first ones at the end of the batch they fired in."""
     settings = make_settings(alerts__loss=0.01, alerts__latency_p99_us=1.0, alerts__latency_min_samples=1)
     engine = Engine(settings, tmp_path / name)
     sent: list[int] = []
 
     def operator(e: Engine) -> None:
-        if not sent and e.snapshot is not None and e.snapshot.alerts:
-            sent.extend(v.alert_id for v in e.snapshot.alerts)
+        if not sent and e.alerts.views:  # on the engine thread: no wait for the next snapshot
+            sent.extend(v.alert_id for v in e.alerts.views)
             e.submit(Command("ack_alerts", {"ids": list(sent)}))
 
     engine.on_batch.append(operator)
@@ -186,6 +188,22 @@ def test_a_session_journals_its_alerts_and_the_operator_acknowledges_them(tmp_pa
         again.execute("select ts_ns, reason, venue, detail from events where kind = 'ALERT' order by id").fetchall()
         == alerts_rows
     )
+
+
+@pytest.mark.parametrize("level", ["quiet", "normal", "verbose"])
+def test_headless_prints_each_alert_from_normal_on_and_the_summary_counts_them(tmp_path: Path, level: str) -> None:
+    engine = Engine(make_settings(alerts__loss=0.01, alerts__latency_p99_us=1.0, alerts__latency_min_samples=1), None)
+    out = io.StringIO()
+    printer = HeadlessPrinter(engine, level, out)
+    engine.run()
+    assert engine.summary is not None
+    printer.final(engine.summary)
+    text = out.getvalue()
+    lines = [line for line in text.splitlines() if "** ALERT " in line]
+    assert len(lines) == (0 if level == "quiet" else engine.alerts.fired) and engine.alerts.fired > 1
+    assert level == "quiet" or "** ALERT loss: P&L -$" in text
+    counts = ", ".join(f"{name} {n:,}" for name, n in sorted(engine.alerts.counts.items()))
+    assert f"Alerts {counts}" in " ".join(text.split())
 
 
 def test_the_shipped_thresholds_stay_quiet_in_a_healthy_session(run_engine: Any) -> None:

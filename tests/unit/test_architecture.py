@@ -22,13 +22,17 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "hft_console"
 SCANNED = [PACKAGE, ROOT / "tests", ROOT / "benchmarks", ROOT / "scripts"]
-HEAVY = ("jax", "flax", "optax", "textual", "yfinance", "pandas", "pyarrow", "finnhub", "websockets", "ray", "scipy")
+HEAVY = ("jax", "flax", "optax", "textual", "yfinance", "pandas", "pyarrow", "finnhub", "websockets", "ray", "scipy", "matplotlib")
 
 
 def _python_files() -> Iterator[Path]:
+    """The project's own files: a hidden folder is not the project's (``benchmarks/.venv-hftbacktest``,
+    a benchmark's virtual environment, holds thousands of installed modules)."""
     for base in SCANNED:
         if base.is_dir():
-            yield from sorted(base.rglob("*.py"))
+            yield from sorted(
+                p for p in base.rglob("*.py") if not any(s.startswith(".") for s in p.relative_to(base).parts)
+            )
 
 
 def _module_name(path: Path) -> str:

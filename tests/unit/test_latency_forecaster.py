@@ -22,6 +22,9 @@ from hft_console.routing.models.layout import OBS_VERSION
 from tests.conftest import make_settings
 
 PRIOR = np.array([300.0, 250.0, 900.0, 400.0], dtype=np.float32)
+# The environment runs ``record`` traced inside its jitted step; called eagerly, each of its few dozen
+# operations is a separate dispatch, and a few hundred answers took half a minute on a loaded machine.
+record = jax.jit(latency.record, static_argnames=("lr",))
 
 
 def _answers(n: int, seed: int = 3) -> list[tuple[int, float]]:
@@ -51,7 +54,7 @@ def test_the_live_forecaster_equals_the_environments_with_the_same_weights() -> 
     live = LatencyForecaster(latency.numpy_params(shared), PRIOR.tolist())
     np.testing.assert_allclose(live.forecast, np.asarray(fc.forecast_us), rtol=1e-5)
     for v, rt in _answers(300):
-        fc = latency.record(fc, jnp.asarray(v), jnp.asarray(rt, jnp.float32), jnp.asarray(PRIOR), lr=0.0)
+        fc = record(fc, jnp.asarray(v), jnp.asarray(rt, jnp.float32), jnp.asarray(PRIOR), lr=0.0)
         live.record(v, rt)
     np.testing.assert_allclose(live.forecast, np.asarray(fc.forecast_us), rtol=1e-4)
     np.testing.assert_allclose(live.ewma, np.asarray(fc.ewma_us), rtol=1e-4)
@@ -62,7 +65,7 @@ def test_batched_sgd_equals_a_step_per_answer() -> None:
     fc = latency.start(shared, jnp.asarray(PRIOR))
     live = LatencyForecaster(latency.numpy_params(shared), PRIOR.tolist(), keep_examples=True)
     for v, rt in _answers(200):
-        fc = latency.record(fc, jnp.asarray(v), jnp.asarray(rt, jnp.float32), jnp.asarray(PRIOR))
+        fc = record(fc, jnp.asarray(v), jnp.asarray(rt, jnp.float32), jnp.asarray(PRIOR))
         live.record(v, rt)
     assert live.examples is not None and len(live.examples) == 200
     venues, x, y = zip(*live.examples, strict=True)
