@@ -22,7 +22,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "hft_console"
 SCANNED = [PACKAGE, ROOT / "tests", ROOT / "benchmarks", ROOT / "scripts"]
-HEAVY = ("jax", "flax", "optax", "textual", "yfinance", "pandas", "pyarrow", "finnhub", "websockets", "ray", "scipy", "matplotlib")
+HEAVY = ("jax", "flax", "optax", "textual", "yfinance", "pandas", "pyarrow", "finnhub", "websockets", "ray", "scipy",
+         "matplotlib")  # fmt: skip
 
 
 def _python_files() -> Iterator[Path]:
