@@ -29,7 +29,8 @@ EventLogScreen #log { height: 1fr; }
 EventLogScreen #hint { color: $text-muted; width: 100%; height: 1; }
 """
 KIND_STYLE = {"RISK": "bold red", "BREAKER": "bold red", "COMMAND": "cyan", "FEED": "yellow",
-              "ROUTER_FALLBACK": "bold yellow", "ROUTER": "magenta", "SESSION": "dim"}  # fmt: skip
+              "ROUTER_FALLBACK": "bold yellow", "ROUTER": "magenta", "SESSION": "dim",
+              "ALERT": "bold yellow", "SYMBOL_STATE": "bold cyan", "MANUAL_ORDER": "cyan"}  # fmt: skip
 
 
 def read_events(journal: Path | None) -> list[tuple[int, str, str, str, int | None, str, str]]:
