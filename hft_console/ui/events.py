@@ -28,9 +28,10 @@ EventLogScreen #title { text-style: bold; width: 100%; content-align: center mid
 EventLogScreen #log { height: 1fr; }
 EventLogScreen #hint { color: $text-muted; width: 100%; height: 1; }
 """
-KIND_STYLE = {"RISK": "bold red", "BREAKER": "bold red", "COMMAND": "cyan", "FEED": "yellow",
-              "ROUTER_FALLBACK": "bold yellow", "ROUTER": "magenta", "SESSION": "dim",
-              "ALERT": "bold yellow", "SYMBOL_STATE": "bold cyan", "MANUAL_ORDER": "cyan"}  # fmt: skip
+KIND_STYLE = {"RISK_DENIED": "bold red", "CIRCUIT_BREAKER": "bold red", "STATE": "bold", "VENUE_REJECT": "red",
+              "COMMAND": "cyan", "FEED": "yellow", "ROUTER_FALLBACK": "bold yellow", "ROUTER": "magenta",
+              "SESSION": "dim", "ALERT": "bold yellow", "SYMBOL_STATE": "bold cyan",
+              "MANUAL_ORDER": "cyan"}  # fmt: skip
 
 
 def read_events(journal: Path | None) -> list[tuple[int, str, str, str, int | None, str, str]]:

@@ -108,7 +108,8 @@ class OrderTicket(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Label("ORDER TICKET (the operator's own order, through the risk checks)", id="title")
-            yield Input(self.start, placeholder="buy 100 AAPL limit 190.01 at NYSE", id="ticket")
+            # the symbol the market view filled in stays: typing goes after it, not over it
+            yield Input(self.start, placeholder="buy 100 AAPL limit 190.01 at NYSE", id="ticket", select_on_focus=False)
             yield Static("", id="preview")
             venues = " ".join(self.venues)
             yield Static(

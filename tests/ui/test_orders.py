@@ -111,6 +111,8 @@ async def test_the_market_view_halts_and_resumes_its_symbol(live_app: Callable[.
         await pilot.press("o")  # the ticket starts with the view's symbol
         await wait_for(pilot, lambda: isinstance(app.screen, OrderTicket))
         assert app.screen.query_one(Input).value == "MSFT "
+        await pilot.press("b")  # typing goes after the symbol, not over it
+        assert app.screen.query_one(Input).value == "MSFT b"
         await pilot.press("escape", "r")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         await pilot.press("y")

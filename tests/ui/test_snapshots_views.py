@@ -25,6 +25,7 @@ from hft_console.engine.journal_view import RecordedRun
 from hft_console.ui import format as fmt
 from hft_console.ui.app import ConsoleApp
 from hft_console.ui.blotter import BlotterPane
+from hft_console.ui.charts import ChartsScreen
 from hft_console.ui.events import EventLogScreen
 from hft_console.ui.market import MarketScreen
 from hft_console.ui.orders import OrderTicket
@@ -181,3 +182,15 @@ def test_alert_toast(snap_compare: Any, engine: Engine, size: tuple[int, int]) -
         await wait_for(pilot, lambda: bool(app.screen.query("Toast")))
 
     assert snap_compare(app, terminal_size=size, run_before=toast)
+
+
+@SIZES
+def test_charts(snap_compare: Any, engine: Engine, size: tuple[int, int]) -> None:
+    app = ConsoleApp(engine, deterministic=True)
+
+    async def open_charts(pilot: Any) -> None:
+        await shown(pilot)
+        await pilot.press("c")
+        await wait_for(pilot, lambda: isinstance(app.screen, ChartsScreen) and app.screen.drawn is not None)
+
+    assert snap_compare(app, terminal_size=size, run_before=open_charts)
