@@ -13,6 +13,7 @@ from hft_console.engine.engine import Engine
 from hft_console.routing.registry import ROUTER_NAMES
 from hft_console.settings import load_settings
 from hft_console.ui.app import ConsoleApp
+from hft_console.ui.charts import ChartsScreen
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
@@ -24,11 +25,17 @@ def engine(run_dir: Path) -> Engine:
     return e
 
 
-async def shoot(app: ConsoleApp, name: str, kill_switch: bool = False) -> None:
+async def shoot(app: ConsoleApp, name: str, kill_switch: bool = False, key: str = "") -> None:
+    """``key``: a view to open first (v the market view, c the charts)."""
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause(0.3)
         if kill_switch:
             app.action_halt()
+            await pilot.pause(0.3)
+        if key:
+            await pilot.press(key)
+            while key == "c" and not (isinstance(app.screen, ChartsScreen) and app.screen.drawn is not None):
+                await pilot.pause(0.05)
             await pilot.pause(0.3)
         app.save_screenshot(name, str(DOCS))
     print(f"wrote {DOCS / name}")
@@ -40,6 +47,9 @@ def main() -> None:
         asyncio.run(shoot(ConsoleApp(engine(Path(tmp) / "a"), deterministic=True), "console.svg"))
         live = ConsoleApp(engine(Path(tmp) / "b"), deterministic=True)
         asyncio.run(shoot(live, "console-kill-switch.svg", kill_switch=True))
+        done = engine(Path(tmp) / "c")
+        asyncio.run(shoot(ConsoleApp(done, deterministic=True), "charts.svg", key="c"))
+        asyncio.run(shoot(ConsoleApp(done, deterministic=True), "console-market.svg", key="v"))
 
 
 if __name__ == "__main__":
