@@ -160,7 +160,8 @@ class RestingFlow:
         )  # fmt: skip
 
     def risk_ok(self, sym: int, t_ns: int, side: Side, qty: int, price: float, mid: float) -> bool:
-        if sym in self.held and not self.operator_sending:
+        # the operator's desk-wide flatten (K) is theirs too: it takes a held symbol's position off as well
+        if sym in self.held and not self.operator_sending and not self.strategy.flatten:
             return self._held_back(sym, t_ns, side, qty, price)
         p = self.portfolio
         reason = self.risk.check(

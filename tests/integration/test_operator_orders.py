@@ -144,3 +144,18 @@ def test_a_halted_desk_refuses_the_operators_orders_too(run_engine: Any) -> None
         ("order", "refused", "trading is halted: resume first"),
         ("flatten_symbol", "refused", "trading is halted: resume first"),
     ]
+
+
+def test_the_desk_wide_flatten_also_takes_off_a_halted_symbols_position(run_engine: Any) -> None:
+    s = make_settings(session__duration_s=8)
+    e = run_engine(
+        s,
+        chain(
+            at(1, Command("pause"), order(qty=200)),
+            at(2, Command("halt_symbol", {"symbol": "AAPL"})),
+            at(3, Command("flatten")),
+        ),
+    )
+    states = [r for (r,) in rows(e, "select reason from events where kind = 'STATE' order by id")]
+    assert states[-1] == "HALTED"  # flat everywhere, AAPL included, then halted
+    assert e.portfolio.position == [0, 0]
