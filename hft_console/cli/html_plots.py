@@ -175,6 +175,7 @@ def interval_panels(
             )
             ax.errorbar(mean, y, xerr=half, fmt="o", color=c, ms=4, capsize=3, lw=1.2)
         ax.set_title(group, fontsize=9, loc="left")
+        ax.axvline(0.0, color="#bbbbbb", lw=0.8, zorder=0)
         ax.grid(alpha=0.25, axis="x")
         ax.set_xlabel(xlabel, fontsize=8)
     axes[0].set_yticks(ys, list(order), fontsize=8)
