@@ -77,9 +77,20 @@ ORDER_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     _S.ACCEPTED: _LIVE,
     _S.PARTIALLY_FILLED: _LIVE,
     _S.REPLACED: _LIVE,
-    # a fill while a cancel or replace travels keeps the pending state; the answer settles it
+    # a fill while a cancel or replace travels keeps the pending state; the answer settles it. A cancel
+    # refused before the order's own answer came (its venue never got it) leaves it PENDING_NEW (FIX:
+    # OrderCancelReject with OrdStatus Pending New); that answer, a timeout, settles it
     _S.PENDING_CANCEL: frozenset(
-        {_S.PENDING_CANCEL, _S.ACCEPTED, _S.PARTIALLY_FILLED, _S.FILLED, _S.CANCELED, _S.REJECTED, _S.EXPIRED}
+        {
+            _S.PENDING_CANCEL,
+            _S.PENDING_NEW,
+            _S.ACCEPTED,
+            _S.PARTIALLY_FILLED,
+            _S.FILLED,
+            _S.CANCELED,
+            _S.REJECTED,
+            _S.EXPIRED,
+        }
     ),
     _S.PENDING_REPLACE: frozenset(
         {

@@ -363,6 +363,17 @@ class RestingFlow:
         self.next_print_ns = ts[i] if i < n else INF
 
     # -- answers -----------------------------------------------------------------------------------
+    def _standing(self, order: Order) -> OrderStatus:
+        """What a refused cancel or replace leaves ``order`` in (FIX OrderCancelReject: the order's own
+        status, not a reject of it): still awaiting its own answer when none came yet (a post lost to a
+        venue outage is answered only by our timeout, a REJECTED); PENDING_CANCEL while a cancel sent
+        after the refused replace travels; else working, as acknowledged and filled so far."""
+        if order.accepted_ns == 0:
+            return S.PENDING_NEW
+        if order.status is S.PENDING_REPLACE and order.order_id in self.cancel_reason:
+            return S.PENDING_CANCEL
+        return S.PARTIALLY_FILLED if order.filled else S.ACCEPTED
+
     def on_venue_report(self, rep: Report) -> None:
         order, t = rep.order, rep.report_ns
         sym = self.symbol_index[order.symbol]
@@ -409,13 +420,15 @@ class RestingFlow:
             self.pending_replace.pop(order.order_id, None)
             if order.status is S.PENDING_REPLACE:
                 self.transition(order, S.REPLACED, t)
+                if order.order_id in self.cancel_reason:  # a cancel sent after the replace still travels
+                    self.transition(order, S.PENDING_CANCEL, t, self.cancel_reason[order.order_id])
         elif kind in (CANCEL_REJECTED, REPLACE_REJECTED):
             self.pending_replace.pop(order.order_id, None)
             if kind == CANCEL_REJECTED:
                 self.cancel_reason.pop(order.order_id, None)
             pending = S.PENDING_CANCEL if kind == CANCEL_REJECTED else S.PENDING_REPLACE
-            if order.status is pending:  # the order stands as it was
-                self.transition(order, S.PARTIALLY_FILLED if order.filled else S.ACCEPTED, t, rep.reason)
+            if order.status is pending:  # the request is refused, not the order: it stands as it was
+                self.transition(order, self._standing(order), t, rep.reason)
             else:  # it filled (or another message settled it) before this one got there: the fill stands
                 self.journal.order_event(order.order_id, t, order.status.value, 0, order.limit, 0, rep.reason)
         self.unsettled.add(sym)  # a quoting strategy looks again at this symbol's quotes on its next tick

@@ -121,6 +121,7 @@ class SimVenue:
         self._consumed: dict[tuple[int, int], tuple[int, int]] = {}
         self.last_in = self.last_out = 0  # the latest arrival each way: messages stay in order
         self.orders = self.fills = self.rejects = 0
+        self.received: set[int] = set()  # resting orders that reached us: a cancel for another is UNKNOWN_ORDER
 
     def attach_l3(self, books: dict[int, L3Levels]) -> None:
         """Market-by-order data for this venue (symbol index -> its rebuilt book): our resting orders
@@ -275,6 +276,7 @@ class SimVenue:
         """A LIMIT or POST_ONLY arriving at ``t_ns``: refused, or accepted and resting (a LIMIT that can
         take does so first, as a taker, and rests the rest)."""
         venue_ns, draws = t_ns - self.delay_ns, self.draws
+        self.received.add(order.order_id)
         if draws.uniform() < self.spec.reject_prob:
             self.rejects += 1
             return [Report(order, REJECTED, venue_ns, self.outbound(t_ns), reason="VENUE_REJECT")]
@@ -312,22 +314,26 @@ class SimVenue:
         return out
 
     def cancel(self, order: Order, t_ns: int) -> Report:
-        """Our cancel arriving at ``t_ns``: CANCELED, or CANCEL_REJECTED (CANCEL_TOO_LATE) when the order
-        is no longer resting (it filled before the cancel got there)."""
+        """Our cancel arriving at ``t_ns``: CANCELED, or CANCEL_REJECTED: CANCEL_TOO_LATE when the order
+        is no longer resting (it filled before the cancel got there), UNKNOWN_ORDER when it never got
+        here (lost to an outage: our timeout answers it)."""
         venue_ns = t_ns - self.delay_ns
         if self.book.remove(order.order_id) is None:
-            return Report(order, CANCEL_REJECTED, venue_ns, self.outbound(t_ns), reason="CANCEL_TOO_LATE")
+            reason = "CANCEL_TOO_LATE" if order.order_id in self.received else "UNKNOWN_ORDER"
+            return Report(order, CANCEL_REJECTED, venue_ns, self.outbound(t_ns), reason=reason)
         return Report(order, CANCELED, venue_ns, self.outbound(t_ns))
 
     def replace(self, order: Order, t_ns: int, price: float, qty: int, quote: Quote | None) -> Report:
         """Our replace arriving at ``t_ns``: REPLACED (priority lost on a price change or a larger size),
-        or REPLACE_REJECTED: too late (not resting any more), or the new price would take."""
+        or REPLACE_REJECTED: too late (not resting any more), unknown (never got here), or the new price
+        would take."""
         venue_ns = t_ns - self.delay_ns
         if self.l3 is not None:
             self.l3.now = venue_ns
         r = self.book.by_id.get(order.order_id)
         if r is None:
-            return Report(order, REPLACE_REJECTED, venue_ns, self.outbound(t_ns), reason="REPLACE_TOO_LATE")
+            reason = "REPLACE_TOO_LATE" if order.order_id in self.received else "UNKNOWN_ORDER"
+            return Report(order, REPLACE_REJECTED, venue_ns, self.outbound(t_ns), reason=reason)
         if r.peg:
             return Report(order, REPLACE_REJECTED, venue_ns, self.outbound(t_ns), reason="NOT_SUPPORTED")
         if self.book.crosses(r.side, self.book.ticks(price), quote):
