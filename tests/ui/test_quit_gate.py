@@ -120,7 +120,9 @@ async def test_the_palette_offers_only_the_consoles_commands(
     done = ConsoleApp(finished_engine)
     async with done.run_test(size=(120, 40)) as pilot:
         titles = [c.title for c in done.get_system_commands(done.screen)]
-        assert titles == ["Quit", "Keys"]  # no theme, screenshot, keys panel; no trading without a session
+        # Textual's own theme picker, screenshot and keys panel are not offered, nor trading without a session;
+        # the console's colour-blind theme is
+        assert titles == ["Quit", "Keys", "Theme: colour-blind"]
         next(c for c in done.get_system_commands(done.screen) if c.title == "Keys").callback()
         await wait_for(pilot, lambda: isinstance(done.screen, HelpScreen))
     app = live_app()
