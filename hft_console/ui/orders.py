@@ -121,6 +121,16 @@ class OrderTicket(ModalScreen[None]):
     def on_mount(self) -> None:
         self.preview(self.start)
 
+    def configure(self, start: str) -> None:
+        """Open again with ``start`` typed (the console installs one ticket and reuses it: a new screen
+        on every press costs a key tens of milliseconds)."""
+        self.start, self.sent = start, False
+        if self.is_mounted:
+            field = self.query_one(Input)
+            field.value = start
+            field.cursor_position = len(start)
+            self.preview(start)
+
     def parsed(self, text: str) -> ManualOrder | str:
         args = ticket_args(text, self.symbols, self.venues)
         return args if isinstance(args, str) else parse_order(args, self.symbols, self.venues, self.tick)

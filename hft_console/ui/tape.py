@@ -162,6 +162,14 @@ class TapeFilter(ModalScreen[str | None]):
             yield Label(f"{words}: every word must match; empty shows all", id="current")
             yield Input(value=self.current, placeholder=example, id="filter")
 
+    def configure(self, current: str) -> None:
+        """Open again over the filter as it is now (installed once per pane, as the ticket is)."""
+        self.current = current
+        if self.is_mounted:
+            field = self.query_one(Input)
+            field.value = current
+            field.cursor_position = len(current)
+
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         self.dismiss(event.value)

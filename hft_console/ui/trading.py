@@ -124,7 +124,12 @@ class OperatorActions(App[None]):
             return
         symbols, venues = [p.symbol for p in snap.positions], [v.name for v in snap.venues]
         start = f"{symbol} " if symbol else ""
-        self.push_screen(OrderTicket(self, symbols, venues, self.engine.tick, start))
+        if not self.is_screen_installed("ticket"):
+            self.install_screen(OrderTicket(self, symbols, venues, self.engine.tick, start), "ticket")
+        ticket = self.get_screen("ticket")
+        assert isinstance(ticket, OrderTicket)
+        ticket.configure(start)
+        self.push_screen(ticket)
 
     def action_order(self) -> None:
         self.open_ticket()

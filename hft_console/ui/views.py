@@ -39,4 +39,10 @@ def open_view(app: App[Any], which: str, run_dir: Path | None, shown: Callable[[
             app.query_one(BlotterPane) if getattr(app, "blotter", False) else app.query_one(TapePane)
         )
         what = "orders" if isinstance(pane, BlotterPane) else "trades"
-        app.push_screen(TapeFilter(pane.filter, what), lambda text: pane.set_filter(text) if text is not None else None)
+        name = f"filter-{what}"  # installed once: a new screen on every press costs the key tens of ms
+        if not app.is_screen_installed(name):
+            app.install_screen(TapeFilter(pane.filter, what), name)
+        screen = app.get_screen(name)
+        assert isinstance(screen, TapeFilter)
+        screen.configure(pane.filter)
+        app.push_screen(screen, lambda text: pane.set_filter(text) if text is not None else None)
