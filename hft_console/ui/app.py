@@ -21,7 +21,6 @@ from pathlib import Path
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.driver import Driver
 from textual.events import Resize
@@ -34,10 +33,11 @@ from hft_console.engine.snapshot import Snapshot
 from hft_console.ui import terminal
 from hft_console.ui.alerts import AlertToasts
 from hft_console.ui.blotter import BlotterPane
+from hft_console.ui.body import pane_body
 from hft_console.ui.keybar import KEYS, KeyBar
 from hft_console.ui.layout import MIN_SIZE, Layout, plan
 from hft_console.ui.market import MarketScreen
-from hft_console.ui.panes import HeatmapPane, Pane, PnlPane, RiskPane, RouterPane, StatusBar
+from hft_console.ui.panes import Pane, PnlPane, StatusBar
 from hft_console.ui.screens import ConfirmScreen, HelpScreen, LimitEditor
 from hft_console.ui.startup import StartupScreen
 from hft_console.ui.tape import TapePane
@@ -131,15 +131,7 @@ class ConsoleApp(OperatorActions):
 
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status")
-        with Horizontal(id="body"):
-            with Vertical(id="left"):
-                yield TapePane(id="tape", classes="pane")
-                yield BlotterPane(id="blotter", classes="pane")
-                yield HeatmapPane(id="heatmap", classes="pane")
-            with Vertical(id="right"):
-                yield RiskPane(id="risk", classes="pane")
-                yield RouterPane(id="router", classes="pane")
-                yield PnlPane(id="pnl", classes="pane")
+        yield from pane_body(TapePane(id="tape", classes="pane"), PnlPane(id="pnl", classes="pane"))
         yield Static(id="too-small")
         yield KeyBar(id="keys")
 

@@ -14,7 +14,6 @@ from pathlib import Path
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
 from textual.driver import Driver
 from textual.events import Click, Resize
 from textual.timer import Timer
@@ -23,12 +22,12 @@ from textual.widgets import Label, Static
 from hft_console.engine.journal_view import RecordedRun
 from hft_console.engine.snapshot import Snapshot
 from hft_console.ui import terminal
-from hft_console.ui.blotter import BlotterPane
+from hft_console.ui.body import pane_body
 from hft_console.ui.events import EventLogScreen, event_text
 from hft_console.ui.format import gauge, session_time
 from hft_console.ui.keybar import KeyBar
 from hft_console.ui.layout import MIN_SIZE, Layout, plan
-from hft_console.ui.panes import HeatmapPane, Pane, PnlPane, RiskPane, RouterPane, StatusBar, fit
+from hft_console.ui.panes import Pane, PnlPane, StatusBar, fit
 from hft_console.ui.screens import HelpScreen
 from hft_console.ui.tape import TapeFilter, TapePane
 from hft_console.ui.viewer_data import Replay
@@ -220,15 +219,7 @@ class ViewerApp(App[None]):
 
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status")
-        with Horizontal(id="body"):
-            with Vertical(id="left"):
-                yield RecordedTapePane(id="tape", classes="pane")
-                yield BlotterPane(id="blotter", classes="pane")
-                yield HeatmapPane(id="heatmap", classes="pane")
-            with Vertical(id="right"):
-                yield RiskPane(id="risk", classes="pane")
-                yield RouterPane(id="router", classes="pane")
-                yield RecordedPnlPane(id="pnl", classes="pane")
+        yield from pane_body(RecordedTapePane(id="tape", classes="pane"), RecordedPnlPane(id="pnl", classes="pane"))
         yield Static(id="too-small")
         yield SliderBar(id="slider")
         yield ViewerKeyBar(id="keys")
